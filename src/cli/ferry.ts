@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/** The `ferry` command: `run` (the default) and `xdr-load`. */
+
+import { ConfigError } from '../config/index.js';
+import { runCommand } from './run-command.js';
+import { UsageError, XDR_LOAD_USAGE, xdrLoadCommand } from './xdr-load-command.js';
+
+const USAGE = `usage: ferry [run] --config FILE     start the replication daemon
+       ferry xdr-load [options]       ship XDR-shaped changes (ferry xdr-load --help)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === 'xdr-load') {
+    if (rest.includes('--help')) {
+      process.stdout.write(`${XDR_LOAD_USAGE}\n`);
+      return 0;
+    }
+    return xdrLoadCommand(rest);
+  }
+  if (cmd === '--help' || cmd === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (cmd === 'run') return runCommand(rest);
+  if (cmd === undefined || cmd.startsWith('-')) return runCommand(argv);
+  process.stderr.write(`ferry: unknown command '${cmd}'\n${USAGE}\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ferry: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true || (err as { code?: string }).code === 'ERR_OBJECT_SPEC') {
+      process.stderr.write(`ferry: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`ferry: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,454 @@
+/**
+ * A simulated XDR source: it ships changes to a connector node exactly the way XDR does
+ * (xdr-wire.md §3), so Ferry can be tested and measured without an Enterprise source.
+ *
+ *   changes ─▶ key state (latest version | deleted, dirty) ─▶ ship queue ─▶ connection lanes
+ *   lane: socket, FIFO of (key, probe?, sent-at); replies are matched strictly in order
+ *
+ * - At most one ship per key is in flight (XDR serialises a record's shipments); a key that changes
+ *   meanwhile is marked dirty and shipped again, at its latest version, once the reply arrives.
+ * - Retry codes re-ship the key's latest version. Abandon codes are counted as lost.
+ * - A lane with requests in flight and no reply for `resetMs` is reset: the socket is destroyed
+ *   and everything in flight is shipped again on a new connection.
+ * - Every 5 s it opens and closes a connection without sending anything (XDR's health check).
+ * - Order probe (optional): every Nth shipment goes to a namespace the destination lacks; it must
+ *   come back with code 20 and no other shipment may, so any reordering of replies is caught.
+ */
+
+import { type Socket, connect } from 'node:net';
+import {
+  FieldType,
+  FrameError,
+  Framer,
+  Info1,
+  Info2,
+  Info3,
+  MessageType,
+  OpType,
+  ResultCode,
+  SourceAction,
+  Ttl,
+  compressRecordMessage,
+  encodeRecordRequest,
+  lutField,
+  lutFromUnixMs,
+  sourceActionOf,
+  stringField,
+} from '../../protocol/index.js';
+import { type BinSpec, binsFor, integerKeyDigest } from './record-factory.js';
+
+export interface XdrLoadOptions {
+  host: string;
+  port: number;
+  namespace: string;
+  set: string;
+  keys: number;
+  startKey: number;
+  bins: BinSpec[];
+  /** 'insert': each key once, in order; 'update': random keys */
+  workload: 'insert' | 'update';
+  /** percentage of transactions that are reads (not shipped; they only dilute the throttle) */
+  readPct: number;
+  connections: number;
+  /** requests in flight per connection */
+  pipeline: number;
+  /** stop after this many changes (0 = no limit) */
+  changes: number;
+  /** stop after this many seconds (0 = no limit) */
+  durationS: number;
+  /** transactions per second, reads included (0 = unthrottled) */
+  throttle: number;
+  compress: boolean;
+  deletePct: number;
+  durableDeletes: boolean;
+  sendKey: boolean;
+  shipBinLuts: boolean;
+  /** XDR's `bin-policy no-bins`: writes carry no bins at all */
+  noBins: boolean;
+  /** record TTL in seconds (0 = never expires) */
+  ttl: number;
+  resetMs: number;
+  healthChecks: boolean;
+  probeEvery: number;
+  probeNamespace: string;
+  seed: number;
+}
+
+export interface LoadStats {
+  changes: number;
+  ships: number;
+  acks: number;
+  retries: number;
+  abandons: number;
+  resets: number;
+  probes: number;
+  orderViolations: number;
+  healthChecks: number;
+  byCode: Record<number, number>;
+  /** ack latency histogram: bucket i counts latencies in [2^i, 2^(i+1)) µs */
+  latency: number[];
+}
+
+interface Lane {
+  index: number;
+  socket: Socket | null;
+  ready: boolean;
+  framer: Framer;
+  /** in-flight FIFO: key index (or -1 for a probe) and send time */
+  keys: number[];
+  sentAt: number[];
+  head: number;
+  lastReply: number;
+}
+
+/** xorshift32: deterministic, so a run can be repeated. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+export class XdrSource {
+  readonly stats: LoadStats = {
+    changes: 0,
+    ships: 0,
+    acks: 0,
+    retries: 0,
+    abandons: 0,
+    resets: 0,
+    probes: 0,
+    orderViolations: 0,
+    healthChecks: 0,
+    byCode: {},
+    latency: new Array<number>(32).fill(0),
+  };
+  /** latest version per key (0 = never changed), and whether its latest change is a delete */
+  readonly version: Int32Array;
+  readonly deleted: Uint8Array;
+  private readonly inFlight: Uint8Array;
+  private readonly dirty: Uint8Array;
+  private readonly digests: Array<Buffer | undefined>;
+  private readonly queue: number[] = [];
+  private queueHead = 0;
+  private readonly lanes: Lane[] = [];
+  private nextLane = 0;
+  private readonly random: () => number;
+  private insertCursor = 0;
+  private shipCounter = 0;
+  private stopped = false;
+  private started = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private finish: (() => void) | null = null;
+  private readonly stopAt: number;
+
+  constructor(readonly opts: XdrLoadOptions) {
+    this.version = new Int32Array(opts.keys);
+    this.deleted = new Uint8Array(opts.keys);
+    this.inFlight = new Uint8Array(opts.keys);
+    this.dirty = new Uint8Array(opts.keys);
+    this.digests = new Array<Buffer | undefined>(opts.keys);
+    this.random = rng(opts.seed);
+    this.stopAt = opts.changes > 0 ? opts.changes : Number.POSITIVE_INFINITY;
+  }
+
+  get inFlightCount(): number {
+    let n = 0;
+    for (const l of this.lanes) n += l.keys.length - l.head;
+    return n;
+  }
+
+  /** Run until the change budget or the duration is spent and every shipment is acknowledged. */
+  async run(): Promise<LoadStats> {
+    this.started = performance.now();
+    for (let i = 0; i < this.opts.connections; i++) this.lanes.push(this.newLane(i));
+    for (const l of this.lanes) this.open(l);
+    this.timers.push(setInterval(() => this.checkResets(), 250));
+    if (this.opts.healthChecks) this.timers.push(setInterval(() => this.healthCheck(), 5000));
+    if (this.opts.durationS > 0) this.timers.push(setTimeout(() => this.stopGenerating(), this.opts.durationS * 1000));
+    const done = new Promise<void>((resolve) => (this.finish = resolve));
+    this.timers.push(setInterval(() => this.pump(), 1));
+    this.pump();
+    await done;
+    for (const t of this.timers) clearInterval(t);
+    for (const l of this.lanes) l.socket?.destroy();
+    return this.stats;
+  }
+
+  /** Stop making new changes; the run ends once everything in flight is acknowledged. */
+  stopGenerating(): void {
+    this.stopped = true;
+    this.pump();
+  }
+
+  private newLane(index: number): Lane {
+    return { index, socket: null, ready: false, framer: new Framer(1 << 20), keys: [], sentAt: [], head: 0, lastReply: 0 };
+  }
+
+  private open(lane: Lane): void {
+    const socket = connect({ host: this.opts.host, port: this.opts.port, noDelay: true });
+    lane.socket = socket;
+    lane.framer = new Framer(1 << 20);
+    socket.on('connect', () => {
+      lane.ready = true;
+      lane.lastReply = performance.now();
+      this.pump();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const err = lane.framer.push(chunk, {
+        onFrame: (type, buf, start, end) => {
+          this.onReply(lane, type === MessageType.Record && end - start >= 22 ? buf[start + 5]! : -1);
+          return true;
+        },
+      });
+      if (err !== FrameError.None) socket.destroy();
+      this.pump();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (lane.socket !== socket) return;
+      lane.socket = null;
+      lane.ready = false;
+      this.requeueLane(lane);
+      if (!this.isFinished()) setTimeout(() => this.open(lane), 100);
+    });
+  }
+
+  /** Everything in flight on a lost lane is shipped again (the source re-ships on reset). */
+  private requeueLane(lane: Lane): void {
+    for (let i = lane.head; i < lane.keys.length; i++) {
+      const k = lane.keys[i]!;
+      if (k >= 0) {
+        this.inFlight[k] = 0;
+        this.enqueue(k);
+      }
+    }
+    lane.keys = [];
+    lane.sentAt = [];
+    lane.head = 0;
+  }
+
+  private checkResets(): void {
+    const now = performance.now();
+    for (const lane of this.lanes) {
+      if (lane.socket !== null && lane.keys.length > lane.head && now - lane.lastReply > this.opts.resetMs) {
+        this.stats.resets++;
+        lane.socket.destroy();
+      }
+    }
+  }
+
+  private healthCheck(): void {
+    const s = connect({ host: this.opts.host, port: this.opts.port });
+    s.on('connect', () => {
+      this.stats.healthChecks++;
+      s.end();
+    });
+    s.on('error', () => undefined);
+  }
+
+  private onReply(lane: Lane, code: number): void {
+    if (lane.head >= lane.keys.length) {
+      this.stats.orderViolations++;
+      return;
+    }
+    const k = lane.keys[lane.head]!;
+    const sent = lane.sentAt[lane.head]!;
+    lane.head++;
+    if (lane.head > 4096 && lane.head * 2 > lane.keys.length) {
+      lane.keys = lane.keys.slice(lane.head);
+      lane.sentAt = lane.sentAt.slice(lane.head);
+      lane.head = 0;
+    }
+    const now = performance.now();
+    lane.lastReply = now;
+    this.stats.byCode[code] = (this.stats.byCode[code] ?? 0) + 1;
+    const us = Math.max(1, Math.round((now - sent) * 1000));
+    this.stats.latency[Math.min(31, 31 - Math.clz32(us))]!++;
+    if (k < 0) {
+      // A probe: "namespace not found", or a retry code (Ferry may not have reached the destination
+      // yet). Any other code belongs to some other shipment: the replies are out of order.
+      if (code !== ResultCode.NamespaceNotFound && sourceActionOf(code) !== SourceAction.Retry) this.stats.orderViolations++;
+      return;
+    }
+    if (code === ResultCode.NamespaceNotFound && this.opts.probeEvery > 0) this.stats.orderViolations++;
+    this.inFlight[k] = 0;
+    const action = sourceActionOf(code);
+    if (action === SourceAction.Done) {
+      this.stats.acks++;
+      if (this.dirty[k] === 1) this.enqueue(k);
+    } else if (action === SourceAction.Retry) {
+      this.stats.retries++;
+      this.enqueue(k);
+    } else {
+      this.stats.abandons++;
+      if (this.dirty[k] === 1) this.enqueue(k);
+    }
+  }
+
+  private enqueue(k: number): void {
+    this.dirty[k] = 1;
+    this.queue.push(k);
+  }
+
+  private isFinished(): boolean {
+    return this.stopped && this.queueHead >= this.queue.length && this.inFlightCount === 0;
+  }
+
+  /** Make changes (within the throttle), then ship queued keys onto lanes with room. */
+  private pump(): void {
+    if (this.finish === null) return;
+    if (!this.stopped) this.makeChanges();
+    const batchSockets = new Set<Lane>();
+    const parts = new Map<Lane, Buffer[]>();
+    while (this.queueHead < this.queue.length) {
+      const lane = this.pickLane();
+      if (lane === null) break;
+      const k = this.queue[this.queueHead++]!;
+      if (this.inFlight[k] === 1 || this.dirty[k] === 0) continue;
+      this.dirty[k] = 0;
+      this.inFlight[k] = 1;
+      const now = performance.now();
+      let list = parts.get(lane);
+      if (list === undefined) parts.set(lane, (list = []));
+      if (this.opts.probeEvery > 0 && ++this.shipCounter % this.opts.probeEvery === 0) {
+        list.push(this.probeMessage());
+        lane.keys.push(-1);
+        lane.sentAt.push(now);
+        this.stats.probes++;
+      }
+      list.push(this.message(k));
+      lane.keys.push(k);
+      lane.sentAt.push(now);
+      this.stats.ships++;
+      batchSockets.add(lane);
+    }
+    if (this.queueHead > 65536 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    for (const lane of batchSockets) lane.socket!.write(Buffer.concat(parts.get(lane)!));
+    if (this.isFinished()) {
+      const f = this.finish;
+      this.finish = null;
+      f();
+    }
+  }
+
+  private pickLane(): Lane | null {
+    for (let i = 0; i < this.lanes.length; i++) {
+      const lane = this.lanes[(this.nextLane + i) % this.lanes.length]!;
+      if (lane.ready && lane.keys.length - lane.head < this.opts.pipeline) {
+        this.nextLane = (this.nextLane + i + 1) % this.lanes.length;
+        return lane;
+      }
+    }
+    return null;
+  }
+
+  private makeChanges(): void {
+    const o = this.opts;
+    let allowed = Number.POSITIVE_INFINITY;
+    if (o.throttle > 0) {
+      const elapsed = (performance.now() - this.started) / 1000;
+      const shippedShare = 1 - o.readPct / 100;
+      allowed = Math.floor(elapsed * o.throttle * shippedShare) - this.stats.changes;
+    }
+    // Do not run far ahead of what the lanes can take: the queue stays short.
+    const room = o.connections * o.pipeline * 2 - (this.queue.length - this.queueHead);
+    let n = Math.min(allowed, room, this.stopAt - this.stats.changes);
+    for (; n > 0; n--) {
+      let k: number;
+      if (o.workload === 'insert') {
+        if (this.insertCursor >= o.keys) {
+          this.stopped = true;
+          break;
+        }
+        k = this.insertCursor++;
+      } else {
+        k = Math.floor(this.random() * o.keys);
+      }
+      const deleting = o.deletePct > 0 && this.version[k]! > 0 && this.deleted[k] === 0 && this.random() * 100 < o.deletePct;
+      this.version[k]!++;
+      this.deleted[k] = deleting ? 1 : 0;
+      this.stats.changes++;
+      if (this.dirty[k] === 0 && this.inFlight[k] === 0) this.enqueue(k);
+      else this.dirty[k] = 1;
+    }
+    if (this.stats.changes >= this.stopAt) this.stopped = true;
+  }
+
+  private digest(k: number): Buffer {
+    let d = this.digests[k];
+    if (d === undefined) this.digests[k] = d = integerKeyDigest(this.opts.set, this.opts.startKey + k);
+    return d;
+  }
+
+  /** The shipment for key k at its latest state, as XDR builds it. */
+  private message(k: number): Buffer {
+    const o = this.opts;
+    const v = this.version[k]!;
+    const key = o.startKey + k;
+    const lut = lutFromUnixMs(Date.now());
+    const fields = [stringField(FieldType.Namespace, o.namespace), { type: FieldType.Digest, data: this.digest(k) }];
+    if (o.set.length > 0) fields.push(stringField(FieldType.Set, o.set));
+    if (o.sendKey) {
+      const kb = Buffer.allocUnsafe(9);
+      kb[0] = 1;
+      kb.writeBigInt64BE(BigInt(key), 1);
+      fields.push({ type: FieldType.UserKey, data: kb });
+    }
+    fields.push(lutField(lut));
+    if (this.deleted[k] === 1) {
+      return encodeRecordRequest({
+        info1: Info1.Xdr,
+        info2: Info2.Write | Info2.Delete | (o.durableDeletes ? Info2.DurableDelete : 0),
+        info3: 0,
+        generation: 0,
+        recordTtl: 0,
+        fields,
+        ops: [],
+      });
+    }
+    const ops = (o.noBins ? [] : binsFor(o.bins, key, v)).map((b) => ({
+      op: OpType.Write,
+      particleType: b.particleType,
+      name: b.name,
+      value: b.bytes,
+      ...(o.shipBinLuts ? { binLut: lut } : {}),
+    }));
+    const msg = encodeRecordRequest({
+      info1: Info1.Xdr,
+      info2: Info2.Write | (o.shipBinLuts ? Info2.DurableDelete : 0),
+      info3: Info3.CreateOrReplace,
+      generation: v,
+      recordTtl: o.ttl > 0 ? o.ttl : Ttl.NeverExpire,
+      fields,
+      ops,
+    });
+    // XDR compresses writes above 128 bytes when the DC asks for compression.
+    return o.compress && msg.length > 128 ? compressRecordMessage(msg) : msg;
+  }
+
+  private probeMessage(): Buffer {
+    const d = Buffer.alloc(20);
+    d.writeUInt32BE(this.stats.probes);
+    return encodeRecordRequest({
+      info1: Info1.Xdr,
+      info2: Info2.Write,
+      info3: Info3.CreateOrReplace,
+      recordTtl: Ttl.NeverExpire,
+      fields: [stringField(FieldType.Namespace, this.opts.probeNamespace), { type: FieldType.Digest, data: d }, lutField(lutFromUnixMs(Date.now()))],
+      ops: [{ op: OpType.Write, particleType: 1, name: 'p', value: Buffer.alloc(8) }],
+    });
+  }
+
+  elapsedMs(): number {
+    return performance.now() - this.started;
+  }
+}

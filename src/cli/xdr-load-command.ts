@@ -1,0 +1,191 @@
+/**
+ * `ferry xdr-load`: asbenchmark's workload flags, XDR's shipping behaviour.
+ * Status lines go to stderr once a second; a JSON summary goes to stdout at the end.
+ */
+
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parseObjectSpec } from './load/record-factory.js';
+import { type LoadStats, XdrSource, type XdrLoadOptions } from './load/xdr-source.js';
+
+export const XDR_LOAD_USAGE = `usage: ferry xdr-load [options]
+  -h, --hosts HOST:PORT     where to ship (Ferry's service port)            [127.0.0.1:8901]
+  -n, --namespace NS        namespace                                       [test]
+  -s, --set SET             set name                                        [testset]
+  -k, --keys N              key count                                       [100000]
+  -K, --start-key N         first key                                       [0]
+  -o, --object SPEC         bins: I, D, B<n>, S<n>, Z, L, M, G, H, all, comma lists  [I]
+  -w, --workload W          I (insert each key once) | RU,<read pct>        [RU,0]
+  -z, --connections N       connections (XDR service threads)               [8]
+  -d, -t, --duration S      seconds to run (0 = until --changes)            [0]
+  -g, --throttle TPS        transactions/s, reads included (0 = unlimited)  [0]
+      --changes N           stop after N changes                            [0]
+      --compress            compress writes over 128 bytes (type 4)
+      --deletes PCT         percentage of changes that are deletes          [0]
+      --durable-deletes     ship deletes as durable (info2 0x13)
+      --bin-luts            ship bin LUTs (info2 0x11)
+      --no-key              do not ship the user key
+      --no-bins             ship writes without bins (XDR's bin-policy no-bins)
+      --ttl S               record TTL in seconds (0 = never expires)       [0]
+      --pipeline N          requests in flight per connection               [256]
+      --reset-ms MS         reset a connection after this much silence      [10000]
+      --probe-every N       order probe: every Nth shipment to a missing namespace [0]
+      --probe-namespace NS  the namespace the destination lacks             [ferry-order-probe]
+      --no-health-checks    skip XDR's 5-second connect/close checks
+      --seed N              random seed                                     [1]
+      --ledger FILE         write the expected final state (key → version | deleted)
+      --quiet               no status lines`;
+
+export class UsageError extends Error {
+  readonly code = 'ERR_USAGE';
+}
+
+function int(name: string, v: string | undefined, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger: string | undefined; quiet: boolean } {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      hosts: { type: 'string', short: 'h' },
+      namespace: { type: 'string', short: 'n' },
+      set: { type: 'string', short: 's' },
+      keys: { type: 'string', short: 'k' },
+      'start-key': { type: 'string', short: 'K' },
+      object: { type: 'string', short: 'o' },
+      workload: { type: 'string', short: 'w' },
+      connections: { type: 'string', short: 'z' },
+      duration: { type: 'string', short: 'd' },
+      time: { type: 'string', short: 't' },
+      throttle: { type: 'string', short: 'g' },
+      changes: { type: 'string' },
+      compress: { type: 'boolean' },
+      deletes: { type: 'string' },
+      'durable-deletes': { type: 'boolean' },
+      'bin-luts': { type: 'boolean' },
+      'no-key': { type: 'boolean' },
+      'no-bins': { type: 'boolean' },
+      ttl: { type: 'string' },
+      pipeline: { type: 'string' },
+      'reset-ms': { type: 'string' },
+      'probe-every': { type: 'string' },
+      'probe-namespace': { type: 'string' },
+      'no-health-checks': { type: 'boolean' },
+      seed: { type: 'string' },
+      ledger: { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
+  });
+  const [host, portText] = (values.hosts ?? '127.0.0.1:8901').split(':');
+  const port = int('hosts port', portText ?? '8901', 8901, 1);
+  const wl = (values.workload ?? 'RU,0').toUpperCase();
+  let workload: 'insert' | 'update';
+  let readPct = 0;
+  if (wl === 'I') workload = 'insert';
+  else if (/^RU(,\d{1,3})?$/.test(wl)) {
+    workload = 'update';
+    readPct = Number(wl.split(',')[1] ?? '0');
+    if (readPct >= 100) throw new UsageError('-w RU,<read pct> must leave some updates: use a read percentage below 100');
+  } else throw new UsageError(`-w must be I or RU,<read pct>, got '${values.workload}'`);
+  const deletePct = int('deletes', values.deletes, 0);
+  if (deletePct > 100) throw new UsageError('--deletes is a percentage: 0–100');
+  const opts: XdrLoadOptions = {
+    host: host || '127.0.0.1',
+    port,
+    namespace: values.namespace ?? 'test',
+    set: values.set ?? 'testset',
+    keys: int('keys', values.keys, 100000, 1),
+    startKey: int('start-key', values['start-key'], 0),
+    bins: parseObjectSpec(values.object ?? 'I'),
+    workload,
+    readPct,
+    connections: int('connections', values.connections, 8, 1),
+    pipeline: int('pipeline', values.pipeline, 256, 1),
+    changes: int('changes', values.changes, 0),
+    durationS: int('duration', values.duration ?? values.time, 0),
+    throttle: int('throttle', values.throttle, 0),
+    compress: values.compress ?? false,
+    deletePct,
+    durableDeletes: values['durable-deletes'] ?? false,
+    sendKey: !(values['no-key'] ?? false),
+    shipBinLuts: values['bin-luts'] ?? false,
+    noBins: values['no-bins'] ?? false,
+    ttl: int('ttl', values.ttl, 0),
+    resetMs: int('reset-ms', values['reset-ms'], 10000, 100),
+    healthChecks: !(values['no-health-checks'] ?? false),
+    probeEvery: int('probe-every', values['probe-every'], 0),
+    probeNamespace: values['probe-namespace'] ?? 'ferry-order-probe',
+    seed: int('seed', values.seed, 1),
+  };
+  if (opts.changes === 0 && opts.durationS === 0 && opts.workload === 'update') {
+    throw new UsageError('give --changes N or -d SECONDS (or -w I) so the run ends');
+  }
+  return { opts, ledger: values.ledger, quiet: values.quiet ?? false };
+}
+
+/** Latency percentile (ms) from the log2-µs histogram: the upper edge of the bucket. */
+export function percentileMs(latency: readonly number[], p: number): number {
+  const total = latency.reduce((a, b) => a + b, 0);
+  if (total === 0) return 0;
+  let seen = 0;
+  for (let i = 0; i < latency.length; i++) {
+    seen += latency[i]!;
+    if (seen >= total * p) return 2 ** (i + 1) / 1000;
+  }
+  return 2 ** latency.length / 1000;
+}
+
+export function summarize(stats: LoadStats, elapsedMs: number): Record<string, unknown> {
+  return {
+    elapsedMs: Math.round(elapsedMs),
+    changes: stats.changes,
+    ships: stats.ships,
+    shipsPerSecond: Math.round((stats.ships * 1000) / Math.max(1, elapsedMs)),
+    acks: stats.acks,
+    retries: stats.retries,
+    abandons: stats.abandons,
+    resets: stats.resets,
+    probes: stats.probes,
+    orderViolations: stats.orderViolations,
+    healthChecks: stats.healthChecks,
+    byCode: stats.byCode,
+    latencyMs: { p50: percentileMs(stats.latency, 0.5), p99: percentileMs(stats.latency, 0.99), p999: percentileMs(stats.latency, 0.999) },
+  };
+}
+
+export async function xdrLoadCommand(argv: string[]): Promise<number> {
+  const { opts, ledger, quiet } = parseXdrLoadArgs(argv);
+  const source = new XdrSource(opts);
+  let last = { ships: 0, at: performance.now() };
+  const status = quiet
+    ? null
+    : setInterval(() => {
+        const s = source.stats;
+        const now = performance.now();
+        const rate = Math.round(((s.ships - last.ships) * 1000) / (now - last.at));
+        last = { ships: s.ships, at: now };
+        process.stderr.write(
+          `${new Date().toISOString()} xdr-load ships/s=${rate} changes=${s.changes} acks=${s.acks} retries=${s.retries} abandons=${s.abandons} resets=${s.resets} inflight=${source.inFlightCount} ` +
+            `latency(ms) p50<=${percentileMs(s.latency, 0.5)} p99<=${percentileMs(s.latency, 0.99)}\n`,
+        );
+      }, 1000);
+  const stop = (): void => source.stopGenerating();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const stats = await source.run();
+  if (status !== null) clearInterval(status);
+  const summary = summarize(stats, source.elapsedMs());
+  if (ledger !== undefined) {
+    const keys: Record<string, number | 'deleted'> = {};
+    for (let k = 0; k < opts.keys; k++) if (source.version[k]! > 0) keys[String(opts.startKey + k)] = source.deleted[k] === 1 ? 'deleted' : source.version[k]!;
+    writeFileSync(ledger, JSON.stringify({ namespace: opts.namespace, set: opts.set, object: argv, keys }));
+  }
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  return stats.abandons > 0 || stats.orderViolations > 0 ? 1 : 0;
+}

@@ -1,0 +1,1 @@
+export { ConfigError, type FerryConfig, buildConfig, loadConfigFile } from './load-config.js';

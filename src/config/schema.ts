@@ -1,0 +1,104 @@
+/**
+ * The one schema for Ferry's YAML file. Its first three sections are the XDR Proxy's own
+ * (`service`, `aerospike`, `logging`), so an unmodified `aerospike-xdr-proxy.yml` validates; Ferry's
+ * extensions sit beside the XDR Proxy's keys. Every object is strict: an unknown key is an error.
+ */
+
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const oneOrMany = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).min(1)]);
+
+/** The XDR Proxy writes a seed as `- host-name: { port: 3000, tls-name: x }`. */
+const seed = z.record(
+  z.string().min(1),
+  z
+    .strictObject({
+      port: port.default(3000),
+      'tls-name': z.string().optional(),
+    })
+    .nullable()
+    .default({ port: 3000 }),
+);
+
+const tls = z.strictObject({
+  'key-file': z.string().optional(),
+  'cert-chain-file': z.string().optional(),
+  'ca-file': z.string().optional(),
+  'key-store-file': z.string().optional(),
+  'key-store-password-file': z.string().optional(),
+  'trust-store-file': z.string().optional(),
+  'trust-store-password-file': z.string().optional(),
+  'allowed-peer-names': z.array(z.string()).optional(),
+  'tls-name': z.string().optional(),
+  protocols: z.union([z.string(), z.array(z.string())]).optional(),
+});
+
+export const serviceSchema = z.strictObject({
+  port: oneOrMany(port).default(8901),
+  address: oneOrMany(z.string().min(1)).default('0.0.0.0'),
+  tls: tls.optional(),
+  manage: z
+    .strictObject({
+      address: z.string().min(1).default('127.0.0.1'),
+      port: port.default(8902),
+    })
+    .optional(),
+  'io-threads': z.number().int().min(1).optional(),
+  'worker-threads': z.number().int().min(1).max(64).optional(),
+  'max-concurrent-records': z.number().int().min(1).max(1 << 22).default(32768),
+  'enable-tcp-xdr-ack-buffering': z.boolean().optional(),
+  // Ferry's extensions
+  'ack-deadline': z.number().int().min(100).max(9000).default(5000),
+  'max-frame-size': z
+    .number()
+    .int()
+    .min(4096)
+    .max(128 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
+  'max-in-flight-per-connection': z.number().int().min(1).max(65536).default(8192),
+});
+
+export const aerospikeSchema = z.strictObject({
+  seeds: z.array(seed).min(1),
+  credentials: z
+    .strictObject({
+      username: z.string().min(1),
+      'password-file': z.string().min(1),
+      'auth-mode': z.enum(['internal', 'external', 'external-insecure', 'pki']).default('internal'),
+    })
+    .optional(),
+  'cluster-name': z.string().optional(),
+  tls: tls.optional(),
+  'rack-id': z.number().int().min(0).optional(),
+  timeouts: z
+    .strictObject({
+      connect: z.number().int().min(1).default(1000),
+      write: z.number().int().min(1).default(2000),
+    })
+    .prefault({}),
+  // Ferry's extensions
+  'connections-per-node': z.number().int().min(1).max(64).default(4),
+  'pipeline-depth': z.number().int().min(1).max(4096).default(256),
+  'namespace-mapping': z.record(z.string().min(1), z.string().min(1)).default({}),
+  lut: z.enum(['keep', 'strip']).default('keep'),
+  'durable-delete': z.enum(['auto', 'keep', 'strip']).default('auto'),
+});
+
+const level = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent', 'off']);
+
+export const loggingSchema = z.strictObject({
+  file: z.string().optional(),
+  'enable-console-logging': z.boolean().default(true),
+  levels: z.record(z.string(), level).default({}),
+  'ticker-interval': z.number().int().min(0).default(10),
+  format: z.enum(['json', 'pretty']).default('json'),
+});
+
+export const configSchema = z.strictObject({
+  service: serviceSchema.prefault({}),
+  aerospike: aerospikeSchema,
+  logging: loggingSchema.prefault({}),
+});
+
+export type RawConfig = z.output<typeof configSchema>;

@@ -1,0 +1,213 @@
+/**
+ * Single-producer / single-consumer ring of variable-length records in a SharedArrayBuffer.
+ *
+ *   SharedArrayBuffer
+ *   +--------------------------- control (128 bytes, Int32) ----------------------------+----- data ------+
+ *   | [0] HEAD: bytes ever published (producer writes)                                    |                 |
+ *   | [8] SLEEPING: 1 while the consumer waits for data (doorbell)                        |  capacity bytes |
+ *   | [16] TAIL: bytes ever released (consumer writes)                                    |  (power of two) |
+ *   +-------------------------------------------------------------------------------------+-----------------+
+ *   HEAD and TAIL sit on separate cache lines so that the two threads do not false-share.
+ *
+ *   record := [u32 payload length][payload][pad to 4]       (length in host order, 4-byte aligned)
+ *   a length of WRAP means "the rest of the data area is unused; continue at offset 0".
+ *
+ * Positions count bytes monotonically and wrap at 2^32 (the arithmetic is done >>> 0); the offset in
+ * the data area is `position & (capacity - 1)`.
+ *   empty: HEAD == TAIL          full: capacity - (HEAD - TAIL) < bytes needed
+ *
+ * Publishing is batched: the producer writes any number of records, then stores HEAD once. It wakes
+ * the consumer only when the consumer said it is sleeping (the empty → non-empty edge), so a busy
+ * ring costs no wake-ups at all. All control words go through Atomics (sequentially consistent), which
+ * makes "set SLEEPING, re-check HEAD" on one side and "store HEAD, check SLEEPING" on the other safe.
+ */
+
+const CONTROL_BYTES = 128;
+const HEAD = 0;
+const SLEEPING = 8;
+const TAIL = 16;
+const WRAP = -1;
+
+/** A doorbell several rings may share: one Int32 slot that a consumer sleeps on. */
+export interface Doorbell {
+  readonly cells: Int32Array;
+  readonly index: number;
+}
+
+export function newDoorbell(): Doorbell {
+  return { cells: new Int32Array(new SharedArrayBuffer(4)), index: 0 };
+}
+
+export function ringBytes(capacity: number): number {
+  if (capacity < 64 || (capacity & (capacity - 1)) !== 0) throw new RangeError(`ring capacity must be a power of two ≥ 64, got ${capacity}`);
+  return CONTROL_BYTES + capacity;
+}
+
+export function newRingBuffer(capacity: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(ringBytes(capacity));
+}
+
+abstract class RingSide {
+  protected readonly control: Int32Array;
+  /** the data area as bytes, and as Int32 for the aligned length words */
+  readonly data: Buffer;
+  /** the data area as Int32: length words, and fixed-layout records (every record is 4-aligned) */
+  readonly words: Int32Array;
+  readonly capacity: number;
+  protected readonly mask: number;
+  protected readonly bell: Doorbell;
+
+  constructor(sab: SharedArrayBuffer, bell?: Doorbell) {
+    this.capacity = sab.byteLength - CONTROL_BYTES;
+    ringBytes(this.capacity);
+    this.mask = this.capacity - 1;
+    this.control = new Int32Array(sab, 0, CONTROL_BYTES / 4);
+    this.data = Buffer.from(sab, CONTROL_BYTES, this.capacity);
+    this.words = new Int32Array(sab, CONTROL_BYTES, this.capacity / 4);
+    this.bell = bell ?? { cells: this.control, index: SLEEPING };
+  }
+
+  /** Bytes published and not yet released. */
+  used(): number {
+    return (Atomics.load(this.control, HEAD) - Atomics.load(this.control, TAIL)) >>> 0;
+  }
+}
+
+/** The producing side. Not thread-safe: one producer thread only. */
+export class RingWriter extends RingSide {
+  private head: number;
+
+  constructor(sab: SharedArrayBuffer, bell?: Doorbell) {
+    super(sab, bell);
+    this.head = Atomics.load(this.control, HEAD) >>> 0;
+  }
+
+  /**
+   * Reserve room for a `length`-byte payload and return its offset in `data`, or -1 when the ring
+   * is full. The record becomes visible to the consumer at the next `publish()`. The caller must
+   * fill exactly `length` bytes at the returned offset before publishing.
+   */
+  reserve(length: number): number {
+    const need = 4 + ((length + 3) & ~3);
+    const tail = Atomics.load(this.control, TAIL) >>> 0;
+    const free = this.capacity - ((this.head - tail) >>> 0);
+    let at = this.head & this.mask;
+    const contiguous = this.capacity - at;
+    if (contiguous < need) {
+      if (free < contiguous + need) return -1;
+      this.words[at >> 2] = WRAP;
+      this.head = (this.head + contiguous) >>> 0;
+      at = 0;
+    } else if (free < need) {
+      return -1;
+    }
+    this.words[at >> 2] = length;
+    this.head = (this.head + need) >>> 0;
+    return at + 4;
+  }
+
+  /** Make every reserved record visible, and ring the doorbell if the consumer sleeps. */
+  publish(): void {
+    if (Atomics.load(this.control, HEAD) >>> 0 === this.head) return;
+    Atomics.store(this.control, HEAD, this.head | 0);
+    const { cells, index } = this.bell;
+    if (Atomics.load(cells, index) === 1) {
+      Atomics.store(cells, index, 0);
+      Atomics.notify(cells, index);
+    }
+  }
+
+  /** Wake the consumer whatever it waits for (used to make it notice a stop flag). */
+  wake(): void {
+    const { cells, index } = this.bell;
+    Atomics.store(cells, index, 0);
+    Atomics.notify(cells, index);
+  }
+
+  /** Forget everything in the ring: only when the consumer is gone for good (its thread died). */
+  reset(): void {
+    this.head = Atomics.load(this.control, TAIL) >>> 0;
+    Atomics.store(this.control, HEAD, this.head | 0);
+  }
+
+  /** Whether a record of `length` bytes would fit now. */
+  fits(length: number): boolean {
+    const need = 4 + ((length + 3) & ~3);
+    const free = this.capacity - ((this.head - (Atomics.load(this.control, TAIL) >>> 0)) >>> 0);
+    const contiguous = this.capacity - (this.head & this.mask);
+    return contiguous < need ? free >= contiguous + need : free >= need;
+  }
+}
+
+/** The consuming side. Not thread-safe: one consumer thread only. */
+export class RingReader extends RingSide {
+  private tail: number;
+  private head: number;
+
+  constructor(sab: SharedArrayBuffer, bell?: Doorbell) {
+    super(sab, bell);
+    this.tail = Atomics.load(this.control, TAIL) >>> 0;
+    this.head = this.tail;
+  }
+
+  /**
+   * Offset in `data` of the next record's payload, or -1 when none is published. Its length is
+   * `lengthAt(offset)`. Call `next()` to step past it.
+   */
+  peek(): number {
+    if (this.tail === this.head) {
+      this.head = Atomics.load(this.control, HEAD) >>> 0;
+      if (this.tail === this.head) return -1;
+    }
+    let at = this.tail & this.mask;
+    if (this.words[at >> 2] === WRAP) {
+      this.tail = (this.tail + (this.capacity - at)) >>> 0;
+      at = 0;
+    }
+    return at + 4;
+  }
+
+  lengthAt(payloadOffset: number): number {
+    return this.words[(payloadOffset - 4) >> 2]!;
+  }
+
+  /** Step past the record whose payload is at `payloadOffset` (the last peek()). */
+  next(payloadOffset: number): void {
+    const length = this.words[(payloadOffset - 4) >> 2]!;
+    this.tail = (this.tail + 4 + ((length + 3) & ~3)) >>> 0;
+  }
+
+  /** Give the consumed space back to the producer (once per batch). */
+  release(): void {
+    Atomics.store(this.control, TAIL, this.tail | 0);
+  }
+
+  /**
+   * Resolve when data may be available. Sets SLEEPING, re-checks, and waits on the doorbell, so the
+   * producer's next publish wakes it. `timeoutMs` bounds the wait so a stop flag is noticed.
+   */
+  async waitForData(timeoutMs: number): Promise<void> {
+    if (this.peekPublished()) return;
+    await sleepOnDoorbell(this.bell, () => this.peekPublished(), timeoutMs);
+  }
+
+  private peekPublished(): boolean {
+    return this.tail !== this.head || (Atomics.load(this.control, HEAD) >>> 0) !== this.tail;
+  }
+}
+
+/**
+ * Mark the doorbell as sleeping, re-check `ready`, and wait until a producer rings it or the timeout
+ * passes. Never blocks the thread: it uses Atomics.waitAsync, as a thread with sockets must.
+ */
+export async function sleepOnDoorbell(bell: Doorbell, ready: () => boolean, timeoutMs: number): Promise<void> {
+  const { cells, index } = bell;
+  Atomics.store(cells, index, 1);
+  if (ready()) {
+    Atomics.store(cells, index, 0);
+    return;
+  }
+  const res = Atomics.waitAsync(cells, index, 1, timeoutMs);
+  if (res.async) await res.value;
+  Atomics.store(cells, index, 0);
+}

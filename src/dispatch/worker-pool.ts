@@ -1,0 +1,255 @@
+/**
+ * The main thread's side of dispatch: a piscina pool of long-lived workers, one inbound ring per
+ * worker, one completion ring per worker, and the pump that drains completions.
+ *
+ *   main ──inbound ring[w]──▶ worker w ──completion ring[w]──▶ main
+ *                                            │ rings the shared doorbell only if main sleeps
+ *
+ * Each worker runs one task that lasts as long as the pool. A task that ends with an error means its
+ * thread died: its records are answered with the retry code at once (`onWorkerLost`), its rings are
+ * reset, and the task is started again on the thread piscina puts in its place.
+ */
+
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import { PartitionTable } from './partition-table.js';
+import { INBOUND_HEADER } from './records.js';
+import { type Doorbell, RingReader, RingWriter, newRingBuffer, sleepOnDoorbell } from './ring.js';
+import { WorkerCounter, type WorkerTask } from './worker-task.js';
+
+export interface CompletionSink {
+  /** One result; the sink batches its own replies. */
+  complete(connection: number, seq: number, outcome: number): void;
+  /** End of a drained batch: flush replies, wake blocked readers. */
+  batchEnd(): void;
+  workerLost(worker: number, error: Error): void;
+}
+
+export interface PoolOptions {
+  threads: number;
+  ringBytes: number;
+  workerFile: URL;
+  task: Omit<WorkerTask, 'index' | 'inbound' | 'completions' | 'bell' | 'control' | 'counters'>;
+}
+
+interface Lane {
+  inbound: SharedArrayBuffer;
+  completions: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  writer: RingWriter;
+  reader: RingReader;
+  stats: Float64Array;
+  running: Promise<void> | null;
+  restarts: number;
+}
+
+const PUMP_IDLE_WAIT_MS = 200;
+
+export class WorkerPool {
+  private readonly piscina: Piscina;
+  private readonly table: PartitionTable;
+  private readonly lanes: Lane[] = [];
+  private readonly bellSab = new SharedArrayBuffer(4);
+  private readonly bell: Doorbell = { cells: new Int32Array(this.bellSab), index: 0 };
+  private readonly touched = new Set<number>();
+  private readonly roomWaiters = new Set<{ tryResume(): void }>();
+  private stopping = false;
+  private pump: Promise<void> | null = null;
+
+  constructor(
+    private readonly opts: PoolOptions,
+    private readonly sink: CompletionSink,
+    private readonly log: Logger,
+  ) {
+    this.table = new PartitionTable(opts.threads);
+    this.piscina = new Piscina({
+      filename: opts.workerFile.href,
+      minThreads: opts.threads,
+      maxThreads: opts.threads,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      concurrentTasksPerWorker: 1,
+      // Workers own sockets; they must never park in Atomics.wait between tasks.
+      atomics: 'disabled',
+    });
+    for (let i = 0; i < opts.threads; i++) {
+      const inbound = newRingBuffer(opts.ringBytes);
+      // A completion takes 16 bytes of ring; an inbound record at least 30, so this never fills first.
+      const completions = newRingBuffer(opts.ringBytes);
+      const counters = new SharedArrayBuffer(WorkerCounter.Size * 8);
+      this.lanes.push({
+        inbound,
+        completions,
+        control: new SharedArrayBuffer(16),
+        counters,
+        writer: new RingWriter(inbound),
+        reader: new RingReader(completions, this.bell),
+        stats: new Float64Array(counters),
+        running: null,
+        restarts: 0,
+      });
+    }
+  }
+
+  get threads(): number {
+    return this.lanes.length;
+  }
+
+  /** Shared counters of worker `w` (read-only for the main thread). */
+  counters(w: number): Float64Array {
+    return this.lanes[w]!.stats;
+  }
+
+  restarts(w: number): number {
+    return this.lanes[w]!.restarts;
+  }
+
+  /** Bytes waiting in worker `w`'s inbound ring. */
+  backlog(w: number): number {
+    return this.lanes[w]!.writer.used();
+  }
+
+  start(): void {
+    for (let w = 0; w < this.lanes.length; w++) this.launch(w);
+    this.pump = this.runPump();
+  }
+
+  /**
+   * Resolve once every worker has a destination connection up, or after `timeoutMs`: traffic that
+   * arrives before then would only be answered with the retry code.
+   */
+  async waitForDestination(timeoutMs: number): Promise<boolean> {
+    const until = performance.now() + timeoutMs;
+    const allUp = (): boolean => this.lanes.every((l) => l.stats[WorkerCounter.ConnectionsUp]! > 0);
+    while (!allUp() && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    return allUp();
+  }
+
+  private launch(w: number): void {
+    const lane = this.lanes[w]!;
+    const task: WorkerTask = {
+      ...this.opts.task,
+      index: w,
+      inbound: lane.inbound,
+      completions: lane.completions,
+      bell: this.bellSab,
+      control: lane.control,
+      counters: lane.counters,
+      // A replacement worker must not crash again on purpose.
+      faults: lane.restarts === 0 ? this.opts.task.faults : {},
+    };
+    lane.running = (this.piscina.run(task) as Promise<void>).then(
+      () => {
+        lane.running = null;
+      },
+      (err: unknown) => {
+        lane.running = null;
+        if (this.stopping) return;
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.log.error({ worker: w, err: error.message }, 'worker thread died; answering its records with retry and replacing it');
+        // Results it posted before dying still count; everything else of its is answered retry.
+        this.drainLane(lane);
+        this.sink.batchEnd();
+        lane.writer.reset();
+        this.sink.workerLost(w, error);
+        this.sink.batchEnd();
+        lane.restarts++;
+        Atomics.store(new Int32Array(lane.control), 0, 0);
+        this.launch(w);
+        this.wakeRoomWaiters();
+      },
+    );
+  }
+
+  // ---- RecordRouter -------------------------------------------------------------------------
+
+  workerFor(partition: number): number {
+    return this.table.workerFor(partition);
+  }
+
+  fits(worker: number, length: number): boolean {
+    return this.lanes[worker]!.writer.fits(INBOUND_HEADER + length);
+  }
+
+  dispatch(worker: number, connection: number, seq: number, buf: Buffer, start: number, end: number): void {
+    const lane = this.lanes[worker]!;
+    const w = lane.writer;
+    const at = w.reserve(INBOUND_HEADER + end - start);
+    w.words[at >> 2] = connection;
+    w.words[(at >> 2) + 1] = seq;
+    buf.copy(w.data, at + INBOUND_HEADER, start, end);
+    this.touched.add(worker);
+  }
+
+  publish(): void {
+    if (this.touched.size === 0) return;
+    for (const w of this.touched) this.lanes[w]!.writer.publish();
+    this.touched.clear();
+  }
+
+  waitForRoom(s: { tryResume(): void }): void {
+    this.roomWaiters.add(s);
+  }
+
+  private wakeRoomWaiters(): void {
+    if (this.roomWaiters.size === 0) return;
+    const all = [...this.roomWaiters];
+    this.roomWaiters.clear();
+    for (const s of all) s.tryResume();
+  }
+
+  // ---- completions ---------------------------------------------------------------------------
+
+  private drainLane(lane: Lane): number {
+    const r = lane.reader;
+    const words = r.words;
+    let n = 0;
+    for (let at = r.peek(); at >= 0; at = r.peek()) {
+      const i = at >> 2;
+      this.sink.complete(words[i]! >>> 0, words[i + 1]! >>> 0, words[i + 2]!);
+      r.next(at);
+      n++;
+    }
+    if (n > 0) r.release();
+    return n;
+  }
+
+  private anyCompletions(): boolean {
+    for (const lane of this.lanes) if (lane.reader.peek() >= 0) return true;
+    return false;
+  }
+
+  private async runPump(): Promise<void> {
+    while (!this.stopping) {
+      let n = 0;
+      for (const lane of this.lanes) n += this.drainLane(lane);
+      if (n > 0) {
+        this.sink.batchEnd();
+        this.wakeRoomWaiters();
+        // Let socket reads interleave with completion bursts.
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
+      this.wakeRoomWaiters();
+      await sleepOnDoorbell(this.bell, () => this.anyCompletions(), PUMP_IDLE_WAIT_MS);
+    }
+  }
+
+  /** Ask every worker to finish what it has in flight and return, then stop the pool. */
+  async stop(graceMs: number): Promise<void> {
+    for (const lane of this.lanes) {
+      const control = new Int32Array(lane.control);
+      Atomics.store(control, 0, 1);
+      lane.writer.wake();
+    }
+    const running = this.lanes.map((l) => l.running).filter((p): p is Promise<void> => p !== null);
+    await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, graceMs))]);
+    // Deliver the last results before the pump stops.
+    for (const lane of this.lanes) this.drainLane(lane);
+    this.sink.batchEnd();
+    this.stopping = true;
+    Atomics.notify(this.bell.cells, 0);
+    await this.pump;
+    await this.piscina.destroy();
+  }
+}

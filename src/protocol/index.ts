@@ -1,0 +1,11 @@
+export * from './constants.js';
+export * from './result-codes.js';
+export { FrameError, Framer, type FrameSink, frameErrorText } from './framer.js';
+export { Scan, ScanError, newScan, partitionOf, scanErrorText, scanRecordMessage } from './as-msg-reader.js';
+export { DecodeError, type DecodedOp, type DecodedRecordMessage, decodeRecordMessage } from './as-msg-decoder.js';
+export { REPLY_SIZE, type RecordRequest, type RequestField, type RequestOp, encodeRecordRequest, lutField, stringField, writeReply } from './as-msg-writer.js';
+export { BufferWriter } from './buffer-writer.js';
+export { InflateError, compressRecordMessage, inflateErrorText, inflateRecordMessage } from './compression.js';
+export { SecurityCommand, SecurityField, encodeSecurityMessage, parseSecurityMessage } from './security.js';
+export { encodeInfoReply, encodeInfoRequest, parseInfoReply, parseInfoRequest } from './info.js';
+export { lutFromUnixMs, lutSourceId, lutToUnixMs } from './lut.js';

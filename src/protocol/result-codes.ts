@@ -1,0 +1,77 @@
+/**
+ * Result codes, and what an XDR source does with each (xdr-wire.md §3). Decoding bytes into a code
+ * happens in the readers; interpreting a code happens only here, through one table.
+ */
+
+export const ResultCode = {
+  Ok: 0,
+  Unknown: 1,
+  NotFound: 2,
+  Generation: 3,
+  Parameter: 4,
+  RecordExists: 5,
+  OutOfSpace: 8,
+  Timeout: 9,
+  Unavailable: 11,
+  IncompatibleType: 12,
+  RecordTooBig: 13,
+  KeyBusy: 14,
+  DeviceOverload: 18,
+  NamespaceNotFound: 20,
+  Forbidden: 22,
+  EnterpriseOnly: 25,
+  FilteredOut: 27,
+  LostConflict: 28,
+  XdrKeyBusy: 32,
+  SecurityNotSupported: 51,
+  SecurityNotConfigured: 52,
+  InvalidUser: 60,
+  InvalidPassword: 62,
+  InvalidCredential: 65,
+  ExpiredSession: 66,
+  NotAuthenticated: 80,
+  RoleViolation: 81,
+} as const;
+
+/** What a source does with a reply code. */
+export const enum SourceAction {
+  Done = 0,
+  Retry = 1,
+  Abandon = 2,
+}
+
+const DONE = new Set<number>([ResultCode.Ok, ResultCode.NotFound, ResultCode.LostConflict]);
+const RETRY = new Set<number>([
+  ResultCode.OutOfSpace,
+  ResultCode.Timeout,
+  ResultCode.Unavailable,
+  ResultCode.KeyBusy,
+  ResultCode.DeviceOverload,
+  ResultCode.NotAuthenticated,
+]);
+
+/** How the source side treats `code` when Ferry replies with it. */
+export function sourceActionOf(code: number): SourceAction {
+  if (DONE.has(code)) return SourceAction.Done;
+  if (RETRY.has(code)) return SourceAction.Retry;
+  return SourceAction.Abandon;
+}
+
+/**
+ * Destination codes that describe a passing condition. Ferry turns every one of them into a retry
+ * reply; 32 (XDR key busy) and 80/66 (session) are transient from the destination's side too.
+ */
+const TRANSIENT_AT_DESTINATION = new Set<number>([
+  ResultCode.OutOfSpace,
+  ResultCode.Timeout,
+  ResultCode.Unavailable,
+  ResultCode.KeyBusy,
+  ResultCode.DeviceOverload,
+  ResultCode.XdrKeyBusy,
+  ResultCode.ExpiredSession,
+  ResultCode.NotAuthenticated,
+]);
+
+export function isTransientDestinationCode(code: number): boolean {
+  return TRANSIENT_AT_DESTINATION.has(code);
+}

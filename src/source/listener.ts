@@ -1,0 +1,140 @@
+/**
+ * The XDR service port: accepts source connections, owns their sessions, routes completions to
+ * them, and enforces the ack deadline.
+ *
+ * The deadline sweep runs every `sweepMs`: a record not answered `ackDeadlineMs` after it arrived
+ * is answered with the retry code in its turn. A late result for it is ignored; the source re-ships
+ * the record's latest version.
+ */
+
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { ResultCode } from '../protocol/index.js';
+import type { InFlightBudget } from './in-flight-budget.js';
+import { Session } from './session.js';
+import type { SourceStats } from './source-stats.js';
+import type { Clock, RecordRouter, SessionLimits } from './types.js';
+
+export interface ListenerOptions {
+  port: number;
+  address: string;
+  ackDeadlineMs: number;
+  limits: SessionLimits;
+}
+
+const SWEEP_MS = 50;
+
+/** Connection ids are unique across every listener of the process: completions carry only the id. */
+let nextConnectionId = 1;
+
+export class SourceListener {
+  private readonly server: Server;
+  private readonly sessions = new Map<number, Session>();
+  private readonly dirty = new Set<Session>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  readonly clock: Clock = { now: performance.now() };
+  private draining = false;
+
+  constructor(
+    private readonly opts: ListenerOptions,
+    private readonly router: RecordRouter,
+    private readonly budget: InFlightBudget,
+    readonly stats: SourceStats,
+    private readonly log: Logger,
+  ) {
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (err) => this.log.error({ err: err.message }, 'service port error'));
+  }
+
+  get ackDeadlineMs(): number {
+    return this.opts.ackDeadlineMs;
+  }
+
+  set ackDeadlineMs(ms: number) {
+    this.opts.ackDeadlineMs = ms;
+  }
+
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  get inFlight(): number {
+    return this.budget.inFlight;
+  }
+
+  async listen(): Promise<{ address: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.address, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    const addr = this.server.address();
+    if (addr === null || typeof addr === 'string') throw new Error('service port has no address');
+    return { address: addr.address, port: addr.port };
+  }
+
+  private accept(socket: Socket): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    const id = nextConnectionId;
+    nextConnectionId = (nextConnectionId + 1) >>> 0 || 1;
+    this.stats.connectionsOpened++;
+    const session = new Session(id, socket, this.opts.limits, this.router, this.budget, this.stats, this.clock, this.log, (s) => {
+      this.sessions.delete(s.id);
+      this.dirty.delete(s);
+    });
+    this.sessions.set(id, session);
+  }
+
+  /** A result for (connection, seq); replies go out at the next `flushDirty()`. */
+  complete(connection: number, seq: number, code: number): void {
+    const s = this.sessions.get(connection);
+    if (s !== undefined && s.complete(seq, code)) this.dirty.add(s);
+  }
+
+  flushDirty(): void {
+    for (const s of this.dirty) s.flush();
+    this.dirty.clear();
+  }
+
+  /** A worker died: answer its records with the retry code now rather than at the deadline. */
+  failWorker(worker: number): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.failWorker(worker, ResultCode.Unavailable);
+    this.stats.workerLostRetries += n;
+    return n;
+  }
+
+  private sweep(): void {
+    this.clock.now = performance.now();
+    const cutoff = this.clock.now - this.opts.ackDeadlineMs;
+    for (const s of this.sessions.values()) this.stats.deadlineRetries += s.expire(cutoff, ResultCode.Unavailable);
+  }
+
+  /**
+   * Stop accepting and reading; wait until every accepted record is answered (the deadline bounds
+   * that wait), then end the connections.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    this.server.close();
+    for (const s of this.sessions.values()) s.stopReading();
+    const until = performance.now() + this.opts.ackDeadlineMs + 2 * SWEEP_MS;
+    while (this.budget.inFlight > 0 && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const s of this.sessions.values()) s.end();
+  }
+
+  close(): void {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    this.server.close();
+    for (const s of [...this.sessions.values()]) s.destroy();
+  }
+}

@@ -1,0 +1,27 @@
+import type { Resumable } from './in-flight-budget.js';
+
+/** Where sessions send records: the dispatcher, seen from the source side. */
+export interface RecordRouter {
+  /** The worker that owns a partition. */
+  workerFor(partition: number): number;
+  /** Whether a `length`-byte record fits in `worker`'s ring now. */
+  fits(worker: number, length: number): boolean;
+  /** Copy the record into `worker`'s ring (visible at the next publish()). */
+  dispatch(worker: number, connection: number, seq: number, buf: Buffer, start: number, end: number): void;
+  /** Make every dispatched record visible to the workers (once per socket read). */
+  publish(): void;
+  /** Call `s.tryResume()` once ring room may have been freed. */
+  waitForRoom(s: Resumable): void;
+}
+
+/** A coarse clock: set once per socket read and per sweep, read per record. */
+export interface Clock {
+  now: number;
+}
+
+export interface SessionLimits {
+  maxFrame: number;
+  maxInFlightPerConnection: number;
+  /** answer an info name the way a connector node does */
+  info(name: string): string;
+}

@@ -1,0 +1,85 @@
+// In-memory record store: namespace → digest (hex) → record. Expired records read as absent
+// and are dropped when touched, as a server's expiry would have removed them.
+
+import { CITRUSLEAF_EPOCH_SECONDS } from './wire.js';
+
+/** One bin: particle type and the particle bytes exactly as they travel on the wire. */
+export interface StoredBin {
+  type: number;
+  value: Buffer;
+}
+
+export interface StoredRecord {
+  bins: Map<string, StoredBin>;
+  generation: number;
+  /** Seconds since 2010-01-01 UTC at which the record expires; 0 = never. */
+  voidTime: number;
+  /** LUT field (type 14) of the last write, if it carried one. */
+  lut: bigint | undefined;
+  /** Whether the last write had the XDR bit (info1 0x10). */
+  xdr: boolean;
+  /** User key field data, particle type byte included. */
+  key: Buffer | undefined;
+  set: string | undefined;
+}
+
+/** Seconds since 2010-01-01T00:00:00Z, the server's clock for void times. */
+export function citrusNow(): number {
+  return Math.floor(Date.now() / 1000) - CITRUSLEAF_EPOCH_SECONDS;
+}
+
+export class RecordStore {
+  private readonly spaces = new Map<string, Map<string, StoredRecord>>();
+
+  constructor(namespaces: readonly string[]) {
+    for (const ns of namespaces) this.spaces.set(ns, new Map());
+  }
+
+  hasNamespace(ns: string): boolean {
+    return this.spaces.has(ns);
+  }
+
+  namespaces(): string[] {
+    return [...this.spaces.keys()];
+  }
+
+  /** The live record, or undefined when absent or expired. */
+  get(ns: string, digestHex: string): StoredRecord | undefined {
+    const space = this.spaces.get(ns);
+    const record = space?.get(digestHex);
+    if (!record) return undefined;
+    if (record.voidTime !== 0 && record.voidTime <= citrusNow()) {
+      space!.delete(digestHex);
+      return undefined;
+    }
+    return record;
+  }
+
+  put(ns: string, digestHex: string, record: StoredRecord): void {
+    this.space(ns).set(digestHex, record);
+  }
+
+  delete(ns: string, digestHex: string): boolean {
+    return this.space(ns).delete(digestHex);
+  }
+
+  /** The live map of a namespace (expired records are purged first). */
+  records(ns: string): Map<string, StoredRecord> {
+    const space = this.space(ns);
+    const now = citrusNow();
+    for (const [digest, record] of space) {
+      if (record.voidTime !== 0 && record.voidTime <= now) space.delete(digest);
+    }
+    return space;
+  }
+
+  count(ns: string): number {
+    return this.spaces.get(ns)?.size ?? 0;
+  }
+
+  private space(ns: string): Map<string, StoredRecord> {
+    const space = this.spaces.get(ns);
+    if (!space) throw new Error(`namespace ${ns} is not configured on this double`);
+    return space;
+  }
+}

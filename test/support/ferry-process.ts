@@ -1,0 +1,89 @@
+/**
+ * Spawns the built daemon (`dist/cli/ferry.js run`) with a real YAML file, waits for it to listen,
+ * and collects its log lines. Tests stop it with a signal and check the exit code.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const FERRY_BIN = fileURLToPath(new URL('../../dist/cli/ferry.js', import.meta.url));
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export class FerryProcess {
+  readonly logs: LogLine[] = [];
+  readonly stderr: string[] = [];
+  private exited: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly configFile: string,
+    public port = 0,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Start Ferry with `config` (an object written as YAML) and wait until it listens. */
+  static async start(config: Record<string, unknown>, timeoutMs = 20_000): Promise<FerryProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
+    const file = join(dir, 'ferry.yml');
+    writeFileSync(file, stringify(config));
+    const child = spawn(process.execPath, [FERRY_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = new FerryProcess(child, file);
+    let buffered = '';
+    const started = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`ferry did not start within ${timeoutMs} ms: ${p.stderr.join('')}`)), timeoutMs);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          if (line.trim() === '') continue;
+          const parsed = JSON.parse(line) as LogLine;
+          p.logs.push(parsed);
+          if (parsed.msg === 'ferry started') {
+            const listening = parsed['listening'] as string[];
+            p.port = Number(listening[0]!.split(':').pop());
+            clearTimeout(timer);
+            resolve();
+          }
+        }
+      });
+      child.stderr!.on('data', (chunk: Buffer) => p.stderr.push(chunk.toString('utf8')));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`ferry exited with ${code} before listening: ${p.stderr.join('')}`));
+      });
+    });
+    await started;
+    return p;
+  }
+
+  /** Send `signal` and wait for the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    this.child.kill(signal);
+    return this.exited;
+  }
+
+  exitCode(): Promise<number | null> {
+    return this.exited;
+  }
+}
+
+/** A Ferry configuration for tests: loopback, port 0, the given destination. */
+export function testConfig(destinationPort: number, extra: { service?: Record<string, unknown>; aerospike?: Record<string, unknown> } = {}): Record<string, unknown> {
+  return {
+    service: { port: 0, address: '127.0.0.1', 'worker-threads': 2, ...extra.service },
+    aerospike: { seeds: [{ '127.0.0.1': { port: destinationPort } }], ...extra.aerospike },
+    logging: { 'enable-console-logging': true, levels: { root: 'info' } },
+  };
+}
