@@ -599,7 +599,7 @@ describe('raw protocol', () => {
   });
 
   describe('security', () => {
-    it('answers LOGIN and AUTHENTICATE with 52 (security not configured)', async () => {
+    it('answers LOGIN and AUTHENTICATE with 51 (security not supported), as Community Edition does', async () => {
       for (const command of [20, 0]) {
         const header = Buffer.alloc(16);
         header[2] = command;
@@ -608,8 +608,8 @@ describe('raw protocol', () => {
         const frame = await conn.one();
         expect(frame.size).toBe(24);
         expect(frame.type).toBe(2);
-        expect(frame.body[1]).toBe(52);
-        expect(frame.body[2]).toBe(command);
+        expect(frame.body[1]).toBe(51);
+        expect(frame.body[2]).toBe(0);
         expect(frame.body[3]).toBe(0);
       }
     });

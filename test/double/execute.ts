@@ -175,6 +175,7 @@ export class RecordExecutor {
   private applyWriteOp(op: MsgOp, bins: Map<string, StoredBin>, existing: StoredRecord | undefined): number {
     switch (op.op) {
       case OpType.WRITE:
+        if (op.particle === ParticleType.HLL && !isValidHll(op.value)) return ResultCode.PARAMETER;
         if (op.particle === ParticleType.NULL) bins.delete(op.name);
         else bins.set(op.name, { type: op.particle, value: Buffer.from(op.value) });
         return ResultCode.OK;
@@ -193,6 +194,20 @@ export class RecordExecutor {
         return ResultCode.PARAMETER;
     }
   }
+}
+
+/**
+ * A server accepts an HLL bin only in its own layout:
+ *   [u8 flags = 0][u8 index bits 4..16][u8 minhash bits][u64 cache][registers]
+ * with ((6 + minhash bits) << index bits, rounded up to bytes) register bytes, and
+ * index + minhash bits at most 64.
+ */
+function isValidHll(v: Buffer): boolean {
+  if (v.length < 11 || v[0] !== 0) return false;
+  const indexBits = v[1]!;
+  const minhashBits = v[2]!;
+  if (indexBits < 4 || indexBits > 16 || minhashBits > 51 || indexBits + minhashBits > 64) return false;
+  return v.length === 11 + Math.ceil(((6 + minhashBits) << indexBits) / 8);
 }
 
 function incrementBin(op: MsgOp, bins: Map<string, StoredBin>): number {

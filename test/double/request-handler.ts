@@ -67,7 +67,7 @@ export class RequestHandler {
       case ProtoType.INFO:
         return this.handleInfo(frame.body);
       case ProtoType.SECURITY:
-        return answerSecurity(frame.body);
+        return answerSecurity();
       default:
         return this.handleRecord(frame);
     }

@@ -87,7 +87,7 @@ export const ResultCode = {
   NAMESPACE: 20,
   BIN_NAME: 21,
   ENTERPRISE_ONLY: 25,
-  SECURITY_NOT_CONFIGURED: 52,
+  SECURITY_NOT_SUPPORTED: 51,
 } as const;
 
 /** Security (type 2) commands the double recognises. */

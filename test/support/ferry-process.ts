@@ -80,10 +80,13 @@ export class FerryProcess {
 }
 
 /** A Ferry configuration for tests: loopback, port 0, the given destination. */
-export function testConfig(destinationPort: number, extra: { service?: Record<string, unknown>; aerospike?: Record<string, unknown> } = {}): Record<string, unknown> {
+export function testConfig(
+  destination: { host: string; port: number },
+  extra: { service?: Record<string, unknown>; aerospike?: Record<string, unknown> } = {},
+): Record<string, unknown> {
   return {
     service: { port: 0, address: '127.0.0.1', 'worker-threads': 2, ...extra.service },
-    aerospike: { seeds: [{ '127.0.0.1': { port: destinationPort } }], ...extra.aerospike },
+    aerospike: { seeds: [{ [destination.host]: { port: destination.port } }], ...extra.aerospike },
     logging: { 'enable-console-logging': true, levels: { root: 'info' } },
   };
 }

@@ -86,15 +86,16 @@ function blob(size: number, key: number, version: number): Buffer {
   return b;
 }
 
-/** A valid HyperLogLog particle: [u8 version 1][u8 index bits][u8 minhash bits] registers. */
+/**
+ * A valid HyperLogLog particle: [u8 flags = 0][u8 index bits][u8 minhash bits][u64 cache][registers],
+ * the registers being ((6 + minhash bits) × 2^index bits + 7) / 8 bytes. A server refuses any other
+ * shape with 4.
+ */
 function hll(key: number, version: number): Buffer {
-  const registers = 1 << HLL_INDEX_BITS;
-  const bytes = Math.ceil((registers * 6) / 8);
-  const b = Buffer.alloc(3 + bytes);
-  b[0] = 1;
+  const registers = Math.ceil((6 << HLL_INDEX_BITS) / 8);
+  const b = Buffer.alloc(3 + 8 + registers);
   b[1] = HLL_INDEX_BITS;
-  b[2] = 0;
-  b[3] = (key + version) & 0x3f;
+  b[11] = (key + version) & 0x3f;
   return b;
 }
 
