@@ -5,14 +5,11 @@
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
-import { buildConfig } from '../../src/config/index.js';
-import { Ferry } from '../../src/main.js';
 import { OfficialClient } from '../double/official-client.js';
 import { type TestDestination, startDestination } from '../support/destination.js';
+import { startFerry } from '../support/in-process.js';
 import { loadOptions } from '../support/load.js';
 import { verifyFinalState } from '../support/verify-state.js';
-
-const WORKER_FILE = new URL('../../dist/workers/worker-entry.js', import.meta.url);
 
 let dest: TestDestination;
 let client: OfficialClient;
@@ -27,15 +24,9 @@ afterAll(async () => {
 });
 
 it('a worker that throws is replaced, its records get the retry code, and nothing is lost', async () => {
-  const config = buildConfig({
-    service: { port: 0, address: '127.0.0.1', 'worker-threads': 2 },
-    aerospike: { seeds: [{ [dest.host]: { port: dest.port } }] },
-    logging: { 'enable-console-logging': false },
-  });
-  const ferry = new Ferry(config, { workerFile: WORKER_FILE, faults: { crashAfterRecords: 1000 } });
-  const [bound] = await ferry.start();
+  const { ferry, port } = await startFerry(dest, { faults: { crashAfterRecords: 1000 } });
   try {
-    const source = new XdrSource(loadOptions(bound!.port, { keys: 5000, changes: 40_000, object: 'I,S:32', deletePct: 5, seed: 5, set: 'e2e-crash' }));
+    const source = new XdrSource(loadOptions(port, { keys: 5000, changes: 40_000, object: 'I,S:32', deletePct: 5, seed: 5, set: 'e2e-crash' }));
     const stats = await source.run();
     const pool = ferry.workerPool!;
     // Both workers crashed once (each after 1,000 records) and were replaced.

@@ -1,0 +1,131 @@
+/**
+ * Flow control on the source side: the ack deadline, the in-flight caps, health checks and
+ * malformed input. These need to stall the destination, so they run against the double only.
+ */
+
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { XdrSource } from '../../src/cli/load/xdr-source.js';
+import type { Ferry } from '../../src/main.js';
+import { OfficialClient } from '../double/official-client.js';
+import { AerospikeDouble } from '../double/server.js';
+import { startFerry, until } from '../support/in-process.js';
+import { loadOptions } from '../support/load.js';
+import { verifyFinalState } from '../support/verify-state.js';
+
+describe('source flow control', () => {
+  let double: AerospikeDouble;
+  let client: OfficialClient;
+  let ferry: Ferry | undefined;
+
+  beforeAll(async () => {
+    double = await AerospikeDouble.start();
+    client = await OfficialClient.start();
+    await client.connect(double.port);
+  });
+  afterEach(async () => {
+    double.faults.stall = false;
+    await ferry?.stop();
+    ferry = undefined;
+  });
+  afterAll(async () => {
+    await client?.stop();
+    await double?.close();
+  });
+
+  it('a stalled destination: records are answered 11 within the ack deadline, and replicate once it recovers', async () => {
+    const started = await startFerry(double, { service: { 'ack-deadline': 800 }, aerospike: { timeouts: { write: 400 } } });
+    ferry = started.ferry;
+    double.faults.stall = true;
+    const source = new XdrSource(loadOptions(started.port, { keys: 2000, changes: 2000, workload: 'insert', object: 'I,S:64', set: 'stall' }));
+    const run = source.run();
+    await until(() => source.stats.retries >= 2000, 20_000, 'every record to be answered with the retry code');
+    // Nothing waited anywhere near the source's 10 s reset: every reply came within ~1 s.
+    expect(source.stats.resets).toBe(0);
+    expect(source.stats.latency.slice(21).reduce((a, b) => a + b, 0)).toBe(0); // none ≥ 2^21 µs ≈ 2.1 s
+    expect(source.stats.byCode[11]).toBeGreaterThanOrEqual(2000);
+    double.faults.stall = false;
+    const stats = await run;
+    expect(stats.abandons).toBe(0);
+    expect(stats.orderViolations).toBe(0);
+    const { checked, mismatches } = await verifyFinalState(client, source);
+    expect(mismatches).toEqual([]);
+    expect(checked).toBe(2000);
+  });
+
+  it('at the in-flight cap Ferry stops reading and drops nothing', async () => {
+    const cap = 1000;
+    const started = await startFerry(double, {
+      service: { 'max-concurrent-records': cap, 'ack-deadline': 9000 },
+      aerospike: { timeouts: { write: 9000 } },
+    });
+    ferry = started.ferry;
+    const f = started.ferry;
+    double.faults.stall = true;
+    // 8 connections × 256 in flight = 2,048 offered, twice the cap.
+    const source = new XdrSource(loadOptions(started.port, { keys: 20_000, changes: 20_000, workload: 'insert', object: 'I', set: 'cap', probeEvery: 0 }));
+    const run = source.run();
+    await until(() => f.inFlight >= cap, 10_000, 'Ferry to reach its in-flight cap');
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      peak = Math.max(peak, f.inFlight);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(peak).toBe(cap);
+    expect(f.stats.readPauses).toBeGreaterThan(0);
+    // The source has more in flight than Ferry took: the rest waits in socket buffers.
+    expect(source.inFlightCount).toBeGreaterThan(cap);
+    double.faults.stall = false;
+    const stats = await run;
+    expect(stats.acks).toBe(20_000);
+    expect(stats.retries + stats.abandons).toBe(0);
+    const { checked, mismatches } = await verifyFinalState(client, source);
+    expect(mismatches).toEqual([]);
+    expect(checked).toBe(20_000);
+  });
+
+  it('health-check connections are normal; malformed input closes only its own connection, logged once', async () => {
+    const logFile = join(mkdtempSync(join(tmpdir(), 'ferry-log-')), 'ferry.log');
+    const started = await startFerry(double, { logging: { file: logFile, levels: { root: 'info' } } });
+    ferry = started.ferry;
+    const f = started.ferry;
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: started.port }, () => s.end());
+        s.on('close', () => resolve());
+      });
+    }
+    await until(() => f.stats.healthChecks === 3, 5000, 'three health checks to be counted');
+
+    const source = new XdrSource(loadOptions(started.port, { keys: 3000, changes: 20_000, set: 'hostile', object: 'I,S:32' }));
+    const run = source.run();
+    // A frame with proto version 7 on its own connection, in the middle of the load.
+    const closed = await new Promise<string>((resolve) => {
+      let local = '';
+      const s = connect({ host: '127.0.0.1', port: started.port }, () => {
+        local = `127.0.0.1:${s.localPort}`;
+        s.write(Buffer.from('0703000000000016' + '00'.repeat(22), 'hex'));
+      });
+      s.on('close', () => resolve(local));
+      s.on('error', () => undefined);
+    });
+    const stats = await run;
+    expect(stats.abandons).toBe(0);
+    expect(stats.resets).toBe(0);
+    expect(stats.orderViolations).toBe(0);
+    expect(f.stats.protocolErrors).toBe(1);
+    await f.stop();
+    ferry = undefined;
+    const lines = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { level: number; msg: string; peer?: string; reason?: string });
+    const warnings = lines.filter((l) => l.level >= 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.peer).toBe(closed);
+    expect(warnings[0]!.reason).toMatch(/unsupported proto version/);
+  });
+});
