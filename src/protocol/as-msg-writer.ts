@@ -66,6 +66,8 @@ export function encodeRecordRequest(req: RecordRequest, w = new BufferWriter(256
   }
   for (const op of req.ops) {
     const name = Buffer.from(op.name, 'utf8');
+    // The name length is one byte on the wire: a longer name cannot be encoded.
+    if (name.length > 255) throw new RangeError(`bin name of ${name.length} bytes does not fit an op (at most 255)`);
     const lutLen = op.binLut === undefined ? 0 : 8;
     w.u32(4 + name.length + lutLen + op.value.length)
       .u8(op.op)

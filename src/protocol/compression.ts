@@ -6,7 +6,7 @@
  *   original length counts those 8 bytes too.
  */
 
-import { constants as zlibConstants, deflateSync, inflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from './constants.js';
 
 export const enum InflateError {
@@ -48,7 +48,9 @@ export function inflateRecordMessage(buf: Buffer, start: number, end: number, ma
   if (declared > BigInt(maxMessage)) return { error: InflateError.TooLarge };
   let message: Buffer;
   try {
-    message = inflateSync(buf.subarray(start + 8, end), { maxOutputLength: Number(declared) + 1, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    // The default finish flush requires the whole stream, adler32 trailer included: a truncated or
+    // corrupted stream is an error, not a short message.
+    message = inflateSync(buf.subarray(start + 8, end), { maxOutputLength: Number(declared) + 1 });
   } catch (err) {
     const code = (err as { code?: string }).code;
     return { error: code === 'ERR_BUFFER_TOO_LARGE' ? InflateError.TooLarge : InflateError.BadStream };

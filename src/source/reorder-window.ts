@@ -21,7 +21,7 @@ export class ReorderWindow {
   private readonly mask: number;
   private readonly codes: Int16Array;
   private readonly arrival: Float64Array;
-  private readonly owner: Int8Array;
+  private readonly owner: Int16Array;
   private prepared: Map<number, Buffer> | null = null;
   head = 0;
   tail = 0;
@@ -33,7 +33,7 @@ export class ReorderWindow {
     this.mask = cap - 1;
     this.codes = new Int16Array(cap);
     this.arrival = new Float64Array(cap);
-    this.owner = new Int8Array(cap);
+    this.owner = new Int16Array(cap);
   }
 
   get size(): number {
