@@ -6,9 +6,9 @@
  */
 
 import type { Logger } from 'pino';
-import type { FerryConfig } from './config/index.js';
-import { type CompletionSink, OUTCOME_SLOTS, WorkerPool, type WorkerFaults } from './dispatch/index.js';
-import { requestInfo } from './destination/index.js';
+import type { AerospikeDestination, FerryConfig } from './config/index.js';
+import { type CompletionSink, WorkerPool, type WorkerFaults } from './dispatch/index.js';
+import { type DestinationSettings, OUTCOME_SLOTS, type PolicySettings, requestInfo } from './destination/index.js';
 import { Logging } from './management/logger.js';
 import { ResultCode, isTransientDestinationCode } from './protocol/index.js';
 import { InFlightBudget } from './source/in-flight-budget.js';
@@ -55,43 +55,40 @@ export class Ferry implements CompletionSink {
 
   async start(): Promise<Array<{ address: string; port: number }>> {
     const d = this.config.destination;
-    let stripDurable = d.durableDelete === 'strip';
-    try {
-      const info = await requestInfo(d.host, d.port, ['node', 'edition', 'build'], d.connectTimeoutMs + 1000);
-      this.edition = info.get('edition') ?? '';
-      if (d.durableDelete === 'auto') stripDurable = !/enterprise/i.test(this.edition);
-      this.log.info({ destination: `${d.host}:${d.port}`, node: info.get('node'), edition: this.edition, build: info.get('build'), stripDurableDelete: stripDurable }, 'destination reachable');
-    } catch (err) {
-      // Start anyway: the workers reconnect with backoff, and records get the retry code meanwhile.
-      if (d.durableDelete === 'auto') stripDurable = true;
-      this.log.warn({ destination: `${d.host}:${d.port}`, err: (err as Error).message }, 'destination not reachable at start-up; will keep trying');
+    const s = this.config.service;
+    let destination: DestinationSettings;
+    let policy: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [] };
+    let connectWaitMs = 2000;
+    if (d.kind === 'aerospike') {
+      destination = {
+        kind: 'aerospike',
+        host: d.host,
+        port: d.port,
+        connectionsPerNode: d.connectionsPerNode,
+        pipelineDepth: d.pipelineDepth,
+        timeoutMs: d.writeTimeoutMs,
+        connectTimeoutMs: d.connectTimeoutMs,
+      };
+      policy = { stripLut: d.lut === 'strip', stripDurableDelete: await this.probeDestination(d), namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]) };
+      connectWaitMs = d.connectTimeoutMs * 2;
+    } else {
+      destination = { kind: 'file', path: d.path, format: d.format, sync: d.sync };
+      this.log.info({ file: d.path, format: d.format, sync: d.sync }, 'writing changes to a file');
     }
 
-    const s = this.config.service;
     this.pool = new WorkerPool(
       {
         threads: s.workerThreads,
         ringBytes: ringBytesFor(s.maxConcurrentRecords, s.workerThreads),
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),
-        task: {
-          destination: {
-            host: d.host,
-            port: d.port,
-            connectionsPerNode: d.connectionsPerNode,
-            pipelineDepth: d.pipelineDepth,
-            timeoutMs: d.writeTimeoutMs,
-            connectTimeoutMs: d.connectTimeoutMs,
-          },
-          policy: { stripLut: d.lut === 'strip', stripDurableDelete: stripDurable, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]) },
-          faults: this.options.faults ?? {},
-        },
+        task: { destination, policy, faults: this.options.faults ?? {} },
       },
       this,
       this.logging.get('dispatch'),
     );
     this.pool.start();
-    if (!(await this.pool.waitForDestination(d.connectTimeoutMs * 2))) {
-      this.log.warn({ destination: `${d.host}:${d.port}` }, 'workers have no destination connection yet; records get the retry code until they do');
+    if (!(await this.pool.waitForDestination(connectWaitMs))) {
+      this.log.warn('workers have no destination yet; records get the retry code until they do');
     }
 
     const bound: Array<{ address: string; port: number }> = [];
@@ -115,6 +112,24 @@ export class Ferry implements CompletionSink {
     }
     this.log.info({ listening: bound.map((b) => `${b.address}:${b.port}`), workers: s.workerThreads }, 'ferry started');
     return bound;
+  }
+
+  /**
+   * Ask the destination who it is. Returns whether to clear the durable-delete bit: under `auto`,
+   * unless the node says it is Enterprise Edition (Community Edition answers 25 to it).
+   */
+  private async probeDestination(d: AerospikeDestination): Promise<boolean> {
+    try {
+      const info = await requestInfo(d.host, d.port, ['node', 'edition', 'build'], d.connectTimeoutMs + 1000);
+      this.edition = info.get('edition') ?? '';
+      const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(this.edition));
+      this.log.info({ destination: `${d.host}:${d.port}`, node: info.get('node'), edition: this.edition, build: info.get('build'), stripDurableDelete: strip }, 'destination reachable');
+      return strip;
+    } catch (err) {
+      // Start anyway: the workers reconnect with backoff, and records get the retry code meanwhile.
+      this.log.warn({ destination: `${d.host}:${d.port}`, err: (err as Error).message }, 'destination not reachable at start-up; will keep trying');
+      return d.durableDelete !== 'keep';
+    }
   }
 
   private answerInfo(name: string): string {
@@ -158,7 +173,8 @@ export class Ferry implements CompletionSink {
     this.stopping ??= (async () => {
       this.log.info({ inFlight: this.budget.inFlight }, 'draining');
       await Promise.all(this.listeners.map((l) => l.drain()));
-      await this.pool?.stop(this.config.destination.writeTimeoutMs + 500);
+      const d = this.config.destination;
+      await this.pool?.stop((d.kind === 'aerospike' ? d.writeTimeoutMs : 5000) + 500);
       for (const l of this.listeners) l.close();
       this.log.info('stopped');
       this.logging.flush();

@@ -8,8 +8,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, strict: true, options: { config: { type: 'string', short: 'c' } } });
   const config = loadConfigFile(values.config ?? '/etc/ferry/ferry.yml');
   const unsupported: string[] = [];
-  if (config.raw.aerospike.credentials !== undefined) unsupported.push('aerospike.credentials (destination authentication)');
-  if (config.raw.aerospike.tls !== undefined) unsupported.push('aerospike.tls');
+  if (config.raw.aerospike?.credentials !== undefined) unsupported.push('aerospike.credentials (destination authentication)');
+  if (config.raw.aerospike?.tls !== undefined) unsupported.push('aerospike.tls');
   if (config.raw.service.tls !== undefined) unsupported.push('service.tls');
   if (unsupported.length > 0) {
     process.stderr.write(`ferry: this build does not support: ${unsupported.join(', ')}\n`);

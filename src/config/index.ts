@@ -1,1 +1,1 @@
-export { ConfigError, type FerryConfig, buildConfig, loadConfigFile } from './load-config.js';
+export { type AerospikeDestination, ConfigError, type FerryConfig, type FileDestination, buildConfig, loadConfigFile } from './load-config.js';

@@ -27,18 +27,28 @@ export interface FerryConfig {
     readonly maxFrameSize: number;
     readonly maxInFlightPerConnection: number;
   };
-  readonly destination: {
-    readonly host: string;
-    readonly port: number;
-    readonly connectionsPerNode: number;
-    readonly pipelineDepth: number;
-    readonly connectTimeoutMs: number;
-    readonly writeTimeoutMs: number;
-    readonly namespaceMap: ReadonlyArray<readonly [string, string]>;
-    readonly lut: 'keep' | 'strip';
-    readonly durableDelete: 'auto' | 'keep' | 'strip';
-  };
+  readonly destination: AerospikeDestination | FileDestination;
   readonly logging: RawConfig['logging'];
+}
+
+export interface AerospikeDestination {
+  readonly kind: 'aerospike';
+  readonly host: string;
+  readonly port: number;
+  readonly connectionsPerNode: number;
+  readonly pipelineDepth: number;
+  readonly connectTimeoutMs: number;
+  readonly writeTimeoutMs: number;
+  readonly namespaceMap: ReadonlyArray<readonly [string, string]>;
+  readonly lut: 'keep' | 'strip';
+  readonly durableDelete: 'auto' | 'keep' | 'strip';
+}
+
+export interface FileDestination {
+  readonly kind: 'file';
+  readonly path: string;
+  readonly format: 'json' | 'msgpack';
+  readonly sync: boolean;
 }
 
 function pathOf(path: ReadonlyArray<PropertyKey>): string {
@@ -107,37 +117,47 @@ export function buildConfig(doc: unknown): FerryConfig {
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error));
   const raw = parsed.data;
   const s = raw.service;
-  const a = raw.aerospike;
-  const firstSeed = a.seeds[0]!;
-  const [host, seedOpts] = Object.entries(firstSeed)[0] ?? [];
-  if (host === undefined) throw new ConfigError(['aerospike.seeds.0: a seed needs a host name']);
   const ports = Array.isArray(s.port) ? s.port : [s.port];
   const addresses = Array.isArray(s.address) ? s.address : [s.address];
+  const destination = raw.aerospike !== undefined ? aerospikeDestination(raw.aerospike, s['ack-deadline']) : fileDestination(raw.file!);
   const cfg: FerryConfig = {
     raw,
     service: {
       ports,
       addresses,
-      workerThreads: s['worker-threads'] ?? cpus().length,
+      // One writer keeps a file destination's changes in arrival order.
+      workerThreads: destination.kind === 'file' ? 1 : (s['worker-threads'] ?? cpus().length),
       maxConcurrentRecords: s['max-concurrent-records'],
       ackDeadlineMs: s['ack-deadline'],
       maxFrameSize: s['max-frame-size'],
       maxInFlightPerConnection: Math.min(s['max-in-flight-per-connection'], s['max-concurrent-records']),
     },
-    destination: {
-      host,
-      port: seedOpts?.port ?? 3000,
-      connectionsPerNode: a['connections-per-node'],
-      pipelineDepth: a['pipeline-depth'],
-      connectTimeoutMs: a.timeouts.connect,
-      writeTimeoutMs: Math.min(a.timeouts.write, s['ack-deadline']),
-      namespaceMap: Object.entries(a['namespace-mapping']),
-      lut: a.lut,
-      durableDelete: a['durable-delete'],
-    },
+    destination,
     logging: raw.logging,
   };
   return deepFreeze(cfg);
+}
+
+function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlineMs: number): AerospikeDestination {
+  const [host, seedOpts] = Object.entries(a.seeds[0]!)[0] ?? [];
+  if (host === undefined) throw new ConfigError(['aerospike.seeds.0: a seed needs a host name']);
+  return {
+    kind: 'aerospike',
+    host,
+    port: seedOpts?.port ?? 3000,
+    connectionsPerNode: a['connections-per-node'],
+    pipelineDepth: a['pipeline-depth'],
+    connectTimeoutMs: a.timeouts.connect,
+    // A destination write must time out before the source's ack deadline does.
+    writeTimeoutMs: Math.min(a.timeouts.write, ackDeadlineMs),
+    namespaceMap: Object.entries(a['namespace-mapping']),
+    lut: a.lut,
+    durableDelete: a['durable-delete'],
+  };
+}
+
+function fileDestination(f: NonNullable<RawConfig['file']>): FileDestination {
+  return { kind: 'file', path: f.path, format: f.format, sync: f.sync };
 }
 
 export function loadConfigFile(file: string): FerryConfig {

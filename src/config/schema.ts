@@ -85,6 +85,13 @@ export const aerospikeSchema = z.strictObject({
   'durable-delete': z.enum(['auto', 'keep', 'strip']).default('auto'),
 });
 
+/** Ferry's embedded destination: change records appended to a file. */
+export const fileSchema = z.strictObject({
+  path: z.string().min(1),
+  format: z.enum(['json', 'msgpack']).default('json'),
+  sync: z.boolean().default(true),
+});
+
 const level = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent', 'off']);
 
 export const loggingSchema = z.strictObject({
@@ -95,10 +102,19 @@ export const loggingSchema = z.strictObject({
   format: z.enum(['json', 'pretty']).default('json'),
 });
 
-export const configSchema = z.strictObject({
-  service: serviceSchema.prefault({}),
-  aerospike: aerospikeSchema,
-  logging: loggingSchema.prefault({}),
-});
+export const configSchema = z
+  .strictObject({
+    service: serviceSchema.prefault({}),
+    aerospike: aerospikeSchema.optional(),
+    file: fileSchema.optional(),
+    logging: loggingSchema.prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    if (c.aerospike !== undefined && c.file !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['file'], message: 'give one destination: either aerospike or file, not both' });
+    } else if (c.aerospike === undefined && c.file === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['aerospike'], message: 'a destination is required: an aerospike section (a cluster) or a file section (the embedded default)' });
+    }
+  });
 
 export type RawConfig = z.output<typeof configSchema>;

@@ -1,21 +1,6 @@
 /** What the main thread hands each long-lived worker (structured-cloned; SABs are shared). */
 
-export interface DestinationSettings {
-  host: string;
-  port: number;
-  connectionsPerNode: number;
-  pipelineDepth: number;
-  /** close a connection that has requests in flight and no answer for this long */
-  timeoutMs: number;
-  connectTimeoutMs: number;
-}
-
-export interface PolicySettings {
-  stripLut: boolean;
-  stripDurableDelete: boolean;
-  /** source namespace → destination namespace; namespaces not listed pass unchanged */
-  namespaceMap: Array<[string, string]>;
-}
+import type { DestinationSettings, PolicySettings } from '../destination/settings.js';
 
 export interface WorkerFaults {
   /** throw from the worker's event loop after this many records (tests only) */
@@ -39,7 +24,7 @@ export interface WorkerTask {
 
 /**
  * Per-worker counters in shared memory: the worker increments, the main thread reads at scrape time.
- *   [0, 260)  completions by outcome (destination result code, or Outcome)
+ *   [0, 260)  completions by outcome (destination result code, or destination Outcome)
  *   [260]     records taken from the ring
  *   [261]     bytes written to the destination
  *   [262]     destination connections opened

@@ -9,3 +9,4 @@ export { InflateError, compressRecordMessage, inflateErrorText, inflateRecordMes
 export { SecurityCommand, SecurityField, encodeSecurityMessage, parseSecurityMessage } from './security.js';
 export { encodeInfoReply, encodeInfoRequest, parseInfoReply, parseInfoRequest } from './info.js';
 export { lutFromUnixMs, lutSourceId, lutToUnixMs } from './lut.js';
+export { type DecodedParticle, ParticleError, type ParticleValue, decodeParticle } from './particles.js';

@@ -1,32 +1,28 @@
 /**
- * A worker's loop: drain the inbound ring in batches, apply the write policy, send each record to
- * the destination over the partition's connection, and post results to the completion ring.
+ * A worker's loop: drain the inbound ring in batches into the destination sink, and post what the
+ * sink reports to the completion ring.
  *
- *   inbound ring ─▶ drain(batch) ─▶ WritePolicy.write ─▶ connection[partition % K] out chunk
- *                                                          └─ flush: one write per connection per batch
- *   destination replies ─▶ completion ring (published once per socket read) ─▶ main
+ *   inbound ring ─▶ drain(batch) ─▶ sink.offer(record) … ─▶ sink.flush()   (one send per batch)
+ *   sink.done(conn, seq, outcome) ─▶ completion ring (published once per batch of results) ─▶ main
  *
- * When the chosen connection's pipeline is full, draining stops (the ring fills, and main stops
- * reading the source); a reply frees room and resumes it. A connection that is down hands its
- * partitions to the next connection that is up; with none up, the record is answered NoConnection
- * at once, so the source retries it later.
+ * When the sink has no room (a full pipeline, a full write batch), draining stops: the ring fills
+ * and main stops reading the source. The sink's progress() resumes it.
  */
 
-import { COMPLETION_SIZE, INBOUND_HEADER, Outcome, RingReader, RingWriter, WorkerCounter, type WorkerTask } from '../dispatch/index.js';
-import { type ConnectionEvents, DestinationConnection, WritePolicy } from '../destination/index.js';
-import { Scan, ScanError, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
+import { COMPLETION_SIZE, INBOUND_HEADER, RingReader, RingWriter, WorkerCounter, type WorkerTask } from '../dispatch/index.js';
+import { AerospikeSink, FileSink, type RecordSink, type SinkEvents } from '../destination/index.js';
+import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
 
 const BATCH = 512;
 const IDLE_WAIT_MS = 100;
 const TIMER_MS = 100;
 
-export class WorkerLoop implements ConnectionEvents {
+export class WorkerLoop implements SinkEvents {
   private readonly inbound: RingReader;
   private readonly completions: RingWriter;
   private readonly control: Int32Array;
   private readonly counters: Float64Array;
-  private readonly policy: WritePolicy;
-  private readonly connections: DestinationConnection[];
+  private readonly sink: RecordSink;
   private readonly scan = newScan();
   /** completions the ring had no room for (main is behind); retried before new ones */
   private overflow: number[] = [];
@@ -38,17 +34,8 @@ export class WorkerLoop implements ConnectionEvents {
     this.completions = new RingWriter(task.completions, { cells: new Int32Array(task.bell), index: 0 });
     this.control = new Int32Array(task.control);
     this.counters = new Float64Array(task.counters);
-    this.policy = new WritePolicy(task.policy);
     const d = task.destination;
-    this.connections = [];
-    for (let i = 0; i < d.connectionsPerNode; i++) {
-      this.connections.push(
-        new DestinationConnection(
-          { host: d.host, port: d.port, depth: d.pipelineDepth, connectTimeoutMs: d.connectTimeoutMs, lostOutcome: Outcome.ConnectionLost, timeoutOutcome: Outcome.Timeout },
-          this,
-        ),
-      );
-    }
+    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, task.policy, this);
   }
 
   private get stopping(): boolean {
@@ -56,11 +43,9 @@ export class WorkerLoop implements ConnectionEvents {
   }
 
   async run(): Promise<void> {
-    for (const c of this.connections) c.open();
-    const timer = setInterval(() => {
-      const now = performance.now();
-      for (const c of this.connections) c.checkTimeout(now, this.task.destination.timeoutMs);
-    }, TIMER_MS);
+    this.sink.open();
+    // The interval also keeps this thread's event loop alive: a pending Atomics.waitAsync does not.
+    const timer = setInterval(() => this.sink.tick(performance.now()), TIMER_MS);
     try {
       while (!this.stopping) {
         if (this.blocked === null && this.drain() > 0) {
@@ -81,7 +66,7 @@ export class WorkerLoop implements ConnectionEvents {
       await this.finishInFlight();
     } finally {
       clearInterval(timer);
-      for (const c of this.connections) c.close();
+      await this.sink.close();
     }
   }
 
@@ -95,55 +80,31 @@ export class WorkerLoop implements ConnectionEvents {
     for (; n < BATCH; n++) {
       const at = ring.peek();
       if (at < 0) break;
-      const length = ring.lengthAt(at);
-      const connection = words[at >> 2]! >>> 0;
-      const seq = words[(at >> 2) + 1]! >>> 0;
       const start = at + INBOUND_HEADER;
-      const end = at + length;
+      const end = at + ring.lengthAt(at);
       if (scanRecordMessage(data, start, end, scan) !== ScanError.None) {
         // Main validated it; a failure here means the ring is corrupt.
         throw new Error(`worker ${this.task.index}: corrupt record in the inbound ring`);
       }
-      const conn = this.pick(partitionOf(data, scan[Scan.DigestOffset]!));
-      if (conn === null) {
-        this.post(connection, seq, Outcome.NoConnection);
-        ring.next(at);
-        continue;
-      }
-      if (!conn.hasRoom) {
+      if (!this.sink.offer(data, start, end, scan, words[at >> 2]! >>> 0, words[(at >> 2) + 1]! >>> 0)) {
         this.blocked = () => undefined;
         break;
       }
-      const mapping = this.policy.mappingOf(data, scan);
-      const outLen = this.policy.outputLength(start, end, scan, mapping);
-      const off = conn.reserve(outLen);
-      this.policy.write(data, start, end, scan, mapping, conn.buffer, off, outLen);
-      conn.commit(outLen, connection, seq);
-      this.counters[WorkerCounter.BytesOut]! += outLen;
       ring.next(at);
     }
     if (n > 0) {
       ring.release();
       this.counters[WorkerCounter.Records]! += n;
-      for (const c of this.connections) c.flush();
+      this.counters[WorkerCounter.BytesOut]! += this.sink.flush();
       this.completions.publish();
       this.maybeCrash(n);
     }
     return n;
   }
 
-  /** The connection for a partition: its own if up, else the next one up, else null. */
-  private pick(partition: number): DestinationConnection | null {
-    const k = this.connections.length;
-    const first = partition % k;
-    for (let i = 0; i < k; i++) {
-      const c = this.connections[(first + i) % k]!;
-      if (c.isReady) return c;
-    }
-    return null;
-  }
+  // ---- SinkEvents ----------------------------------------------------------------------------
 
-  private post(connection: number, seq: number, outcome: number): void {
+  done(connection: number, seq: number, outcome: number): void {
     this.counters[outcome]!++;
     if (this.overflow.length === 0) {
       const at = this.completions.reserve(COMPLETION_SIZE);
@@ -161,17 +122,7 @@ export class WorkerLoop implements ConnectionEvents {
   private retryOverflow(): void {
     const pending = this.overflow;
     this.overflow = [];
-    for (let i = 0; i < pending.length; i += 3) this.post(pending[i]!, pending[i + 1]!, pending[i + 2]!);
-  }
-
-  // ---- ConnectionEvents ----------------------------------------------------------------------
-
-  reply(connection: number, seq: number, code: number): void {
-    this.post(connection, seq, code);
-  }
-
-  failed(connection: number, seq: number, outcome: number): void {
-    this.post(connection, seq, outcome);
+    for (let i = 0; i < pending.length; i += 3) this.done(pending[i]!, pending[i + 1]!, pending[i + 2]!);
   }
 
   progress(): void {
@@ -190,14 +141,17 @@ export class WorkerLoop implements ConnectionEvents {
     if (this.counters[WorkerCounter.ConnectionsUp]! > 0) this.counters[WorkerCounter.ConnectionsUp]!--;
   }
 
-  /** On stop: wait (bounded by the write timeout) for replies to what is already sent. */
+  /** On stop: wait (bounded) for results of what is already sent. */
   private async finishInFlight(): Promise<void> {
-    const until = performance.now() + this.task.destination.timeoutMs;
-    while (this.connections.some((c) => c.inFlight > 0) && performance.now() < until) {
+    const d = this.task.destination;
+    const until = performance.now() + (d.kind === 'aerospike' ? d.timeoutMs : 5000);
+    this.sink.flush();
+    while (this.sink.inFlight > 0 && performance.now() < until) {
       await new Promise((r) => setTimeout(r, 5));
       if (this.overflow.length > 0) this.retryOverflow();
       this.completions.publish();
     }
+    this.completions.publish();
   }
 
   private maybeCrash(n: number): void {

@@ -1,0 +1,31 @@
+/**
+ * Where a worker sends records. The worker loop drains its ring into a sink and posts what the sink
+ * reports back to the main thread as completions.
+ *
+ *   ring ─▶ offer(record) … offer(record) ─▶ flush()      (once per drained batch)
+ *   sink ─▶ done(connection, seq, outcome)                  (any time, in any order)
+ *   sink ─▶ progress()                                      (room freed: drain again; publish)
+ */
+
+export interface SinkEvents {
+  done(connection: number, seq: number, outcome: number): void;
+  progress(): void;
+  up(): void;
+  down(reason: string): void;
+}
+
+export interface RecordSink {
+  /**
+   * Take the record `data[start, end)` (an as_msg body; `scan` holds its offsets). Returns false when
+   * the sink has no room now: the loop stops draining until `progress()`.
+   */
+  offer(data: Buffer, start: number, end: number, scan: Int32Array, connection: number, seq: number): boolean;
+  /** End of a batch: send or write what was offered. Returns bytes handed to the OS. */
+  flush(): number;
+  /** Requests taken but not yet done. */
+  readonly inFlight: number;
+  open(): void;
+  /** Called every 100 ms: time out what waits too long. */
+  tick(now: number): void;
+  close(): Promise<void>;
+}
