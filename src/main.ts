@@ -1,19 +1,26 @@
 /**
- * Composition root: configuration → destination checks → worker pool → service port → signals.
+ * Composition root: configuration → destination checks → worker pool → service port → management.
  *
- *   config ─▶ Ferry.start(): probe destination ─▶ WorkerPool (piscina, rings) ─▶ SourceListener
+ *   config ─▶ Ferry.start(): probe destination ─▶ WorkerPool (piscina, rings) ─▶ SourceListener(s)
+ *                                               └▶ ManagementServer (metrics, health, control)
  *   completions: WorkerPool pump ─▶ outcome → reply code ─▶ SourceListener.complete / flushDirty
  */
 
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { AerospikeDestination, FerryConfig } from './config/index.js';
-import { type CompletionSink, WorkerPool, type WorkerFaults } from './dispatch/index.js';
+import { type CompletionSink, WorkerCounter, WorkerPool, type WorkerFaults } from './dispatch/index.js';
 import { type DestinationSettings, OUTCOME_SLOTS, type PolicySettings, requestInfo } from './destination/index.js';
+import { ManagementServer, type ManagementTarget } from './management/http-server.js';
 import { Logging } from './management/logger.js';
-import { ResultCode, isTransientDestinationCode } from './protocol/index.js';
+import { type MetricsSource, type WorkerView, createMetrics } from './management/metrics.js';
+import { Ticker } from './management/ticker.js';
+import { ResultCode, decodeRecordMessage, isTransientDestinationCode, lutToUnixMs } from './protocol/index.js';
 import { InFlightBudget } from './source/in-flight-budget.js';
 import { SourceListener } from './source/listener.js';
 import { SourceStats } from './source/source-stats.js';
+import type { SessionLimits } from './source/types.js';
 
 export interface FerryOptions {
   /** override the worker entry (tests that run from source point this at the built file) */
@@ -32,32 +39,52 @@ export function replyCodeFor(outcome: number): number {
   return outcome;
 }
 
-export class Ferry implements CompletionSink {
+/** What a reload changed: applied live, or waiting for a restart. */
+export interface ReloadReport {
+  applied: string[];
+  needsRestart: string[];
+}
+
+export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   readonly logging: Logging;
   private readonly log: Logger;
   private pool: WorkerPool | null = null;
   private listeners: SourceListener[] = [];
+  private management: ManagementServer | null = null;
+  private ticker: Ticker | null = null;
   readonly stats = new SourceStats();
   /** completions by outcome, counted on the main thread */
   readonly outcomes = new Float64Array(OUTCOME_SLOTS);
-  private budget: InFlightBudget;
+  readonly registry: Registry;
+  private readonly budget: InFlightBudget;
+  private readonly limits: SessionLimits;
   private stopping: Promise<void> | null = null;
+  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [] };
   edition = '';
+  managementAddress: { address: string; port: number } | null = null;
 
   constructor(
-    readonly config: FerryConfig,
+    public config: FerryConfig,
     private readonly options: FerryOptions = {},
   ) {
     this.logging = options.logging ?? new Logging(config.logging);
     this.log = this.logging.get('server');
     this.budget = new InFlightBudget(config.service.maxConcurrentRecords);
+    this.limits = {
+      maxFrame: config.service.maxFrameSize,
+      maxInFlightPerConnection: config.service.maxInFlightPerConnection,
+      paused: false,
+      recordLog: null,
+      info: (name) => this.answerInfo(name),
+    };
+    this.registry = createMetrics(this);
+    this.refreshRecordLog();
   }
 
   async start(): Promise<Array<{ address: string; port: number }>> {
     const d = this.config.destination;
     const s = this.config.service;
     let destination: DestinationSettings;
-    let policy: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [] };
     let connectWaitMs = 2000;
     if (d.kind === 'aerospike') {
       destination = {
@@ -69,7 +96,7 @@ export class Ferry implements CompletionSink {
         timeoutMs: d.writeTimeoutMs,
         connectTimeoutMs: d.connectTimeoutMs,
       };
-      policy = { stripLut: d.lut === 'strip', stripDurableDelete: await this.probeDestination(d), namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]) };
+      this.policy = await this.policyFor(d, true);
       connectWaitMs = d.connectTimeoutMs * 2;
     } else {
       destination = { kind: 'file', path: d.path, format: d.format, sync: d.sync };
@@ -81,7 +108,8 @@ export class Ferry implements CompletionSink {
         threads: s.workerThreads,
         ringBytes: ringBytesFor(s.maxConcurrentRecords, s.workerThreads),
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),
-        task: { destination, policy, faults: this.options.faults ?? {} },
+        task: { destination, policy: this.policy, faults: this.options.faults ?? {} },
+        cpus: [...s.cpus],
       },
       this,
       this.logging.get('dispatch'),
@@ -91,45 +119,54 @@ export class Ferry implements CompletionSink {
       this.log.warn('workers have no destination yet; records get the retry code until they do');
     }
 
+    const manage = this.config.raw.service.manage;
+    if (manage?.enabled !== false) {
+      const token = manage?.['token-file'] === undefined ? undefined : readFileSync(manage['token-file'], 'utf8').split('\n')[0]!;
+      this.management = new ManagementServer(this, token, this.logging.get('management'));
+      this.managementAddress = await this.management.listen(manage?.port ?? 8902, manage?.address ?? '127.0.0.1');
+    }
+
     const bound: Array<{ address: string; port: number }> = [];
     for (const address of s.addresses) {
       for (const port of s.ports) {
-        const listener = new SourceListener(
-          {
-            port,
-            address,
-            ackDeadlineMs: s.ackDeadlineMs,
-            limits: { maxFrame: s.maxFrameSize, maxInFlightPerConnection: s.maxInFlightPerConnection, info: (name) => this.answerInfo(name) },
-          },
-          this.pool,
-          this.budget,
-          this.stats,
-          this.log,
-        );
+        const listener = new SourceListener({ port, address, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.stats, this.log);
         bound.push(await listener.listen());
         this.listeners.push(listener);
       }
     }
-    this.log.info({ listening: bound.map((b) => `${b.address}:${b.port}`), workers: s.workerThreads }, 'ferry started');
+    this.ticker = new Ticker(this, this.logging.get('ticker'));
+    this.ticker.start(this.config.logging['ticker-interval']);
+    this.log.info(
+      {
+        listening: bound.map((b) => `${b.address}:${b.port}`),
+        management: this.managementAddress === null ? null : `${this.managementAddress.address}:${this.managementAddress.port}`,
+        workers: s.workerThreads,
+      },
+      'ferry started',
+    );
     return bound;
   }
 
   /**
-   * Ask the destination who it is. Returns whether to clear the durable-delete bit: under `auto`,
-   * unless the node says it is Enterprise Edition (Community Edition answers 25 to it).
+   * The write policy for an Aerospike destination. Under durable-delete `auto` the node is asked
+   * who it is: the bit is cleared unless it says Enterprise Edition (Community Edition answers 25).
    */
-  private async probeDestination(d: AerospikeDestination): Promise<boolean> {
-    try {
-      const info = await requestInfo(d.host, d.port, ['node', 'edition', 'build'], d.connectTimeoutMs + 1000);
-      this.edition = info.get('edition') ?? '';
-      const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(this.edition));
-      this.log.info({ destination: `${d.host}:${d.port}`, node: info.get('node'), edition: this.edition, build: info.get('build'), stripDurableDelete: strip }, 'destination reachable');
-      return strip;
-    } catch (err) {
-      // Start anyway: the workers reconnect with backoff, and records get the retry code meanwhile.
-      this.log.warn({ destination: `${d.host}:${d.port}`, err: (err as Error).message }, 'destination not reachable at start-up; will keep trying');
-      return d.durableDelete !== 'keep';
+  private async policyFor(d: AerospikeDestination, probe: boolean): Promise<PolicySettings> {
+    let strip = d.durableDelete === 'strip';
+    if (d.durableDelete === 'auto') {
+      if (probe) {
+        try {
+          const info = await requestInfo(d.host, d.port, ['node', 'edition', 'build'], d.connectTimeoutMs + 1000);
+          this.edition = info.get('edition') ?? '';
+          this.log.info({ destination: `${d.host}:${d.port}`, node: info.get('node'), edition: this.edition, build: info.get('build') }, 'destination reachable');
+        } catch (err) {
+          // Start anyway: the workers reconnect with backoff, and records get the retry code meanwhile.
+          this.log.warn({ destination: `${d.host}:${d.port}`, err: (err as Error).message }, 'destination not reachable at start-up; will keep trying');
+        }
+      }
+      strip = !/enterprise/i.test(this.edition);
     }
+    return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]) };
   }
 
   private answerInfo(name: string): string {
@@ -143,7 +180,7 @@ export class Ferry implements CompletionSink {
     }
   }
 
-  get inFlight(): number {
+  get inFlightCount(): number {
     return this.budget.inFlight;
   }
 
@@ -168,14 +205,182 @@ export class Ferry implements CompletionSink {
     for (const l of this.listeners) l.failWorker(worker);
   }
 
+  // ---- MetricsSource and ManagementTarget ---------------------------------------------------
+
+  activeConnections(): number {
+    let n = 0;
+    for (const l of this.listeners) n += l.connections;
+    return n;
+  }
+
+  inFlight(): number {
+    return this.budget.inFlight;
+  }
+
+  maxInFlight(): number {
+    return this.budget.cap;
+  }
+
+  paused(): boolean {
+    return this.limits.paused;
+  }
+
+  pause(): void {
+    this.limits.paused = true;
+  }
+
+  resume(): void {
+    this.limits.paused = false;
+  }
+
+  workers(): WorkerView[] {
+    const pool = this.pool;
+    if (pool === null) return [];
+    const out: WorkerView[] = [];
+    for (let w = 0; w < pool.threads; w++) out.push({ counters: pool.counters(w), restarts: pool.restarts(w), ringUsedBytes: pool.backlog(w), ringBytes: pool.ringBytes });
+    return out;
+  }
+
+  ready(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.listeners.length === 0) reasons.push('not listening yet');
+    if (this.stopping !== null) reasons.push('draining');
+    const pool = this.pool;
+    if (pool === null) reasons.push('no workers yet');
+    else {
+      for (let w = 0; w < pool.threads; w++) {
+        if (pool.counters(w)[WorkerCounter.ConnectionsUp]! === 0) reasons.push(`worker ${w} has no destination connection`);
+      }
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  private heartbeats: number[] = [];
+
+  /**
+   * For the systemd watchdog: true while the main loop runs (it is asking) and every worker's event
+   * loop has beaten since the last call.
+   */
+  healthy(): boolean {
+    const pool = this.pool;
+    if (pool === null) return true;
+    let ok = true;
+    for (let w = 0; w < pool.threads; w++) {
+      const beat = pool.counters(w)[WorkerCounter.Heartbeat]!;
+      if (beat === this.heartbeats[w]) ok = false;
+      this.heartbeats[w] = beat;
+    }
+    return ok;
+  }
+
+  levels(): Record<string, string> {
+    return this.logging.levels();
+  }
+
+  setLevels(levels: Record<string, unknown>): string[] {
+    const problems = this.logging.setLevels(levels);
+    this.refreshRecordLog();
+    return problems;
+  }
+
+  /** The `record-parser` debug line for each record, as operators debug the XDR Proxy today. */
+  private refreshRecordLog(): void {
+    const log = this.logging.get('record-parser');
+    if (!log.isLevelEnabled('debug')) {
+      this.limits.recordLog = null;
+      return;
+    }
+    this.limits.recordLog = (buf, start, end) => {
+      const m = decodeRecordMessage(buf, start, end);
+      const k = m.userKey;
+      log.debug(
+        {
+          namespace: m.namespace,
+          set: m.set,
+          digest: m.digest?.toString('hex'),
+          digestBase64: m.digest?.toString('base64'),
+          userKey: k === undefined ? null : k.particleType === 1 ? k.bytes.readBigInt64BE(0).toString() : k.particleType === 3 ? k.bytes.toString('utf8') : k.bytes.toString('base64'),
+          lut: m.lut === undefined ? null : lutToUnixMs(m.lut),
+          generation: m.generation,
+          ttl: m.recordTtl,
+          ops: m.ops.length,
+          info1: m.info1,
+          info2: m.info2,
+          info3: m.info3,
+        },
+        'parsed record',
+      );
+    };
+  }
+
+  // ---- reload and stop ----------------------------------------------------------------------
+
+  /** Apply what can change live from `next`; never half-applies (the caller validated `next`). */
+  async reload(next: FerryConfig): Promise<ReloadReport> {
+    const cur = this.config;
+    const applied: string[] = [];
+    const needsRestart: string[] = [];
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    const restartOnly: Array<[string, unknown, unknown]> = [
+      ['service.port', cur.service.ports, next.service.ports],
+      ['service.address', cur.service.addresses, next.service.addresses],
+      ['service.worker-threads', cur.service.workerThreads, next.service.workerThreads],
+      ['service.max-frame-size', cur.service.maxFrameSize, next.service.maxFrameSize],
+      ['service.max-in-flight-per-connection', cur.service.maxInFlightPerConnection, next.service.maxInFlightPerConnection],
+      ['service.manage', cur.raw.service.manage, next.raw.service.manage],
+      ['logging.file', cur.logging.file, next.logging.file],
+      ['file', cur.raw.file, next.raw.file],
+    ];
+    const cd = cur.destination;
+    const nd = next.destination;
+    if (cd.kind !== nd.kind) restartOnly.push(['destination', cd.kind, nd.kind]);
+    else if (cd.kind === 'aerospike' && nd.kind === 'aerospike') {
+      restartOnly.push(
+        ['aerospike.seeds', [cd.host, cd.port], [nd.host, nd.port]],
+        ['aerospike.connections-per-node', cd.connectionsPerNode, nd.connectionsPerNode],
+        ['aerospike.pipeline-depth', cd.pipelineDepth, nd.pipelineDepth],
+        ['aerospike.timeouts', [cd.connectTimeoutMs, cd.writeTimeoutMs], [nd.connectTimeoutMs, nd.writeTimeoutMs]],
+      );
+    }
+    for (const [key, a, b] of restartOnly) if (!same(a, b)) needsRestart.push(key);
+
+    if (!same(cur.logging.levels, next.logging.levels)) {
+      this.setLevels(next.logging.levels);
+      applied.push('logging.levels');
+    }
+    if (cur.logging['ticker-interval'] !== next.logging['ticker-interval']) {
+      this.ticker?.start(next.logging['ticker-interval']);
+      applied.push('logging.ticker-interval');
+    }
+    if (cur.service.maxConcurrentRecords !== next.service.maxConcurrentRecords) {
+      this.budget.cap = next.service.maxConcurrentRecords;
+      this.budget.wake();
+      applied.push('service.max-concurrent-records');
+    }
+    if (cur.service.ackDeadlineMs !== next.service.ackDeadlineMs) {
+      for (const l of this.listeners) l.ackDeadlineMs = next.service.ackDeadlineMs;
+      applied.push('service.ack-deadline');
+    }
+    if (cd.kind === 'aerospike' && nd.kind === 'aerospike' && (!same(cd.namespaceMap, nd.namespaceMap) || cd.lut !== nd.lut || cd.durableDelete !== nd.durableDelete)) {
+      this.policy = await this.policyFor(nd, false);
+      this.pool?.updatePolicy(this.policy);
+      applied.push('aerospike.namespace-mapping / lut / durable-delete');
+    }
+    // What is live takes the new values; what needs a restart keeps running as it started.
+    this.config = next;
+    return { applied, needsRestart };
+  }
+
   /** Drain: stop reading, answer everything in flight (within the ack deadline), stop workers. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info({ inFlight: this.budget.inFlight }, 'draining');
+      this.ticker?.stop();
       await Promise.all(this.listeners.map((l) => l.drain()));
       const d = this.config.destination;
       await this.pool?.stop((d.kind === 'aerospike' ? d.writeTimeoutMs : 5000) + 500);
       for (const l of this.listeners) l.close();
+      await this.management?.close();
       this.log.info('stopped');
       this.logging.flush();
     })();

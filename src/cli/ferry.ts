@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-/** The `ferry` command: `run` (the default) and `xdr-load`. */
+/** The `ferry` command: `run` (the default), `check-config` and `xdr-load`. */
 
 import { ConfigError } from '../config/index.js';
+import { checkConfigCommand } from './check-config-command.js';
 import { runCommand } from './run-command.js';
 import { UsageError, XDR_LOAD_USAGE, xdrLoadCommand } from './xdr-load-command.js';
 
 const USAGE = `usage: ferry [run] --config FILE     start the replication daemon
+       ferry check-config FILE        validate a configuration and print it with defaults filled in
        ferry xdr-load [options]       ship XDR-shaped changes (ferry xdr-load --help)`;
 
 async function main(argv: string[]): Promise<number> {
@@ -22,6 +24,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'run') return runCommand(rest);
+  if (cmd === 'check-config') return checkConfigCommand(rest);
   if (cmd === undefined || cmd.startsWith('-')) return runCommand(argv);
   process.stderr.write(`ferry: unknown command '${cmd}'\n${USAGE}\n`);
   return 2;

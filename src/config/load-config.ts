@@ -4,7 +4,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig } from './schema.js';
@@ -26,6 +26,8 @@ export interface FerryConfig {
     readonly ackDeadlineMs: number;
     readonly maxFrameSize: number;
     readonly maxInFlightPerConnection: number;
+    /** CPUs worker i is pinned to: cpus[i % length]; empty = no pinning */
+    readonly cpus: readonly number[];
   };
   readonly destination: AerospikeDestination | FileDestination;
   readonly logging: RawConfig['logging'];
@@ -131,6 +133,7 @@ export function buildConfig(doc: unknown): FerryConfig {
       ackDeadlineMs: s['ack-deadline'],
       maxFrameSize: s['max-frame-size'],
       maxInFlightPerConnection: Math.min(s['max-in-flight-per-connection'], s['max-concurrent-records']),
+      cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
     },
     destination,
     logging: raw.logging,

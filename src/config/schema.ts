@@ -42,6 +42,9 @@ export const serviceSchema = z.strictObject({
     .strictObject({
       address: z.string().min(1).default('127.0.0.1'),
       port: port.default(8902),
+      // Ferry's extensions
+      enabled: z.boolean().default(true),
+      'token-file': z.string().min(1).optional(),
     })
     .optional(),
   'io-threads': z.number().int().min(1).optional(),
@@ -57,6 +60,7 @@ export const serviceSchema = z.strictObject({
     .max(128 * 1024 * 1024)
     .default(16 * 1024 * 1024),
   'max-in-flight-per-connection': z.number().int().min(1).max(65536).default(8192),
+  'cpu-affinity': z.union([z.boolean(), z.array(z.number().int().min(0).max(4095)).min(1)]).default(false),
 });
 
 export const aerospikeSchema = z.strictObject({
@@ -99,6 +103,8 @@ export const loggingSchema = z.strictObject({
   'enable-console-logging': z.boolean().default(true),
   levels: z.record(z.string(), level).default({}),
   'ticker-interval': z.number().int().min(0).default(10),
+  // Ferry's extension: rotated files kept (one a day) when logging to a file
+  'max-history': z.number().int().min(1).max(3650).default(7),
   format: z.enum(['json', 'pretty']).default('json'),
 });
 

@@ -17,7 +17,7 @@ import { WritePolicy } from './write-policy.js';
 export type AerospikeSettings = Extract<DestinationSettings, { kind: 'aerospike' }>;
 
 export class AerospikeSink implements RecordSink {
-  private readonly policy: WritePolicy;
+  private policy: WritePolicy;
   private readonly connections: DestinationConnection[] = [];
 
   constructor(
@@ -41,6 +41,10 @@ export class AerospikeSink implements RecordSink {
         ),
       );
     }
+  }
+
+  setPolicy(policy: PolicySettings): void {
+    this.policy = new WritePolicy(policy);
   }
 
   get inFlight(): number {

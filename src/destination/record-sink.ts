@@ -7,6 +7,8 @@
  *   sink ─▶ progress()                                      (room freed: drain again; publish)
  */
 
+import type { PolicySettings } from './settings.js';
+
 export interface SinkEvents {
   done(connection: number, seq: number, outcome: number): void;
   progress(): void;
@@ -28,4 +30,6 @@ export interface RecordSink {
   /** Called every 100 ms: time out what waits too long. */
   tick(now: number): void;
   close(): Promise<void>;
+  /** A new write policy (live reload); sinks that apply none ignore it. */
+  setPolicy?(policy: PolicySettings): void;
 }

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { PartitionTable } from './partition-table.js';
 import { INBOUND_HEADER } from './records.js';
 import { type Doorbell, RingReader, RingWriter, newRingBuffer, sleepOnDoorbell } from './ring.js';
+import type { PolicySettings } from '../destination/settings.js';
 import { WorkerCounter, type WorkerTask } from './worker-task.js';
 
 export interface CompletionSink {
@@ -29,7 +30,9 @@ export interface PoolOptions {
   threads: number;
   ringBytes: number;
   workerFile: URL;
-  task: Omit<WorkerTask, 'index' | 'inbound' | 'completions' | 'bell' | 'control' | 'counters'>;
+  task: Omit<WorkerTask, 'index' | 'inbound' | 'completions' | 'bell' | 'control' | 'counters' | 'policyText' | 'cpus'>;
+  /** CPUs per worker (worker i gets cpus[i % length]); empty = no pinning */
+  cpus: number[];
 }
 
 interface Lane {
@@ -45,6 +48,7 @@ interface Lane {
 }
 
 const PUMP_IDLE_WAIT_MS = 200;
+const POLICY_BYTES = 256 * 1024;
 
 export class WorkerPool {
   private readonly piscina: Piscina;
@@ -56,6 +60,7 @@ export class WorkerPool {
   private readonly roomWaiters = new Set<{ tryResume(): void }>();
   private stopping = false;
   private pump: Promise<void> | null = null;
+  private readonly policyText = new SharedArrayBuffer(POLICY_BYTES);
 
   constructor(
     private readonly opts: PoolOptions,
@@ -109,6 +114,10 @@ export class WorkerPool {
     return this.lanes[w]!.writer.used();
   }
 
+  get ringBytes(): number {
+    return this.opts.ringBytes;
+  }
+
   start(): void {
     for (let w = 0; w < this.lanes.length; w++) this.launch(w);
     this.pump = this.runPump();
@@ -135,6 +144,8 @@ export class WorkerPool {
       bell: this.bellSab,
       control: lane.control,
       counters: lane.counters,
+      policyText: this.policyText,
+      cpus: this.opts.cpus.length === 0 ? [] : [this.opts.cpus[w % this.opts.cpus.length]!],
       // A replacement worker must not crash again on purpose.
       faults: lane.restarts === 0 ? this.opts.task.faults : {},
     };
@@ -159,6 +170,19 @@ export class WorkerPool {
         this.wakeRoomWaiters();
       },
     );
+  }
+
+  /**
+   * Hand every worker a new write policy (namespace mapping, LUT, durable delete). Workers pick it
+   * up at their next batch: one Atomics.load of the generation per batch, nothing per record.
+   */
+  updatePolicy(policy: PolicySettings): void {
+    const text = Buffer.from(JSON.stringify(policy), 'utf8');
+    if (text.length + 4 > POLICY_BYTES) throw new RangeError('write policy too large to share with the workers');
+    const view = Buffer.from(this.policyText);
+    view.writeUInt32LE(text.length, 0);
+    text.copy(view, 4);
+    for (const lane of this.lanes) Atomics.add(new Int32Array(lane.control), 1, 1);
   }
 
   // ---- RecordRouter -------------------------------------------------------------------------

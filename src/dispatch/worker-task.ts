@@ -13,13 +13,17 @@ export interface WorkerTask {
   completions: SharedArrayBuffer;
   /** the main thread's doorbell, shared by every completion ring */
   bell: SharedArrayBuffer;
-  /** [0] stop flag (Int32) */
+  /** Int32: [0] stop flag, [1] policy generation (bumped when `policyText` holds a new policy) */
   control: SharedArrayBuffer;
+  /** [u32 length][UTF-8 JSON of PolicySettings]: written by main on reload, read by workers */
+  policyText: SharedArrayBuffer;
   /** Float64 counters, see WorkerCounter */
   counters: SharedArrayBuffer;
   destination: DestinationSettings;
   policy: PolicySettings;
   faults: WorkerFaults;
+  /** CPUs to pin this worker's thread to (service.cpu-affinity); empty = no pinning */
+  cpus: number[];
 }
 
 /**
@@ -30,6 +34,8 @@ export interface WorkerTask {
  *   [262]     destination connections opened
  *   [263]     destination connections lost
  *   [264]     destination connections up now
+ *   [265]     heartbeat: bumped every 100 ms while the worker's event loop runs
+ *   [266]     1 when the thread is pinned to its CPUs
  */
 export const WorkerCounter = {
   Records: 260,
@@ -37,5 +43,7 @@ export const WorkerCounter = {
   ConnectsOpened: 262,
   ConnectsLost: 263,
   ConnectionsUp: 264,
+  Heartbeat: 265,
+  Pinned: 266,
   Size: 272,
 } as const;

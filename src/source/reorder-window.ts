@@ -104,7 +104,7 @@ export class ReorderWindow {
    * Hand every answered request at the head, in order, to `emit` (a code, or a prepared message),
    * and release them. Returns how many were released.
    */
-  drain(emit: (code: number, prepared: Buffer | undefined) => void): number {
+  drain(emit: (code: number, prepared: Buffer | undefined, arrival: number) => void): number {
     let n = 0;
     while (this.head !== this.tail) {
       const slot = this.head & this.mask;
@@ -113,9 +113,9 @@ export class ReorderWindow {
       if (code === PREPARED) {
         const msg = this.prepared!.get(this.head)!;
         this.prepared!.delete(this.head);
-        emit(code, msg);
+        emit(code, msg, this.arrival[slot]!);
       } else {
-        emit(code, undefined);
+        emit(code, undefined, this.arrival[slot]!);
       }
       this.head = (this.head + 1) >>> 0;
       n++;

@@ -16,6 +16,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import {
+  CITRUSLEAF_EPOCH_MS,
   FrameError,
   Framer,
   type FrameSink,
@@ -137,7 +138,24 @@ export class Session implements FrameSink, Resumable {
       this.reject(scanErrorText(err));
       return true;
     }
+    const lutAt = scan[Scan.LutFieldOffset]!;
+    if (lutAt >= 0) {
+      // Field: [u32 size][u8 type][u64 LUT]; the low 40 bits (bytes 3..7 of the u64) are ms since
+      // 2010-01-01. Read them without a BigInt.
+      const ms = buf[lutAt + 8]! * 0x100000000 + buf.readUInt32BE(lutAt + 9);
+      this.stats.lag.observe((performance.timeOrigin + this.clock.now - CITRUSLEAF_EPOCH_MS - ms) / 1000);
+    }
+    if (this.limits.recordLog !== null) this.limits.recordLog(buf, start, end);
     const info2 = buf[start + 2]!;
+    if (this.limits.paused) {
+      // Paused: the source keeps the record and ships it again later.
+      this.stats.records++;
+      this.stats.pausedRetries++;
+      this.budget.take();
+      window.complete(window.open(this.clock.now, -1), ResultCode.Unavailable);
+      this.flush();
+      return true;
+    }
     if ((info2 & Info2.Write) !== 0 && (info2 & Info2.Delete) === 0 && scan[Scan.OpCount] === 0) {
       // A no-bins write carries nothing a destination can store (it answers 4): acknowledge it here.
       this.stats.records++;
@@ -209,7 +227,10 @@ export class Session implements FrameSink, Resumable {
     let run = Buffer.allocUnsafe(Math.min(ready, OK_BLOCK_COUNT) * REPLY_SIZE);
     let used = 0;
     const replies = this.stats.replies;
-    const released = window.drain((code, prepared) => {
+    const ack = this.stats.ackLatency;
+    const now = performance.now();
+    const released = window.drain((code, prepared, arrival) => {
+      ack.observe((now - arrival) / 1000);
       if (prepared !== undefined) {
         if (used > 0) parts.push(run.subarray(0, used));
         parts.push(prepared);

@@ -1,3 +1,6 @@
+import { SourceAction, sourceActionOf } from '../protocol/index.js';
+import { ACK_BOUNDS, BucketHistogram, LAG_BOUNDS } from './bucket-histogram.js';
+
 /**
  * Plain counters kept by the listener and its sessions. Read by the metrics collectors at scrape
  * time; nothing here is touched through prom-client on the hot path.
@@ -21,4 +24,26 @@ export class SourceStats {
   infoMessages = 0;
   /** times a session stopped reading: window, budget, ring or reply backpressure */
   readPauses = 0;
+  /** records answered with the retry code because Ferry was paused */
+  pausedRetries = 0;
+  /** replication lag: now − the record's LUT, in seconds */
+  readonly lag = new BucketHistogram(LAG_BOUNDS);
+  /** time from a request's arrival to its reply being written, in seconds */
+  readonly ackLatency = new BucketHistogram(ACK_BOUNDS);
+
+  /** Replies so far by what the source does with them. */
+  replyTotals(): { success: number; retry: number; error: number } {
+    let success = 0;
+    let retry = 0;
+    let error = 0;
+    for (let code = 0; code < 256; code++) {
+      const n = this.replies[code]!;
+      if (n === 0) continue;
+      const action = sourceActionOf(code);
+      if (action === SourceAction.Done) success += n;
+      else if (action === SourceAction.Retry) retry += n;
+      else error += n;
+    }
+    return { success, retry, error };
+  }
 }

@@ -22,6 +22,10 @@ export interface Clock {
 export interface SessionLimits {
   maxFrame: number;
   maxInFlightPerConnection: number;
+  /** while true, every record is answered with the retry code and nothing is dispatched */
+  paused: boolean;
+  /** logs each parsed record at debug level (the XDR Proxy's `record-parser` logger), when enabled */
+  recordLog: ((buf: Buffer, start: number, end: number) => void) | null;
   /** answer an info name the way a connector node does */
   info(name: string): string;
 }

@@ -10,7 +10,8 @@
  */
 
 import { COMPLETION_SIZE, INBOUND_HEADER, RingReader, RingWriter, WorkerCounter, type WorkerTask } from '../dispatch/index.js';
-import { AerospikeSink, FileSink, type RecordSink, type SinkEvents } from '../destination/index.js';
+import { AerospikeSink, FileSink, type PolicySettings, type RecordSink, type SinkEvents } from '../destination/index.js';
+import { loadSystemdIntegration } from '../management/systemd.js';
 import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
 
 const BATCH = 512;
@@ -28,6 +29,7 @@ export class WorkerLoop implements SinkEvents {
   private overflow: number[] = [];
   private blocked: (() => void) | null = null;
   private recordsSeen = 0;
+  private policyGeneration = 0;
 
   constructor(private readonly task: WorkerTask) {
     this.inbound = new RingReader(task.inbound);
@@ -43,9 +45,13 @@ export class WorkerLoop implements SinkEvents {
   }
 
   async run(): Promise<void> {
+    if (this.task.cpus.length > 0 && loadSystemdIntegration().setThreadAffinity(this.task.cpus)) this.counters[WorkerCounter.Pinned] = 1;
     this.sink.open();
     // The interval also keeps this thread's event loop alive: a pending Atomics.waitAsync does not.
-    const timer = setInterval(() => this.sink.tick(performance.now()), TIMER_MS);
+    const timer = setInterval(() => {
+      this.counters[WorkerCounter.Heartbeat]!++;
+      this.sink.tick(performance.now());
+    }, TIMER_MS);
     try {
       while (!this.stopping) {
         if (this.blocked === null && this.drain() > 0) {
@@ -70,8 +76,19 @@ export class WorkerLoop implements SinkEvents {
     }
   }
 
+  /** Pick up a policy main published since the last batch. */
+  private checkPolicy(): void {
+    const gen = Atomics.load(this.control, 1);
+    if (gen === this.policyGeneration) return;
+    this.policyGeneration = gen;
+    const view = Buffer.from(this.task.policyText);
+    const text = view.toString('utf8', 4, 4 + view.readUInt32LE(0));
+    this.sink.setPolicy?.(JSON.parse(text) as PolicySettings);
+  }
+
   /** Take up to BATCH records from the ring; returns how many were handled. */
   private drain(): number {
+    this.checkPolicy();
     const ring = this.inbound;
     const data = ring.data;
     const words = ring.words;

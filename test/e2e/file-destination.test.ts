@@ -16,7 +16,7 @@ import { loadOptions } from '../support/load.js';
 
 function fileConfig(path: string, format: 'json' | 'msgpack'): Record<string, unknown> {
   return {
-    service: { port: 0, address: '127.0.0.1' },
+    service: { port: 0, address: '127.0.0.1', manage: { address: '127.0.0.1', port: 0 } },
     file: { path, format },
     logging: { levels: { root: 'info' } },
   };

@@ -3,7 +3,7 @@
  * malformed input. These need to stall the destination, so they run against the double only.
  */
 
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,10 +68,10 @@ describe('source flow control', () => {
     // 8 connections × 256 in flight = 2,048 offered, twice the cap.
     const source = new XdrSource(loadOptions(started.port, { keys: 20_000, changes: 20_000, workload: 'insert', object: 'I', set: 'cap', probeEvery: 0 }));
     const run = source.run();
-    await until(() => f.inFlight >= cap, 10_000, 'Ferry to reach its in-flight cap');
+    await until(() => f.inFlight() >= cap, 10_000, 'Ferry to reach its in-flight cap');
     let peak = 0;
     for (let i = 0; i < 20; i++) {
-      peak = Math.max(peak, f.inFlight);
+      peak = Math.max(peak, f.inFlight());
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(peak).toBe(cap);
@@ -88,7 +88,8 @@ describe('source flow control', () => {
   });
 
   it('health-check connections are normal; malformed input closes only its own connection, logged once', async () => {
-    const logFile = join(mkdtempSync(join(tmpdir(), 'ferry-log-')), 'ferry.log');
+    const logDir = mkdtempSync(join(tmpdir(), 'ferry-log-'));
+    const logFile = join(logDir, 'ferry.log');
     const started = await startFerry(double, { logging: { file: logFile, levels: { root: 'info' } } });
     ferry = started.ferry;
     const f = started.ferry;
@@ -119,10 +120,14 @@ describe('source flow control', () => {
     expect(f.stats.protocolErrors).toBe(1);
     await f.stop();
     ferry = undefined;
-    const lines = readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as { level: number; msg: string; peer?: string; reason?: string });
+    // The log is written by pino's transport thread to the day's rotated file (current.log links to it).
+    const read = (): Array<{ level: number; msg: string; peer?: string; reason?: string }> =>
+      readFileSync(join(logDir, 'current.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { level: number; msg: string; peer?: string; reason?: string });
+    await until(() => existsSync(join(logDir, 'current.log')) && read().some((l) => l.msg === 'stopped'), 5000, 'the log to be flushed');
+    const lines = read();
     const warnings = lines.filter((l) => l.level >= 40);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.peer).toBe(closed);

@@ -20,6 +20,8 @@ export interface LogLine {
 
 export class FerryProcess {
   readonly logs: LogLine[] = [];
+  /** the management port, when it is enabled */
+  managePort = 0;
   readonly stderr: string[] = [];
   private exited: Promise<number | null>;
 
@@ -53,6 +55,8 @@ export class FerryProcess {
           if (parsed.msg === 'ferry started') {
             const listening = parsed['listening'] as string[];
             p.port = Number(listening[0]!.split(':').pop());
+            const management = parsed['management'] as string | null;
+            if (management !== null) p.managePort = Number(management.split(':').pop());
             clearTimeout(timer);
             resolve();
           }
@@ -85,7 +89,7 @@ export function testConfig(
   extra: { service?: Record<string, unknown>; aerospike?: Record<string, unknown> } = {},
 ): Record<string, unknown> {
   return {
-    service: { port: 0, address: '127.0.0.1', 'worker-threads': 2, ...extra.service },
+    service: { port: 0, address: '127.0.0.1', 'worker-threads': 2, manage: { address: '127.0.0.1', port: 0 }, ...extra.service },
     aerospike: { seeds: [{ [destination.host]: { port: destination.port } }], ...extra.aerospike },
     logging: { 'enable-console-logging': true, levels: { root: 'info' } },
   };

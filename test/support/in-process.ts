@@ -11,7 +11,7 @@ export async function startFerry(
   extra: { service?: Record<string, unknown>; aerospike?: Record<string, unknown>; logging?: Record<string, unknown>; faults?: WorkerFaults } = {},
 ): Promise<{ ferry: Ferry; port: number }> {
   const config = buildConfig({
-    service: { port: 0, address: '127.0.0.1', 'worker-threads': 2, ...extra.service },
+    service: { port: 0, address: '127.0.0.1', 'worker-threads': 2, manage: { address: '127.0.0.1', port: 0 }, ...extra.service },
     aerospike: { seeds: [{ [destination.host]: { port: destination.port } }], ...extra.aerospike },
     logging: { 'enable-console-logging': false, ...extra.logging },
   });

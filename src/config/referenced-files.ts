@@ -1,0 +1,47 @@
+/**
+ * Files a configuration points at (password, token, TLS material): each must exist and be
+ * readable when Ferry starts, so check-config checks them too, with the key path in the message.
+ */
+
+import { accessSync, constants, statSync } from 'node:fs';
+import type { RawConfig } from './schema.js';
+
+function check(path: string, key: string, problems: string[]): void {
+  try {
+    accessSync(path, constants.R_OK);
+    if (!statSync(path).isFile()) problems.push(`${key}: ${path} is not a file`);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    problems.push(`${key}: cannot read ${path} (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message})`);
+  }
+}
+
+export function checkReferencedFiles(raw: RawConfig): string[] {
+  const problems: string[] = [];
+  const cred = raw.aerospike?.credentials;
+  if (cred !== undefined) check(cred['password-file'], 'aerospike.credentials.password-file', problems);
+  const token = raw.service.manage?.['token-file'];
+  if (token !== undefined) check(token, 'service.manage.token-file', problems);
+  for (const [section, tls] of [
+    ['service.tls', raw.service.tls],
+    ['aerospike.tls', raw.aerospike?.tls],
+  ] as const) {
+    if (tls === undefined) continue;
+    for (const key of ['key-file', 'cert-chain-file', 'ca-file', 'key-store-file', 'key-store-password-file', 'trust-store-file', 'trust-store-password-file'] as const) {
+      const path = tls[key];
+      if (path !== undefined) check(path, `${section}.${key}`, problems);
+    }
+  }
+  return problems;
+}
+
+const SECRET_KEY = /password$|token$|secret$|^credential$/i;
+
+/** A copy with every value under a secret-looking key replaced by "********". */
+export function maskSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(maskSecrets);
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) && typeof x === 'string' ? '********' : maskSecrets(x)]));
+  }
+  return v;
+}

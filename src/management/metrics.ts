@@ -1,0 +1,114 @@
+/**
+ * Ferry's metrics, all read at scrape time.
+ *
+ * The XDR Proxy's names, so existing dashboards keep working (both spellings the XDR Proxy has used):
+ *   aerospike_xdr_proxy_connections{status=active|closed}         (also …_inbound_connections)
+ *   aerospike_xdr_proxy_requests{status=success|retry|error|parse-error}   (also …_inbound_requests)
+ * Ferry's own, prefixed ferry_; README.md lists each one.
+ */
+
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { WorkerCounter } from '../dispatch/index.js';
+import { OUTCOME_SLOTS, Outcome } from '../destination/index.js';
+import type { SourceStats } from '../source/source-stats.js';
+import { type Sample, ScrapeMetric, histogramSamples } from './scrape-metric.js';
+
+export interface WorkerView {
+  counters: Float64Array;
+  restarts: number;
+  ringUsedBytes: number;
+  ringBytes: number;
+}
+
+/** What the metrics read from the running daemon. */
+export interface MetricsSource {
+  readonly stats: SourceStats;
+  activeConnections(): number;
+  inFlight(): number;
+  maxInFlight(): number;
+  paused(): boolean;
+  workers(): WorkerView[];
+}
+
+const OUTCOME_NAMES: Record<number, string> = {
+  [Outcome.ConnectionLost]: 'connection-lost',
+  [Outcome.Timeout]: 'timeout',
+  [Outcome.NoConnection]: 'no-connection',
+  [Outcome.StorageError]: 'storage-error',
+};
+
+export function createMetrics(src: MetricsSource): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ferry_process_' });
+  const s = src.stats;
+
+  const connections = (): Sample[] => [
+    { labels: { status: 'active' }, value: src.activeConnections() },
+    { labels: { status: 'closed' }, value: s.connectionsClosed },
+  ];
+  const requests = (): Sample[] => {
+    const t = s.replyTotals();
+    return [
+      { labels: { status: 'success' }, value: t.success },
+      { labels: { status: 'retry' }, value: t.retry },
+      { labels: { status: 'error' }, value: t.error },
+      { labels: { status: 'parse-error' }, value: s.protocolErrors },
+    ];
+  };
+  const all: ScrapeMetric[] = [
+    new ScrapeMetric('aerospike_xdr_proxy_connections', 'XDR connections from the source, active now and closed so far.', 'gauge', connections),
+    new ScrapeMetric('aerospike_xdr_proxy_inbound_connections', 'Same as aerospike_xdr_proxy_connections (the XDR Proxy’s other name).', 'gauge', connections),
+    new ScrapeMetric('aerospike_xdr_proxy_requests', 'Requests answered, by what the source does with the reply; parse-error counts malformed input.', 'gauge', requests),
+    new ScrapeMetric('aerospike_xdr_proxy_inbound_requests', 'Same as aerospike_xdr_proxy_requests (the XDR Proxy’s other name).', 'gauge', requests),
+    new ScrapeMetric('ferry_records_total', 'Records received from the source, by how they were handled.', 'counter', () => [
+      { labels: { outcome: 'received' }, value: s.records },
+      { labels: { outcome: 'compressed' }, value: s.compressed },
+      { labels: { outcome: 'no-bins' }, value: s.noBins },
+      { labels: { outcome: 'deadline-retry' }, value: s.deadlineRetries },
+      { labels: { outcome: 'worker-lost-retry' }, value: s.workerLostRetries },
+      { labels: { outcome: 'paused-retry' }, value: s.pausedRetries },
+    ]),
+    new ScrapeMetric('ferry_replies_total', 'Replies written to the source, by result code.', 'counter', () => {
+      const out: Sample[] = [];
+      for (let code = 0; code < 256; code++) if (s.replies[code]! > 0) out.push({ labels: { code }, value: s.replies[code]! });
+      return out;
+    }),
+    new ScrapeMetric('ferry_destination_results_total', 'Destination results, by result code or by Ferry’s own outcome when there was no answer.', 'counter', () => {
+      const sums = new Float64Array(OUTCOME_SLOTS);
+      for (const w of src.workers()) for (let i = 0; i < OUTCOME_SLOTS; i++) sums[i]! += w.counters[i]!;
+      const out: Sample[] = [];
+      for (let i = 0; i < OUTCOME_SLOTS; i++) if (sums[i]! > 0) out.push({ labels: { result: OUTCOME_NAMES[i] ?? String(i) }, value: sums[i]! });
+      return out;
+    }),
+    new ScrapeMetric('ferry_replication_lag_seconds', 'Now minus the record’s last-update time, when Ferry received it.', 'histogram', () => histogramSamples('ferry_replication_lag_seconds', s.lag)),
+    new ScrapeMetric('ferry_ack_latency_seconds', 'From a request’s arrival to its reply being written.', 'histogram', () => histogramSamples('ferry_ack_latency_seconds', s.ackLatency)),
+    new ScrapeMetric('ferry_records_in_flight', 'Records accepted and not yet answered.', 'gauge', () => [{ labels: {}, value: src.inFlight() }]),
+    new ScrapeMetric('ferry_records_in_flight_max', 'The in-flight cap (service.max-concurrent-records).', 'gauge', () => [{ labels: {}, value: src.maxInFlight() }]),
+    new ScrapeMetric('ferry_paused', '1 while paused (every record answered with the retry code).', 'gauge', () => [{ labels: {}, value: src.paused() ? 1 : 0 }]),
+    new ScrapeMetric('ferry_source_connections_total', 'Source connections opened, and those that were health checks (closed without sending).', 'counter', () => [
+      { labels: { kind: 'opened' }, value: s.connectionsOpened },
+      { labels: { kind: 'health-check' }, value: s.healthChecks },
+    ]),
+    new ScrapeMetric('ferry_source_read_pauses_total', 'Times a source connection stopped being read (a cap, a full ring, a slow reader).', 'counter', () => [{ labels: {}, value: s.readPauses }]),
+    new ScrapeMetric('ferry_worker_records_total', 'Records each worker took from its ring.', 'counter', () =>
+      src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.Records]! })),
+    ),
+    new ScrapeMetric('ferry_worker_restarts_total', 'Worker threads replaced after dying.', 'counter', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.restarts }))),
+    new ScrapeMetric('ferry_ring_used_bytes', 'Bytes waiting in each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringUsedBytes }))),
+    new ScrapeMetric('ferry_ring_capacity_bytes', 'Size of each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringBytes }))),
+    new ScrapeMetric('ferry_destination_connections', 'Destination connections up now, per worker (the file destination counts its open file).', 'gauge', () =>
+      src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.ConnectionsUp]! })),
+    ),
+    new ScrapeMetric('ferry_destination_connects_total', 'Destination connections opened and lost, per worker.', 'counter', () =>
+      src.workers().flatMap((w, i) => [
+        { labels: { worker: i, event: 'opened' }, value: w.counters[WorkerCounter.ConnectsOpened]! },
+        { labels: { worker: i, event: 'lost' }, value: w.counters[WorkerCounter.ConnectsLost]! },
+      ]),
+    ),
+    new ScrapeMetric('ferry_destination_bytes_total', 'Bytes each worker handed to the destination.', 'counter', () =>
+      src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.BytesOut]! })),
+    ),
+  ];
+  for (const m of all) registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
+  return registry;
+}
