@@ -120,10 +120,10 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     }
 
     const manage = this.config.raw.service.manage;
-    if (manage?.enabled !== false) {
-      const token = manage?.['token-file'] === undefined ? undefined : readFileSync(manage['token-file'], 'utf8').split('\n')[0]!;
+    if (manage.enabled) {
+      const token = manage['token-file'] === undefined ? undefined : readFileSync(manage['token-file'], 'utf8').split('\n')[0]!;
       this.management = new ManagementServer(this, token, this.logging.get('management'));
-      this.managementAddress = await this.management.listen(manage?.port ?? 8902, manage?.address ?? '127.0.0.1');
+      this.managementAddress = await this.management.listen(manage.port, manage.address);
     }
 
     const bound: Array<{ address: string; port: number }> = [];

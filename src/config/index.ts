@@ -1,2 +1,12 @@
-export { type AerospikeDestination, ConfigError, type FerryConfig, type FileDestination, buildConfig, loadConfigFile } from './load-config.js';
+export {
+  type AerospikeDestination,
+  ConfigError,
+  type FerryConfig,
+  type FileDestination,
+  type RunConfig,
+  buildConfig,
+  buildRunConfig,
+  loadConfigFile,
+  loadRunConfigFile,
+} from './load-config.js';
 export { checkReferencedFiles, maskSecrets } from './referenced-files.js';

@@ -113,11 +113,35 @@ export function describeIssues(error: z.ZodError): string[] {
   return out;
 }
 
-/** Validate an already-parsed document. */
-export function buildConfig(doc: unknown): FerryConfig {
+/** What `ferry run` starts: the XDR service when a destination is configured, and any mirrors. */
+export interface RunConfig {
+  readonly raw: RawConfig;
+  /** null when the file configures etcd mirrors only */
+  readonly xdr: FerryConfig | null;
+  readonly logging: RawConfig['logging'];
+}
+
+function parseRaw(doc: unknown): RawConfig {
   const parsed = configSchema.safeParse(doc ?? {});
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error));
-  const raw = parsed.data;
+  return parsed.data;
+}
+
+/** Validate an already-parsed document that configures the XDR service. */
+export function buildConfig(doc: unknown): FerryConfig {
+  const raw = parseRaw(doc);
+  if (raw.aerospike === undefined && raw.file === undefined) throw new ConfigError(['aerospike: the XDR service needs a destination: an aerospike or a file section']);
+  return fromRaw(raw);
+}
+
+/** Validate an already-parsed document for `ferry run`: XDR, mirrors, or both. */
+export function buildRunConfig(doc: unknown): RunConfig {
+  const raw = parseRaw(doc);
+  const xdr = raw.aerospike !== undefined || raw.file !== undefined ? fromRaw(raw) : null;
+  return deepFreeze({ raw, xdr, logging: raw.logging });
+}
+
+function fromRaw(raw: RawConfig): FerryConfig {
   const s = raw.service;
   const ports = Array.isArray(s.port) ? s.port : [s.port];
   const addresses = Array.isArray(s.address) ? s.address : [s.address];
@@ -164,6 +188,14 @@ function fileDestination(f: NonNullable<RawConfig['file']>): FileDestination {
 }
 
 export function loadConfigFile(file: string): FerryConfig {
+  return loadFile(file, buildConfig);
+}
+
+export function loadRunConfigFile(file: string): RunConfig {
+  return loadFile(file, buildRunConfig);
+}
+
+function loadFile<T>(file: string, build: (doc: unknown) => T): T {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -173,7 +205,7 @@ export function loadConfigFile(file: string): FerryConfig {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => `${file}: ${e.message}`));
   try {
-    return buildConfig(doc.toJS());
+    return build(doc.toJS());
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.problems.map((p) => `${file}: ${p}`));
     throw err;

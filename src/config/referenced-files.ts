@@ -20,7 +20,7 @@ export function checkReferencedFiles(raw: RawConfig): string[] {
   const problems: string[] = [];
   const cred = raw.aerospike?.credentials;
   if (cred !== undefined) check(cred['password-file'], 'aerospike.credentials.password-file', problems);
-  const token = raw.service.manage?.['token-file'];
+  const token = raw.service.manage['token-file'];
   if (token !== undefined) check(token, 'service.manage.token-file', problems);
   for (const [section, tls] of [
     ['service.tls', raw.service.tls],

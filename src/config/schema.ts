@@ -46,7 +46,7 @@ export const serviceSchema = z.strictObject({
       enabled: z.boolean().default(true),
       'token-file': z.string().min(1).optional(),
     })
-    .optional(),
+    .prefault({}),
   'io-threads': z.number().int().min(1).optional(),
   'worker-threads': z.number().int().min(1).max(64).optional(),
   'max-concurrent-records': z.number().int().min(1).max(1 << 22).default(32768),
@@ -108,18 +108,56 @@ export const loggingSchema = z.strictObject({
   format: z.enum(['json', 'pretty']).default('json'),
 });
 
+/** How to reach one etcd cluster: `ferry mirror`'s connection flags, as keys. */
+const etcdCluster = {
+  endpoints: z.array(z.string().min(1)).min(1),
+  cacert: z.string().min(1).optional(),
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  'insecure-transport': z.boolean().default(true),
+  user: z.string().min(1).optional(),
+  /** the password is the file's first line */
+  'password-file': z.string().min(1).optional(),
+};
+
+/** etcd → etcd mirrors run by `ferry run`: several sources into one destination. */
+export const mirrorsSchema = z.strictObject({
+  destination: z.strictObject(etcdCluster),
+  'allow-overlap': z.boolean().default(false),
+  'status-interval': z.number().int().min(1).max(86400).default(10),
+  'command-timeout': z.number().int().min(100).max(600_000).default(10_000),
+  sources: z
+    .array(
+      z.strictObject({
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of A–Z a–z 0–9 . _ -')
+          .optional(),
+        ...etcdCluster,
+        prefix: z.string().default(''),
+        'dest-prefix': z.string().optional(),
+        'no-dest-prefix': z.boolean().default(false),
+        'max-txn-ops': z.number().int().min(2).max(1_000_000).default(128),
+        rev: z.number().int().min(0).default(0),
+        'keep-leases': z.boolean().default(false),
+      }),
+    )
+    .min(1),
+});
+
 export const configSchema = z
   .strictObject({
     service: serviceSchema.prefault({}),
     aerospike: aerospikeSchema.optional(),
     file: fileSchema.optional(),
     logging: loggingSchema.prefault({}),
+    mirrors: mirrorsSchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.aerospike !== undefined && c.file !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['file'], message: 'give one destination: either aerospike or file, not both' });
-    } else if (c.aerospike === undefined && c.file === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['aerospike'], message: 'a destination is required: an aerospike section (a cluster) or a file section (the embedded default)' });
+    } else if (c.aerospike === undefined && c.file === undefined && c.mirrors === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['aerospike'], message: 'a destination is required: an aerospike section (a cluster) or a file section (the embedded default); or, for etcd mirroring only, a mirrors section' });
     }
   });
 

@@ -1,0 +1,135 @@
+/**
+ * Configuration: the XDR Proxy's own file is accepted unchanged, and every mistake is reported with
+ * the key's path and the rule. Run through the built `ferry check-config`, as an operator would.
+ */
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ConfigError, buildConfig, maskSecrets } from '../../src/config/index.js';
+import { FERRY_BIN } from '../support/ferry-process.js';
+
+const XDR_PROXY_FILE = fileURLToPath(new URL('../../../shared/vectors/aerospike-xdr-proxy.yml', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ferry-config-'));
+
+function checkConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [FERRY_BIN, 'check-config', ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function writeConfig(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function problemsOf(doc: unknown): string[] {
+  try {
+    buildConfig(doc);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('check-config', () => {
+  it('accepts the XDR Proxy file unchanged (syntax), and prints it with defaults filled in', () => {
+    const r = checkConfig('--syntax-only', XDR_PROXY_FILE);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const effective = parse(r.stdout) as { service: Record<string, unknown>; aerospike: Record<string, unknown>; logging: Record<string, unknown> };
+    expect(effective.service['port']).toBe(8901);
+    expect(effective.service['manage']).toEqual({ address: '0.0.0.0', port: 8902, enabled: true });
+    expect(effective.service['max-concurrent-records']).toBe(32768);
+    expect(effective.service['ack-deadline']).toBe(5000);
+    expect(effective.aerospike['credentials']).toEqual({ username: 'xdr-writer', 'password-file': '/etc/aerospike-xdr-proxy/auth/password_DC1.txt', 'auth-mode': 'internal' });
+    expect(effective.logging['ticker-interval']).toBe(3600);
+  });
+
+  it('accepts a seed-shaped file whose password file exists', () => {
+    const password = writeConfig('password.txt', 'secret-with-trailing-space \nsecond line ignored\n');
+    const text = readFileSync(XDR_PROXY_FILE, 'utf8').replace('/etc/aerospike-xdr-proxy/auth/password_DC1.txt', password);
+    const r = checkConfig(writeConfig('proxy.yml', text));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toContain('secret-with-trailing-space');
+  });
+
+  it('a missing password file fails with its key path', () => {
+    const r = checkConfig(XDR_PROXY_FILE);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('aerospike.credentials.password-file: cannot read /etc/aerospike-xdr-proxy/auth/password_DC1.txt (no such file)');
+  });
+
+  it('a misspelt key fails with a did-you-mean hint', () => {
+    const r = checkConfig(writeConfig('typo.yml', 'service:\n  prot: 8901\nfile:\n  path: /tmp/x.jsonl\n'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("service.prot: unknown key (did you mean 'port'?)");
+  });
+
+  it('a bad port fails with the path and the rule', () => {
+    const r = checkConfig(writeConfig('port.yml', 'service:\n  port: 70000\nfile:\n  path: /tmp/x.jsonl\n'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/service\.port: .*65535/);
+  });
+
+  it('unreadable YAML and a missing file are errors too', () => {
+    expect(checkConfig(writeConfig('bad.yml', 'service: [1, 2\n')).status).toBe(2);
+    const r = checkConfig(join(dir, 'nope.yml'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('cannot read');
+  });
+});
+
+describe('the schema', () => {
+  const dest = { file: { path: '/tmp/x.jsonl' } };
+
+  it('takes a single value or a list where the XDR Proxy takes a list', () => {
+    expect(buildConfig({ service: { port: 9000, address: '127.0.0.1' }, ...dest }).service).toMatchObject({ ports: [9000], addresses: ['127.0.0.1'] });
+    expect(buildConfig({ service: { port: [9000, 9001], address: ['127.0.0.1', '::1'] }, ...dest }).service).toMatchObject({ ports: [9000, 9001], addresses: ['127.0.0.1', '::1'] });
+  });
+
+  it('names every problem at once, each with its path', () => {
+    const problems = problemsOf({ service: { 'ack-deadline': 20000, 'max-concurrent-records': 0 }, aerospike: { seeds: [] }, logging: { levels: { root: 'loud' } } });
+    expect(problems.some((p) => p.startsWith('service.ack-deadline:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('service.max-concurrent-records:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('aerospike.seeds:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('logging.levels.root:'))).toBe(true);
+  });
+
+  it('needs exactly one destination', () => {
+    expect(problemsOf({})).toEqual(['aerospike: a destination is required: an aerospike section (a cluster) or a file section (the embedded default); or, for etcd mirroring only, a mirrors section']);
+    expect(problemsOf({ aerospike: { seeds: [{ h: { port: 3000 } }] }, ...dest })).toEqual(['file: give one destination: either aerospike or file, not both']);
+  });
+
+  it('nested unknown keys get hints from their own section', () => {
+    expect(problemsOf({ aerospike: { seeds: [{ h: { port: 3000 } }], timeouts: { wrte: 5 } } })).toEqual(["aerospike.timeouts.wrte: unknown key (did you mean 'write'?)"]);
+  });
+
+  it('the configuration is frozen once built', () => {
+    const c = buildConfig({ ...dest });
+    expect(Object.isFrozen(c) && Object.isFrozen(c.service) && Object.isFrozen(c.raw.service)).toBe(true);
+  });
+
+  it('masks secret-looking values wherever they sit', () => {
+    expect(maskSecrets({ a: { password: 'x', token: 'y', user: 'u' }, list: [{ secret: 's' }] })).toEqual({ a: { password: '********', token: '********', user: 'u' }, list: [{ secret: '********' }] });
+  });
+});
+
+describe('config/reference.yml', () => {
+  const REFERENCE = fileURLToPath(new URL('../../config/reference.yml', import.meta.url));
+
+  it('validates, and every key it sets holds the default', () => {
+    const r = checkConfig('--syntax-only', REFERENCE);
+    expect(r.status).toBe(0);
+    const reference = parse(readFileSync(REFERENCE, 'utf8')) as Record<string, unknown>;
+    // The same file with every defaulted key removed builds the same effective configuration.
+    const minimal = { aerospike: { seeds: [{ '127.0.0.1': { port: 3000 } }] } };
+    expect(buildConfig(reference).raw).toEqual(buildConfig(minimal).raw);
+  });
+});
