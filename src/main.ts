@@ -1,17 +1,26 @@
 /**
  * Composition root: configuration → destination checks → worker pool → service port → management.
  *
- *   config ─▶ Ferry.start(): probe destination ─▶ WorkerPool (piscina, rings) ─▶ SourceListener(s)
- *                                               └▶ ManagementServer (metrics, health, control)
+ *   config ─▶ Ferry.start(): Tender (cluster, login, partition map) ─▶ WorkerPool (piscina, rings)
+ *            ─▶ SourceListener(s)  └▶ ManagementServer (metrics, health, control)
  *   completions: WorkerPool pump ─▶ outcome → reply code ─▶ SourceListener.complete / flushDirty
  */
 
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { AerospikeDestination, FerryConfig } from './config/index.js';
+import { type AerospikeDestination, ConfigError, type FerryConfig, readFirstLine } from './config/index.js';
 import { type CompletionSink, WorkerCounter, WorkerPool, type WorkerFaults } from './dispatch/index.js';
-import { type DestinationSettings, OUTCOME_SLOTS, type PolicySettings, requestInfo } from './destination/index.js';
+import {
+  type DestinationSettings,
+  OUTCOME_SLOTS,
+  PartitionMapWriter,
+  type PolicySettings,
+  SessionShare,
+  Tender,
+  newPartitionMapBuffer,
+  newSessionBuffer,
+} from './destination/index.js';
 import { ManagementServer, type ManagementTarget } from './management/http-server.js';
 import { Logging } from './management/logger.js';
 import { type MetricsSource, type WorkerView, createMetrics } from './management/metrics.js';
@@ -19,6 +28,7 @@ import { Ticker } from './management/ticker.js';
 import { ResultCode, decodeRecordMessage, isTransientDestinationCode, lutToUnixMs } from './protocol/index.js';
 import { InFlightBudget } from './source/in-flight-budget.js';
 import { SourceListener } from './source/listener.js';
+import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
 
@@ -52,6 +62,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   private listeners: SourceListener[] = [];
   private management: ManagementServer | null = null;
   private ticker: Ticker | null = null;
+  private tender: Tender | null = null;
   readonly stats = new SourceStats();
   /** completions by outcome, counted on the main thread */
   readonly outcomes = new Float64Array(OUTCOME_SLOTS);
@@ -76,6 +87,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       paused: false,
       recordLog: null,
       info: (name) => this.answerInfo(name),
+      ...loadSourceSecurity(config.service), // service.security and service.tls, files read now
     };
     this.registry = createMetrics(this);
     this.refreshRecordLog();
@@ -87,16 +99,39 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     let destination: DestinationSettings;
     let connectWaitMs = 2000;
     if (d.kind === 'aerospike') {
+      const mapSab = newPartitionMapBuffer();
+      const sessionSab = newSessionBuffer();
+      const tlsText = d.tls === null ? null : { ca: readText(d.tls.caFile), cert: readText(d.tls.certFile), key: readText(d.tls.keyFile) };
+      this.tender = new Tender(
+        {
+          seeds: d.seeds.map((seed) => ({ host: seed.host, port: seed.port, tlsName: seed.tlsName ?? d.tls?.tlsName })),
+          clusterName: d.clusterName,
+          tls: tlsText === null ? null : { ca: toBuffer(tlsText.ca), cert: toBuffer(tlsText.cert), key: toBuffer(tlsText.key) },
+          credentials: d.credentials === null ? null : { user: d.credentials.user, password: passwordOf(d.credentials.passwordFile), mode: d.credentials.mode },
+          intervalMs: d.tendIntervalMs,
+          timeoutMs: d.connectTimeoutMs * 2,
+        },
+        new PartitionMapWriter(mapSab),
+        new SessionShare(sessionSab),
+        this.logging.get('tender'),
+      );
+      // A wrong user or password throws here: a start-up error, not a retry loop.
+      await this.tender.start();
+      this.edition = this.tender.edition;
       destination = {
         kind: 'aerospike',
-        host: d.host,
-        port: d.port,
         connectionsPerNode: d.connectionsPerNode,
+        minConnectionsPerNode: d.minConnectionsPerNode,
+        idleTimeoutMs: d.idleTimeoutMs,
         pipelineDepth: d.pipelineDepth,
         timeoutMs: d.writeTimeoutMs,
         connectTimeoutMs: d.connectTimeoutMs,
+        retryWindowMs: s.ackDeadlineMs,
+        tls: tlsText,
+        map: mapSab,
+        session: sessionSab,
       };
-      this.policy = await this.policyFor(d, true);
+      this.policy = this.policyFor(d);
       connectWaitMs = d.connectTimeoutMs * 2;
     } else {
       destination = { kind: 'file', path: d.path, format: d.format, sync: d.sync };
@@ -148,24 +183,13 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   }
 
   /**
-   * The write policy for an Aerospike destination. Under durable-delete `auto` the node is asked
-   * who it is: the bit is cleared unless it says Enterprise Edition (Community Edition answers 25).
+   * The write policy for an Aerospike destination. Under durable-delete `auto`, the bit is cleared
+   * unless the cluster said it is Enterprise Edition (Community Edition answers 25 to it); a cluster
+   * not reached yet is treated as Community Edition, which is the safe side.
    */
-  private async policyFor(d: AerospikeDestination, probe: boolean): Promise<PolicySettings> {
-    let strip = d.durableDelete === 'strip';
-    if (d.durableDelete === 'auto') {
-      if (probe) {
-        try {
-          const info = await requestInfo(d.host, d.port, ['node', 'edition', 'build'], d.connectTimeoutMs + 1000);
-          this.edition = info.get('edition') ?? '';
-          this.log.info({ destination: `${d.host}:${d.port}`, node: info.get('node'), edition: this.edition, build: info.get('build') }, 'destination reachable');
-        } catch (err) {
-          // Start anyway: the workers reconnect with backoff, and records get the retry code meanwhile.
-          this.log.warn({ destination: `${d.host}:${d.port}`, err: (err as Error).message }, 'destination not reachable at start-up; will keep trying');
-        }
-      }
-      strip = !/enterprise/i.test(this.edition);
-    }
+  private policyFor(d: AerospikeDestination): PolicySettings {
+    const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(this.edition));
+    if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: strip }, 'durable-delete policy');
     return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]) };
   }
 
@@ -328,6 +352,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       ['service.max-frame-size', cur.service.maxFrameSize, next.service.maxFrameSize],
       ['service.max-in-flight-per-connection', cur.service.maxInFlightPerConnection, next.service.maxInFlightPerConnection],
       ['service.manage', cur.raw.service.manage, next.raw.service.manage],
+      ['service.security / service.tls', [cur.raw.service.security, cur.raw.service.tls], [next.raw.service.security, next.raw.service.tls]],
       ['logging.file', cur.logging.file, next.logging.file],
       ['file', cur.raw.file, next.raw.file],
     ];
@@ -336,7 +361,10 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     if (cd.kind !== nd.kind) restartOnly.push(['destination', cd.kind, nd.kind]);
     else if (cd.kind === 'aerospike' && nd.kind === 'aerospike') {
       restartOnly.push(
-        ['aerospike.seeds', [cd.host, cd.port], [nd.host, nd.port]],
+        ['aerospike.seeds', cd.seeds, nd.seeds],
+        ['aerospike.credentials', cd.credentials, nd.credentials],
+        ['aerospike.tls', cd.tls, nd.tls],
+        ['aerospike.cluster-name', cd.clusterName, nd.clusterName],
         ['aerospike.connections-per-node', cd.connectionsPerNode, nd.connectionsPerNode],
         ['aerospike.pipeline-depth', cd.pipelineDepth, nd.pipelineDepth],
         ['aerospike.timeouts', [cd.connectTimeoutMs, cd.writeTimeoutMs], [nd.connectTimeoutMs, nd.writeTimeoutMs]],
@@ -362,7 +390,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       applied.push('service.ack-deadline');
     }
     if (cd.kind === 'aerospike' && nd.kind === 'aerospike' && (!same(cd.namespaceMap, nd.namespaceMap) || cd.lut !== nd.lut || cd.durableDelete !== nd.durableDelete)) {
-      this.policy = await this.policyFor(nd, false);
+      this.policy = this.policyFor(nd);
       this.pool?.updatePolicy(this.policy);
       applied.push('aerospike.namespace-mapping / lut / durable-delete');
     }
@@ -381,11 +409,28 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       await this.pool?.stop((d.kind === 'aerospike' ? d.writeTimeoutMs : 5000) + 500);
       for (const l of this.listeners) l.close();
       await this.management?.close();
+      this.tender?.stop();
       this.log.info('stopped');
       this.logging.flush();
     })();
     return this.stopping;
   }
+}
+
+/** The destination password: the first line of its file; an unreadable file is a config error. */
+function passwordOf(path: string): string {
+  const problems: string[] = [];
+  const password = readFirstLine(path, 'aerospike.credentials.password-file', problems);
+  if (password === undefined) throw new ConfigError(problems);
+  return password;
+}
+
+function readText(path: string | undefined): string | undefined {
+  return path === undefined ? undefined : readFileSync(path, 'utf8');
+}
+
+function toBuffer(text: string | undefined): Buffer | undefined {
+  return text === undefined ? undefined : Buffer.from(text);
 }
 
 /** A ring per worker big enough for its share of the in-flight cap at ~1 KiB a record, within 4–64 MiB. */

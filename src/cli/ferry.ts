@@ -1,14 +1,18 @@
 #!/usr/bin/env node
-/** The `ferry` command: `run` (the default), `check-config` and `xdr-load`. */
+/** The `ferry` command: `run` (the default), `check-config`, `xdr-load` and `mirror`. */
 
 import { ConfigError } from '../config/index.js';
 import { checkConfigCommand } from './check-config-command.js';
+import { MIRROR_USAGE, mirrorCommand } from './mirror-command.js';
 import { runCommand } from './run-command.js';
 import { UsageError, XDR_LOAD_USAGE, xdrLoadCommand } from './xdr-load-command.js';
 
 const USAGE = `usage: ferry [run] --config FILE     start the replication daemon
        ferry check-config FILE        validate a configuration and print it with defaults filled in
-       ferry xdr-load [options]       ship XDR-shaped changes (ferry xdr-load --help)`;
+       ferry xdr-load [options]       ship XDR-shaped changes (ferry xdr-load --help)
+       ferry mirror [options] DEST    mirror an etcd prefix into another cluster (ferry mirror --help)`;
+
+const DESTINATION_STARTUP_ERRORS = new Set(['ERR_DESTINATION_LOGIN', 'ERR_DESTINATION_CLUSTER']);
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -18,6 +22,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     return xdrLoadCommand(rest);
+  }
+  if (cmd === 'mirror') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`${MIRROR_USAGE}\n`);
+      return 0;
+    }
+    return mirrorCommand(rest);
   }
   if (cmd === '--help' || cmd === 'help') {
     process.stdout.write(`${USAGE}\n`);
@@ -37,6 +48,10 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`ferry: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+      process.exitCode = 2;
+    } else if (DESTINATION_STARTUP_ERRORS.has((err as { code?: string }).code ?? '')) {
+      // A wrong password or the wrong cluster: say so and stop, rather than retry forever.
+      process.stderr.write(`ferry: cannot start: ${(err as Error).message}\n`);
       process.exitCode = 2;
     } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true || (err as { code?: string }).code === 'ERR_OBJECT_SPEC') {
       process.stderr.write(`ferry: ${(err as Error).message}\n`);

@@ -8,22 +8,20 @@
  */
 
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfigFile } from '../config/index.js';
+import { ConfigError, type RunConfig, loadConfigFile, loadRunConfigFile } from '../config/index.js';
 import { Ferry } from '../main.js';
+import { Logging } from '../management/logger.js';
+import { MirrorError, MirrorGroup, type MirrorOptions, resolveMirrorsSection } from '../mirror/index.js';
 import { Watchdog, loadSystemdIntegration } from '../management/systemd.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, strict: true, options: { config: { type: 'string', short: 'c' } } });
   const file = values.config ?? '/etc/ferry/ferry.yml';
-  const config = loadConfigFile(file);
-  const unsupported: string[] = [];
-  if (config.raw.aerospike?.credentials !== undefined) unsupported.push('aerospike.credentials (destination authentication)');
-  if (config.raw.aerospike?.tls !== undefined) unsupported.push('aerospike.tls');
-  if (config.raw.service.tls !== undefined) unsupported.push('service.tls');
-  if (unsupported.length > 0) {
-    process.stderr.write(`ferry: this build does not support: ${unsupported.join(', ')}\n`);
-    return 2;
-  }
+  const run = loadRunConfigFile(file);
+  const mirrors = mirrorsOf(run);
+  if (run.xdr === null) return runMirrorsOnly(run, mirrors);
+  const config = run.xdr;
+  // service.security and service.tls files are read here; a bad one is a ConfigError (exit 2).
   const ferry = new Ferry(config);
   const log = ferry.logging.get('server');
   const systemd = loadSystemdIntegration();
@@ -39,6 +37,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   watchdog?.start();
 
   const bound = await ferry.start();
+  const group = mirrors.length === 0 ? null : startMirrors(run, mirrors, ferry.logging);
   notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
 
   const reload = async (): Promise<void> => {
@@ -67,7 +66,45 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
   process.off('SIGHUP', onHup);
   notify(`STOPPING=1\nSTATUS=draining ${ferry.inFlight()} records`);
+  await group?.stop();
   await ferry.stop();
   watchdog?.stop();
   return 0;
+}
+
+/** The `mirrors:` section, resolved; a bad or overlapping mirror is a configuration error (exit 2). */
+function mirrorsOf(run: RunConfig): MirrorOptions[] {
+  if (run.raw.mirrors === undefined) return [];
+  try {
+    return resolveMirrorsSection(run.raw.mirrors);
+  } catch (err) {
+    if (err instanceof MirrorError) throw new ConfigError([`${err.code}: ${err.message}`]);
+    throw err;
+  }
+}
+
+function startMirrors(run: RunConfig, mirrors: MirrorOptions[], logging: Logging): MirrorGroup {
+  const group = new MirrorGroup(mirrors, logging.get('mirror'), run.raw.mirrors!['status-interval'] * 1000);
+  group.start();
+  return group;
+}
+
+/** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT. */
+async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[]): Promise<number> {
+  const logging = new Logging(run.logging);
+  const group = startMirrors(run, mirrors, logging);
+  logging.get('server').info({ mirrors: mirrors.map((m) => m.name) }, 'ferry started (mirrors only)');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await group.stop();
+  logging.get('server').info('stopped');
+  logging.flush();
+  return group.healthy() ? 0 : 1;
 }

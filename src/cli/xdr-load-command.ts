@@ -3,7 +3,7 @@
  * Status lines go to stderr once a second; a JSON summary goes to stdout at the end.
  */
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseObjectSpec } from './load/record-factory.js';
 import { type LoadStats, XdrSource, type XdrLoadOptions } from './load/xdr-source.js';
@@ -29,10 +29,17 @@ export const XDR_LOAD_USAGE = `usage: ferry xdr-load [options]
       --ttl S               record TTL in seconds (0 = never expires)       [0]
       --pipeline N          requests in flight per connection               [256]
       --reset-ms MS         reset a connection after this much silence      [10000]
+      --retry-delay-ms MS   wait before re-shipping a retried record (XDR period-ms) [100]
       --probe-every N       order probe: every Nth shipment to a missing namespace [0]
       --probe-namespace NS  the namespace the destination lacks             [ferry-order-probe]
       --no-health-checks    skip XDR's 5-second connect/close checks
       --seed N              random seed                                     [1]
+      --tls-cafile FILE     speak TLS; verify the server against these PEM CA certificates
+      --tls-certfile FILE   client certificate (PEM), with --tls-keyfile
+      --tls-keyfile FILE    client private key (PEM)
+      --tls-name NAME       name the server certificate must carry          [the host]
+  -U, --user USER           log in as USER on every connection (LOGIN, then AUTHENTICATE on 80)
+  -P, --password PASSWORD   USER's password
       --ledger FILE         write the expected final state (key → version | deleted)
       --quiet               no status lines`;
 
@@ -74,10 +81,17 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
       ttl: { type: 'string' },
       pipeline: { type: 'string' },
       'reset-ms': { type: 'string' },
+      'retry-delay-ms': { type: 'string' },
       'probe-every': { type: 'string' },
       'probe-namespace': { type: 'string' },
       'no-health-checks': { type: 'boolean' },
       seed: { type: 'string' },
+      'tls-cafile': { type: 'string' },
+      'tls-certfile': { type: 'string' },
+      'tls-keyfile': { type: 'string' },
+      'tls-name': { type: 'string' },
+      user: { type: 'string', short: 'U' },
+      password: { type: 'string', short: 'P' },
       ledger: { type: 'string' },
       quiet: { type: 'boolean' },
     },
@@ -118,15 +132,48 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
     noBins: values['no-bins'] ?? false,
     ttl: int('ttl', values.ttl, 0),
     resetMs: int('reset-ms', values['reset-ms'], 10000, 100),
+    retryDelayMs: int('retry-delay-ms', values['retry-delay-ms'], 100),
     healthChecks: !(values['no-health-checks'] ?? false),
     probeEvery: int('probe-every', values['probe-every'], 0),
     probeNamespace: values['probe-namespace'] ?? 'ferry-order-probe',
     seed: int('seed', values.seed, 1),
+    ...tlsOptions(values),
+    ...loginOptions(values),
   };
   if (opts.changes === 0 && opts.durationS === 0 && opts.workload === 'update') {
     throw new UsageError('give --changes N or -d SECONDS (or -w I) so the run ends');
   }
   return { opts, ledger: values.ledger, quiet: values.quiet ?? false };
+}
+
+function readPem(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--${flag}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+function tlsOptions(v: { 'tls-cafile'?: string | undefined; 'tls-certfile'?: string | undefined; 'tls-keyfile'?: string | undefined; 'tls-name'?: string | undefined }): Pick<XdrLoadOptions, 'tls'> {
+  const ca = v['tls-cafile'];
+  if (ca === undefined) {
+    if (v['tls-certfile'] !== undefined || v['tls-keyfile'] !== undefined || v['tls-name'] !== undefined) throw new UsageError('--tls-certfile, --tls-keyfile and --tls-name need --tls-cafile (which turns TLS on)');
+    return {};
+  }
+  if ((v['tls-certfile'] === undefined) !== (v['tls-keyfile'] === undefined)) throw new UsageError('--tls-certfile and --tls-keyfile go together');
+  return {
+    tls: {
+      ca: readPem('tls-cafile', ca),
+      ...(v['tls-certfile'] !== undefined ? { cert: readPem('tls-certfile', v['tls-certfile']), key: readPem('tls-keyfile', v['tls-keyfile']!) } : {}),
+      ...(v['tls-name'] !== undefined ? { servername: v['tls-name'] } : {}),
+    },
+  };
+}
+
+function loginOptions(v: { user?: string | undefined; password?: string | undefined }): Pick<XdrLoadOptions, 'user' | 'password'> {
+  if (v.user === undefined && v.password === undefined) return {};
+  if (v.user === undefined || v.password === undefined) throw new UsageError('-U/--user and -P/--password go together');
+  return { user: v.user, password: v.password };
 }
 
 /** Latency percentile (ms) from the log2-µs histogram: the upper edge of the bucket. */
@@ -155,30 +202,68 @@ export function summarize(stats: LoadStats, elapsedMs: number): Record<string, u
     orderViolations: stats.orderViolations,
     healthChecks: stats.healthChecks,
     byCode: stats.byCode,
+    logins: stats.logins,
+    loginFailures: stats.loginFailures,
+    connectErrors: stats.connectErrors,
+    ...(stats.lastConnectError !== '' ? { lastConnectError: stats.lastConnectError } : {}),
     latencyMs: { p50: percentileMs(stats.latency, 0.5), p99: percentileMs(stats.latency, 0.99), p999: percentileMs(stats.latency, 0.999) },
   };
+}
+
+/**
+ * asbenchmark's latency columns over the log2-µs histogram: the share of replies within 1 ms, then
+ * the share above 1, 8 and 64 ms (each column includes the ones to its right, as asbenchmark's
+ * `-L 4,3` does). The edges are the histogram's: 1.024, 8.192 and 65.536 ms.
+ */
+export function latencyColumns(latency: readonly number[]): string {
+  const total = latency.reduce((a, b) => a + b, 0);
+  const above = (bucket: number): number => latency.slice(bucket).reduce((a, b) => a + b, 0);
+  const pct = (n: number): string => `${total === 0 ? 0 : Math.round((n * 100) / total)}%`;
+  return `<=1ms=${pct(total - above(10))} >1ms=${pct(above(10))} >8ms=${pct(above(13))} >64ms=${pct(above(16))}`;
+}
+
+/**
+ * One status line, asbenchmark-style: this second's writes (tps, retries, abandons, timeouts, which
+ * are connection resets after silence) and latency columns, then the run's totals.
+ */
+export function statusLine(s: LoadStats, last: LoadStats, seconds: number, inFlight: number): string {
+  const lat = s.latency.map((n, i) => n - last.latency[i]!);
+  const tps = Math.round((s.ships - last.ships) / seconds);
+  return (
+    `${new Date().toISOString()} xdr-load write(tps=${tps} retries=${s.retries - last.retries} abandons=${s.abandons - last.abandons} timeouts=${s.resets - last.resets}) ` +
+    `latency(${latencyColumns(lat)} p50<=${percentileMs(lat, 0.5)}ms p99<=${percentileMs(lat, 0.99)}ms) ` +
+    `total(changes=${s.changes} ships=${s.ships} acks=${s.acks} retries=${s.retries} abandons=${s.abandons} timeouts=${s.resets}) inflight=${inFlight}`
+  );
+}
+
+function snapshot(s: LoadStats): LoadStats {
+  return { ...s, latency: [...s.latency] };
 }
 
 export async function xdrLoadCommand(argv: string[]): Promise<number> {
   const { opts, ledger, quiet } = parseXdrLoadArgs(argv);
   const source = new XdrSource(opts);
-  let last = { ships: 0, at: performance.now() };
+  let last = { stats: snapshot(source.stats), at: performance.now() };
   const status = quiet
     ? null
     : setInterval(() => {
-        const s = source.stats;
         const now = performance.now();
-        const rate = Math.round(((s.ships - last.ships) * 1000) / (now - last.at));
-        last = { ships: s.ships, at: now };
-        process.stderr.write(
-          `${new Date().toISOString()} xdr-load ships/s=${rate} changes=${s.changes} acks=${s.acks} retries=${s.retries} abandons=${s.abandons} resets=${s.resets} inflight=${source.inFlightCount} ` +
-            `latency(ms) p50<=${percentileMs(s.latency, 0.5)} p99<=${percentileMs(s.latency, 0.99)}\n`,
-        );
+        process.stderr.write(`${statusLine(source.stats, last.stats, (now - last.at) / 1000, source.inFlightCount)}\n`);
+        last = { stats: snapshot(source.stats), at: now };
       }, 1000);
+  // A connection that keeps failing (TLS verification, a refused login) would otherwise retry
+  // silently: say each new reason once.
+  let lastError = '';
+  const errors = setInterval(() => {
+    const e = source.stats.lastConnectError;
+    if (e !== '' && e !== lastError) process.stderr.write(`xdr-load: connection failed: ${e}\n`);
+    lastError = e;
+  }, 1000);
   const stop = (): void => source.stopGenerating();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const stats = await source.run();
+  clearInterval(errors);
   if (status !== null) clearInterval(status);
   const summary = summarize(stats, source.elapsedMs());
   if (ledger !== undefined) {

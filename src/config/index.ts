@@ -4,9 +4,12 @@ export {
   type FerryConfig,
   type FileDestination,
   type RunConfig,
+  type SourceSecuritySettings,
+  type SourceTlsSettings,
   buildConfig,
   buildRunConfig,
   loadConfigFile,
   loadRunConfigFile,
 } from './load-config.js';
 export { checkReferencedFiles, maskSecrets } from './referenced-files.js';
+export { readConfigFile, readFirstLine } from './config-files.js';

@@ -28,6 +28,10 @@ export interface FerryConfig {
     readonly maxInFlightPerConnection: number;
     /** CPUs worker i is pinned to: cpus[i % length]; empty = no pinning */
     readonly cpus: readonly number[];
+    /** source authentication (`service.security`); null = LOGIN is answered 52 */
+    readonly security: SourceSecuritySettings | null;
+    /** TLS on the service port (`service.tls`); null = plain TCP */
+    readonly tls: SourceTlsSettings | null;
   };
   readonly destination: AerospikeDestination | FileDestination;
   readonly logging: RawConfig['logging'];
@@ -35,15 +39,45 @@ export interface FerryConfig {
 
 export interface AerospikeDestination {
   readonly kind: 'aerospike';
-  readonly host: string;
-  readonly port: number;
+  readonly seeds: ReadonlyArray<{ readonly host: string; readonly port: number; readonly tlsName: string | undefined }>;
+  readonly clusterName: string | undefined;
+  readonly credentials: { readonly user: string; readonly passwordFile: string; readonly mode: 'internal' | 'external' | 'external-insecure' | 'pki' } | null;
+  readonly tls: { readonly caFile: string | undefined; readonly certFile: string | undefined; readonly keyFile: string | undefined; readonly tlsName: string | undefined } | null;
   readonly connectionsPerNode: number;
+  readonly minConnectionsPerNode: number;
+  readonly idleTimeoutMs: number;
+  readonly tendIntervalMs: number;
   readonly pipelineDepth: number;
   readonly connectTimeoutMs: number;
   readonly writeTimeoutMs: number;
   readonly namespaceMap: ReadonlyArray<readonly [string, string]>;
   readonly lut: 'keep' | 'strip';
   readonly durableDelete: 'auto' | 'keep' | 'strip';
+}
+
+export interface SourceSecuritySettings {
+  /** each password is read from its file at start-up; `key` is the file's key path, for errors */
+  readonly users: ReadonlyArray<{ readonly username: string; readonly passwordFile: string; readonly key: string }>;
+  readonly sessionTtlS: number;
+}
+
+/**
+ * `service.tls`, resolved: which files hold what. Reading and loading them happens at start-up
+ * (src/source/source-tls.ts), so `check-config --syntax-only` works away from the host.
+ */
+export interface SourceTlsSettings {
+  /** PEM private key and certificate chain, or a PKCS#12 key store: exactly one of the two */
+  readonly keyFile: string | null;
+  readonly certChainFile: string | null;
+  readonly keyStoreFile: string | null;
+  readonly keyStorePasswordFile: string | null;
+  /** PEM CA certificates that client certificates are checked against */
+  readonly caFile: string | null;
+  readonly requireClientCert: boolean;
+  /** a client certificate's CN or a subject-alternative name must be one of these; empty = any */
+  readonly allowedPeerNames: readonly string[];
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  readonly maxVersion: 'TLSv1.2' | 'TLSv1.3';
 }
 
 export interface FileDestination {
@@ -75,6 +109,11 @@ function distance(a: string, b: string): number {
 function knownKeysAt(path: ReadonlyArray<PropertyKey>): string[] {
   let node: z.ZodType = configSchema;
   for (const p of path) {
+    const element = typeof p === 'number' ? elementOf(node) : null;
+    if (element !== null) {
+      node = element;
+      continue;
+    }
     const shape = shapeOf(node);
     if (shape === null) return [];
     const next = shape[String(p)];
@@ -83,6 +122,18 @@ function knownKeysAt(path: ReadonlyArray<PropertyKey>): string[] {
   }
   const shape = shapeOf(node);
   return shape === null ? [] : Object.keys(shape);
+}
+
+/** The element schema of an array (through optional/default wrappers), for keys inside lists. */
+function elementOf(t: z.ZodType): z.ZodType | null {
+  let cur: unknown = t;
+  for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
+    const def = (cur as { def?: { type?: string; element?: z.ZodType; innerType?: unknown; in?: unknown } }).def;
+    if (def === undefined) return null;
+    if (def.type === 'array' && def.element !== undefined) return def.element;
+    cur = def.innerType ?? def.in;
+  }
+  return null;
 }
 
 function shapeOf(t: z.ZodType): Record<string, z.ZodType> | null {
@@ -158,6 +209,8 @@ function fromRaw(raw: RawConfig): FerryConfig {
       maxFrameSize: s['max-frame-size'],
       maxInFlightPerConnection: Math.min(s['max-in-flight-per-connection'], s['max-concurrent-records']),
       cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
+      security: sourceSecurity(s.security),
+      tls: sourceTls(s.tls),
     },
     destination,
     logging: raw.logging,
@@ -166,13 +219,19 @@ function fromRaw(raw: RawConfig): FerryConfig {
 }
 
 function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlineMs: number): AerospikeDestination {
-  const [host, seedOpts] = Object.entries(a.seeds[0]!)[0] ?? [];
-  if (host === undefined) throw new ConfigError(['aerospike.seeds.0: a seed needs a host name']);
+  const seeds = a.seeds.flatMap((seed) => Object.entries(seed).map(([host, o]) => ({ host, port: o?.port ?? 3000, tlsName: o?.['tls-name'] })));
+  const c = a.credentials;
+  const t = a.tls;
   return {
     kind: 'aerospike',
-    host,
-    port: seedOpts?.port ?? 3000,
+    seeds,
+    clusterName: a['cluster-name'],
+    credentials: c === undefined ? null : { user: c.username, passwordFile: c['password-file'], mode: c['auth-mode'] },
+    tls: t === undefined ? null : { caFile: t['ca-file'], certFile: t['cert-chain-file'], keyFile: t['key-file'], tlsName: t['tls-name'] },
     connectionsPerNode: a['connections-per-node'],
+    minConnectionsPerNode: Math.min(a['min-connections-per-node'] ?? a['connections-per-node'], a['connections-per-node']),
+    idleTimeoutMs: a['idle-timeout'],
+    tendIntervalMs: a['tend-interval'],
     pipelineDepth: a['pipeline-depth'],
     connectTimeoutMs: a.timeouts.connect,
     // A destination write must time out before the source's ack deadline does.
@@ -180,6 +239,60 @@ function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlin
     namespaceMap: Object.entries(a['namespace-mapping']),
     lut: a.lut,
     durableDelete: a['durable-delete'],
+  };
+}
+
+function sourceSecurity(sec: RawConfig['service']['security']): SourceSecuritySettings | null {
+  if (sec === undefined) return null;
+  return {
+    users: sec.users.map((u, i) => ({ username: u.username, passwordFile: u['password-file'], key: `service.security.users.${i}.password-file` })),
+    sessionTtlS: sec['session-ttl'],
+  };
+}
+
+const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+/**
+ * Map the XDR Proxy's TLS keys onto what a Node TLS server can do, refusing what it cannot rather
+ * than listening with less protection than the file asks for.
+ */
+function sourceTls(t: RawConfig['service']['tls']): SourceTlsSettings | null {
+  if (t === undefined) return null;
+  const problems: string[] = [];
+  const at = (key: string): string => `service.tls.${key}`;
+  const pem = t['key-file'] !== undefined || t['cert-chain-file'] !== undefined;
+  const store = t['key-store-file'] !== undefined;
+  if (pem && store) problems.push(`${at('key-store-file')}: give either key-file and cert-chain-file (PEM) or key-store-file (PKCS#12), not both`);
+  else if (pem && (t['key-file'] === undefined || t['cert-chain-file'] === undefined)) {
+    problems.push(`${at(t['key-file'] === undefined ? 'key-file' : 'cert-chain-file')}: key-file and cert-chain-file go together (the PEM private key and its certificate chain)`);
+  } else if (!pem && !store) problems.push(`service.tls: the service port needs a certificate: key-file and cert-chain-file (PEM), or key-store-file (PKCS#12)`);
+  if (t['key-store-password-file'] !== undefined && !store) problems.push(`${at('key-store-password-file')}: only meaningful with key-store-file`);
+  for (const key of ['trust-store-file', 'trust-store-password-file'] as const) {
+    if (t[key] !== undefined) problems.push(`${at(key)}: not supported for the service port: give the CA certificates that sign client certificates as PEM in ca-file`);
+  }
+  if (t['require-client-cert'] && t['ca-file'] === undefined) problems.push(`${at('require-client-cert')}: needs ca-file, the CA certificates client certificates are checked against`);
+  const peers = t['allowed-peer-names'] ?? [];
+  if (peers.length > 0 && !t['require-client-cert']) problems.push(`${at('allowed-peer-names')}: needs require-client-cert: true (names are checked on a verified client certificate)`);
+  const wanted = t.protocols === undefined ? [...TLS_VERSIONS] : (Array.isArray(t.protocols) ? t.protocols : t.protocols.split(/[\s,]+/)).filter((p) => p !== '');
+  const versions: Array<(typeof TLS_VERSIONS)[number]> = [];
+  for (const p of wanted) {
+    const v = TLS_VERSIONS.find((x) => x.toLowerCase() === p.toLowerCase());
+    if (v === undefined) problems.push(`${at('protocols')}: '${p}' is not supported; use TLSv1.2 and/or TLSv1.3`);
+    else if (!versions.includes(v)) versions.push(v);
+  }
+  if (t.protocols !== undefined && wanted.length === 0) problems.push(`${at('protocols')}: name at least one of TLSv1.2, TLSv1.3`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  versions.sort();
+  return {
+    keyFile: t['key-file'] ?? null,
+    certChainFile: t['cert-chain-file'] ?? null,
+    keyStoreFile: t['key-store-file'] ?? null,
+    keyStorePasswordFile: t['key-store-password-file'] ?? null,
+    caFile: t['ca-file'] ?? null,
+    requireClientCert: t['require-client-cert'],
+    allowedPeerNames: peers,
+    minVersion: versions[0] ?? 'TLSv1.2',
+    maxVersion: versions[versions.length - 1] ?? 'TLSv1.3',
   };
 }
 

@@ -34,10 +34,41 @@ const tls = z.strictObject({
   protocols: z.union([z.string(), z.array(z.string())]).optional(),
 });
 
+/** The service port's TLS: the XDR Proxy's keys, plus Ferry's `require-client-cert`. */
+const serviceTls = tls.extend({
+  // Ferry's extension: refuse a client without a certificate the CA file vouches for (mutual TLS)
+  'require-client-cert': z.boolean().default(false),
+});
+
+/** Ferry's extension: the source must log in (LOGIN / AUTHENTICATE) as one of these users. */
+const serviceSecurity = z
+  .strictObject({
+    users: z
+      .array(
+        z.strictObject({
+          username: z.string().min(1),
+          /** the password is the file's first line */
+          'password-file': z.string().min(1),
+        }),
+      )
+      .min(1),
+    /** seconds a session token stays valid */
+    'session-ttl': z.number().int().min(1).max(864000).default(86400),
+  })
+  .superRefine((sec, ctx) => {
+    const seen = new Set<string>();
+    sec.users.forEach((u, i) => {
+      if (seen.has(u.username)) ctx.addIssue({ code: 'custom', path: ['users', i, 'username'], message: `user '${u.username}' is listed twice` });
+      seen.add(u.username);
+    });
+  });
+
 export const serviceSchema = z.strictObject({
   port: oneOrMany(port).default(8901),
   address: oneOrMany(z.string().min(1)).default('0.0.0.0'),
-  tls: tls.optional(),
+  tls: serviceTls.optional(),
+  // Ferry's extension
+  security: serviceSecurity.optional(),
   manage: z
     .strictObject({
       address: z.string().min(1).default('127.0.0.1'),
@@ -83,6 +114,12 @@ export const aerospikeSchema = z.strictObject({
     .prefault({}),
   // Ferry's extensions
   'connections-per-node': z.number().int().min(1).max(64).default(4),
+  // connections per node opened at once and kept; unset: all of connections-per-node
+  'min-connections-per-node': z.number().int().min(0).max(64).optional(),
+  // close a connection above the minimum after this many ms unused
+  'idle-timeout': z.number().int().min(1000).default(55000),
+  // ms between cluster tending rounds
+  'tend-interval': z.number().int().min(100).max(60000).default(1000),
   'pipeline-depth': z.number().int().min(1).max(4096).default(256),
   'namespace-mapping': z.record(z.string().min(1), z.string().min(1)).default({}),
   lut: z.enum(['keep', 'strip']).default('keep'),

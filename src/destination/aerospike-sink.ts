@@ -1,24 +1,60 @@
 /**
- * The Aerospike destination as a worker sees it: K pipelined connections to the node, the write
- * policy applied while copying each record into the chosen connection's out chunk.
+ * The Aerospike destination as a worker sees it: a pool of pipelined connections per node, writes
+ * routed to each partition's master, the write policy applied while copying each record out.
  *
- *   partition p ─▶ connection[p % K] (or the next one up) ─▶ WritePolicy.write ─▶ out chunk
+ *   record ─▶ partition p, destination namespace ─▶ master slot (shared partition map)
+ *          ─▶ pool[slot].conns[p % max] (or another ready one) ─▶ WritePolicy.write ─▶ out chunk
  *
- * A record's changes go out on one connection while it is up, so they reach the node in order.
+ * Per-record order: a partition with writes in flight stays on the connection it used
+ * (`pinned[p]`, `inflight[p]`) until they are answered; only then may it move (a new master, a
+ * reconnected or lazily opened connection). So two changes to one digest never race on two
+ * connections, whatever the map does.
+ *
+ * Failover: writes lost with a connection (node down, timeout) keep their place in `inflight[p]`
+ * and wait in the retry queue, in order, to be sent again to the partition's master as the map
+ * then names it, within `retryWindowMs`; past that they are answered ConnectionLost/Timeout (the
+ * source gets the retry code). New writes for such a partition wait behind them.
  */
 
-import { Scan, partitionOf } from '../protocol/index.js';
-import { DestinationConnection } from './connection.js';
 import { Outcome } from './outcome.js';
+import { PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
+import type { ConnectionEvents, DestinationConnection } from './connection.js';
+import { authenticateMessage } from './login.js';
+import type { TlsSettings } from './node-link.js';
+import { NodePool } from './node-pool.js';
+import { NO_NODE, PartitionMapReader } from './partition-map.js';
 import type { RecordSink, SinkEvents } from './record-sink.js';
+import { SessionShare } from './session-share.js';
 import type { DestinationSettings, PolicySettings } from './settings.js';
 import { WritePolicy } from './write-policy.js';
 
 export type AerospikeSettings = Extract<DestinationSettings, { kind: 'aerospike' }>;
 
-export class AerospikeSink implements RecordSink {
+interface Retry {
+  connection: number;
+  seq: number;
+  partition: number;
+  bytes: Buffer;
+  deadline: number;
+  timedOut: boolean;
+}
+
+export class AerospikeSink implements RecordSink, ConnectionEvents {
   private policy: WritePolicy;
-  private readonly connections: DestinationConnection[] = [];
+  private readonly map: PartitionMapReader;
+  private readonly session: SessionShare;
+  private readonly tls: TlsSettings | null;
+  private pools: Array<NodePool | null> = [];
+  private readonly inflight = new Uint32Array(PARTITIONS);
+  private readonly pinned: Array<DestinationConnection | null> = new Array<DestinationConnection | null>(PARTITIONS).fill(null);
+  private retries: Retry[] = [];
+  /** map namespace index per namespace mapping, refreshed with the map */
+  private mappedIndex: number[] = [];
+  private readonly scan = newScan();
+  /** set once per batch: the time used for this batch's commits */
+  private now = performance.now();
+  /** writes sent again after their connection was lost (for the counters) */
+  resent = 0;
 
   constructor(
     private readonly settings: AerospikeSettings,
@@ -26,75 +62,228 @@ export class AerospikeSink implements RecordSink {
     private readonly events: SinkEvents,
   ) {
     this.policy = new WritePolicy(policy);
-    for (let i = 0; i < settings.connectionsPerNode; i++) {
-      this.connections.push(
-        new DestinationConnection(
-          {
-            host: settings.host,
-            port: settings.port,
-            depth: settings.pipelineDepth,
-            connectTimeoutMs: settings.connectTimeoutMs,
-            lostOutcome: Outcome.ConnectionLost,
-            timeoutOutcome: Outcome.Timeout,
-          },
-          { reply: (c, s, code) => events.done(c, s, code), failed: (c, s, o) => events.done(c, s, o), progress: () => events.progress(), up: () => events.up(), down: (r) => events.down(r) },
-        ),
-      );
-    }
+    this.map = new PartitionMapReader(settings.map);
+    this.session = new SessionShare(settings.session);
+    const t = settings.tls;
+    this.tls = t === null ? null : { ca: t.ca === undefined ? undefined : Buffer.from(t.ca), cert: t.cert === undefined ? undefined : Buffer.from(t.cert), key: t.key === undefined ? undefined : Buffer.from(t.key) };
   }
 
   setPolicy(policy: PolicySettings): void {
     this.policy = new WritePolicy(policy);
+    this.refreshNamespaces();
   }
 
   get inFlight(): number {
-    let n = 0;
-    for (const c of this.connections) n += c.inFlight;
+    let n = this.retries.length;
+    for (const p of this.pools) if (p !== null) n += p.inFlight;
     return n;
   }
 
   open(): void {
-    for (const c of this.connections) c.open();
+    this.refreshMap();
+  }
+
+  private greeting = (): Buffer | null => {
+    const s = this.session.current();
+    return s === null ? null : authenticateMessage(s.user, s.token);
+  };
+
+  /** Follow the tender: new nodes get pools, gone or moved ones are closed (their writes retried). */
+  private refreshMap(): void {
+    if (!this.map.refresh()) return;
+    const nodes = this.map.desc.nodes;
+    const next: Array<NodePool | null> = [];
+    for (let slot = 0; slot < Math.max(nodes.length, this.pools.length); slot++) {
+      const n = nodes[slot] ?? null;
+      const old = this.pools[slot] ?? null;
+      const key = n === null ? '' : `${n.host}:${n.port}:${n.tlsName ?? ''}`;
+      if (old !== null && old.key === key) {
+        next.push(old);
+        continue;
+      }
+      old?.close();
+      next.push(
+        n === null
+          ? null
+          : new NodePool(
+              slot,
+              { host: n.host, port: n.port, tlsName: n.tlsName },
+              {
+                max: this.settings.connectionsPerNode,
+                min: this.settings.minConnectionsPerNode,
+                idleMs: this.settings.idleTimeoutMs,
+                depth: this.settings.pipelineDepth,
+                connectTimeoutMs: this.settings.connectTimeoutMs,
+                tls: this.tls,
+                greeting: this.greeting,
+              },
+              this,
+            ),
+      );
+    }
+    this.pools = next;
+    this.refreshNamespaces();
+  }
+
+  private refreshNamespaces(): void {
+    this.mappedIndex = [];
+    for (let m = 0; m < this.policy.mappings; m++) {
+      const target = this.policy.target(m);
+      this.mappedIndex.push(this.map.namespaceIndex(target, 0, target.length));
+    }
   }
 
   offer(data: Buffer, start: number, end: number, scan: Int32Array, connection: number, seq: number): boolean {
-    const conn = this.pick(partitionOf(data, scan[Scan.DigestOffset]!));
-    if (conn === null) {
-      // Nothing is up: answer now so the source retries later, rather than hold the ring.
-      this.events.done(connection, seq, Outcome.NoConnection);
-      return true;
-    }
-    if (!conn.hasRoom) return false;
+    const p = partitionOf(data, scan[Scan.DigestOffset]!);
     const mapping = this.policy.mappingOf(data, scan);
+    let conn: DestinationConnection | null;
+    if (this.inflight[p]! > 0) {
+      // Pinned: stay on the connection the partition's writes are in flight on.
+      conn = this.pinned[p]!;
+      if (conn === null || !conn.hasRoom) return false;
+    } else {
+      const ns = mapping >= 0 ? this.mappedIndex[mapping]! : this.map.namespaceIndex(data, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
+      conn = this.choose(p, ns);
+      if (conn === null) {
+        if (this.anyOpening()) return false;
+        // Nothing is up or coming up: answer now so the source retries later.
+        this.events.done(connection, seq, Outcome.NoConnection);
+        return true;
+      }
+      if (!conn.hasRoom) return false;
+    }
     const length = this.policy.outputLength(start, end, scan, mapping);
     const at = conn.reserve(length);
     this.policy.write(data, start, end, scan, mapping, conn.buffer, at, length);
-    conn.commit(length, connection, seq);
+    conn.commit(length, connection, seq, p, this.now);
+    this.inflight[p]!++;
+    this.pinned[p] = conn;
     return true;
   }
 
-  /** The connection for a partition: its own if up, else the next one up, else null. */
-  private pick(partition: number): DestinationConnection | null {
-    const k = this.connections.length;
-    const first = partition % k;
-    for (let i = 0; i < k; i++) {
-      const c = this.connections[(first + i) % k]!;
-      if (c.isReady) return c;
+  /**
+   * The connection for a partition with nothing in flight: its master's slot p % max if ready;
+   * otherwise (opening it when idle) another ready connection of the master, then of any node (a
+   * server forwards what it does not master).
+   */
+  private choose(p: number, ns: number): DestinationConnection | null {
+    const slot = ns < 0 ? NO_NODE : this.map.owner(ns, p);
+    const pool = slot === NO_NODE ? null : (this.pools[slot] ?? null);
+    if (pool !== null) {
+      const c = pool.conns[p % pool.conns.length]!;
+      if (c.hasRoom) return c;
+      if (c.isIdle) c.open();
+      const other = pool.anyReady(p);
+      if (other !== null) return other;
+      if (c.isOpening) return c;
+    }
+    for (const other of this.pools) {
+      if (other === null || other === pool) continue;
+      const c = other.anyReady(p);
+      if (c !== null) return c;
     }
     return null;
   }
 
+  private anyOpening(): boolean {
+    for (const pool of this.pools) if (pool !== null) for (const c of pool.conns) if (c.isOpening) return true;
+    return false;
+  }
+
+  /** Send lost writes again, in order; returns false while some still wait for a route. */
+  private resend(): boolean {
+    if (this.retries.length === 0) return true;
+    const keep: Retry[] = [];
+    let blocked = false;
+    for (const r of this.retries) {
+      if (blocked) {
+        keep.push(r);
+        continue;
+      }
+      if (this.now > r.deadline) {
+        this.inflight[r.partition]!--;
+        this.events.done(r.connection, r.seq, r.timedOut ? Outcome.Timeout : Outcome.ConnectionLost);
+        continue;
+      }
+      const ns = this.namespaceOfMessage(r.bytes);
+      const conn = this.choose(r.partition, ns);
+      if (conn === null || !conn.hasRoom) {
+        blocked = true;
+        keep.push(r);
+        continue;
+      }
+      const at = conn.reserve(r.bytes.length);
+      r.bytes.copy(conn.buffer, at);
+      conn.commit(r.bytes.length, r.connection, r.seq, r.partition, this.now);
+      this.pinned[r.partition] = conn;
+      this.resent++;
+    }
+    this.retries = keep;
+    return keep.length === 0;
+  }
+
+  /** The map's namespace index of a destination message (proto header included). Off the hot path. */
+  private namespaceOfMessage(bytes: Buffer): number {
+    if (scanRecordMessage(bytes, PROTO_HEADER_SIZE, bytes.length, this.scan) !== 0) return -1;
+    return this.map.namespaceIndex(bytes, this.scan[Scan.NamespaceOffset]!, this.scan[Scan.NamespaceLength]!);
+  }
+
+  /** Start of a batch: follow the map, and resend lost writes first. */
+  beginBatch(): void {
+    this.now = performance.now();
+    this.refreshMap();
+    this.resend();
+  }
+
   flush(): number {
     let n = 0;
-    for (const c of this.connections) n += c.flush();
+    for (const pool of this.pools) if (pool !== null) n += pool.flush();
     return n;
   }
 
   tick(now: number): void {
-    for (const c of this.connections) c.checkTimeout(now, this.settings.timeoutMs);
+    this.now = now;
+    this.refreshMap();
+    for (const pool of this.pools) pool?.tick(now, this.settings.timeoutMs);
+    this.resend();
+    this.flush();
   }
 
   async close(): Promise<void> {
-    for (const c of this.connections) c.close();
+    for (const pool of this.pools) pool?.close();
+    // Writes still waiting for a route get no second chance now.
+    for (const r of this.retries) this.events.done(r.connection, r.seq, Outcome.ConnectionLost);
+    this.retries = [];
+  }
+
+  // ---- ConnectionEvents ----------------------------------------------------------------------
+
+  reply(connection: number, seq: number, partition: number, code: number): void {
+    this.inflight[partition]!--;
+    if (code === ResultCode.NotAuthenticated || code === ResultCode.ExpiredSession) this.session.requestRelogin();
+    this.events.done(connection, seq, code);
+  }
+
+  lost(connection: number, seq: number, partition: number, bytes: Buffer, timedOut: boolean): void {
+    // Still counted in inflight[partition], and pinned nowhere: later writes for the partition wait
+    // until this one is sent again (resend() pins the partition to its new connection).
+    this.pinned[partition] = null;
+    this.retries.push({ connection, seq, partition, bytes, deadline: performance.now() + this.settings.retryWindowMs, timedOut });
+  }
+
+  progress(): void {
+    this.events.progress();
+  }
+
+  up(): void {
+    this.events.up();
+  }
+
+  down(reason: string): void {
+    this.events.down(reason);
+  }
+
+  authRefused(): void {
+    this.session.requestRelogin();
   }
 }

@@ -2,38 +2,40 @@
  * One persistent, pipelined connection to a destination node.
  *
  *   requests:  reserve() + commit() append to the out chunk ──flush()──▶ socket (one write per batch)
- *   replies:   socket ─▶ Framer ─▶ result code ─▶ pending FIFO head (connection, seq) ─▶ onReply
+ *   replies:   socket ─▶ Framer ─▶ result code ─▶ pending FIFO head ─▶ onReply
  *
- *   pending FIFO (Uint32 pairs, power of two ≥ depth):
- *     [ (conn, seq) oldest ] ... [ (conn, seq) newest ]   a node answers one connection in order
+ *   pending FIFO (power of two ≥ depth), one entry per request in flight:
+ *     connection, seq, partition (Uint32)   the chunk holding its bytes, offset, length
+ *   a node answers one connection strictly in order, so the head is always the one answered.
  *
- * At most `depth` requests are in flight. When the socket closes, every pending request is failed
- * with ConnectionLost (or Timeout when the silence timer closed it), and the connection reconnects
- * with exponential backoff.
+ * Each request's bytes stay referenced until it is answered: when the connection dies, every
+ * pending request is handed back with its bytes (`lost`), so it can be sent again elsewhere.
+ * With security on, a new connection sends AUTHENTICATE first and is ready only once it succeeds.
  */
 
-import { type Socket, connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { FrameError, Framer, type FrameSink, MessageType } from '../protocol/index.js';
+import { type LinkAddress, type TlsSettings, openSocket } from './node-link.js';
 
 export interface ConnectionEvents {
-  /** A destination reply for one request. */
-  reply(connection: number, seq: number, code: number): void;
-  /** A request that will get no reply; `outcome` says why. */
-  failed(connection: number, seq: number, outcome: number): void;
+  reply(connection: number, seq: number, partition: number, code: number): void;
+  /** A request that got no reply: its bytes, to send again or to fail. */
+  lost(connection: number, seq: number, partition: number, bytes: Buffer, timedOut: boolean): void;
   /** A batch of replies was handled (publish completions, unblock). */
   progress(): void;
   up(): void;
   down(reason: string): void;
+  /** AUTHENTICATE was refused: the session token needs renewing. */
+  authRefused(result: number): void;
 }
 
 export interface ConnectionOptions {
-  host: string;
-  port: number;
+  addr: LinkAddress;
+  tls: TlsSettings | null;
   depth: number;
   connectTimeoutMs: number;
-  /** outcome codes to use when failing pending requests */
-  lostOutcome: number;
-  timeoutOutcome: number;
+  /** AUTHENTICATE to send first, or null without security */
+  greeting: () => Buffer | null;
 }
 
 const CHUNK = 256 * 1024;
@@ -41,58 +43,92 @@ const MAX_REPLY = 16 * 1024 * 1024;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 5000;
 
+const enum State {
+  Idle,
+  Connecting,
+  Authenticating,
+  Ready,
+  Backoff,
+  Closed,
+}
+
 export class DestinationConnection implements FrameSink {
   private socket: Socket | null = null;
-  private ready = false;
-  private closedForGood = false;
+  private state = State.Idle;
   private framer = new Framer(MAX_REPLY);
-  private readonly fifo: Uint32Array;
-  private readonly fifoMask: number;
-  private fifoHead = 0;
-  private fifoTail = 0;
+  private readonly ids: Uint32Array;
+  private readonly chunks: Array<Buffer | undefined>;
+  private readonly offsets: Uint32Array;
+  private readonly lengths: Uint32Array;
+  private readonly mask: number;
+  private head = 0;
+  private tail = 0;
   private out: Buffer = Buffer.allocUnsafe(CHUNK);
   private outPos = 0;
   private flushedPos = 0;
   private backoffMs = BACKOFF_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private failReason: 'lost' | 'timeout' = 'lost';
+  private timedOut = false;
+  /** closed because idle: reopen on demand, not after a backoff */
+  private idleClosing = false;
+  /** closed for good */
+  private shutDown = false;
   /** last time a reply arrived or the pipeline went from empty to busy */
   lastProgress = 0;
+  /** last time a request was committed, for idle close */
+  lastUsed = 0;
 
   constructor(
-    private readonly opts: ConnectionOptions,
+    readonly opts: ConnectionOptions,
     private readonly events: ConnectionEvents,
   ) {
     let cap = 16;
     while (cap < opts.depth) cap *= 2;
-    this.fifo = new Uint32Array(cap * 2);
-    this.fifoMask = cap - 1;
+    this.mask = cap - 1;
+    this.ids = new Uint32Array(cap * 3);
+    this.chunks = new Array<Buffer | undefined>(cap);
+    this.offsets = new Uint32Array(cap);
+    this.lengths = new Uint32Array(cap);
   }
 
   get isReady(): boolean {
-    return this.ready;
+    return this.state === State.Ready;
+  }
+
+  /** Opened and not given up on: connecting, authenticating or ready. */
+  get isOpening(): boolean {
+    return this.state === State.Connecting || this.state === State.Authenticating;
+  }
+
+  get isIdle(): boolean {
+    return this.state === State.Idle;
   }
 
   get inFlight(): number {
-    return (this.fifoTail - this.fifoHead) >>> 0;
+    return (this.tail - this.head) >>> 0;
   }
 
   get hasRoom(): boolean {
-    return this.ready && this.inFlight < this.opts.depth;
+    return this.state === State.Ready && this.inFlight < this.opts.depth;
   }
 
   open(): void {
-    if (this.closedForGood || this.socket !== null) return;
-    const socket = connect({ host: this.opts.host, port: this.opts.port, noDelay: true });
+    if (this.state !== State.Idle && this.state !== State.Backoff) return;
+    this.state = State.Connecting;
+    this.lastUsed = performance.now();
+    const socket = openSocket(this.opts.addr, this.opts.tls);
     this.socket = socket;
     this.framer = new Framer(MAX_REPLY);
-    this.failReason = 'lost';
+    this.timedOut = false;
     const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), this.opts.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(this.opts.tls === null ? 'connect' : 'secureConnect', () => {
       clearTimeout(timer);
-      this.ready = true;
-      this.backoffMs = BACKOFF_MIN_MS;
-      this.events.up();
+      const hello = this.opts.greeting();
+      if (hello === null) this.becomeReady();
+      else {
+        this.state = State.Authenticating;
+        socket.write(hello);
+      }
     });
     socket.on('data', (chunk: Buffer) => {
       const err = this.framer.push(chunk, this);
@@ -108,22 +144,40 @@ export class DestinationConnection implements FrameSink {
     });
   }
 
+  private becomeReady(): void {
+    this.state = State.Ready;
+    this.backoffMs = BACKOFF_MIN_MS;
+    this.lastUsed = performance.now();
+    this.events.up();
+    this.events.progress();
+  }
+
   onFrame(type: number, buf: Buffer, start: number, end: number): boolean {
-    if (type !== MessageType.Record || end - start < 22 || this.fifoHead === this.fifoTail) {
+    if (this.state === State.Authenticating) {
+      const result = type === MessageType.Security && end - start >= 2 ? buf[start + 1]! : -1;
+      if (result === 0) this.becomeReady();
+      else {
+        this.events.authRefused(result);
+        this.socket?.destroy(new Error(`authentication refused with result ${result}`));
+      }
+      return true;
+    }
+    if (type !== MessageType.Record || end - start < 22 || this.head === this.tail) {
       this.socket?.destroy(new Error('unexpected message from destination'));
       return true;
     }
-    const i = (this.fifoHead & this.fifoMask) * 2;
-    this.fifoHead = (this.fifoHead + 1) >>> 0;
+    const slot = this.head & this.mask;
+    this.head = (this.head + 1) >>> 0;
+    this.chunks[slot] = undefined;
     this.lastProgress = performance.now();
-    this.events.reply(this.fifo[i]!, this.fifo[i + 1]!, buf[start + 5]!);
+    this.events.reply(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, buf[start + 5]!);
     return true;
   }
 
   /** Room for `length` bytes in the out chunk; returns the offset to write at in `buffer`. */
   reserve(length: number): number {
     if (this.outPos + length > this.out.length) {
-      // The socket may still hold views of the old chunk: start a new one, never reuse it.
+      // Pending requests and the socket keep views of the old chunk: start a new one.
       this.flush();
       this.out = Buffer.allocUnsafe(Math.max(CHUNK, length));
       this.outPos = 0;
@@ -137,19 +191,24 @@ export class DestinationConnection implements FrameSink {
   }
 
   /** The request of `length` bytes written at reserve()'s offset belongs to (connection, seq). */
-  commit(length: number, connection: number, seq: number): void {
-    if (this.fifoHead === this.fifoTail) this.lastProgress = performance.now();
-    const i = (this.fifoTail & this.fifoMask) * 2;
-    this.fifo[i] = connection;
-    this.fifo[i + 1] = seq;
-    this.fifoTail = (this.fifoTail + 1) >>> 0;
+  commit(length: number, connection: number, seq: number, partition: number, now: number): void {
+    if (this.head === this.tail) this.lastProgress = now;
+    this.lastUsed = now;
+    const slot = this.tail & this.mask;
+    this.ids[slot * 3] = connection;
+    this.ids[slot * 3 + 1] = seq;
+    this.ids[slot * 3 + 2] = partition;
+    this.chunks[slot] = this.out;
+    this.offsets[slot] = this.outPos;
+    this.lengths[slot] = length;
+    this.tail = (this.tail + 1) >>> 0;
     this.outPos += length;
   }
 
   /** Send everything committed since the last flush, in one write. */
   flush(): number {
     const n = this.outPos - this.flushedPos;
-    if (n === 0 || this.socket === null) return 0;
+    if (n === 0 || this.socket === null || this.state !== State.Ready) return 0;
     this.socket.write(this.out.subarray(this.flushedPos, this.outPos));
     this.flushedPos = this.outPos;
     return n;
@@ -158,36 +217,53 @@ export class DestinationConnection implements FrameSink {
   /** Close the connection if requests wait longer than `timeoutMs` for a reply. */
   checkTimeout(now: number, timeoutMs: number): void {
     if (this.inFlight > 0 && now - this.lastProgress > timeoutMs && this.socket !== null) {
-      this.failReason = 'timeout';
+      this.timedOut = true;
       this.socket.destroy(new Error('destination timeout'));
     }
   }
 
+  /** Close an idle connection (nothing in flight); it reopens when next needed. */
+  closeIdle(): void {
+    if (this.inFlight > 0 || this.state !== State.Ready) return;
+    this.idleClosing = true;
+    this.socket?.destroy();
+  }
+
   private onClosed(): void {
-    const wasReady = this.ready;
+    const wasReady = this.state === State.Ready;
     this.socket = null;
-    this.ready = false;
-    const outcome = this.failReason === 'timeout' ? this.opts.timeoutOutcome : this.opts.lostOutcome;
-    while (this.fifoHead !== this.fifoTail) {
-      const i = (this.fifoHead & this.fifoMask) * 2;
-      this.fifoHead = (this.fifoHead + 1) >>> 0;
-      this.events.failed(this.fifo[i]!, this.fifo[i + 1]!, outcome);
+    while (this.head !== this.tail) {
+      const slot = this.head & this.mask;
+      this.head = (this.head + 1) >>> 0;
+      const chunk = this.chunks[slot]!;
+      this.chunks[slot] = undefined;
+      const off = this.offsets[slot]!;
+      this.events.lost(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, chunk.subarray(off, off + this.lengths[slot]!), this.timedOut);
     }
+    this.out = Buffer.allocUnsafe(CHUNK);
     this.outPos = 0;
     this.flushedPos = 0;
-    this.events.down(wasReady ? `connection ${this.failReason}` : 'connect failed');
+    if (wasReady) this.events.down(this.idleClosing ? 'idle' : this.timedOut ? 'timeout' : 'connection lost');
+    if (this.shutDown) this.state = State.Closed;
+    else if (this.idleClosing) {
+      this.idleClosing = false;
+      this.state = State.Idle;
+    } else {
+      this.state = State.Backoff;
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        if (this.state === State.Backoff) this.open();
+      }, this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    }
     this.events.progress();
-    if (this.closedForGood) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.open();
-    }, this.backoffMs);
-    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
   }
 
   close(): void {
-    this.closedForGood = true;
+    this.shutDown = true;
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.state = State.Closed;
     this.socket?.destroy();
   }
 }

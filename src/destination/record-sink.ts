@@ -22,6 +22,8 @@ export interface RecordSink {
    * the sink has no room now: the loop stops draining until `progress()`.
    */
   offer(data: Buffer, start: number, end: number, scan: Int32Array, connection: number, seq: number): boolean;
+  /** Start of a batch (before the first offer). */
+  beginBatch?(): void;
   /** End of a batch: send or write what was offered. Returns bytes handed to the OS. */
   flush(): number;
   /** Requests taken but not yet done. */
@@ -30,6 +32,8 @@ export interface RecordSink {
   /** Called every 100 ms: time out what waits too long. */
   tick(now: number): void;
   close(): Promise<void>;
+  /** Writes sent a second time after their connection was lost. */
+  readonly resent?: number;
   /** A new write policy (live reload); sinks that apply none ignore it. */
   setPolicy?(policy: PolicySettings): void;
 }

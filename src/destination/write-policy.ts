@@ -12,7 +12,7 @@
  *   - the namespace field is replaced when the namespace is mapped.
  */
 
-import { AS_MSG_HEADER_SIZE, AsMsg, FieldType, Info2, MessageType, PROTO_HEADER_SIZE, PROTO_VERSION, Scan } from '../protocol/index.js';
+import { AS_MSG_HEADER_SIZE, AsMsg, FieldType, Info2, MessageType, PROTO_HEADER_SIZE, PROTO_VERSION, Scan, copyBytes } from '../protocol/index.js';
 
 export interface WritePolicyOptions {
   stripLut: boolean;
@@ -48,6 +48,15 @@ export class WritePolicy {
     return -1;
   }
 
+  get mappings(): number {
+    return this.to.length;
+  }
+
+  /** The destination namespace of mapping `m`, as bytes. */
+  target(m: number): Buffer {
+    return this.to[m]!;
+  }
+
   /** Bytes `write()` will produce, proto header included. */
   outputLength(start: number, end: number, scan: Int32Array, mapping: number): number {
     let len = PROTO_HEADER_SIZE + end - start;
@@ -62,14 +71,14 @@ export class WritePolicy {
     out[at + 1] = MessageType.Record;
     out.writeUIntBE(length - PROTO_HEADER_SIZE, at + 2, 6);
     let o = at + PROTO_HEADER_SIZE;
-    buf.copy(out, o, start, start + AS_MSG_HEADER_SIZE);
+    copyBytes(buf, start, start + AS_MSG_HEADER_SIZE, out, o);
     const info2 = buf[start + AsMsg.Info2]!;
     // On a write, 0x10 says the source ships bin LUTs; only a delete's 0x10 is "durable".
     out[o + AsMsg.Info2] = (info2 & Info2.Delete) !== 0 ? info2 & this.info2Mask : info2;
     const lutAt = this.stripLut ? scan[Scan.LutFieldOffset]! : -1;
     if (lutAt < 0 && mapping < 0) {
       // Nothing moves: one copy of fields and ops.
-      buf.copy(out, o + AS_MSG_HEADER_SIZE, start + AS_MSG_HEADER_SIZE, end);
+      copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, o + AS_MSG_HEADER_SIZE);
       return;
     }
     if (lutAt >= 0) out.writeUInt16BE(buf.readUInt16BE(start + AsMsg.FieldCount) - 1, o + AsMsg.FieldCount);
@@ -89,10 +98,11 @@ export class WritePolicy {
         to.copy(out, o + 5);
         o += 5 + to.length;
       } else {
-        o += buf.copy(out, o, pos, next);
+        copyBytes(buf, pos, next, out, o);
+        o += next - pos;
       }
       pos = next;
     }
-    buf.copy(out, o, opsAt, end);
+    copyBytes(buf, opsAt, end, out, o);
   }
 }

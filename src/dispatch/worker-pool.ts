@@ -12,6 +12,7 @@
 
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
+import { copyBytes } from '../protocol/copy-bytes.js';
 import { PartitionTable } from './partition-table.js';
 import { INBOUND_HEADER } from './records.js';
 import { type Doorbell, RingReader, RingWriter, newRingBuffer, sleepOnDoorbell } from './ring.js';
@@ -201,7 +202,7 @@ export class WorkerPool {
     const at = w.reserve(INBOUND_HEADER + end - start);
     w.words[at >> 2] = connection;
     w.words[(at >> 2) + 1] = seq;
-    buf.copy(w.data, at + INBOUND_HEADER, start, end);
+    copyBytes(buf, start, end, w.data, at + INBOUND_HEADER);
     this.touched.add(worker);
   }
 

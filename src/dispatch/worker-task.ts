@@ -36,6 +36,7 @@ export interface WorkerTask {
  *   [264]     destination connections up now
  *   [265]     heartbeat: bumped every 100 ms while the worker's event loop runs
  *   [266]     1 when the thread is pinned to its CPUs
+ *   [267]     writes sent again after their destination connection was lost
  */
 export const WorkerCounter = {
   Records: 260,
@@ -45,5 +46,6 @@ export const WorkerCounter = {
   ConnectionsUp: 264,
   Heartbeat: 265,
   Pinned: 266,
+  Resent: 267,
   Size: 272,
 } as const;

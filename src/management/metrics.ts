@@ -89,6 +89,11 @@ export function createMetrics(src: MetricsSource): Registry {
       { labels: { kind: 'opened' }, value: s.connectionsOpened },
       { labels: { kind: 'health-check' }, value: s.healthChecks },
     ]),
+    new ScrapeMetric('ferry_source_logins_total', 'LOGIN and AUTHENTICATE from the source (service.security): ok, failed (unknown user, wrong password, invalid token), expired (session token past its TTL).', 'counter', () => [
+      { labels: { result: 'ok' }, value: s.loginsOk },
+      { labels: { result: 'failed' }, value: s.loginsFailed },
+      { labels: { result: 'expired' }, value: s.loginsExpired },
+    ]),
     new ScrapeMetric('ferry_source_read_pauses_total', 'Times a source connection stopped being read (a cap, a full ring, a slow reader).', 'counter', () => [{ labels: {}, value: s.readPauses }]),
     new ScrapeMetric('ferry_worker_records_total', 'Records each worker took from its ring.', 'counter', () =>
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.Records]! })),
@@ -104,6 +109,9 @@ export function createMetrics(src: MetricsSource): Registry {
         { labels: { worker: i, event: 'opened' }, value: w.counters[WorkerCounter.ConnectsOpened]! },
         { labels: { worker: i, event: 'lost' }, value: w.counters[WorkerCounter.ConnectsLost]! },
       ]),
+    ),
+    new ScrapeMetric('ferry_destination_resent_total', 'Writes sent again, to the partition’s master, after their destination connection was lost.', 'counter', () =>
+      src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.Resent]! })),
     ),
     new ScrapeMetric('ferry_destination_bytes_total', 'Bytes each worker handed to the destination.', 'counter', () =>
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.BytesOut]! })),

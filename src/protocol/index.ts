@@ -6,7 +6,8 @@ export { DecodeError, type DecodedOp, type DecodedRecordMessage, decodeRecordMes
 export { REPLY_SIZE, type RecordRequest, type RequestField, type RequestOp, encodeRecordRequest, lutField, stringField, writeReply } from './as-msg-writer.js';
 export { BufferWriter } from './buffer-writer.js';
 export { InflateError, compressRecordMessage, inflateErrorText, inflateRecordMessage } from './compression.js';
-export { SecurityCommand, SecurityField, encodeSecurityMessage, parseSecurityMessage } from './security.js';
+export { CREDENTIAL_SALT, SecurityCommand, SecurityField, type SecurityMessage, encodeSecurityMessage, parseSecurityMessage, credentialOf } from './security.js';
 export { encodeInfoReply, encodeInfoRequest, parseInfoReply, parseInfoRequest } from './info.js';
 export { lutFromUnixMs, lutSourceId, lutToUnixMs } from './lut.js';
 export { type DecodedParticle, ParticleError, type ParticleValue, decodeParticle } from './particles.js';
+export { copyBytes } from './copy-bytes.js';

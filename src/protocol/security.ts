@@ -5,8 +5,14 @@
  *   field  := [u32 size = 1 + n][u8 id][n bytes]
  *   reply  := the same 16-byte header with the result, and fields only where a command returns some
  *             (LOGIN with security on returns a session token and its TTL).
+ *
+ *   LOGIN (20)         request: user (0), credential (3), clear password (4, external auth only)
+ *                      reply:   result; when 0, session token (5) and session TTL (6, u32 seconds)
+ *   AUTHENTICATE (0)   request: user (0), session token (5)
+ *                      reply:   exactly the 24 bytes of proto header + security header, no fields
  */
 
+import bcrypt from 'bcryptjs';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from './constants.js';
 
 export const SECURITY_HEADER_SIZE = 16;
@@ -26,14 +32,29 @@ export const SecurityField = {
   SessionTtl: 6,
 } as const;
 
+/**
+ * The credential field is bcrypt(password) with this fixed salt (cost 10), so a server can compare
+ * it with a stored hash without ever seeing the password. It is still password-equivalent on the
+ * wire: anyone who reads it can log in with it.
+ */
+export const CREDENTIAL_SALT = '$2a$10$7EqJtq98hPqEX7fNZaFWoO';
+
+/** The credential a client sends for `password`: bcrypt with the fixed salt, as its text. */
+export function credentialOf(password: string): Buffer {
+  return Buffer.from(bcrypt.hashSync(password, CREDENTIAL_SALT), 'utf8');
+}
+
 export interface SecurityMessage {
   command: number;
+  /** the header's result byte: 0 in requests, the outcome in replies */
+  result: number;
   fields: Map<number, Buffer>;
 }
 
 /** Parse a security body; null when it is malformed. */
 export function parseSecurityMessage(buf: Buffer, start: number, end: number): SecurityMessage | null {
   if (end - start < SECURITY_HEADER_SIZE) return null;
+  const result = buf[start + 1]!;
   const command = buf[start + 2]!;
   const nFields = buf[start + 3]!;
   const fields = new Map<number, Buffer>();
@@ -45,7 +66,7 @@ export function parseSecurityMessage(buf: Buffer, start: number, end: number): S
     fields.set(buf[pos + 4]!, Buffer.from(buf.subarray(pos + 5, pos + 4 + size)));
     pos += 4 + size;
   }
-  return { command, fields };
+  return { command, result, fields };
 }
 
 /** Encode a whole security message (proto header included). */

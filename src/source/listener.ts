@@ -5,14 +5,25 @@
  * The deadline sweep runs every `sweepMs`: a record not answered `ackDeadlineMs` after it arrived
  * is answered with the retry code in its turn. A late result for it is ignored; the source re-ships
  * the record's latest version.
+ *
+ * With `service.tls` the port speaks TLS only (node:tls). A connection becomes a session once its
+ * handshake completes and its client certificate (if any is asked for) passes:
+ *
+ *   TCP accept ─▶ handshake ─┬─ secure ─▶ client certificate check ─┬─ ok ─▶ Session
+ *                            │                                       └─ refused: logged, counted, closed
+ *                            ├─ closed having sent nothing ─▶ a health check (debug only)
+ *                            └─ failed (a plaintext client, no or an untrusted certificate, timeout)
+ *                                 ─▶ logged once with the peer, counted as a protocol error
  */
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { ResultCode } from '../protocol/index.js';
 import type { InFlightBudget } from './in-flight-budget.js';
 import { Session } from './session.js';
 import type { SourceStats } from './source-stats.js';
+import { type SourceTls, clientCertProblem } from './source-tls.js';
 import type { Clock, RecordRouter, SessionLimits } from './types.js';
 
 export interface ListenerOptions {
@@ -24,6 +35,13 @@ export interface ListenerOptions {
 
 const SWEEP_MS = 50;
 
+/** A TLS connection whose handshake has not completed, keyed by its peer address. */
+interface Handshake {
+  secured: boolean;
+  /** what the TLS layer reported, for the log line */
+  error: string | null;
+}
+
 /** Connection ids are unique across every listener of the process: completions carry only the id. */
 let nextConnectionId = 1;
 
@@ -32,6 +50,7 @@ export class SourceListener {
   private readonly sessions = new Map<number, Session>();
   private readonly dirty = new Set<Session>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly handshakes = new Map<string, Handshake>();
   readonly clock: Clock = { now: performance.now() };
   private draining = false;
 
@@ -42,7 +61,18 @@ export class SourceListener {
     readonly stats: SourceStats,
     private readonly log: Logger,
   ) {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const tls = opts.limits.tls ?? null;
+    if (tls === null) {
+      this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    } else {
+      const server = createTlsServer({ ...tls.server, noDelay: true }, (socket) => this.acceptSecure(socket, tls));
+      server.on('connection', (raw: Socket) => this.trackHandshake(raw));
+      server.on('tlsClientError', (err, socket) => {
+        const h = this.handshakes.get(peerOf(socket));
+        if (h !== undefined) h.error = (err as { code?: string }).code ?? err.message;
+      });
+      this.server = server;
+    }
     this.server.on('error', (err) => this.log.error({ err: err.message }, 'service port error'));
   }
 
@@ -73,7 +103,69 @@ export class SourceListener {
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     const addr = this.server.address();
     if (addr === null || typeof addr === 'string') throw new Error('service port has no address');
+    const tls = this.opts.limits.tls ?? null;
+    const auth = this.opts.limits.auth ?? null;
+    if (tls !== null || auth !== null) {
+      const o = tls?.server;
+      this.log.info(
+        {
+          port: `${addr.address}:${addr.port}`,
+          tls: o === undefined ? false : { protocols: `${o.minVersion}-${o.maxVersion}`, clientCertificates: o.rejectUnauthorized === true ? 'required' : o.requestCert === true ? 'verified when presented' : 'not asked for', allowedPeerNames: tls!.allowedPeerNames },
+          authentication: auth === null ? false : { sessionTtl: auth.sessionTtlS },
+        },
+        'service port security',
+      );
+    }
     return { address: addr.address, port: addr.port };
+  }
+
+  /**
+   * Every TCP connection on a TLS port: if it closes before its handshake completes, it was either a
+   * health check (closed without sending a byte) or a failed handshake. Decided a turn after the
+   * close, so the TLS layer's error (which may come just after) is in the log line.
+   */
+  private trackHandshake(raw: Socket): void {
+    if (this.draining) {
+      raw.destroy();
+      return;
+    }
+    const peer = peerOf(raw);
+    const h: Handshake = { secured: false, error: null };
+    this.handshakes.set(peer, h);
+    raw.once('close', () =>
+      setImmediate(() => {
+        if (this.handshakes.get(peer) === h) this.handshakes.delete(peer);
+        if (h.secured) return;
+        this.stats.connectionsOpened++;
+        this.stats.connectionsClosed++;
+        if (raw.bytesRead === 0 && h.error === null) {
+          this.stats.healthChecks++;
+          this.log.debug({ peer, bytes: 0 }, 'health-check connection closed');
+          return;
+        }
+        this.stats.protocolErrors++;
+        this.log.warn({ peer, reason: h.error ?? 'closed during the handshake', bytes: raw.bytesRead }, 'closing source connection: TLS handshake failed');
+      }),
+    );
+  }
+
+  private acceptSecure(socket: TLSSocket, tls: SourceTls): void {
+    const peer = peerOf(socket);
+    const h = this.handshakes.get(peer);
+    if (h !== undefined) {
+      h.secured = true;
+      this.handshakes.delete(peer);
+    }
+    const problem = clientCertProblem(tls, socket.authorized, socket.authorizationError ?? null, socket.getPeerCertificate());
+    if (problem !== null) {
+      this.stats.connectionsOpened++;
+      this.stats.connectionsClosed++;
+      this.stats.protocolErrors++;
+      this.log.warn({ peer, reason: problem }, 'closing source connection: client certificate refused');
+      socket.destroy();
+      return;
+    }
+    this.accept(socket);
   }
 
   private accept(socket: Socket): void {
@@ -137,4 +229,8 @@ export class SourceListener {
     this.server.close();
     for (const s of [...this.sessions.values()]) s.destroy();
   }
+}
+
+function peerOf(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
 }

@@ -4,13 +4,18 @@
  *
  *   socket 'data' ─▶ Framer ─▶ onFrame ─┬─ type 3 ─▶ scan ─▶ router.dispatch(worker ring)
  *                                        ├─ type 4 ─▶ inflate ─▶ (as type 3)
- *                                        ├─ type 2 ─▶ security reply (prepared, in its turn)
+ *                                        ├─ type 2 ─▶ LOGIN / AUTHENTICATE reply (prepared, in its turn)
  *                                        └─ type 1 ─▶ info reply (prepared, in its turn)
  *   completions ─▶ window.complete ─▶ flush(): answered head run ─▶ one socket.write()
  *
  * Reading stops (the framer holds the rest of the chunk) when the window is full, the global budget
  * is spent, the worker's ring is full, or the socket's reply buffer is over its mark; nothing is
  * ever dropped.
+ *
+ * With `service.security` on, a connection's records are taken only while it holds a session: a
+ * LOGIN or AUTHENTICATE answered 0 opens one until the token's expiry. Before that (or after it),
+ * each record is answered 80 "not authenticated" in its turn; that is a retry code, so the source
+ * logs in again and re-ships. Three failed attempts in a row close the connection.
  */
 
 import type { Socket } from 'node:net';
@@ -28,6 +33,9 @@ import {
   ResultCode,
   Scan,
   ScanError,
+  SecurityCommand,
+  SecurityField,
+  type SecurityMessage,
   encodeInfoReply,
   encodeSecurityMessage,
   frameErrorText,
@@ -55,6 +63,20 @@ const RESULT_AT = PROTO_HEADER_SIZE + 5;
 /** Shared scratch for scans: sessions run on one thread, one frame at a time. */
 const scan = newScan();
 
+/**
+ * Failed LOGIN / AUTHENTICATE attempts in a row (unknown user, wrong credential, invalid token)
+ * after which the connection is closed. A source with the right password needs one attempt; this
+ * caps guessing to three per connection (each new connection costs the guesser a TCP and, with TLS,
+ * a handshake). An expired token does not count: it is the routine way back to LOGIN.
+ */
+export const MAX_FAILED_LOGINS = 3;
+
+/** A user name as it may appear in a log line: printable, and short. */
+function loggableUser(user: string): string {
+  const clean = user.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
+}
+
 export class Session implements FrameSink, Resumable {
   private readonly framer: Framer;
   private window: ReorderWindow | null = null;
@@ -63,6 +85,11 @@ export class Session implements FrameSink, Resumable {
   private readPaused = false;
   /** set while draining on shutdown: read nothing more, but keep answering */
   private stopped = false;
+  /** with security on: records are taken while clock.now < this (performance.now() time); Infinity when off */
+  private authUntil: number;
+  private failedLogins = 0;
+  /** too many failed logins: end the connection once every reply is written */
+  private ending = false;
   readonly peer: string;
 
   constructor(
@@ -78,6 +105,7 @@ export class Session implements FrameSink, Resumable {
   ) {
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.framer = new Framer(limits.maxFrame);
+    this.authUntil = (limits.auth ?? null) === null ? Number.POSITIVE_INFINITY : 0;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.tryResume());
@@ -104,10 +132,17 @@ export class Session implements FrameSink, Resumable {
 
   onFrame(type: number, buf: Buffer, start: number, end: number): boolean {
     if (this.closed) return true;
+    if (this.ending) return false;
     const window = (this.window ??= new ReorderWindow(this.limits.maxInFlightPerConnection));
     if (window.size >= this.limits.maxInFlightPerConnection || !this.budget.available || this.socket.writableNeedDrain) {
       if (!this.budget.available) this.budget.block(this);
       return false;
+    }
+    // One comparison per frame: Infinity when security is off. Refused before inflating or scanning,
+    // so nothing from an unauthenticated peer is decoded or logged.
+    if (this.clock.now >= this.authUntil && (type === MessageType.Record || type === MessageType.Compressed)) {
+      this.refuseUnauthenticated(window);
+      return true;
     }
     switch (type) {
       case MessageType.Record:
@@ -177,6 +212,15 @@ export class Session implements FrameSink, Resumable {
     return true;
   }
 
+  /** 80 in its turn: the source logs in again and re-ships the record. */
+  private refuseUnauthenticated(window: ReorderWindow): void {
+    this.stats.records++;
+    this.stats.notAuthenticated++;
+    this.budget.take();
+    window.complete(window.open(this.clock.now, -1), ResultCode.NotAuthenticated);
+    this.flush();
+  }
+
   private acceptSecurity(window: ReorderWindow, buf: Buffer, start: number, end: number): boolean {
     this.stats.securityMessages++;
     const msg = parseSecurityMessage(buf, start, end);
@@ -184,12 +228,90 @@ export class Session implements FrameSink, Resumable {
       this.reject('malformed security message');
       return true;
     }
-    // No source authentication is configured: a source treats 52 as "security not configured" and
-    // carries on without a session token.
+    const auth = this.limits.auth ?? null;
+    // Without source authentication, a source treats 52 as "security not configured" and carries on
+    // without a session token.
+    const reply = auth === null ? encodeSecurityMessage(msg.command, ResultCode.SecurityNotConfigured, []) : this.answerSecurity(msg);
     this.budget.take();
-    window.openPrepared(this.clock.now, encodeSecurityMessage(msg.command, ResultCode.SecurityNotConfigured, []));
+    window.openPrepared(this.clock.now, reply);
     this.flush();
     return true;
+  }
+
+  /**
+   * LOGIN and AUTHENTICATE against `service.security`. The session (and so whether records are
+   * taken) changes here, in request order: records after a successful LOGIN on the same connection
+   * are taken, records before it were answered 80. Nothing secret (credential, token, clear
+   * password) is ever logged: only the user name and the result code.
+   */
+  private answerSecurity(msg: SecurityMessage): Buffer {
+    const auth = this.limits.auth!;
+    const user = msg.fields.get(SecurityField.User)?.toString('utf8') ?? '';
+    let code: number;
+    let reply: Buffer;
+    let expiresAtMs = 0;
+    if (msg.command === SecurityCommand.Login) {
+      const r = auth.login(user, msg.fields.get(SecurityField.Credential));
+      code = r.code;
+      if (r.code === ResultCode.Ok) {
+        const ttl = Buffer.allocUnsafe(4);
+        ttl.writeUInt32BE(r.ttlS);
+        expiresAtMs = r.expiresAtMs;
+        reply = encodeSecurityMessage(msg.command, ResultCode.Ok, [
+          [SecurityField.SessionToken, r.token],
+          [SecurityField.SessionTtl, ttl],
+        ]);
+      } else reply = encodeSecurityMessage(msg.command, code, []);
+    } else if (msg.command === SecurityCommand.Authenticate) {
+      const r = auth.authenticate(user, msg.fields.get(SecurityField.SessionToken));
+      code = r.code;
+      if (r.code === ResultCode.Ok) expiresAtMs = r.expiresAtMs;
+      // The source expects exactly the 24-byte reply: header and result, no fields.
+      reply = encodeSecurityMessage(msg.command, code, []);
+    } else {
+      // User and role administration is not something a connector serves.
+      this.log.debug({ peer: this.peer, command: msg.command }, 'security command not supported');
+      return encodeSecurityMessage(msg.command, ResultCode.SecurityNotSupported, []);
+    }
+    const command = msg.command === SecurityCommand.Login ? 'login' : 'authenticate';
+    if (code === ResultCode.Ok) {
+      this.stats.loginsOk++;
+      this.failedLogins = 0;
+      // The session runs until the token expires; kept in the clock's time base so the per-record
+      // check is one comparison with no Date.now().
+      this.authUntil = this.clock.now + (expiresAtMs - Date.now());
+      this.log.debug({ peer: this.peer, user: loggableUser(user), command, result: code }, 'source logged in');
+      return reply;
+    }
+    // A failed attempt ends any session this connection had.
+    this.authUntil = 0;
+    if (code === ResultCode.ExpiredSession) {
+      this.stats.loginsExpired++;
+      this.log.debug({ peer: this.peer, user: loggableUser(user), command, result: code }, 'source session expired');
+      return reply;
+    }
+    this.stats.loginsFailed++;
+    this.failedLogins++;
+    this.log.debug({ peer: this.peer, user: loggableUser(user), command, result: code, attempt: this.failedLogins }, 'source login refused');
+    if (this.failedLogins >= MAX_FAILED_LOGINS) {
+      this.log.warn({ peer: this.peer, user: loggableUser(user), attempts: this.failedLogins, result: code }, 'closing source connection: too many failed logins');
+      this.endAfterReplies();
+    }
+    return reply;
+  }
+
+  /** Read nothing more; once every reply (the last refusal included) is written, close. */
+  private endAfterReplies(): void {
+    this.ending = true;
+    this.stopped = true;
+    this.readPaused = true;
+    this.socket.pause();
+  }
+
+  /** While ending: once nothing is left to answer, flush the socket and close it. */
+  private endIfAnswered(): void {
+    if (this.closed || (this.window?.size ?? 0) > 0 || this.socket.writableEnded) return;
+    this.socket.end(() => this.socket.destroy());
   }
 
   private answerInfo(names: string[]): Buffer {
@@ -218,43 +340,52 @@ export class Session implements FrameSink, Resumable {
     return n;
   }
 
-  /** Write every answered request at the head of the window, in order, in one write. */
+  /**
+   * Write every answered request at the head of the window, in order, in one write. The run of
+   * replies is filled from ready-made OK replies in bulk; only other codes are patched in, and a
+   * prepared message (security, info) is spliced in where its request stood.
+   */
   flush(): void {
     const window = this.window;
-    if (window === null || !window.headReady()) return;
+    if (window === null || !window.headReady()) {
+      if (this.ending) this.endIfAnswered();
+      return;
+    }
     const ready = window.readyCount();
-    const parts: Buffer[] = [];
-    let run = Buffer.allocUnsafe(Math.min(ready, OK_BLOCK_COUNT) * REPLY_SIZE);
-    let used = 0;
+    const out = Buffer.allocUnsafe(ready * REPLY_SIZE);
+    for (let done = 0; done < ready; done += OK_BLOCK_COUNT) {
+      const n = Math.min(OK_BLOCK_COUNT, ready - done);
+      OK_BLOCK.copy(out, done * REPLY_SIZE, 0, n * REPLY_SIZE);
+    }
+    let parts: Buffer[] | null = null;
+    let segment = 0;
+    let i = 0;
     const replies = this.stats.replies;
     const ack = this.stats.ackLatency;
     const now = performance.now();
     const released = window.drain((code, prepared, arrival) => {
       ack.observe((now - arrival) / 1000);
       if (prepared !== undefined) {
-        if (used > 0) parts.push(run.subarray(0, used));
-        parts.push(prepared);
-        run = run.subarray(used);
-        used = 0;
-        return;
+        parts ??= [];
+        parts.push(out.subarray(segment * REPLY_SIZE, i * REPLY_SIZE), prepared);
+        segment = i + 1;
+      } else {
+        if (code !== ResultCode.Ok) out[i * REPLY_SIZE + RESULT_AT] = code;
+        replies[code & 0xff]!++;
       }
-      if (used + REPLY_SIZE > run.length) {
-        parts.push(run.subarray(0, used));
-        run = Buffer.allocUnsafe(OK_BLOCK.length);
-        used = 0;
-      }
-      OK_BLOCK.copy(run, used, 0, REPLY_SIZE);
-      if (code !== ResultCode.Ok) run[used + RESULT_AT] = code;
-      replies[code & 0xff]!++;
-      used += REPLY_SIZE;
+      i++;
     });
-    if (used > 0) parts.push(run.subarray(0, used));
     this.budget.give(released);
     if (this.closed) return;
-    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    this.socket.write(out);
+    let data = out;
+    if (parts !== null) {
+      (parts as Buffer[]).push(out.subarray(segment * REPLY_SIZE));
+      data = Buffer.concat(parts);
+    }
+    this.socket.write(data);
     this.budget.wake();
-    if (this.readPaused) this.tryResume();
+    if (this.ending) this.endIfAnswered();
+    else if (this.readPaused) this.tryResume();
   }
 
   /** Read again if whatever stopped this session has cleared. */

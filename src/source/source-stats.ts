@@ -21,6 +21,14 @@ export class SourceStats {
   /** requests answered with the retry code because their worker died */
   workerLostRetries = 0;
   securityMessages = 0;
+  /** LOGIN / AUTHENTICATE answered 0 */
+  loginsOk = 0;
+  /** LOGIN / AUTHENTICATE refused: unknown user (60), wrong credential (62), invalid token (65) */
+  loginsFailed = 0;
+  /** AUTHENTICATE with a genuine but expired token (66): routine, the source logs in again */
+  loginsExpired = 0;
+  /** records answered 80 because their connection had not logged in (or its session ended) */
+  notAuthenticated = 0;
   infoMessages = 0;
   /** times a session stopped reading: window, budget, ring or reply backpressure */
   readPauses = 0;

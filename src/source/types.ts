@@ -1,4 +1,6 @@
 import type { Resumable } from './in-flight-budget.js';
+import type { SourceAuth } from './source-auth.js';
+import type { SourceTls } from './source-tls.js';
 
 /** Where sessions send records: the dispatcher, seen from the source side. */
 export interface RecordRouter {
@@ -28,4 +30,11 @@ export interface SessionLimits {
   recordLog: ((buf: Buffer, start: number, end: number) => void) | null;
   /** answer an info name the way a connector node does */
   info(name: string): string;
+  /**
+   * `service.security`: when set, a connection must LOGIN or AUTHENTICATE before its records are
+   * taken; absent or null, LOGIN is answered 52 ("security not configured").
+   */
+  auth?: SourceAuth | null;
+  /** `service.tls`: when set, the listener speaks TLS only */
+  tls?: SourceTls | null;
 }

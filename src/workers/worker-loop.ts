@@ -89,6 +89,7 @@ export class WorkerLoop implements SinkEvents {
   /** Take up to BATCH records from the ring; returns how many were handled. */
   private drain(): number {
     this.checkPolicy();
+    this.sink.beginBatch?.();
     const ring = this.inbound;
     const data = ring.data;
     const words = ring.words;
@@ -113,6 +114,7 @@ export class WorkerLoop implements SinkEvents {
       ring.release();
       this.counters[WorkerCounter.Records]! += n;
       this.counters[WorkerCounter.BytesOut]! += this.sink.flush();
+      this.counters[WorkerCounter.Resent] = this.sink.resent ?? 0;
       this.completions.publish();
       this.maybeCrash(n);
     }

@@ -11,12 +11,15 @@ import type { Socket } from 'node:net';
 import type { FaultState } from './faults.js';
 import { FrameError, Framer, type Frame } from './framer.js';
 import { RequestHandler } from './request-handler.js';
+import { newConnectionAuth } from './security.js';
 
 /** Compact the queue once this many answered frames sit at its front. */
 const COMPACT_AFTER = 4096;
 
 export class DoubleConnection {
   private readonly framer = new Framer();
+  /** Set by a successful LOGIN or AUTHENTICATE on this connection. */
+  private readonly auth = newConnectionAuth();
   private queue: Frame[] = [];
   private head = 0;
   private delayTimer: NodeJS.Timeout | undefined;
@@ -60,7 +63,7 @@ export class DoubleConnection {
         }
       }
       this.head++;
-      out.push(this.handler.handle(frame));
+      out.push(this.handler.handle(frame, this.auth));
     }
     this.compact();
     this.send(out);
@@ -70,7 +73,7 @@ export class DoubleConnection {
     this.delayTimer = undefined;
     if (this.closed) return;
     this.head++;
-    this.send([this.handler.handle(frame)]);
+    this.send([this.handler.handle(frame, this.auth)]);
     this.pump();
   }
 

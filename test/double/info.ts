@@ -3,10 +3,18 @@
 //   request body := (name "\n")*            names may be "key" or "key:params" / "key/sub"
 //   reply body   := (name "\t" value "\n")*  the request name is echoed
 //
-// An empty request answers a default set, as `asinfo` with no command shows. The double is a
-// one-node cluster that masters every partition of every namespace, with one replica, in AP
-// mode (regime 0).
+// An empty request answers a default set, as `asinfo` with no command shows. Partition maps are
+// AP mode (regime 0) with one replica: a node's `replicas` bitmap is the partitions it masters.
+// The node's place in its cluster (peers, partitions, generations) comes from its topology; a
+// stand-alone double masters every partition and has no peers.
+//
+// Services and peers by listener kind (the double listens either in clear or with TLS):
+//   clear: service-clear-std = host:port;  peers-clear-* list the peers; peers-tls-* are empty
+//   TLS:   service-tls-std   = host:port;  peers-tls-*   list the peers; peers-clear-* are empty
+// A peer is listed as [<node id>,<tls name>,[<host>:<port>]]; the port is always spelled out
+// because every node of a double cluster has a port of its own.
 
+import { masterBitmap, type NodeTopology } from './topology.js';
 import { N_PARTITIONS } from './wire.js';
 
 export interface InfoContext {
@@ -15,14 +23,15 @@ export interface InfoContext {
   readonly port: number;
   readonly namespaces: readonly string[];
   readonly clusterName: string | undefined;
+  readonly topology: NodeTopology;
+  /** The TLS name peers are listed with; undefined when the node listens in clear. */
+  readonly tlsName: string | undefined;
+  readonly tls: boolean;
   objectCount(ns: string): number;
 }
 
 export const EDITION = 'Aerospike Community Edition';
 export const BUILD = '8.1.2.0';
-/** Constant: the double's partition map and peer list never change. */
-const PARTITION_GENERATION = 1;
-const PEERS_GENERATION = 1;
 
 /**
  * Feature names a 8.1 Community server advertises that clients look for. Clients require
@@ -54,8 +63,6 @@ const FEATURES = [
   'xdr-filter',
 ].join(';');
 
-/** Every partition bit set: 512 bytes of 0xFF. */
-const ALL_PARTITIONS_B64 = Buffer.alloc(N_PARTITIONS / 8, 0xff).toString('base64');
 
 const DEFAULT_NAMES = ['node', 'build', 'edition', 'version', 'features', 'cluster-name', 'partition-generation', 'statistics'];
 
@@ -73,7 +80,6 @@ export function answerInfo(body: Buffer, ctx: InfoContext, onName?: (name: strin
 
 /** The value of one info name, or undefined when the double does not know it. */
 export function infoValue(name: string, ctx: InfoContext): string | undefined {
-  const peers = `${PEERS_GENERATION},${ctx.port},[]`;
   switch (name) {
     case 'node':
       return ctx.nodeId;
@@ -82,15 +88,15 @@ export function infoValue(name: string, ctx: InfoContext): string | undefined {
     case 'partitions':
       return String(N_PARTITIONS);
     case 'partition-generation':
-      return String(PARTITION_GENERATION);
+      return String(ctx.topology.partitionGeneration());
     case 'peers-generation':
-      return String(PEERS_GENERATION);
+      return String(ctx.topology.peersGeneration());
     case 'rebalance-generation':
       return '1';
     case 'cluster-name':
       return ctx.clusterName ?? 'null';
     case 'cluster-stable':
-      return clusterKey(ctx.nodeId);
+      return ctx.topology.clusterKey() || clusterKey(ctx.nodeId);
     case 'edition':
       return EDITION;
     case 'build':
@@ -100,37 +106,53 @@ export function infoValue(name: string, ctx: InfoContext): string | undefined {
     case 'status':
       return 'ok';
     case 'service':
-    case 'service-clear-std':
       return `${ctx.host}:${ctx.port}`;
-    case 'service-clear-alt':
+    case 'service-clear-std':
+      return ctx.tls ? '' : `${ctx.host}:${ctx.port}`;
     case 'service-tls-std':
+      return ctx.tls ? `${ctx.host}:${ctx.port}` : '';
+    case 'service-clear-alt':
     case 'service-tls-alt':
-    case 'services':
     case 'services-alumni':
     case 'services-alternate':
       return '';
+    case 'services':
+      return ctx.topology
+        .peers()
+        .map((peer) => `${peer.host}:${peer.port}`)
+        .join(';');
     case 'peers-clear-std':
     case 'peers-clear-alt':
+      return peerList(ctx, !ctx.tls);
     case 'peers-tls-std':
     case 'peers-tls-alt':
+      return peerList(ctx, ctx.tls);
     case 'alumni-clear-std':
     case 'alumni-clear-alt':
     case 'alumni-tls-std':
     case 'alumni-tls-alt':
-      return peers;
-    case 'replicas':
-      return ctx.namespaces.map((ns) => `${ns}:0,1,${ALL_PARTITIONS_B64}`).join(';');
-    case 'replicas-all':
-      return ctx.namespaces.map((ns) => `${ns}:1,${ALL_PARTITIONS_B64}`).join(';');
-    case 'replicas-master':
-      return ctx.namespaces.map((ns) => `${ns}:${ALL_PARTITIONS_B64}`).join(';');
+      return `${ctx.topology.peersGeneration()},${ctx.port},[]`;
+    case 'replicas': {
+      const bitmap = masterBitmap(ctx.topology).toString('base64');
+      return ctx.namespaces.map((ns) => `${ns}:0,1,${bitmap}`).join(';');
+    }
+    case 'replicas-all': {
+      const bitmap = masterBitmap(ctx.topology).toString('base64');
+      return ctx.namespaces.map((ns) => `${ns}:1,${bitmap}`).join(';');
+    }
+    case 'replicas-master': {
+      const bitmap = masterBitmap(ctx.topology).toString('base64');
+      return ctx.namespaces.map((ns) => `${ns}:${bitmap}`).join(';');
+    }
     case 'racks:':
-    case 'racks':
-      return ctx.namespaces.map((ns) => `ns=${ns}:rack_0=${ctx.nodeId}`).join(';');
+    case 'racks': {
+      const members = [ctx.nodeId, ...ctx.topology.peers().map((peer) => peer.nodeId)].join(',');
+      return ctx.namespaces.map((ns) => `ns=${ns}:rack_0=${members}`).join(';');
+    }
     case 'namespaces':
       return ctx.namespaces.join(';');
     case 'statistics':
-      return 'cluster_size=1;cluster_integrity=true;cluster_is_member=true;uptime=1';
+      return `cluster_size=${ctx.topology.clusterSize()};cluster_integrity=true;cluster_is_member=true;uptime=1`;
     case 'udf-list':
     case 'sindex-list':
     case 'sindex-list:':
@@ -151,7 +173,7 @@ function parameterisedInfo(name: string, ctx: InfoContext): string | undefined {
   const ns = match[1]!;
   if (!ctx.namespaces.includes(ns)) return 'ERROR:20:namespace not found';
   return [
-    `ns_cluster_size=1`,
+    `ns_cluster_size=${ctx.topology.clusterSize()}`,
     `effective_replication_factor=1`,
     `objects=${ctx.objectCount(ns)}`,
     `tombstones=0`,
@@ -160,6 +182,13 @@ function parameterisedInfo(name: string, ctx: InfoContext): string | undefined {
     `strong-consistency=false`,
     `storage-engine=memory`,
   ].join(';');
+}
+
+/** `<peers generation>,<default port>,[peer,…]`, or no peers when `listed` is false. */
+function peerList(ctx: InfoContext, listed: boolean): string {
+  const peers = listed ? ctx.topology.peers() : [];
+  const entries = peers.map((peer) => `[${peer.nodeId},${ctx.tlsName ?? ''},[${peer.host}:${peer.port}]]`);
+  return `${ctx.topology.peersGeneration()},${ctx.port},[${entries.join(',')}]`;
 }
 
 /** A stable 64-bit-looking cluster key from the node id. */

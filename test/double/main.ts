@@ -1,10 +1,16 @@
 // Runs a double as its own process:
 //   main.ts [--host H] [--port N] [--namespaces test,bar] [--node-id ID] [--cluster-name NAME]
-// Prints {"port":N} as one JSON line on stdout once listening; closes on SIGTERM or SIGINT.
+//   main.ts --nodes N [--host H] [--namespaces test,bar] [--cluster-name NAME]
+// Prints {"port":N} (with --nodes, {"port":<node 0>,"ports":[…]}) as one JSON line on stdout
+// once listening; closes on SIGTERM or SIGINT. --nodes runs a DoubleCluster on free ports.
+// --stall starts it with record requests held (faults.stall); SIGUSR1 toggles the stall and
+// prints {"stall":true|false} once it has taken effect, so a benchmark in another process can
+// stall and release the destination.
 // A separate process is what the official client needs: its connect() tends the cluster
 // synchronously on the JavaScript thread, so a double in the same thread could never answer.
 
 import { parseArgs } from 'node:util';
+import { DoubleCluster } from './cluster.js';
 import { AerospikeDouble, type DoubleOptions } from './server.js';
 
 const { values } = parseArgs({
@@ -14,6 +20,8 @@ const { values } = parseArgs({
     namespaces: { type: 'string' },
     'node-id': { type: 'string' },
     'cluster-name': { type: 'string' },
+    nodes: { type: 'string' },
+    stall: { type: 'boolean' },
   },
   strict: true,
 });
@@ -32,8 +40,38 @@ if (values.namespaces !== undefined) opts.namespaces = values.namespaces.split('
 if (values['node-id'] !== undefined) opts.nodeId = values['node-id'];
 if (values['cluster-name'] !== undefined) opts.clusterName = values['cluster-name'];
 
-const double = await AerospikeDouble.start(opts);
-process.stdout.write(`${JSON.stringify({ port: double.port })}\n`);
+let nodes: number | undefined;
+if (values.nodes !== undefined) {
+  nodes = Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) {
+    process.stderr.write(`--nodes must be an integer between 1 and 64, got ${values.nodes}\n`);
+    process.exit(2);
+  }
+  if (opts.port !== undefined || opts.nodeId !== undefined) {
+    process.stderr.write('--port and --node-id cannot be combined with --nodes: cluster nodes take free ports\n');
+    process.exit(2);
+  }
+}
+
+let double: { close(): Promise<void> };
+let servers: AerospikeDouble[];
+if (nodes === undefined) {
+  const single = await AerospikeDouble.start(opts);
+  servers = [single];
+  double = single;
+} else {
+  const cluster = await DoubleCluster.start({ nodes, ...opts });
+  servers = cluster.nodes;
+  double = cluster;
+}
+let stalled = values.stall ?? false;
+for (const s of servers) s.faults.stall = stalled;
+process.stdout.write(`${JSON.stringify(nodes === undefined ? { port: servers[0]!.port } : { port: servers[0]!.port, ports: servers.map((s) => s.port) })}\n`);
+process.on('SIGUSR1', () => {
+  stalled = !stalled;
+  for (const s of servers) s.faults.stall = stalled;
+  process.stdout.write(`${JSON.stringify({ stall: stalled })}\n`);
+});
 
 let closing = false;
 const shutdown = (): void => {

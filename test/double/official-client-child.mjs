@@ -66,12 +66,59 @@ function operation(o) {
   }
 }
 
+function errorCode(err) {
+  return typeof err?.code === 'number' ? err.code : -1;
+}
+
+async function inParallel(count, concurrency, task) {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency ?? 64, count)) }, worker));
+}
+
 const commands = {
-  async connect({ port, clusterName }) {
-    const config = { hosts: `127.0.0.1:${port}`, connTimeoutMs: 5000 };
+  async connect({ port, hosts, clusterName, user, password, tls }) {
+    const seeds = hosts ?? [{ host: '127.0.0.1', port }];
+    const config = {
+      hosts: seeds.map((h) => (h.tlsName ? { addr: h.host, port: h.port, tlsname: h.tlsName } : { addr: h.host, port: h.port })),
+      connTimeoutMs: 5000,
+    };
     if (clusterName) config.clusterName = clusterName;
+    if (user !== undefined) {
+      config.user = user;
+      config.password = password;
+    }
+    if (tls) config.tls = { enable: true, ...tls };
     client = await Aerospike.connect(config);
     return null;
+  },
+  async nodes() {
+    return client.getNodes().map((node) => node.name);
+  },
+  // Many puts (or gets), `concurrency` in flight at once; one IPC round trip for all of them.
+  async putMany({ items, concurrency }) {
+    const failures = [];
+    await inParallel(items.length, concurrency, async (i) => {
+      try {
+        await client.put(key(items[i].key), toClientValue(items[i].bins));
+      } catch (err) {
+        failures.push({ index: i, code: errorCode(err), message: String(err?.message ?? err) });
+      }
+    });
+    return { failures };
+  },
+  async getMany({ keys, concurrency }) {
+    const results = new Array(keys.length);
+    await inParallel(keys.length, concurrency, async (i) => {
+      try {
+        results[i] = { bins: fromClientValue((await client.get(key(keys[i]))).bins ?? {}) };
+      } catch (err) {
+        results[i] = { code: errorCode(err) };
+      }
+    });
+    return results;
   },
   async put({ key: k, bins, ttl, exists }) {
     const meta = ttl === undefined ? undefined : { ttl };
@@ -124,7 +171,7 @@ process.on('message', async ({ id, op, args }) => {
     const value = await command(args ?? {});
     process.send({ id, ok: true, value });
   } catch (err) {
-    process.send({ id, ok: false, error: { code: typeof err?.code === 'number' ? err.code : -1, message: String(err?.message ?? err) } });
+    process.send({ id, ok: false, error: { code: errorCode(err), message: String(err?.message ?? err) } });
   }
 });
 

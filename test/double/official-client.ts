@@ -36,6 +36,18 @@ export type ClientOp =
   | { kind: 'touch'; ttl: number }
   | { kind: 'delete' };
 
+/** Where and how the client connects; `port` alone means one seed on 127.0.0.1. */
+export interface ClientConnectOptions {
+  port?: number;
+  /** Seeds; a `tlsName` makes the client verify that node's certificate against that name. */
+  hosts?: { host: string; port: number; tlsName?: string }[];
+  clusterName?: string;
+  user?: string;
+  password?: string;
+  /** The client's `tls` config (enable is implied): file paths. */
+  tls?: { cafile?: string; certfile?: string; keyfile?: string };
+}
+
 /** A failed client call; `code` is the client's status (the server's result code when it answered). */
 export class ClientCallError extends Error {
   override readonly name = 'ClientCallError';
@@ -83,8 +95,23 @@ export class OfficialClient {
     return new OfficialClient(child);
   }
 
-  connect(port: number, clusterName?: string): Promise<null> {
-    return this.call('connect', { port, clusterName });
+  connect(port: number, clusterName?: string): Promise<null>;
+  connect(opts: ClientConnectOptions): Promise<null>;
+  connect(portOrOpts: number | ClientConnectOptions, clusterName?: string): Promise<null> {
+    const opts = typeof portOrOpts === 'number' ? { port: portOrOpts, clusterName } : portOrOpts;
+    return this.call('connect', opts);
+  }
+  /** Names (node ids) of the nodes the client currently knows. */
+  nodes(): Promise<string[]> {
+    return this.call('nodes', {});
+  }
+  /** Puts every item, `concurrency` at a time; resolves with the ones that failed. */
+  putMany(items: { key: ClientKey; bins: ClientBins }[], concurrency = 64): Promise<{ failures: { index: number; code: number; message: string }[] }> {
+    return this.call('putMany', { items, concurrency });
+  }
+  /** Gets every key, `concurrency` at a time: the bins, or the error code. */
+  getMany(keys: ClientKey[], concurrency = 64): Promise<({ bins: ClientBins } | { code: number })[]> {
+    return this.call('getMany', { keys, concurrency });
   }
   put(key: ClientKey, bins: ClientBins, opts: { ttl?: number; exists?: 'CREATE' | 'UPDATE' | 'REPLACE' | 'CREATE_OR_REPLACE' } = {}): Promise<null> {
     return this.call('put', { key, bins, ...opts });

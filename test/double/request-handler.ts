@@ -1,6 +1,10 @@
 // Turns one inbound frame into its reply bytes: info, security, record messages and batches.
 // Faults that change a reply's content (errorCode, failNext) are applied here; faults that
 // change its timing live in connection.ts.
+//
+// In a cluster every node executes every record request it gets: the nodes share one store,
+// which stands for a real node proxying the request to the partition's master and relaying
+// the answer. Such requests are counted as `forwarded`.
 
 import { readBatchField } from './batch.js';
 import { RecordExecutor, type RecordOutcome } from './execute.js';
@@ -18,13 +22,29 @@ import {
   writeReplyMessage,
   type AsMsg,
 } from './message.js';
-import { answerSecurity } from './security.js';
+import { answerSecurity, type ConnectionAuth, type SecurityPolicy } from './security.js';
 import type { RecordStore } from './store.js';
-import { FieldType, Info1, Info3, MSG_HEADER_SIZE, PROTO_HEADER_SIZE, ProtoType, ResultCode } from './wire.js';
+import { partitionOf } from './topology.js';
+import {
+  DIGEST_SIZE,
+  FieldType,
+  Info1,
+  Info3,
+  MSG_HEADER_SIZE,
+  PROTO_HEADER_SIZE,
+  ProtoType,
+  ResultCode,
+  SecurityCommand,
+} from './wire.js';
 
 export interface DoubleStats {
   /** Record requests (type 3 and 4), batches counted once. */
   requests: number;
+  /**
+   * Record requests (and batch rows) for a partition this node does not master, executed on
+   * the master's behalf. Always 0 on a stand-alone double, which masters every partition.
+   */
+  forwarded: number;
   /** Successful writes (batch rows included). */
   writes: number;
   /** Successful deletes, including writes that left a record without bins. */
@@ -38,10 +58,29 @@ export interface DoubleStats {
   /** Connections accepted since start. */
   connections: number;
   infoRequests: number;
+  /** Successful LOGINs (security configured only). */
+  logins: number;
+  /** Successful AUTHENTICATEs (security configured only). */
+  authentications: number;
+  /** TLS handshakes that failed (TLS configured only). */
+  tlsFailures: number;
 }
 
 export function emptyStats(): DoubleStats {
-  return { requests: 0, writes: 0, deletes: 0, reads: 0, rejected: {}, xdrWrites: 0, connections: 0, infoRequests: 0 };
+  return {
+    requests: 0,
+    forwarded: 0,
+    writes: 0,
+    deletes: 0,
+    reads: 0,
+    rejected: {},
+    xdrWrites: 0,
+    connections: 0,
+    infoRequests: 0,
+    logins: 0,
+    authentications: 0,
+    tlsFailures: 0,
+  };
 }
 
 export class RequestHandler {
@@ -53,6 +92,7 @@ export class RequestHandler {
     private readonly stats: DoubleStats,
     private readonly faults: FaultState,
     private readonly onInfoName: (name: string, known: boolean) => void,
+    private readonly security: SecurityPolicy | undefined,
   ) {
     this.executor = new RecordExecutor(store);
   }
@@ -62,15 +102,38 @@ export class RequestHandler {
     return frame.type === ProtoType.MESSAGE || frame.type === ProtoType.COMPRESSED;
   }
 
-  handle(frame: Frame): Buffer {
+  /**
+   * `auth` is the connection's security state. Info needs no authentication here, although a
+   * server with security enabled answers only a few names before it.
+   */
+  handle(frame: Frame, auth: ConnectionAuth): Buffer {
     switch (frame.type) {
       case ProtoType.INFO:
         return this.handleInfo(frame.body);
       case ProtoType.SECURITY:
-        return answerSecurity();
+        return this.handleSecurity(frame.body, auth);
       default:
+        if (this.security && !auth.authenticated) {
+          this.stats.requests++;
+          const isBatch = frame.body.length >= MSG_HEADER_SIZE && (frame.body[1]! & Info1.BATCH) !== 0;
+          return this.reject(ResultCode.NOT_AUTHENTICATED, isBatch);
+        }
         return this.handleRecord(frame);
     }
+  }
+
+  private handleSecurity(body: Buffer, auth: ConnectionAuth): Buffer {
+    const answer = answerSecurity(body, this.security, auth);
+    if (this.security) {
+      if (answer.resultCode !== ResultCode.OK) {
+        this.stats.rejected[answer.resultCode] = (this.stats.rejected[answer.resultCode] ?? 0) + 1;
+      } else if (answer.command === SecurityCommand.LOGIN) {
+        this.stats.logins++;
+      } else if (answer.command === SecurityCommand.AUTHENTICATE) {
+        this.stats.authentications++;
+      }
+    }
+    return answer.reply;
   }
 
   private handleInfo(body: Buffer): Buffer {
@@ -99,6 +162,7 @@ export class RequestHandler {
     }
     if (isBatch) return this.handleBatch(msg);
 
+    this.countForwarded(findField(msg.fields, FieldType.DIGEST));
     const outcome = this.executor.execute({ ...msg, honourXdr: true });
     this.count(outcome);
     if (outcome.bins.length === 0 && outcome.generation === 0 && outcome.voidTime === 0) {
@@ -120,6 +184,7 @@ export class RequestHandler {
     const results: { index: number; outcome: RecordOutcome }[] = [];
     let size = MSG_HEADER_SIZE; // the closing LAST message
     for (const row of rows) {
+      this.countForwarded(row.digest);
       const outcome = this.executor.execute({ ...row, honourXdr: false });
       this.count(outcome);
       results.push({ index: row.index, outcome });
@@ -134,6 +199,10 @@ export class RequestHandler {
     }
     writeReplyMessage(reply, at, { resultCode: ResultCode.OK, info3: Info3.LAST }, []);
     return reply;
+  }
+
+  private countForwarded(digest: Buffer | undefined): void {
+    if (digest && digest.length === DIGEST_SIZE && !this.info.topology.isMaster(partitionOf(digest))) this.stats.forwarded++;
   }
 
   private reject(resultCode: number, isBatch: boolean): Buffer {

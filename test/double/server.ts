@@ -1,19 +1,30 @@
-// The conformance double: an in-memory, single-node server speaking the Aerospike protocol the
-// way Community Edition 8.1 does in everything a client and an XDR connector touch. Tests use
-// it as the destination cluster; it shares no code with src/ so it can judge src/.
+// The conformance double: an in-memory server node speaking the Aerospike protocol the way
+// Community Edition 8.1 does in everything a client and an XDR connector touch. Tests use it as
+// the destination cluster; it shares no code with src/ so it can judge src/. On its own it is a
+// one-node cluster; DoubleCluster (cluster.ts) runs several that share one store.
 //
-//   AerospikeDouble ── net.Server ──▶ DoubleConnection (one per socket: framing, order, timing)
-//                                        └─▶ RequestHandler (info, security, records, batch)
-//                                               └─▶ RecordExecutor ─▶ RecordStore
+//   AerospikeDouble ── net.Server | tls.Server ──▶ DoubleConnection (one per socket: framing,
+//        │                                            │              order, timing, auth state)
+//        │                                            └─▶ RequestHandler (info, security,
+//        │                                                   records, batch)
+//        │                                                   └─▶ RecordExecutor ─▶ RecordStore
+//        └── NodeTopology (peers, partitions, generations) and SecurityPolicy (users, sessions)
 
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { DoubleConnection } from './connection.js';
 import { FaultState, type DoubleFaults } from './faults.js';
 import type { InfoContext } from './info.js';
 import { RequestHandler, emptyStats, type DoubleStats } from './request-handler.js';
+import { SecurityPolicy, type DoubleSecurityOptions } from './security.js';
 import { RecordStore, type StoredRecord } from './store.js';
+import { SOLO_TOPOLOGY, type NodeTopology } from './topology.js';
+import { N_PARTITIONS } from './wire.js';
 
 export type { DoubleFaults } from './faults.js';
+export type { DoubleSecurityOptions } from './security.js';
 export type { DoubleStats } from './request-handler.js';
 export type { StoredBin, StoredRecord } from './store.js';
 
@@ -28,12 +39,40 @@ export interface DoubleOptions {
   namespaces?: string[];
   /** Answered by info `cluster-name`; unset answers 'null' as a server does. */
   clusterName?: string;
+  /** Users and session TTL; unset, the double has no security (LOGIN answers 51) as CE. */
+  security?: DoubleSecurityOptions;
+  /** Listen with TLS instead of in clear. */
+  tls?: DoubleTlsOptions;
+  /** Set by DoubleCluster for its nodes; a stand-alone double leaves it unset. */
+  member?: ClusterMember;
+}
+
+export interface DoubleTlsOptions {
+  /** Private key: PEM text, or the path of a PEM file. */
+  key: string;
+  /** Certificate (chain): PEM text, or the path of a PEM file. */
+  cert: string;
+  /** CA that client certificates must chain to: PEM text or path. Needed with requestCert. */
+  ca?: string;
+  /** Require a client certificate signed by `ca` (mutual TLS); default false. */
+  requestCert?: boolean;
+  /** Name peers are listed with in `peers-tls-*`; default the certificate's CN. */
+  tlsName?: string;
+}
+
+/** What a cluster shares with each of its nodes. */
+export interface ClusterMember {
+  readonly store: RecordStore;
+  readonly topology: NodeTopology;
+  readonly security: SecurityPolicy | undefined;
 }
 
 export class AerospikeDouble implements InfoContext {
   readonly host: string;
   readonly namespaces: readonly string[];
   readonly clusterName: string | undefined;
+  readonly topology: NodeTopology;
+  readonly tlsName: string | undefined;
   readonly stats: DoubleStats = emptyStats();
   readonly faults: DoubleFaults;
   /** Every info name asked, with how often and whether the double knew it. */
@@ -42,29 +81,52 @@ export class AerospikeDouble implements InfoContext {
   private readonly store: RecordStore;
   private readonly handler: RequestHandler;
   private readonly faultState: FaultState;
+  private readonly tlsContext: tls.TlsOptions | undefined;
   private readonly connections = new Set<DoubleConnection>();
   private listener: net.Server | undefined;
   private boundPort = 0;
   private id = '';
 
-  private constructor(opts: DoubleOptions) {
+  private constructor(opts: DoubleOptions, security: SecurityPolicy | undefined) {
     this.host = opts.host ?? '127.0.0.1';
     this.namespaces = [...(opts.namespaces ?? ['test'])];
     this.clusterName = opts.clusterName;
-    this.store = new RecordStore(this.namespaces);
+    this.store = opts.member?.store ?? new RecordStore(this.namespaces);
+    this.topology = opts.member?.topology ?? SOLO_TOPOLOGY;
+    if (opts.tls) {
+      const cert = pem(opts.tls.cert);
+      this.tlsContext = {
+        key: pem(opts.tls.key),
+        cert,
+        ...(opts.tls.ca === undefined ? {} : { ca: pem(opts.tls.ca) }),
+        requestCert: opts.tls.requestCert ?? false,
+        rejectUnauthorized: opts.tls.requestCert ?? false,
+      };
+      this.tlsName = opts.tls.tlsName ?? commonName(cert);
+    } else {
+      this.tlsName = undefined;
+    }
     this.faultState = new FaultState(() => {
       for (const conn of this.connections) conn.pump();
     });
     this.faults = this.faultState;
-    this.handler = new RequestHandler(this.store, this, this.stats, this.faultState, (name, known) => {
-      const seen = this.infoNames.get(name);
-      if (seen) seen.count++;
-      else this.infoNames.set(name, { count: 1, known });
-    });
+    this.handler = new RequestHandler(
+      this.store,
+      this,
+      this.stats,
+      this.faultState,
+      (name, known) => {
+        const seen = this.infoNames.get(name);
+        if (seen) seen.count++;
+        else this.infoNames.set(name, { count: 1, known });
+      },
+      security,
+    );
   }
 
   static async start(opts: DoubleOptions = {}): Promise<AerospikeDouble> {
-    const double = new AerospikeDouble(opts);
+    const security = opts.member ? opts.member.security : opts.security ? await SecurityPolicy.create(opts.security) : undefined;
+    const double = new AerospikeDouble(opts, security);
     await double.listen(opts.port ?? 0);
     double.id = opts.nodeId ?? `BB9${double.boundPort.toString(16).toUpperCase().padStart(4, '0')}0011AC4202`;
     return double;
@@ -78,8 +140,24 @@ export class AerospikeDouble implements InfoContext {
     return this.id;
   }
 
+  get tls(): boolean {
+    return this.tlsContext !== undefined;
+  }
+
+  /** Whether the node accepts connections (false after close() or refuseConnections(true)). */
+  get listening(): boolean {
+    return this.listener !== undefined;
+  }
+
+  /** Records of `ns` in the partitions this node masters (all of them on a stand-alone double). */
   objectCount(ns: string): number {
-    return this.store.count(ns);
+    if (this.topology === SOLO_TOPOLOGY) return this.store.count(ns);
+    let count = 0;
+    for (const digestHex of this.store.records(ns).keys()) {
+      const partition = (parseInt(digestHex.slice(0, 2), 16) | (parseInt(digestHex.slice(2, 4), 16) << 8)) & (N_PARTITIONS - 1);
+      if (this.topology.isMaster(partition)) count++;
+    }
+    return count;
   }
 
   /** Destroys every open client socket now; the listener stays up. */
@@ -87,7 +165,10 @@ export class AerospikeDouble implements InfoContext {
     for (const conn of this.connections) conn.destroy();
   }
 
-  /** Stops (true) or resumes (false) listening, on the same port; open sockets are untouched. */
+  /**
+   * Stops (true) or resumes (false) listening, on the same port; open sockets are untouched,
+   * except TLS ones still in their handshake, which are dropped.
+   */
   async refuseConnections(on: boolean): Promise<void> {
     if (on) {
       const listener = this.listener;
@@ -99,11 +180,12 @@ export class AerospikeDouble implements InfoContext {
     }
   }
 
+  /** A record by digest; a cluster node reads the store it shares with the other nodes. */
   get(namespace: string, digest: Buffer): StoredRecord | undefined {
     return this.store.get(namespace, digest.toString('hex'));
   }
 
-  /** The live records of a namespace, keyed by digest hex. */
+  /** The live records of a namespace, keyed by digest hex (a cluster node: the whole cluster's). */
   records(namespace: string): Map<string, StoredRecord> {
     return this.store.records(namespace);
   }
@@ -121,7 +203,18 @@ export class AerospikeDouble implements InfoContext {
   }
 
   private listen(port: number): Promise<void> {
-    const listener = net.createServer((socket) => this.accept(socket));
+    let listener: net.Server;
+    if (this.tlsContext) {
+      const server = tls.createServer(this.tlsContext, (socket) => this.accept(socket));
+      // A failed handshake (untrusted or missing client certificate, plain bytes) ends that
+      // socket only.
+      server.on('tlsClientError', () => {
+        this.stats.tlsFailures++;
+      });
+      listener = server;
+    } else {
+      listener = net.createServer((socket) => this.accept(socket));
+    }
     return new Promise((resolve, reject) => {
       listener.once('error', reject);
       listener.listen({ host: this.host, port }, () => {
@@ -135,10 +228,27 @@ export class AerospikeDouble implements InfoContext {
   }
 
   private accept(socket: net.Socket): void {
+    // A TLS socket is handed over when its handshake ends, which can be after the listener
+    // closed (a killed node): it must not come to life.
+    if (!this.listener) {
+      socket.destroy();
+      return;
+    }
     this.stats.connections++;
     const conn = new DoubleConnection(socket, this.handler, this.faultState, (closed) => {
       this.connections.delete(closed);
     });
     this.connections.add(conn);
   }
+}
+
+/** PEM text as is; anything else is the path of a PEM file. */
+function pem(textOrPath: string): string {
+  return textOrPath.includes('-----BEGIN') ? textOrPath : readFileSync(textOrPath, 'utf8');
+}
+
+/** The CN of a certificate's subject, the name clients verify it against by default. */
+function commonName(certPem: string): string | undefined {
+  const subject = new X509Certificate(certPem).subject;
+  return /^CN=(.*)$/m.exec(subject)?.[1];
 }

@@ -88,6 +88,11 @@ export const ResultCode = {
   BIN_NAME: 21,
   ENTERPRISE_ONLY: 25,
   SECURITY_NOT_SUPPORTED: 51,
+  INVALID_USER: 60,
+  INVALID_PASSWORD: 62,
+  INVALID_CREDENTIAL: 65,
+  EXPIRED_SESSION: 66,
+  NOT_AUTHENTICATED: 80,
 } as const;
 
 /** Security (type 2) commands the double recognises. */
@@ -95,6 +100,22 @@ export const SecurityCommand = {
   AUTHENTICATE: 0,
   LOGIN: 20,
 } as const;
+
+/** Security (type 2) field ids: `[u32 size = 1 + length][u8 id][value]`. */
+export const SecurityField = {
+  USER: 0,
+  /** bcrypt(password, fixed salt), as text */
+  CREDENTIAL: 3,
+  /** the password itself, for external (LDAP) authentication */
+  CLEAR_PASSWORD: 4,
+  /** opaque bytes handed out by LOGIN, presented by AUTHENTICATE */
+  SESSION_TOKEN: 5,
+  /** u32 seconds the session token stays valid */
+  SESSION_TTL: 6,
+} as const;
+
+/** The salt every client hashes a password with before it sends it as the LOGIN credential. */
+export const CREDENTIAL_SALT = '$2a$10$7EqJtq98hPqEX7fNZaFWoO';
 
 /** Seconds between the Unix epoch and 2010-01-01T00:00:00Z, the server's clock origin. */
 export const CITRUSLEAF_EPOCH_SECONDS = 1_262_304_000;

@@ -27,6 +27,7 @@ export function loadOptions(port: number, over: Partial<Omit<XdrLoadOptions, 'bi
     noBins: false,
     ttl: 0,
     resetMs: 10_000,
+    retryDelayMs: 20,
     healthChecks: true,
     probeEvery: 101,
     probeNamespace: 'ferry-order-probe',

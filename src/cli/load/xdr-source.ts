@@ -7,16 +7,30 @@
  *
  * - At most one ship per key is in flight (XDR serialises a record's shipments); a key that changes
  *   meanwhile is marked dirty and shipped again, at its latest version, once the reply arrives.
- * - Retry codes re-ship the key's latest version. Abandon codes are counted as lost.
+ * - Retry codes re-ship the key's latest version, `retryDelayMs` later (XDR retries on its next
+ *   cycle). Abandon codes are counted as lost.
  * - A lane with requests in flight and no reply for `resetMs` is reset: the socket is destroyed
  *   and everything in flight is shipped again on a new connection.
  * - Every 5 s it opens and closes a connection without sending anything (XDR's health check).
  * - Order probe (optional): every Nth shipment goes to a namespace the destination lacks; it must
  *   come back with code 20 and no other shipment may, so any reordering of replies is caught.
+ * - TLS (optional): each lane is a TLS connection that verifies the server's certificate against
+ *   the given CA (and presents a client certificate when one is given). A certificate that does not
+ *   verify fails the connection; it is counted and retried, as XDR does.
+ * - Login (optional, with a user and password): each new connection sends LOGIN (user + bcrypt
+ *   credential) before any record and ships once it is answered 0, keeping the session token. A
+ *   record answered 80 (not authenticated) is re-shipped like any retry, and the lane logs in again
+ *   first: AUTHENTICATE with the token, or LOGIN when there is none or it is refused (65/66). A
+ *   refused LOGIN closes the lane; it reconnects a second later.
+ *
+ *   lane: connect ─▶ [TLS handshake] ─▶ LOGIN ─(0)─▶ records … ─(80)─▶ AUTHENTICATE ─(0)─▶ records …
  */
 
 import { type Socket, connect } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import bcrypt from 'bcryptjs';
 import {
+  CREDENTIAL_SALT,
   FieldType,
   FrameError,
   Framer,
@@ -26,12 +40,17 @@ import {
   MessageType,
   OpType,
   ResultCode,
+  SecurityCommand,
+  SecurityField,
   SourceAction,
   Ttl,
   compressRecordMessage,
   encodeRecordRequest,
+  encodeSecurityMessage,
+  frameErrorText,
   lutField,
   lutFromUnixMs,
+  parseSecurityMessage,
   sourceActionOf,
   stringField,
 } from '../../protocol/index.js';
@@ -68,10 +87,17 @@ export interface XdrLoadOptions {
   /** record TTL in seconds (0 = never expires) */
   ttl: number;
   resetMs: number;
+  /** wait before re-shipping a record answered with a retry code (XDR's period-ms) */
+  retryDelayMs: number;
   healthChecks: boolean;
   probeEvery: number;
   probeNamespace: string;
   seed: number;
+  /** speak TLS: PEM texts (not paths); `servername` is the name the certificate must carry */
+  tls?: { ca: string; cert?: string; key?: string; servername?: string };
+  /** log in on every connection as this user (both or neither) */
+  user?: string;
+  password?: string;
 }
 
 export interface LoadStats {
@@ -84,17 +110,36 @@ export interface LoadStats {
   probes: number;
   orderViolations: number;
   healthChecks: number;
+  /** record replies by code (LOGIN / AUTHENTICATE replies are in securityCodes) */
   byCode: Record<number, number>;
+  /** LOGIN / AUTHENTICATE answered 0 */
+  logins: number;
+  /** LOGIN / AUTHENTICATE refused (expired or invalid tokens, which lead to a LOGIN, not counted) */
+  loginFailures: number;
+  /** LOGIN / AUTHENTICATE replies by code */
+  securityCodes: Record<number, number>;
+  /** connections that failed (refused, reset, TLS verification) */
+  connectErrors: number;
+  /** the last connection error, e.g. "CERT_HAS_EXPIRED: certificate has expired" */
+  lastConnectError: string;
   /** ack latency histogram: bucket i counts latencies in [2^i, 2^(i+1)) µs */
   latency: number[];
 }
 
+/** In-flight FIFO slots that are not keys. */
+const PROBE = -1;
+const LOGIN = -2;
+const AUTHENTICATE = -3;
+
 interface Lane {
   index: number;
   socket: Socket | null;
+  /** connected (and logged in, when logging in): records may be shipped */
   ready: boolean;
+  /** a LOGIN was refused: reconnect slowly */
+  refused: boolean;
   framer: Framer;
-  /** in-flight FIFO: key index (or -1 for a probe) and send time */
+  /** in-flight FIFO: key index (or PROBE, LOGIN, AUTHENTICATE) and send time */
   keys: number[];
   sentAt: number[];
   head: number;
@@ -126,6 +171,11 @@ export class XdrSource {
     orderViolations: 0,
     healthChecks: 0,
     byCode: {},
+    logins: 0,
+    loginFailures: 0,
+    securityCodes: {},
+    connectErrors: 0,
+    lastConnectError: '',
     latency: new Array<number>(32).fill(0),
   };
   /** latest version per key (0 = never changed), and whether its latest change is a delete */
@@ -146,6 +196,13 @@ export class XdrSource {
   private timers: NodeJS.Timeout[] = [];
   private finish: (() => void) | null = null;
   private readonly stopAt: number;
+  /** the LOGIN credential, computed once: bcrypt is slow on purpose */
+  private readonly credential: Buffer | null;
+  /** the session token from the last LOGIN, shared by every lane, and when it runs out */
+  private token: Buffer | null = null;
+  /** keys answered with a retry code and waiting `retryDelayMs` before they are queued again */
+  private retriesWaiting = 0;
+  private tokenExpiresAt = 0;
 
   constructor(readonly opts: XdrLoadOptions) {
     this.version = new Int32Array(opts.keys);
@@ -155,6 +212,8 @@ export class XdrSource {
     this.digests = new Array<Buffer | undefined>(opts.keys);
     this.random = rng(opts.seed);
     this.stopAt = opts.changes > 0 ? opts.changes : Number.POSITIVE_INFINITY;
+    if ((opts.user === undefined) !== (opts.password === undefined)) throw new Error('XdrSource: give both user and password, or neither');
+    this.credential = opts.password === undefined ? null : Buffer.from(bcrypt.hashSync(opts.password, CREDENTIAL_SALT), 'utf8');
   }
 
   get inFlightCount(): number {
@@ -186,37 +245,137 @@ export class XdrSource {
     this.pump();
   }
 
+  /** End the run now, acknowledged or not (e.g. when the server can never be reached). */
+  abort(): void {
+    this.stopped = true;
+    const f = this.finish;
+    this.finish = null;
+    f?.();
+  }
+
   private newLane(index: number): Lane {
-    return { index, socket: null, ready: false, framer: new Framer(1 << 20), keys: [], sentAt: [], head: 0, lastReply: 0 };
+    return { index, socket: null, ready: false, refused: false, framer: new Framer(1 << 20), keys: [], sentAt: [], head: 0, lastReply: 0 };
   }
 
   private open(lane: Lane): void {
-    const socket = connect({ host: this.opts.host, port: this.opts.port, noDelay: true });
+    const o = this.opts;
+    const socket =
+      o.tls === undefined
+        ? connect({ host: o.host, port: o.port, noDelay: true })
+        : connectTls({ host: o.host, port: o.port, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: o.tls.servername });
     lane.socket = socket;
     lane.framer = new Framer(1 << 20);
-    socket.on('connect', () => {
-      lane.ready = true;
+    lane.refused = false;
+    // A connection the server ends without a word (a refused client certificate, a TLS port spoken
+    // to in plain TCP) fails as surely as one that errors: count both.
+    let failed = false;
+    let replied = false;
+    const fail = (reason: string): void => {
+      failed = true;
+      this.stats.connectErrors++;
+      this.stats.lastConnectError = reason;
+    };
+    socket.setNoDelay(true);
+    socket.on(o.tls === undefined ? 'connect' : 'secureConnect', () => {
       lane.lastReply = performance.now();
+      if (this.credential !== null) this.sendLogin(lane);
+      else lane.ready = true;
       this.pump();
     });
     socket.on('data', (chunk: Buffer) => {
       const err = lane.framer.push(chunk, {
         onFrame: (type, buf, start, end) => {
-          this.onReply(lane, type === MessageType.Record && end - start >= 22 ? buf[start + 5]! : -1);
+          replied = true;
+          if (type === MessageType.Security) this.onSecurityReply(lane, buf, start, end);
+          else this.onReply(lane, type === MessageType.Record && end - start >= 22 ? buf[start + 5]! : -1);
           return true;
         },
       });
-      if (err !== FrameError.None) socket.destroy();
+      if (err !== FrameError.None) {
+        fail(`BAD_REPLY: ${frameErrorText(err)} (is the port TLS?)`);
+        socket.destroy();
+      }
       this.pump();
     });
-    socket.on('error', () => undefined);
+    socket.on('error', (err: Error & { code?: string }) => fail(`${err.code ?? 'ERROR'}: ${err.message.trim()}`));
     socket.on('close', () => {
+      if (!failed && !replied && this.finish !== null) fail('CLOSED: the server closed the connection before replying');
       if (lane.socket !== socket) return;
       lane.socket = null;
       lane.ready = false;
       this.requeueLane(lane);
-      if (!this.isFinished()) setTimeout(() => this.open(lane), 100);
+      if (!this.isFinished()) setTimeout(() => this.open(lane), lane.refused ? 1000 : 100);
     });
+  }
+
+  private sendSecurity(lane: Lane, slot: number, msg: Buffer): void {
+    lane.ready = false;
+    lane.keys.push(slot);
+    lane.sentAt.push(performance.now());
+    lane.socket!.write(msg);
+  }
+
+  private sendLogin(lane: Lane): void {
+    this.sendSecurity(
+      lane,
+      LOGIN,
+      encodeSecurityMessage(SecurityCommand.Login, 0, [
+        [SecurityField.User, Buffer.from(this.opts.user!, 'utf8')],
+        [SecurityField.Credential, this.credential!],
+      ]),
+    );
+  }
+
+  /** Log in again on a lane told 80: with the session token while it lasts, else with LOGIN. */
+  private reauthenticate(lane: Lane): void {
+    if (this.credential === null || !lane.ready || lane.socket === null) return;
+    if (this.token !== null && performance.now() < this.tokenExpiresAt) {
+      this.sendSecurity(
+        lane,
+        AUTHENTICATE,
+        encodeSecurityMessage(SecurityCommand.Authenticate, 0, [
+          [SecurityField.User, Buffer.from(this.opts.user!, 'utf8')],
+          [SecurityField.SessionToken, this.token],
+        ]),
+      );
+    } else this.sendLogin(lane);
+  }
+
+  private onSecurityReply(lane: Lane, buf: Buffer, start: number, end: number): void {
+    const slot = lane.head < lane.keys.length ? lane.keys[lane.head]! : 0;
+    if (slot !== LOGIN && slot !== AUTHENTICATE) {
+      // A security reply where a record's reply belongs: replies are out of order.
+      this.stats.orderViolations++;
+      lane.socket?.destroy();
+      return;
+    }
+    lane.head++;
+    lane.lastReply = performance.now();
+    const msg = parseSecurityMessage(buf, start, end);
+    const code = msg?.result ?? -1;
+    this.stats.securityCodes[code] = (this.stats.securityCodes[code] ?? 0) + 1;
+    if (code === ResultCode.Ok) {
+      if (slot === LOGIN) {
+        const token = msg!.fields.get(SecurityField.SessionToken);
+        const ttl = msg!.fields.get(SecurityField.SessionTtl);
+        this.token = token ?? null;
+        const ttlS = ttl !== undefined && ttl.length === 4 ? ttl.readUInt32BE(0) : 0;
+        this.tokenExpiresAt = performance.now() + ttlS * 1000;
+      }
+      this.stats.logins++;
+      lane.ready = true;
+      return;
+    }
+    if (slot === AUTHENTICATE && (code === ResultCode.ExpiredSession || code === ResultCode.InvalidCredential)) {
+      // The token is no good (it expired, or the server restarted): log in from scratch.
+      this.token = null;
+      this.sendLogin(lane);
+      return;
+    }
+    this.stats.loginFailures++;
+    this.stats.lastConnectError = `LOGIN_REFUSED: result ${code}`;
+    lane.refused = true;
+    lane.socket?.destroy();
   }
 
   /** Everything in flight on a lost lane is shipped again (the source re-ships on reset). */
@@ -243,6 +402,7 @@ export class XdrSource {
     }
   }
 
+  /** A bare TCP connect and close, also on a TLS port (it never reaches the handshake). */
   private healthCheck(): void {
     const s = connect({ host: this.opts.host, port: this.opts.port });
     s.on('connect', () => {
@@ -270,7 +430,13 @@ export class XdrSource {
     this.stats.byCode[code] = (this.stats.byCode[code] ?? 0) + 1;
     const us = Math.max(1, Math.round((now - sent) * 1000));
     this.stats.latency[Math.min(31, 31 - Math.clz32(us))]!++;
-    if (k < 0) {
+    if (k === LOGIN || k === AUTHENTICATE) {
+      // A record reply where the login's belongs: replies are out of order.
+      this.stats.orderViolations++;
+      lane.socket?.destroy();
+      return;
+    }
+    if (k === PROBE) {
       // A probe: "namespace not found", or a retry code (Ferry may not have reached the destination
       // yet). Any other code belongs to some other shipment: the replies are out of order.
       if (code !== ResultCode.NamespaceNotFound && sourceActionOf(code) !== SourceAction.Retry) this.stats.orderViolations++;
@@ -284,7 +450,17 @@ export class XdrSource {
       if (this.dirty[k] === 1) this.enqueue(k);
     } else if (action === SourceAction.Retry) {
       this.stats.retries++;
-      this.enqueue(k);
+      // XDR retries a record on a later cycle of its DC (period-ms), not at once.
+      if (this.opts.retryDelayMs > 0) {
+        // Counted until it is queued again, so the run does not end while a retry waits.
+        this.retriesWaiting++;
+        setTimeout(() => {
+          this.retriesWaiting--;
+          this.enqueue(k);
+          this.pump();
+        }, this.opts.retryDelayMs);
+      } else this.enqueue(k);
+      if (code === ResultCode.NotAuthenticated) this.reauthenticate(lane);
     } else {
       this.stats.abandons++;
       if (this.dirty[k] === 1) this.enqueue(k);
@@ -297,7 +473,7 @@ export class XdrSource {
   }
 
   private isFinished(): boolean {
-    return this.stopped && this.queueHead >= this.queue.length && this.inFlightCount === 0;
+    return this.stopped && this.retriesWaiting === 0 && this.queueHead >= this.queue.length && this.inFlightCount === 0;
   }
 
   /** Make changes (within the throttle), then ship queued keys onto lanes with room. */
@@ -318,7 +494,7 @@ export class XdrSource {
       if (list === undefined) parts.set(lane, (list = []));
       if (this.opts.probeEvery > 0 && ++this.shipCounter % this.opts.probeEvery === 0) {
         list.push(this.probeMessage());
-        lane.keys.push(-1);
+        lane.keys.push(PROBE);
         lane.sentAt.push(now);
         this.stats.probes++;
       }

@@ -1,0 +1,203 @@
+/**
+ * Micro-benchmarks of the hot path, each beside the alternative it beat. Every task handles a
+ * batch of BATCH records per iteration; the table gives the cost per record.
+ *
+ *   npm run bench:micro
+ *
+ *   framing+routing   Framer + in-place scan + partition      vs  accumulate + full object decode
+ *   ring              SAB ring: reserve, copy, publish a batch vs  MessagePort.postMessage per record
+ *   reorder window    typed-array ReorderWindow               vs  Map<seq, code>
+ *   encoder           WritePolicy byte patch (ns map + LUT)   vs  decode then encodeRecordRequest
+ *   replies           one coalesced buffer of 30-byte replies vs  one Buffer per reply + concat
+ */
+
+import { MessageChannel } from 'node:worker_threads';
+import { Bench } from 'tinybench';
+import { parseObjectSpec, binsFor, integerKeyDigest } from '../src/cli/load/record-factory.js';
+import { RingReader, RingWriter, newRingBuffer } from '../src/dispatch/ring.js';
+import { WritePolicy } from '../src/destination/write-policy.js';
+import {
+  FieldType,
+  Framer,
+  Info1,
+  Info2,
+  Info3,
+  OpType,
+  PROTO_HEADER_SIZE,
+  REPLY_SIZE,
+  Scan,
+  decodeRecordMessage,
+  encodeRecordRequest,
+  lutField,
+  lutFromUnixMs,
+  newScan,
+  partitionOf,
+  scanRecordMessage,
+  stringField,
+  writeReply,
+} from '../src/protocol/index.js';
+import { ReorderWindow } from '../src/source/reorder-window.js';
+
+const BATCH = 512;
+
+/** 512 XDR writes of one 256-byte blob bin, as a source ships them, back to back. */
+function records(): Buffer[] {
+  const specs = parseObjectSpec('B256');
+  const out: Buffer[] = [];
+  for (let k = 0; k < BATCH; k++) {
+    out.push(
+      encodeRecordRequest({
+        info1: Info1.Xdr,
+        info2: Info2.Write,
+        info3: Info3.CreateOrReplace,
+        generation: 1,
+        recordTtl: 0xffffffff,
+        fields: [stringField(FieldType.Namespace, 'test'), { type: FieldType.Digest, data: integerKeyDigest('demo', k) }, stringField(FieldType.Set, 'demo'), lutField(lutFromUnixMs(Date.now()))],
+        ops: binsFor(specs, k, 1).map((b) => ({ op: OpType.Write, particleType: b.particleType, name: b.name, value: b.bytes })),
+      }),
+    );
+  }
+  return out;
+}
+
+const msgs = records();
+const stream = Buffer.concat(msgs);
+// The stream as a socket delivers it: 64 KiB chunks.
+const chunks: Buffer[] = [];
+for (let i = 0; i < stream.length; i += 65536) chunks.push(stream.subarray(i, i + 65536));
+
+async function main(): Promise<void> {
+  const bench = new Bench({ name: 'ferry hot path', time: 400, warmupTime: 100 });
+  const scan = newScan();
+  let sink = 0;
+
+  // ---- framing and routing ----
+  bench.add('framing+routing: Framer + scan (Ferry)', () => {
+    const framer = new Framer(1 << 24);
+    for (const c of chunks) {
+      framer.push(c, {
+        onFrame(_t, buf, start, end) {
+          scanRecordMessage(buf, start, end, scan);
+          sink += partitionOf(buf, scan[Scan.DigestOffset]!);
+          return true;
+        },
+      });
+    }
+  });
+  bench.add('framing+routing: concat + full decode (alternative)', () => {
+    let pending = Buffer.alloc(0);
+    for (const c of chunks) {
+      pending = Buffer.concat([pending, c]);
+      while (pending.length >= 8) {
+        const len = pending.readUIntBE(2, 6);
+        if (pending.length < 8 + len) break;
+        const m = decodeRecordMessage(pending, 8, 8 + len);
+        sink += (m.digest![0]! | (m.digest![1]! << 8)) & 0xfff;
+        pending = pending.subarray(8 + len);
+      }
+    }
+  });
+
+  // ---- ring vs postMessage ----
+  const sab = newRingBuffer(1 << 22);
+  const writer = new RingWriter(sab);
+  const reader = new RingReader(sab);
+  bench.add('ring: SAB reserve+copy, one publish per batch (Ferry)', () => {
+    for (const m of msgs) {
+      const at = writer.reserve(m.length);
+      m.copy(writer.data, at);
+    }
+    writer.publish();
+    for (let at = reader.peek(); at >= 0; at = reader.peek()) {
+      sink += reader.lengthAt(at);
+      reader.next(at);
+    }
+    reader.release();
+  });
+  const { port1, port2 } = new MessageChannel();
+  let received = 0;
+  port2.on('message', () => received++);
+  bench.add('ring: postMessage per record (alternative)', async () => {
+    const target = received + msgs.length;
+    for (const m of msgs) port1.postMessage(m);
+    while (received < target) await new Promise((r) => setImmediate(r));
+  });
+
+  // ---- reorder window ----
+  const order = Array.from({ length: BATCH }, (_, i) => i).sort((a, b) => ((a * 7919) % BATCH) - ((b * 7919) % BATCH));
+  bench.add('reorder window: typed arrays (Ferry)', () => {
+    const w = new ReorderWindow(BATCH);
+    for (let i = 0; i < BATCH; i++) w.open(0, 0);
+    for (const i of order) w.complete(i, 0);
+    w.drain((code) => {
+      sink += code;
+    });
+  });
+  bench.add('reorder window: Map<seq, code> (alternative)', () => {
+    const pending = new Map<number, number>();
+    let head = 0;
+    for (let i = 0; i < BATCH; i++) pending.set(i, -1);
+    for (const i of order) {
+      pending.set(i, 0);
+      while (pending.get(head) !== undefined && pending.get(head)! >= 0) {
+        sink += pending.get(head)!;
+        pending.delete(head);
+        head++;
+      }
+    }
+  });
+
+  // ---- destination encoder ----
+  const policy = new WritePolicy({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'mirror']] });
+  const out = Buffer.allocUnsafe(BATCH * 1024);
+  bench.add('encoder: byte patch, ns mapped + LUT stripped (Ferry)', () => {
+    let o = 0;
+    for (const m of msgs) {
+      scanRecordMessage(m, PROTO_HEADER_SIZE, m.length, scan);
+      const mapping = policy.mappingOf(m, scan);
+      const len = policy.outputLength(PROTO_HEADER_SIZE, m.length, scan, mapping);
+      policy.write(m, PROTO_HEADER_SIZE, m.length, scan, mapping, out, o, len);
+      o += len;
+    }
+    sink += o;
+  });
+  bench.add('encoder: decode + re-encode (alternative)', () => {
+    for (const m of msgs) {
+      const d = decodeRecordMessage(m, PROTO_HEADER_SIZE, m.length);
+      const fields = d.fields.filter((f) => f.type !== FieldType.LastUpdateTime).map((f) => (f.type === FieldType.Namespace ? stringField(FieldType.Namespace, 'mirror') : f));
+      const enc = encodeRecordRequest({ info1: d.info1, info2: d.info2 & ~0x10, info3: d.info3, generation: d.generation, recordTtl: d.recordTtl, fields, ops: d.ops.map((op) => ({ op: op.op, particleType: op.particleType, name: op.name, value: op.value })) });
+      sink += enc.length;
+    }
+  });
+
+  // ---- reply coalescing ----
+  const block = Buffer.alloc(BATCH * REPLY_SIZE);
+  for (let i = 0; i < BATCH; i++) writeReply(block, i * REPLY_SIZE, 0);
+  bench.add('replies: copy a run of ready-made replies into one buffer (Ferry)', () => {
+    const b = Buffer.allocUnsafe(BATCH * REPLY_SIZE);
+    block.copy(b, 0, 0, BATCH * REPLY_SIZE);
+    b[PROTO_HEADER_SIZE + 5] = 11;
+    sink += b.length;
+  });
+  bench.add('replies: one Buffer per reply, then concat (alternative)', () => {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < BATCH; i++) {
+      const r = Buffer.alloc(REPLY_SIZE);
+      writeReply(r, 0, i === 0 ? 11 : 0);
+      parts.push(r);
+    }
+    sink += Buffer.concat(parts).length;
+  });
+
+  await bench.run();
+  port1.close();
+  const rows = bench.tasks.map((t) => {
+    const r = t.result;
+    const mean = r.state === 'completed' ? r.latency.mean : Number.NaN;
+    return { task: t.name, 'ns/record': Math.round((mean * 1e6) / BATCH), 'records/s (one core)': Math.round(BATCH / (mean / 1000)) };
+  });
+  console.table(rows);
+  process.stdout.write(`${JSON.stringify({ batch: BATCH, rows, sink: sink > 0 })}\n`);
+}
+
+void main();

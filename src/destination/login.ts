@@ -1,0 +1,72 @@
+/**
+ * Logging in to a destination that has security enabled (xdr-wire.md §3).
+ *
+ *   LOGIN (20):        user (0), credential (3) = bcrypt(password, fixed salt)
+ *                      external modes add the clear password (4)
+ *   reply:             result, then session token (5) and its TTL in seconds (6, u32)
+ *   AUTHENTICATE (0):  user (0), session token (5)   — sent first on every new connection
+ *
+ * The token is the session: the tender logs in once and shares the token with every connection;
+ * it logs in again before the TTL runs out, or when a connection is told 80/66.
+ */
+
+import { ResultCode, SecurityCommand, SecurityField, credentialOf, encodeSecurityMessage, parseSecurityMessage } from '../protocol/index.js';
+
+export type AuthMode = 'internal' | 'external' | 'external-insecure' | 'pki';
+
+export interface Credentials {
+  user: string;
+  password: string;
+  mode: AuthMode;
+}
+
+export class LoginError extends Error {
+  readonly code = 'ERR_DESTINATION_LOGIN';
+  constructor(
+    message: string,
+    readonly result: number,
+    /** wrong user or password: a start-up error, not something to retry */
+    readonly retriable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export function loginMessage(c: Credentials): Buffer {
+  const fields: Array<[number, Uint8Array]> = [[SecurityField.User, Buffer.from(c.user, 'utf8')]];
+  if (c.mode !== 'pki') fields.push([SecurityField.Credential, credentialOf(c.password)]);
+  if (c.mode === 'external' || c.mode === 'external-insecure') fields.push([SecurityField.ClearPassword, Buffer.from(c.password, 'utf8')]);
+  return encodeSecurityMessage(SecurityCommand.Login, 0, fields);
+}
+
+export function authenticateMessage(user: string, token: Buffer): Buffer {
+  return encodeSecurityMessage(SecurityCommand.Authenticate, 0, [
+    [SecurityField.User, Buffer.from(user, 'utf8')],
+    [SecurityField.SessionToken, token],
+  ]);
+}
+
+const PERMANENT = new Set<number>([ResultCode.InvalidUser, ResultCode.InvalidPassword, ResultCode.InvalidCredential, ResultCode.Forbidden, ResultCode.RoleViolation]);
+
+export interface Session {
+  token: Buffer;
+  /** seconds; 0 when the server gave none */
+  ttlSeconds: number;
+}
+
+/** Interpret a LOGIN reply body (the security header and fields, no proto header). */
+export function parseLoginReply(body: Buffer): Session {
+  const msg = parseSecurityMessage(body, 0, body.length);
+  if (msg === null) throw new LoginError('malformed login reply', -1, true);
+  const result = body[1]!;
+  if (result === ResultCode.SecurityNotSupported || result === ResultCode.SecurityNotConfigured) {
+    throw new LoginError(`the destination has no security (result ${result}); remove aerospike.credentials`, result, false);
+  }
+  if (result !== ResultCode.Ok) {
+    throw new LoginError(`login refused with result ${result}${PERMANENT.has(result) ? ' (check aerospike.credentials)' : ''}`, result, !PERMANENT.has(result));
+  }
+  const token = msg.fields.get(SecurityField.SessionToken);
+  if (token === undefined) throw new LoginError('login reply carries no session token', result, true);
+  const ttl = msg.fields.get(SecurityField.SessionTtl);
+  return { token, ttlSeconds: ttl !== undefined && ttl.length === 4 ? ttl.readUInt32BE(0) : 0 };
+}

@@ -1,0 +1,300 @@
+/**
+ * Cluster tending, in the main thread (xdr-wire.md §4).
+ *
+ *   start: seeds (first that answers wins) ─▶ LOGIN (when credentials are set) ─▶ cluster-name check
+ *          ─▶ peers ─▶ replicas ─▶ publish the partition map
+ *   every interval: each node: node, peers-generation, partition-generation
+ *          peers-generation moved     ─▶ refetch peers, add the new nodes
+ *          partition-generation moved ─▶ refetch replicas, rebuild owners
+ *          a node fails twice running, or answers with another id ─▶ drop it
+ *   published: node table + owners per namespace ─▶ PartitionMapWriter (SAB) ─▶ workers
+ *
+ * The session token is shared with the workers through SessionShare; the tender logs in again
+ * before the TTL runs out, and whenever a worker asks (a connection was told 80 or 66).
+ */
+
+import type { Logger } from 'pino';
+import { MessageType, PARTITIONS } from '../protocol/index.js';
+import { InfoFormatError, masters, parsePeers, parseReplicas } from './cluster-info.js';
+import { type Credentials, LoginError, type Session, authenticateMessage, loginMessage, parseLoginReply } from './login.js';
+import { type LinkAddress, NodeLink, type TlsSettings } from './node-link.js';
+import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter } from './partition-map.js';
+import type { SessionShare } from './session-share.js';
+
+export interface TenderOptions {
+  seeds: LinkAddress[];
+  clusterName: string | undefined;
+  tls: TlsSettings | null;
+  credentials: Credentials | null;
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+interface NodeState {
+  id: string;
+  slot: number;
+  addr: LinkAddress;
+  link: NodeLink;
+  peersGeneration: number;
+  partitionGeneration: number;
+  failures: number;
+  /** namespace → this node's master bitmap */
+  replicas: Map<string, Buffer>;
+}
+
+export class TenderError extends Error {
+  readonly code = 'ERR_DESTINATION_CLUSTER';
+}
+
+export class Tender {
+  private readonly nodes = new Map<string, NodeState>();
+  private readonly slots: Array<NodeState | null> = [];
+  private readonly namespaces: string[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private session: Session | null = null;
+  private sessionExpires = 0;
+  private tending: Promise<void> | null = null;
+  edition = '';
+  /** tends done, for tests and metrics */
+  rounds = 0;
+
+  constructor(
+    private readonly opts: TenderOptions,
+    private readonly map: PartitionMapWriter,
+    private readonly share: SessionShare,
+    private readonly log: Logger,
+  ) {}
+
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  nodeIds(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  /**
+   * Find the cluster. A wrong user or password throws (a start-up error, not a retry loop); an
+   * unreachable cluster does not: tending keeps trying, and records get the retry code meanwhile.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.tend();
+    } catch (err) {
+      if (err instanceof LoginError && !err.retriable) throw err;
+      if (err instanceof TenderError) throw err;
+      this.log.warn({ err: (err as Error).message }, 'destination cluster not reachable yet; will keep trying');
+    }
+    this.timer = setInterval(() => void this.tendSafely(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const n of this.nodes.values()) n.link.close();
+  }
+
+  private async tendSafely(): Promise<void> {
+    if (this.tending !== null) return;
+    this.tending = this.tend()
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'tend failed'))
+      .finally(() => {
+        this.tending = null;
+      });
+    await this.tending;
+  }
+
+  /** One round. Exposed for tests. */
+  async tend(): Promise<void> {
+    this.rounds++;
+    if (this.nodes.size === 0) await this.seed();
+    if (this.opts.credentials !== null && (this.share.reloginRequested() || Date.now() > this.sessionExpires)) await this.login();
+    let changed = false;
+    const peerSources: NodeState[] = [];
+    for (const node of [...this.nodes.values()]) {
+      let info: Map<string, string>;
+      try {
+        info = await node.link.info(['node', 'peers-generation', 'partition-generation']);
+      } catch (err) {
+        node.failures++;
+        if (node.failures >= 2) {
+          this.log.warn({ node: node.id, addr: `${node.addr.host}:${node.addr.port}`, err: (err as Error).message }, 'destination node stopped answering; dropping it');
+          this.drop(node);
+          changed = true;
+        }
+        continue;
+      }
+      node.failures = 0;
+      if (info.get('node') !== node.id) {
+        this.log.warn({ node: node.id, now: info.get('node') }, 'destination address answers with another node id; dropping it');
+        this.drop(node);
+        changed = true;
+        continue;
+      }
+      const pg = Number(info.get('peers-generation'));
+      if (pg !== node.peersGeneration) {
+        node.peersGeneration = pg;
+        peerSources.push(node);
+      }
+      const rg = Number(info.get('partition-generation'));
+      if (rg !== node.partitionGeneration && rg >= 0) {
+        node.replicas = await this.fetchReplicas(node);
+        node.partitionGeneration = rg;
+        changed = true;
+      }
+    }
+    for (const node of peerSources) if (await this.discoverPeers(node)) changed = true;
+    if (changed) this.publish();
+  }
+
+  private async seed(): Promise<void> {
+    const errors: string[] = [];
+    for (const addr of this.opts.seeds) {
+      try {
+        await this.addNode(addr, undefined);
+        return;
+      } catch (err) {
+        if (err instanceof LoginError && !err.retriable) throw err;
+        if (err instanceof TenderError) throw err;
+        errors.push(`${addr.host}:${addr.port}: ${(err as Error).message}`);
+      }
+    }
+    throw new Error(`no seed answered: ${errors.join('; ')}`);
+  }
+
+  /** LOGIN through `addr` (or any known node) and share the token with the workers. */
+  private async login(addr?: LinkAddress): Promise<void> {
+    const creds = this.opts.credentials!;
+    const via = addr ?? (this.nodes.values().next().value as NodeState | undefined)?.addr ?? this.opts.seeds[0]!;
+    // A fresh link without a greeting: the token being renewed may be the one that failed.
+    const link = new NodeLink(via, this.opts.tls, this.opts.timeoutMs, () => null);
+    let session: Session;
+    try {
+      const r = await link.request(loginMessage(creds));
+      if (r.type !== MessageType.Security) throw new LoginError(`login answered with message type ${r.type}`, -1, true);
+      session = parseLoginReply(r.body);
+    } finally {
+      link.close();
+    }
+    this.session = session;
+    const ttl = session.ttlSeconds > 0 ? session.ttlSeconds : 24 * 3600;
+    // Renew well before expiry.
+    this.sessionExpires = Date.now() + Math.max(1000, ttl * 750);
+    this.share.publish(creds.user, session.token);
+    this.log.info({ user: creds.user, ttlSeconds: session.ttlSeconds }, 'logged in to the destination');
+  }
+
+  private greeting = (): Buffer | null => (this.session === null ? null : authenticateMessage(this.opts.credentials!.user, this.session.token));
+
+  /** Connect, log in if needed, check the cluster name, learn id, generations and replicas. */
+  private async addNode(addr: LinkAddress, expectedId: string | undefined): Promise<NodeState> {
+    if (this.opts.credentials !== null && this.session === null) await this.login(addr);
+    const link = new NodeLink(addr, this.opts.tls, this.opts.timeoutMs, this.greeting);
+    let info: Map<string, string>;
+    try {
+      info = await link.info(['node', 'cluster-name', 'edition', 'features', 'peers-generation', 'partition-generation']);
+    } catch (err) {
+      link.close();
+      throw err;
+    }
+    const id = info.get('node') ?? '';
+    if (id === '' || (expectedId !== undefined && id !== expectedId)) {
+      link.close();
+      throw new Error(`node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
+    }
+    const name = info.get('cluster-name');
+    if (this.opts.clusterName !== undefined && name !== this.opts.clusterName) {
+      link.close();
+      throw new TenderError(`${addr.host}:${addr.port} belongs to cluster '${name ?? ''}', not '${this.opts.clusterName}' (aerospike.cluster-name)`);
+    }
+    if (this.edition === '') this.edition = info.get('edition') ?? '';
+    const existing = this.nodes.get(id);
+    if (existing !== undefined) {
+      link.close();
+      return existing;
+    }
+    const slot = this.freeSlot();
+    const node: NodeState = { id, slot, addr, link, peersGeneration: Number.NaN, partitionGeneration: Number.NaN, failures: 0, replicas: new Map() };
+    this.nodes.set(id, node);
+    this.slots[slot] = node;
+    this.log.info({ node: id, addr: `${addr.host}:${addr.port}`, slot }, 'destination node added');
+    return node;
+  }
+
+  private freeSlot(): number {
+    for (let i = 0; i < this.slots.length; i++) if (this.slots[i] === null) return i;
+    if (this.slots.length >= MAX_NODES) throw new TenderError(`more than ${MAX_NODES} destination nodes`);
+    this.slots.push(null);
+    return this.slots.length - 1;
+  }
+
+  private drop(node: NodeState): void {
+    node.link.close();
+    this.nodes.delete(node.id);
+    this.slots[node.slot] = null;
+  }
+
+  private async fetchReplicas(node: NodeState): Promise<Map<string, Buffer>> {
+    const info = await node.link.info(['replicas']);
+    const value = info.get('replicas') ?? '';
+    if (value.startsWith('ERROR')) {
+      const old = await node.link.info(['replicas-master']);
+      return parseReplicas(old.get('replicas-master') ?? '');
+    }
+    return parseReplicas(value);
+  }
+
+  /** Add the peers a node lists that are not known yet. Returns whether any was added. */
+  private async discoverPeers(node: NodeState): Promise<boolean> {
+    const name = this.opts.tls === null ? 'peers-clear-std' : 'peers-tls-std';
+    let value: string;
+    try {
+      value = (await node.link.info([name])).get(name) ?? '';
+    } catch (err) {
+      this.log.warn({ node: node.id, err: (err as Error).message }, 'could not read peers');
+      return false;
+    }
+    let added = false;
+    try {
+      for (const peer of parsePeers(value).peers) {
+        if (this.nodes.has(peer.id)) continue;
+        for (const a of peer.addresses) {
+          try {
+            const n = await this.addNode({ host: a.host, port: a.port, tlsName: peer.tlsName ?? node.addr.tlsName }, peer.id);
+            n.replicas = await this.fetchReplicas(n);
+            added = true;
+            break;
+          } catch (err) {
+            this.log.warn({ peer: peer.id, addr: `${a.host}:${a.port}`, err: (err as Error).message }, 'could not add peer');
+          }
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof InfoFormatError)) throw err;
+      this.log.warn({ node: node.id, err: err.message }, 'unreadable peers list');
+    }
+    return added;
+  }
+
+  private publish(): void {
+    for (const node of this.nodes.values()) for (const ns of node.replicas.keys()) if (!this.namespaces.includes(ns) && this.namespaces.length < MAX_NAMESPACES) this.namespaces.push(ns);
+    const owners = this.namespaces.map((ns) => {
+      const table = new Uint8Array(PARTITIONS).fill(NO_NODE);
+      for (const node of this.nodes.values()) {
+        const bitmap = node.replicas.get(ns);
+        if (bitmap === undefined) continue;
+        for (let p = 0; p < PARTITIONS; p++) if (masters(bitmap, p)) table[p] = node.slot;
+      }
+      return table;
+    });
+    const desc: MapDescription = {
+      nodes: this.slots.map((n): NodeAddress | null => (n === null ? null : { id: n.id, host: n.addr.host, port: n.addr.port, tlsName: n.addr.tlsName })),
+      namespaces: [...this.namespaces],
+    };
+    this.map.publish(desc, owners);
+    let owned = 0;
+    for (const t of owners) for (let p = 0; p < PARTITIONS; p++) if (t[p] !== NO_NODE) owned++;
+    this.log.info({ nodes: this.nodeIds(), namespaces: this.namespaces, ownedPartitions: owned }, 'partition map published');
+  }
+}

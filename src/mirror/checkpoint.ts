@@ -1,0 +1,129 @@
+/**
+ * The checkpoint: where a mirror stands, written in the same destination transaction as the data it
+ * describes, so the destination never holds data the checkpoint does not account for, or the reverse.
+ *
+ *   __ferry/mirror/<name>/checkpoint = {"v":1, "phase":"watch", "revision":812, "events":5120, …}
+ *
+ * Every transaction also compares the checkpoint's mod revision with the one this process last
+ * wrote: if anything else moved it (a second process running the same mirror), the transaction
+ * fails instead of applying events twice.
+ */
+
+import type { Etcd3, IRequestOp, ITxnResponse } from 'etcd3';
+import { MirrorCheckpointError } from './errors.js';
+import { checkpointKey, prefixRange, RESERVED_PREFIX, rangeRequest } from './key-range.js';
+
+export interface Checkpoint {
+  readonly v: 1;
+  readonly name: string;
+  readonly sourcePrefix: string;
+  readonly destPrefix: string;
+  /** the source cluster's id: a checkpoint from another cluster means nothing here */
+  readonly sourceClusterId: string;
+  /**
+   * `claimed`: registered, nothing written yet. `sync`: a converging sync at `revision` has covered
+   * the destination up to `cursor` (a destination key, base64). `watch`: every event up to
+   * `revision` is applied, plus the first `partialEvents` events of `partialRevision`.
+   */
+  readonly phase: 'claimed' | 'sync' | 'watch';
+  readonly revision: number;
+  readonly cursor?: string | undefined;
+  readonly partialRevision?: number | undefined;
+  readonly partialEvents?: number | undefined;
+  /** watch events applied since the last sync finished: a replayed event would show up here */
+  readonly events: number;
+  /** completed syncs, the first one included */
+  readonly syncs: number;
+  readonly updated: string;
+}
+
+export function encodeCheckpoint(c: Checkpoint): Buffer {
+  return Buffer.from(JSON.stringify(c));
+}
+
+export function decodeCheckpoint(value: Buffer, where: string): Checkpoint {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    throw new MirrorCheckpointError(`${where} is not a Ferry checkpoint (not JSON); remove it or choose another --name`);
+  }
+  const c = parsed as Partial<Checkpoint>;
+  if (c.v !== 1 || typeof c.revision !== 'number' || (c.phase !== 'claimed' && c.phase !== 'sync' && c.phase !== 'watch') || typeof c.destPrefix !== 'string') {
+    throw new MirrorCheckpointError(`${where} is not a Ferry checkpoint of a known version; remove it or choose another --name`);
+  }
+  return c as Checkpoint;
+}
+
+/** Every mirror registered in a destination: name → checkpoint. */
+export async function listCheckpoints(dest: Etcd3): Promise<Array<{ name: string; checkpoint: Checkpoint; createRevision: number }>> {
+  const res = await dest.kv.range({ ...rangeRequest(prefixRange(RESERVED_PREFIX)) });
+  const out: Array<{ name: string; checkpoint: Checkpoint; createRevision: number }> = [];
+  for (const kv of res.kvs) {
+    const rest = kv.key.subarray(RESERVED_PREFIX.length).toString('utf8');
+    if (!rest.endsWith('/checkpoint')) continue;
+    const name = rest.slice(0, -'/checkpoint'.length);
+    try {
+      out.push({ name, checkpoint: decodeCheckpoint(kv.value, kv.key.toString('utf8')), createRevision: Number(kv.create_revision) });
+    } catch {
+      // Not ours to judge: another mirror's unreadable checkpoint is that mirror's problem.
+    }
+  }
+  return out;
+}
+
+/** Writes data and checkpoint together, guarded by the checkpoint's mod revision. */
+export class CheckpointedWriter {
+  readonly key: Buffer;
+  /** mod revision of the checkpoint as this process last wrote or read it; 0 = absent */
+  private modRevision = 0;
+  current: Checkpoint | null = null;
+
+  constructor(
+    private readonly dest: Etcd3,
+    readonly name: string,
+  ) {
+    this.key = checkpointKey(name);
+  }
+
+  /** Read the checkpoint (and its mod revision, which guards every later write). */
+  async load(): Promise<Checkpoint | null> {
+    const res = await this.dest.kv.range({ key: this.key });
+    const kv = res.kvs[0];
+    if (kv === undefined) {
+      this.modRevision = 0;
+      this.current = null;
+    } else {
+      this.modRevision = Number(kv.mod_revision);
+      this.current = decodeCheckpoint(kv.value, this.key.toString('utf8'));
+    }
+    return this.current;
+  }
+
+  /** One destination transaction: `ops`, then the checkpoint, if nobody else moved the checkpoint. */
+  async commit(ops: IRequestOp[], next: Checkpoint): Promise<ITxnResponse> {
+    const res = await this.dest.kv.txn({
+      compare: [{ key: this.key, target: 'Mod', result: 'Equal', mod_revision: this.modRevision }],
+      success: [...ops, { request_put: { key: this.key, value: encodeCheckpoint(next) } }],
+      failure: [{ request_range: { key: this.key } }],
+    });
+    if (!res.succeeded) {
+      throw new MirrorCheckpointError(
+        `checkpoint ${this.key.toString('utf8')} was changed by another writer: another process is running mirror '${this.name}' into this destination (give each mirror its own name)`,
+      );
+    }
+    this.modRevision = Number(res.header.revision);
+    this.current = next;
+    return res;
+  }
+
+  /** Remove the checkpoint if it is still the one this process wrote (a refused claim). */
+  async release(): Promise<void> {
+    await this.dest.kv.txn({
+      compare: [{ key: this.key, target: 'Mod', result: 'Equal', mod_revision: this.modRevision }],
+      success: [{ request_delete_range: { key: this.key } }],
+    });
+    this.modRevision = 0;
+    this.current = null;
+  }
+}

@@ -1,0 +1,641 @@
+/**
+ * One mirror: a source prefix copied into a destination prefix, kept in step, resumable exactly.
+ *
+ *   claim ─▶ load checkpoint ─┬─ none / other cluster / compacted ─▶ converging sync at revision R
+ *                             ├─ phase sync ─▶ finish that sync at its revision, from its cursor
+ *                             └─ phase watch ─▶ ─────────────────────────────────────┐
+ *                                                                                    ▼
+ *                               watch from checkpoint + 1: one destination txn per source revision
+ *                               (split at max-txn-ops), each carrying the checkpoint
+ *
+ *   any transient failure ─▶ backoff ─▶ reload the checkpoint ─▶ resume from it (the destination
+ *   is the only truth about what was applied, so an ambiguous commit is resolved by reading it)
+ */
+
+import { EventEmitter } from 'node:events';
+import type { Etcd3, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { type Checkpoint, CheckpointedWriter, listCheckpoints } from './checkpoint.js';
+import { classifyEtcdError, openCluster } from './etcd-client.js';
+import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
+import {
+  type KeyRange,
+  inRange,
+  intersect,
+  isReserved,
+  mapKey,
+  prefixRange,
+  rangesOverlap,
+  showKey,
+} from './key-range.js';
+import { LeaseMirror } from './lease-mirror.js';
+import type { MirrorLogger } from './mirror-logger.js';
+import type { MirrorOptions } from './mirror-options.js';
+import { MirrorStats } from './mirror-stats.js';
+import { RangePager } from './range-pager.js';
+import { SourceWatch } from './source-watch.js';
+
+export interface MirrorRunSettings {
+  /** first reconnect delay and its ceiling (exponential, full jitter) */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** how often to ask the source for a progress notice; 3 unanswered in a row end the stream */
+  probeIntervalMs?: number;
+  /** keys per range page during a sync */
+  pageSize?: number;
+  /** bytes of keys and values per destination transaction (etcd refuses requests over 1.5 MiB) */
+  maxTxnBytes?: number;
+}
+
+export interface SyncedEvent {
+  revision: number;
+  keys: number;
+  ms: number;
+  reason: string;
+}
+
+/** One unit of a destination transaction: a key's write, plus the lease mapping it needs. */
+interface Unit {
+  ops: IRequestOp[];
+  bytes: number;
+  /** for conflict counting: what this source had at the key before, when the key is in an overlap */
+  expectPrev?: Buffer | null;
+  /** the destination key (latin1), to keep a transaction from writing one key twice */
+  key?: string;
+}
+
+const STOPPED = new MirrorError('ERR_MIRROR_STOPPED', 'mirror stopped', false);
+
+export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [number]; resync: [string] }> {
+  readonly stats = new MirrorStats();
+  readonly sourceRange: KeyRange;
+  readonly destRange: KeyRange;
+  private readonly sourcePrefix: Buffer;
+  private readonly destPrefix: Buffer;
+  private readonly source: Etcd3;
+  private readonly dest: Etcd3;
+  private readonly ownsClients: boolean;
+  private readonly writer: CheckpointedWriter;
+  private readonly leases: LeaseMirror | null;
+  /** destination ranges shared with other mirrors (overlap allowed): never pruned, conflicts counted */
+  private shared: KeyRange[] = [];
+  private clusterId = '';
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private abortWatch: ((err: MirrorError) => void) | null = null;
+  private readonly settings: Required<MirrorRunSettings>;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly options: MirrorOptions,
+    private readonly log: MirrorLogger,
+    settings: MirrorRunSettings = {},
+    clients?: { source: Etcd3; destination: Etcd3 },
+  ) {
+    super();
+    this.settings = {
+      backoffInitialMs: settings.backoffInitialMs ?? 250,
+      backoffMaxMs: settings.backoffMaxMs ?? 15_000,
+      probeIntervalMs: settings.probeIntervalMs ?? 5_000,
+      pageSize: settings.pageSize ?? 1000,
+      maxTxnBytes: settings.maxTxnBytes ?? 1024 * 1024,
+    };
+    this.sourcePrefix = Buffer.from(options.prefix);
+    this.destPrefix = Buffer.from(options.destPrefix);
+    this.sourceRange = prefixRange(this.sourcePrefix);
+    this.destRange = prefixRange(this.destPrefix);
+    this.ownsClients = clients === undefined;
+    this.source = clients?.source ?? openCluster('source', options.source);
+    this.dest = clients?.destination ?? openCluster('destination', options.destination);
+    this.writer = new CheckpointedWriter(this.dest, options.name);
+    this.leases = options.keepLeases ? new LeaseMirror(this.source, this.dest, options.name, this.stats, log) : null;
+  }
+
+  /**
+   * Run until stop() (resolves) or a fatal error (rejects with a MirrorError). Transient failures
+   * are logged and retried with backoff; they never end the run.
+   */
+  async run(): Promise<void> {
+    try {
+      await this.retrying(() => this.claim());
+      let forceResync: string | null = null;
+      let useRev = this.options.rev > 0;
+      let attempt = 0;
+      while (!this.stopped) {
+        try {
+          const cp = await this.writer.load();
+          if (useRev) {
+            useRev = false;
+            this.log.info({ mirror: this.options.name, rev: this.options.rev }, 'starting from --rev: no initial sync');
+            await this.follow(this.watchCheckpoint(cp, this.options.rev, 0), () => (attempt = 0));
+          } else if (forceResync !== null || cp === null || cp.phase === 'claimed' || cp.sourceClusterId !== this.clusterId) {
+            const reason =
+              forceResync ??
+              (cp === null || cp.phase === 'claimed'
+                ? 'initial sync'
+                : `checkpoint belongs to source cluster ${cp.sourceClusterId}, not ${this.clusterId}: resync`);
+            forceResync = null;
+            await this.sync(cp, null, reason);
+            attempt = 0;
+          } else if (cp.phase === 'sync') {
+            await this.sync(cp, { revision: cp.revision, cursor: cp.cursor === undefined ? null : Buffer.from(cp.cursor, 'base64') }, 'resuming interrupted sync');
+            attempt = 0;
+          } else if (this.leases !== null && (await this.leasesLost(cp))) {
+            forceResync = 'destination leases expired while the mirror was away: resync';
+          } else {
+            await this.follow(cp, () => (attempt = 0));
+          }
+        } catch (err) {
+          if (this.stopped) break;
+          const e = classifyEtcdError('source', err);
+          if (e instanceof MirrorCompactedError) {
+            this.stats.resyncs++;
+            forceResync = `the source compacted past the checkpoint (${e.message}): converging resync`;
+            this.log.warn({ mirror: this.options.name, compactRevision: e.compactRevision }, forceResync);
+            this.emit('resync', forceResync);
+            continue;
+          }
+          if (!e.retriable) throw e;
+          await this.backoff(e, attempt++);
+        }
+      }
+      this.stats.phase = 'stopped';
+    } catch (err) {
+      if (this.stopped && (err === STOPPED || !(err instanceof MirrorError) || err.retriable)) {
+        this.stats.phase = 'stopped';
+        return;
+      }
+      this.stats.phase = 'failed';
+      throw err instanceof MirrorError ? err : classifyEtcdError('source', err);
+    } finally {
+      if (this.timer !== null) clearInterval(this.timer);
+      this.leases?.close();
+      if (this.ownsClients) {
+        this.source.close();
+        this.dest.close();
+      }
+    }
+  }
+
+  /** Stop after the transaction in flight (if any) completes; run() then resolves. */
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+    this.abortWatch?.(STOPPED);
+  }
+
+  // ---- start-up: source identity, overlap check, registration ---------------------------------------
+
+  private async claim(): Promise<void> {
+    const head = await this.source.kv.range({ key: this.sourceRange.start.length === 0 ? Buffer.from([0]) : this.sourceRange.start, limit: 1, keys_only: true });
+    this.clusterId = head.header.cluster_id;
+    this.stats.observeHead(Number(head.header.revision), performance.now());
+    await this.checkOverlap();
+    if ((await this.writer.load()) === null) {
+      await this.writer.commit([], this.newCheckpoint('claimed', 0, {}));
+      // Two mirrors starting at once could both have passed the check: the older claim wins.
+      try {
+        await this.checkOverlap();
+      } catch (err) {
+        await this.writer.release().catch(() => undefined);
+        throw err;
+      }
+    }
+  }
+
+  private async checkOverlap(): Promise<void> {
+    const mine = (await listCheckpoints(this.dest)).find((c) => c.name === this.options.name);
+    const shared: KeyRange[] = [];
+    for (const other of await listCheckpoints(this.dest)) {
+      if (other.name === this.options.name) continue;
+      const theirs = prefixRange(Buffer.from(other.checkpoint.destPrefix));
+      if (!rangesOverlap(this.destRange, theirs)) continue;
+      if (!this.options.allowOverlap) {
+        // With a registration of our own, only an older overlapping claim refuses us.
+        if (mine !== undefined && mine.createRevision < other.createRevision && other.checkpoint.phase === 'claimed') continue;
+        throw new MirrorOverlapError(
+          `mirror '${this.options.name}' would write destination keys under ${showKey(this.destPrefix)}, which overlaps mirror '${other.name}' ` +
+            `(destination prefix ${showKey(Buffer.from(other.checkpoint.destPrefix))}, registered as __ferry/mirror/${other.name}/checkpoint). ` +
+            'Give the mirrors disjoint destination prefixes, or allow overlap (--allow-overlap) to merge them; conflicts are then counted',
+        );
+      }
+      const common = intersect(this.destRange, theirs);
+      if (common !== null) shared.push(common);
+    }
+    this.shared = shared;
+    if (shared.length > 0) this.log.warn({ mirror: this.options.name, shared: shared.length }, 'destination range overlaps other mirrors: their keys are kept, conflicts are counted');
+  }
+
+  private isShared(key: Buffer): boolean {
+    for (const r of this.shared) if (inRange(key, r)) return true;
+    return false;
+  }
+
+  // ---- converging sync ---------------------------------------------------------------------------------
+
+  /**
+   * Make the destination range equal the source range at one revision: a merge of both, in key
+   * order, that puts what differs and deletes what the source lacks. From scratch, or resumed from a
+   * sync checkpoint's cursor (a destination key: everything up to it is done).
+   */
+  private async sync(cp: Checkpoint | null, resume: { revision: number; cursor: Buffer | null } | null, reason: string): Promise<void> {
+    const started = performance.now();
+    this.stats.phase = 'syncing';
+    this.stats.syncStartedAtMs = started;
+    const syncs = cp?.syncs ?? 0;
+    // Mirrors sharing the range may have registered since start-up: their keys must survive pruning.
+    if (this.options.allowOverlap) await this.checkOverlap();
+    let revision: number;
+    if (resume !== null) revision = resume.revision;
+    else {
+      const head = await this.source.kv.range({ key: this.rangeKey(), limit: 1, keys_only: true });
+      revision = Number(head.header.revision);
+      this.stats.observeHead(revision, performance.now());
+    }
+    const cursor = resume?.cursor ?? null;
+    const srcStart = cursor === null ? this.sourceRange.start : Buffer.concat([this.unmapKey(cursor), Buffer.from([0])]);
+    const dstStart = cursor === null ? this.destRange.start : Buffer.concat([cursor, Buffer.from([0])]);
+    const counts = await this.source.kv.range({ key: this.rangeKey(), range_end: this.rangeEnd(), revision, count_only: true });
+    this.stats.syncKeysTotal = Number(counts.count);
+    this.stats.syncKeysDone = 0;
+    if (cursor !== null) {
+      const before = await this.source.kv.range({ key: this.rangeKey(), range_end: srcStart, revision, count_only: true });
+      this.stats.syncKeysDone = Number(before.count);
+    }
+    this.stats.syncRevision = revision;
+    this.log.info({ mirror: this.options.name, revision, keys: this.stats.syncKeysTotal, resumeAfter: cursor === null ? undefined : showKey(cursor) }, reason);
+
+    const src = new RangePager(this.source, 'source', { start: srcStart, end: this.sourceRange.end }, revision, this.settings.pageSize);
+    const dst = new RangePager(this.dest, 'destination', { start: dstStart, end: this.destRange.end }, 0, this.settings.pageSize);
+    let units: Unit[] = [];
+    let bytes = 0;
+    let position: Buffer | null = cursor;
+    const flush = async (): Promise<void> => {
+      if (units.length === 0) return;
+      const next = this.newCheckpoint('sync', revision, { cursor: position?.toString('base64'), events: 0, syncs });
+      await this.commitUnits(units, next);
+      units = [];
+      bytes = 0;
+    };
+    const add = async (u: Unit): Promise<void> => {
+      if (units.length > 0 && (this.opsIn(units) + u.ops.length > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await flush();
+      units.push(u);
+      bytes += u.bytes;
+    };
+
+    for (;;) {
+      if (this.stopped) throw STOPPED;
+      const s = await src.peek();
+      const d = await dst.peek();
+      if (s === null && d === null) break;
+      if (d !== null && isReserved(d.key)) {
+        dst.advance();
+        continue;
+      }
+      const sKey = s === null ? null : mapKey(s.key, this.sourcePrefix, this.destPrefix);
+      if (s !== null && sKey !== null && isReserved(sKey)) {
+        this.stats.skippedReserved++;
+        this.stats.syncKeysDone++;
+        src.advance();
+        continue;
+      }
+      const cmp = sKey === null ? 1 : d === null ? -1 : Buffer.compare(sKey, d.key);
+      if (cmp < 0) {
+        await add(await this.putUnit(sKey!, s!, undefined));
+        position = sKey;
+        src.advance();
+        this.stats.syncKeysDone++;
+      } else if (cmp > 0) {
+        if (!this.isShared(d!.key)) {
+          await add({ ops: [{ request_delete_range: { key: d!.key } }], bytes: d!.key.length });
+          this.stats.keysDeleted++;
+        }
+        position = d!.key;
+        dst.advance();
+      } else {
+        if (this.sameAs(s!, d!)) this.stats.keysUnchanged++;
+        else {
+          if (this.isShared(d!.key)) this.stats.conflicts++;
+          await add(await this.putUnit(sKey!, s!, undefined));
+        }
+        position = sKey;
+        src.advance();
+        dst.advance();
+        this.stats.syncKeysDone++;
+      }
+      if (this.stats.syncKeysDone % 64 === 0) await this.leases?.tick();
+    }
+    // The last transaction of a sync also switches the checkpoint to the watch phase.
+    await this.commitUnits(units, this.newCheckpoint('watch', revision, { events: 0, syncs: syncs + 1 }));
+    this.stats.syncs++;
+    this.stats.appliedRevision = revision;
+    const ms = performance.now() - started;
+    this.log.info({ mirror: this.options.name, revision, keys: this.stats.syncKeysTotal, ms: Math.round(ms) }, 'sync complete: destination equals source; watching');
+    this.emit('synced', { revision, keys: this.stats.syncKeysTotal, ms, reason });
+  }
+
+  private sameAs(s: IKeyValue, d: IKeyValue): boolean {
+    if (!s.value.equals(d.value)) return false;
+    if (this.leases === null) return d.lease === '0';
+    if (s.lease === '0') return d.lease === '0';
+    return this.leases.known(s.lease) === d.lease;
+  }
+
+  private async putUnit(key: Buffer, kv: IKeyValue, expectPrev: Buffer | null | undefined): Promise<Unit> {
+    let lease = '0';
+    const ops: IRequestOp[] = [];
+    if (this.leases !== null && kv.lease !== '0') {
+      const l = await this.leases.destinationLease(kv.lease);
+      lease = l.id;
+      ops.push(...l.ops);
+    }
+    const put: IRequestOp = { request_put: { key, value: kv.value, lease, prev_kv: expectPrev !== undefined } };
+    this.stats.keysPut++;
+    const u: Unit = { ops: [put, ...ops], bytes: key.length + kv.value.length + 64 * ops.length };
+    if (expectPrev !== undefined) u.expectPrev = expectPrev;
+    return u;
+  }
+
+  // ---- watch --------------------------------------------------------------------------------------------
+
+  private watchCheckpoint(cp: Checkpoint | null, revision: number, events: number): Checkpoint {
+    return this.newCheckpoint('watch', revision, { events, syncs: cp?.syncs ?? 0 });
+  }
+
+  /** Follow the source from the checkpoint until stop() or a failure (thrown). */
+  private async follow(cp: Checkpoint, progressed: () => void): Promise<void> {
+    const skipRevision = cp.partialRevision ?? 0;
+    const skipEvents = cp.partialEvents ?? 0;
+    const start = skipRevision > 0 ? skipRevision : cp.revision + 1;
+    // With overlap allowed, another mirror may start sharing the range at any time: always ask for
+    // the previous values, which conflict counting compares with the destination's.
+    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.options.allowOverlap);
+    this.stats.phase = 'watching';
+    this.stats.appliedRevision = cp.revision;
+    this.log.info({ mirror: this.options.name, fromRevision: start }, 'watching the source');
+    progressed();
+    let lastHeard = performance.now();
+    let current = cp;
+    this.abortWatch = (err) => watch.abort(err);
+    this.timer = setInterval(() => {
+      const silentMs = performance.now() - lastHeard;
+      if (silentMs > this.settings.probeIntervalMs * 3) {
+        watch.abort(new MirrorEtcdError('source', `watch stream silent for ${Math.round(silentMs / 1000)} s (no answer to progress requests)`, true));
+        return;
+      }
+      watch.requestProgress();
+      void this.leases?.tick();
+    }, this.settings.probeIntervalMs);
+    try {
+      for (;;) {
+        // Everything already received is handled together, so a mirror that fell behind catches up
+        // in few, full transactions instead of one per revision.
+        const responses = [await watch.next(), ...watch.drain(255)];
+        lastHeard = performance.now();
+        let progress = 0;
+        // Whole revisions, in order; consecutive small ones share a destination transaction.
+        const batch: Array<{ rev: number; events: number; units: Unit[] }> = [];
+        let batchOps = 0;
+        let batchBytes = 0;
+        const keys = new Set<string>();
+        const flush = async (): Promise<void> => {
+          if (batch.length === 0) return;
+          current = await this.applyBatch(current, batch);
+          batch.length = 0;
+          batchOps = 0;
+          batchBytes = 0;
+          keys.clear();
+          progressed();
+        };
+        for (const res of responses) {
+          this.stats.observeHead(Number(res.header.revision), lastHeard);
+          // A progress notice: every event before it has been delivered (and is applied below).
+          if (res.events.length === 0) progress = Math.max(progress, Number(res.header.revision));
+          let i = 0;
+          while (i < res.events.length) {
+            const rev = Number(res.events[i]!.kv.mod_revision);
+            let j = i;
+            while (j < res.events.length && Number(res.events[j]!.kv.mod_revision) === rev) j++;
+            if (rev > current.revision) {
+              const skip = rev === skipRevision && current.partialRevision === rev ? skipEvents : 0;
+              const group = res.events.slice(i, j);
+              const units = await this.eventUnits(group, skip);
+              const ops = this.opsIn(units);
+              const bytes = units.reduce((n, u) => n + u.bytes, 0);
+              if (skip > 0 || ops > this.options.maxTxnOps - 1 || bytes > this.settings.maxTxnBytes) {
+                // Too big for one transaction (or resumed halfway): split, checkpointing each part.
+                await flush();
+                current = await this.applySplit(current, rev, units, group.length, skip);
+                progressed();
+              } else {
+                // etcd refuses a transaction that writes one key twice, so a repeated key starts a new one.
+                if (batchOps + ops > this.options.maxTxnOps - 1 || batchBytes + bytes > this.settings.maxTxnBytes || units.some((u) => u.key !== undefined && keys.has(u.key))) await flush();
+                batch.push({ rev, events: group.length, units });
+                batchOps += ops;
+                batchBytes += bytes;
+                for (const u of units) if (u.key !== undefined) keys.add(u.key);
+              }
+            }
+            i = j;
+          }
+        }
+        await flush();
+        if (progress > 0) this.stats.syncedRevision = Math.max(this.stats.syncedRevision, progress);
+      }
+    } finally {
+      clearInterval(this.timer);
+      this.timer = null;
+      this.abortWatch = null;
+      watch.close();
+    }
+  }
+
+  /** The destination writes for one revision's events, from event `skip` on. */
+  private async eventUnits(events: IEvent[], skip: number): Promise<Unit[]> {
+    const units: Unit[] = [];
+    for (let k = skip; k < events.length; k++) {
+      const ev = events[k]!;
+      const key = mapKey(ev.kv.key, this.sourcePrefix, this.destPrefix);
+      if (isReserved(key)) {
+        this.stats.skippedReserved++;
+        units.push({ ops: [], bytes: 0 });
+        continue;
+      }
+      // Outside shared ranges the destination's previous value always equals the source's, so
+      // comparing every key costs a little bandwidth and never counts a false conflict.
+      const expectPrev = this.options.allowOverlap ? (ev.prev_kv?.value ?? null) : undefined;
+      let u: Unit;
+      if (ev.type === 'Put') u = await this.putUnit(key, ev.kv, expectPrev);
+      else {
+        this.stats.keysDeleted++;
+        u = { ops: [{ request_delete_range: { key, prev_kv: expectPrev !== undefined } }], bytes: key.length };
+        if (expectPrev !== undefined) u.expectPrev = expectPrev;
+      }
+      u.key = key.toString('latin1');
+      units.push(u);
+    }
+    return units;
+  }
+
+  /** Whole revisions in one destination transaction; the checkpoint moves to the last of them. */
+  private async applyBatch(cp: Checkpoint, batch: ReadonlyArray<{ rev: number; events: number; units: Unit[] }>): Promise<Checkpoint> {
+    const last = batch[batch.length - 1]!.rev;
+    let events = 0;
+    const units: Unit[] = [];
+    for (const b of batch) {
+      events += b.events;
+      units.push(...b.units);
+    }
+    const next = this.newCheckpoint('watch', last, { events: cp.events + events, syncs: cp.syncs });
+    await this.commitUnits(units, next);
+    this.stats.eventsApplied += events;
+    this.stats.revisionsApplied += batch.length;
+    this.stats.appliedRevision = last;
+    this.emit('applied', last);
+    return next;
+  }
+
+  /**
+   * One revision over several transactions (more ops than max-txn-ops allows): each part's
+   * checkpoint says how many of the revision's events are in, so a restart resumes mid-revision.
+   */
+  private async applySplit(cp: Checkpoint, rev: number, units: Unit[], total: number, skip: number): Promise<Checkpoint> {
+    let done = skip;
+    let next = cp;
+    let chunk: Unit[] = [];
+    let bytes = 0;
+    const commit = async (last: boolean): Promise<void> => {
+      done += chunk.length;
+      next = last
+        ? this.newCheckpoint('watch', rev, { events: cp.events + (total - skip), syncs: cp.syncs })
+        : this.newCheckpoint('watch', cp.revision, { events: cp.events + (done - skip), syncs: cp.syncs, partialRevision: rev, partialEvents: done });
+      await this.commitUnits(chunk, next);
+      chunk = [];
+      bytes = 0;
+    };
+    for (const u of units) {
+      if (chunk.length > 0 && (this.opsIn(chunk) + u.ops.length > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await commit(false);
+      chunk.push(u);
+      bytes += u.bytes;
+    }
+    await commit(true);
+    this.stats.eventsApplied += total - skip;
+    this.stats.revisionsApplied++;
+    this.stats.appliedRevision = rev;
+    this.emit('applied', rev);
+    return next;
+  }
+
+  // ---- destination writes ------------------------------------------------------------------------------
+
+  private opsIn(units: Unit[]): number {
+    let n = 0;
+    for (const u of units) n += u.ops.length;
+    return n;
+  }
+
+  private async commitUnits(units: Unit[], next: Checkpoint): Promise<void> {
+    const ops: IRequestOp[] = [];
+    const checks: Array<{ at: number; expect: Buffer | null }> = [];
+    for (const u of units) {
+      if (u.expectPrev !== undefined && u.ops.length > 0) checks.push({ at: ops.length, expect: u.expectPrev });
+      ops.push(...u.ops);
+    }
+    let res: ITxnResponse;
+    try {
+      res = await this.writer.commit(ops, next);
+    } catch (err) {
+      throw classifyEtcdError('destination', err);
+    }
+    this.stats.txns++;
+    for (const c of checks) {
+      const r = res.responses[c.at];
+      const prev = r?.response_put?.prev_kv ?? r?.response_delete_range?.prev_kvs?.[0];
+      const had = prev === undefined || prev === null ? null : prev.value;
+      if ((had === null) !== (c.expect === null) || (had !== null && c.expect !== null && !had.equals(c.expect))) this.stats.conflicts++;
+    }
+  }
+
+  private newCheckpoint(
+    phase: Checkpoint['phase'],
+    revision: number,
+    extra: { cursor?: string | undefined; events?: number; syncs?: number; partialRevision?: number; partialEvents?: number },
+  ): Checkpoint {
+    return {
+      v: 1,
+      name: this.options.name,
+      sourcePrefix: this.options.prefix,
+      destPrefix: this.options.destPrefix,
+      sourceClusterId: this.clusterId,
+      phase,
+      revision,
+      cursor: extra.cursor,
+      partialRevision: extra.partialRevision,
+      partialEvents: extra.partialEvents,
+      events: extra.events ?? 0,
+      syncs: extra.syncs ?? 0,
+      updated: new Date().toISOString(),
+    };
+  }
+
+  // ---- leases after a restart --------------------------------------------------------------------------
+
+  /**
+   * With lease mirroring, a mirror away for longer than a lease's TTL finds the destination lease
+   * (and its keys) gone while the source still has them. Detect that from the source's leased keys.
+   */
+  private async leasesLost(cp: Checkpoint): Promise<boolean> {
+    if (this.leases === null) return false;
+    await this.leases.load();
+    const pager = new RangePager(this.source, 'source', this.sourceRange, 0, this.settings.pageSize, true);
+    for (let kv = await pager.peek(); kv !== null; pager.advance(), kv = await pager.peek()) {
+      // A key written after the checkpoint will be replayed by the watch, lease and all.
+      if (kv.lease !== '0' && Number(kv.mod_revision) <= cp.revision && !this.leases.has(kv.lease)) return true;
+    }
+    return false;
+  }
+
+  // ---- retries -----------------------------------------------------------------------------------------
+
+  private async retrying(fn: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw STOPPED;
+      try {
+        return await fn();
+      } catch (err) {
+        const e = classifyEtcdError('source', err);
+        if (!e.retriable || this.stopped) throw e;
+        await this.backoff(e, attempt);
+      }
+    }
+  }
+
+  private async backoff(e: MirrorError, attempt: number): Promise<void> {
+    this.stats.phase = 'reconnecting';
+    this.stats.reconnects++;
+    this.stats.transientErrors++;
+    const ceiling = Math.min(this.settings.backoffMaxMs, this.settings.backoffInitialMs * 2 ** Math.min(attempt, 20));
+    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    this.log.warn({ mirror: this.options.name, code: e.code, err: e.message, attempt: attempt + 1, retryInMs: delay }, 'transient failure; reconnecting');
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, delay);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+    this.wake = null;
+  }
+
+  private rangeKey(): Buffer {
+    return this.sourceRange.start.length === 0 ? Buffer.from([0]) : this.sourceRange.start;
+  }
+
+  private rangeEnd(): Buffer {
+    return this.sourceRange.end ?? Buffer.from([0]);
+  }
+
+  private unmapKey(destKey: Buffer): Buffer {
+    return Buffer.concat([this.sourcePrefix, destKey.subarray(this.destPrefix.length)]);
+  }
+}
