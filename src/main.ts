@@ -63,6 +63,10 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   private management: ManagementServer | null = null;
   private ticker: Ticker | null = null;
   private tender: Tender | null = null;
+  private watch: NodeJS.Timeout | null = null;
+  /** destination answers counted at the last watch, and when that count last moved */
+  private answered = 0;
+  private answeredAt = performance.now();
   readonly stats = new SourceStats();
   /** completions by outcome, counted on the main thread */
   readonly outcomes = new Float64Array(OUTCOME_SLOTS);
@@ -85,6 +89,8 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       maxFrame: config.service.maxFrameSize,
       maxInFlightPerConnection: config.service.maxInFlightPerConnection,
       paused: false,
+      destinationDown: false,
+      slowReaderMs: config.service.slowReaderMs,
       recordLog: null,
       info: (name) => this.answerInfo(name),
       ...loadSourceSecurity(config.service), // service.security and service.tls, files read now
@@ -169,6 +175,8 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
         this.listeners.push(listener);
       }
     }
+    this.watch = setInterval(() => this.watchDestination(), WATCH_MS);
+    this.watch.unref();
     this.ticker = new Ticker(this, this.logging.get('ticker'));
     this.ticker.start(this.config.logging['ticker-interval']);
     this.log.info(
@@ -191,6 +199,27 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(this.edition));
     if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: strip }, 'durable-delete policy');
     return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]) };
+  }
+
+  /**
+   * Every WATCH_MS: is any destination connection up at all (if not, sessions answer 11 at once),
+   * and is the destination still answering (for readiness)?
+   */
+  private watchDestination(): void {
+    const pool = this.pool;
+    if (pool === null) return;
+    let up = 0;
+    let answered = 0;
+    for (let w = 0; w < pool.threads; w++) {
+      const c = pool.counters(w);
+      up += c[WorkerCounter.ConnectionsUp]!;
+      for (let code = 0; code < 256; code++) answered += c[code]!;
+    }
+    this.limits.destinationDown = up === 0;
+    if (answered !== this.answered || this.budget.inFlight === 0) {
+      this.answered = answered;
+      this.answeredAt = performance.now();
+    }
   }
 
   private answerInfo(name: string): string {
@@ -275,6 +304,11 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       for (let w = 0; w < pool.threads; w++) {
         if (pool.counters(w)[WorkerCounter.ConnectionsUp]! === 0) reasons.push(`worker ${w} has no destination connection`);
       }
+      // Connections up but nothing answered while records wait: a stalled destination.
+      const d = this.config.destination;
+      const stallMs = d.kind === 'aerospike' ? d.writeTimeoutMs : 2000;
+      const silent = performance.now() - this.answeredAt;
+      if (this.budget.inFlight > 0 && silent > stallMs) reasons.push(`the destination has not answered for ${Math.round(silent)} ms`);
     }
     return { ready: reasons.length === 0, reasons };
   }
@@ -404,6 +438,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     this.stopping ??= (async () => {
       this.log.info({ inFlight: this.budget.inFlight }, 'draining');
       this.ticker?.stop();
+      if (this.watch !== null) clearInterval(this.watch);
       await Promise.all(this.listeners.map((l) => l.drain()));
       const d = this.config.destination;
       await this.pool?.stop((d.kind === 'aerospike' ? d.writeTimeoutMs : 5000) + 500);
@@ -432,6 +467,8 @@ function readText(path: string | undefined): string | undefined {
 function toBuffer(text: string | undefined): Buffer | undefined {
   return text === undefined ? undefined : Buffer.from(text);
 }
+
+const WATCH_MS = 100;
 
 /** A ring per worker big enough for its share of the in-flight cap at ~1 KiB a record, within 4–64 MiB. */
 function ringBytesFor(maxRecords: number, workers: number): number {

@@ -91,6 +91,8 @@ export const serviceSchema = z.strictObject({
     .max(128 * 1024 * 1024)
     .default(16 * 1024 * 1024),
   'max-in-flight-per-connection': z.number().int().min(1).max(65536).default(8192),
+  // ms a source may leave its replies unread before its connection is closed
+  'slow-reader-timeout': z.number().int().min(1000).max(3_600_000).default(30_000),
   'cpu-affinity': z.union([z.boolean(), z.array(z.number().int().min(0).max(4095)).min(1)]).default(false),
 });
 

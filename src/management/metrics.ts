@@ -67,6 +67,7 @@ export function createMetrics(src: MetricsSource): Registry {
       { labels: { outcome: 'deadline-retry' }, value: s.deadlineRetries },
       { labels: { outcome: 'worker-lost-retry' }, value: s.workerLostRetries },
       { labels: { outcome: 'paused-retry' }, value: s.pausedRetries },
+      { labels: { outcome: 'destination-down-retry' }, value: s.destinationDownRetries },
     ]),
     new ScrapeMetric('ferry_replies_total', 'Replies written to the source, by result code.', 'counter', () => {
       const out: Sample[] = [];
@@ -94,6 +95,7 @@ export function createMetrics(src: MetricsSource): Registry {
       { labels: { result: 'failed' }, value: s.loginsFailed },
       { labels: { result: 'expired' }, value: s.loginsExpired },
     ]),
+    new ScrapeMetric('ferry_source_slow_readers_total', 'Source connections closed because they stopped reading their replies.', 'counter', () => [{ labels: {}, value: s.slowReaders }]),
     new ScrapeMetric('ferry_source_read_pauses_total', 'Times a source connection stopped being read (a cap, a full ring, a slow reader).', 'counter', () => [{ labels: {}, value: s.readPauses }]),
     new ScrapeMetric('ferry_worker_records_total', 'Records each worker took from its ring.', 'counter', () =>
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.Records]! })),

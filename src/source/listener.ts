@@ -205,7 +205,10 @@ export class SourceListener {
   private sweep(): void {
     this.clock.now = performance.now();
     const cutoff = this.clock.now - this.opts.ackDeadlineMs;
-    for (const s of this.sessions.values()) this.stats.deadlineRetries += s.expire(cutoff, ResultCode.Unavailable);
+    for (const s of this.sessions.values()) {
+      this.stats.deadlineRetries += s.expire(cutoff, ResultCode.Unavailable);
+      s.checkSlowReader(this.clock.now);
+    }
   }
 
   /**

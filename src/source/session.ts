@@ -83,6 +83,8 @@ export class Session implements FrameSink, Resumable {
   private bytesIn = 0;
   private closed = false;
   private readPaused = false;
+  /** when the socket last refused more reply bytes (its buffer is over the mark); 0 = flowing */
+  private repliesStuckSince = 0;
   /** set while draining on shutdown: read nothing more, but keep answering */
   private stopped = false;
   /** with security on: records are taken while clock.now < this (performance.now() time); Infinity when off */
@@ -108,7 +110,10 @@ export class Session implements FrameSink, Resumable {
     this.authUntil = (limits.auth ?? null) === null ? Number.POSITIVE_INFINITY : 0;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.tryResume());
+    socket.on('drain', () => {
+      this.repliesStuckSince = 0;
+      this.tryResume();
+    });
     socket.on('error', (err) => this.log.debug({ peer: this.peer, err: err.message }, 'source connection error'));
     socket.on('close', () => this.finish());
   }
@@ -182,10 +187,11 @@ export class Session implements FrameSink, Resumable {
     }
     if (this.limits.recordLog !== null) this.limits.recordLog(buf, start, end);
     const info2 = buf[start + 2]!;
-    if (this.limits.paused) {
-      // Paused: the source keeps the record and ships it again later.
+    if (this.limits.paused || this.limits.destinationDown) {
+      // Paused, or nowhere to write: the source keeps the record and ships it again later.
       this.stats.records++;
-      this.stats.pausedRetries++;
+      if (this.limits.paused) this.stats.pausedRetries++;
+      else this.stats.destinationDownRetries++;
       this.budget.take();
       window.complete(window.open(this.clock.now, -1), ResultCode.Unavailable);
       this.flush();
@@ -382,10 +388,23 @@ export class Session implements FrameSink, Resumable {
       (parts as Buffer[]).push(out.subarray(segment * REPLY_SIZE));
       data = Buffer.concat(parts);
     }
-    this.socket.write(data);
+    if (!this.socket.write(data) && this.repliesStuckSince === 0) this.repliesStuckSince = performance.now();
     this.budget.wake();
     if (this.ending) this.endIfAnswered();
     else if (this.readPaused) this.tryResume();
+  }
+
+  /**
+   * A source that stops reading its replies: reading from it has stopped already (so its reply
+   * buffer is bounded by its window); after `slowReaderMs` the connection is closed, once, with a
+   * clear log line. Returns whether it was closed.
+   */
+  checkSlowReader(now: number): boolean {
+    if (this.closed || this.repliesStuckSince === 0 || now - this.repliesStuckSince < this.limits.slowReaderMs) return false;
+    this.stats.slowReaders++;
+    this.log.warn({ peer: this.peer, waitingMs: Math.round(now - this.repliesStuckSince), unread: this.socket.writableLength }, 'closing source connection: it has not read its replies');
+    this.destroy();
+    return true;
   }
 
   /** Read again if whatever stopped this session has cleared. */

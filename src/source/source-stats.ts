@@ -34,6 +34,10 @@ export class SourceStats {
   readPauses = 0;
   /** records answered with the retry code because Ferry was paused */
   pausedRetries = 0;
+  /** records answered with the retry code at once because no destination connection was up */
+  destinationDownRetries = 0;
+  /** connections closed because the source stopped reading its replies */
+  slowReaders = 0;
   /** replication lag: now − the record's LUT, in seconds */
   readonly lag = new BucketHistogram(LAG_BOUNDS);
   /** time from a request's arrival to its reply being written, in seconds */

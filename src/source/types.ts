@@ -26,6 +26,13 @@ export interface SessionLimits {
   maxInFlightPerConnection: number;
   /** while true, every record is answered with the retry code and nothing is dispatched */
   paused: boolean;
+  /**
+   * true while no worker has any destination connection: records are answered with the retry code
+   * at once instead of making a round trip through a worker only to hear the same
+   */
+  destinationDown: boolean;
+  /** close a connection whose peer has not read its replies for this long (ms) */
+  slowReaderMs: number;
   /** logs each parsed record at debug level (the XDR Proxy's `record-parser` logger), when enabled */
   recordLog: ((buf: Buffer, start: number, end: number) => void) | null;
   /** answer an info name the way a connector node does */
