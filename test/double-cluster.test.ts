@@ -18,6 +18,9 @@ import { createTlsFixtures, type TlsFixtures } from './support/tls-fixtures.js';
 // Byte helpers
 
 const N_PARTITIONS = 4096;
+/** Generous: a loaded two-core machine must not turn into client timeouts. */
+const CLIENT_TIMEOUT_MS = 10_000;
+const TLS_CONCURRENCY = 8;
 const CREDENTIAL_SALT = '$2a$10$7EqJtq98hPqEX7fNZaFWoO';
 
 function proto(type: number, body: Buffer): Buffer {
@@ -404,7 +407,7 @@ describe('official aerospike client against a 3-node double cluster', () => {
     cluster = await DoubleCluster.start({ nodes: 3, clusterName: 'ferry-ci' });
     client = await OfficialClient.start();
     // One seed: the other two nodes must be found through peers.
-    await client.connect({ hosts: [cluster.seeds()[0]!], clusterName: 'ferry-ci' });
+    await client.connect({ hosts: [cluster.seeds()[0]!], clusterName: 'ferry-ci', timeoutMs: CLIENT_TIMEOUT_MS });
   });
   afterAll(async () => {
     await client?.close().catch(() => null);
@@ -526,7 +529,7 @@ describe('security', () => {
     });
 
     it('logs in with the right password on every node, then reads and writes', async () => {
-      await client.connect({ hosts: [cluster.seeds()[0]!], user: 'ferry', password: 'secret' });
+      await client.connect({ hosts: [cluster.seeds()[0]!], user: 'ferry', password: 'secret', timeoutMs: CLIENT_TIMEOUT_MS });
       await waitFor('3 nodes', async () => (await client.nodes()).length === 3);
       const keys = keysFor(cluster, 'secure-', 300);
       expect((await client.putMany(keys.map(({ key }, i) => ({ key, bins: { i } })))).failures).toEqual([]);
@@ -638,13 +641,14 @@ describe('TLS', () => {
 
     it('serves the official client over TLS, verified against the CA', async () => {
       const seed = cluster.seeds()[0]!;
-      await client.connect({ hosts: [{ ...seed, tlsName: fixtures.tlsName }], tls: { cafile: fixtures.ca.cert } });
+      await client.connect({ hosts: [{ ...seed, tlsName: fixtures.tlsName }], tls: { cafile: fixtures.ca.cert }, timeoutMs: CLIENT_TIMEOUT_MS });
       await waitFor('3 nodes', async () => (await client.nodes()).length === 3);
       const keys = keysFor(cluster, 'tls-', 600);
       const requests = requestCounts(cluster);
-      expect((await client.putMany(keys.map(({ key }, i) => ({ key, bins: { i } })))).failures).toEqual([]);
+      // Every connection in flight costs a handshake: keep few of them.
+      expect((await client.putMany(keys.map(({ key }, i) => ({ key, bins: { i } })), TLS_CONCURRENCY)).failures).toEqual([]);
       expect(requestCounts(cluster).map((n, i) => n - requests[i]!)).toEqual(expectedShares(cluster, keys));
-      const got = await client.getMany(keys.map(({ key }) => key));
+      const got = await client.getMany(keys.map(({ key }) => key), TLS_CONCURRENCY);
       expect(got.every((r, i) => 'bins' in r && r.bins['i'] === i)).toBe(true);
     });
 
@@ -658,10 +662,11 @@ describe('TLS', () => {
         await client.connect({
           hosts: [{ ...mutual.seeds()[0]!, tlsName: fixtures.tlsName }],
           tls: { cafile: fixtures.ca.cert, certfile: fixtures.client.cert, keyfile: fixtures.client.key },
+          timeoutMs: CLIENT_TIMEOUT_MS,
         });
         await waitFor('3 nodes', async () => (await client.nodes()).length === 3);
         const keys = keysFor(mutual, 'mtls-', 300);
-        expect((await client.putMany(keys.map(({ key }, i) => ({ key, bins: { i } })))).failures).toEqual([]);
+        expect((await client.putMany(keys.map(({ key }, i) => ({ key, bins: { i } })), TLS_CONCURRENCY)).failures).toEqual([]);
         expect(mutual.records('test').size).toBe(300);
         expect(mutual.nodes.map((node) => node.stats.tlsFailures)).toEqual([0, 0, 0]);
       } finally {

@@ -55,15 +55,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const onHup = (): void => void reload();
   process.on('SIGHUP', onHup);
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await stopSignal();
   process.off('SIGHUP', onHup);
   notify(`STOPPING=1\nSTATUS=draining ${ferry.inFlight()} records`);
   await group?.stop();
@@ -94,7 +86,16 @@ async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[]): Promise
   const logging = new Logging(run.logging);
   const group = startMirrors(run, mirrors, logging);
   logging.get('server').info({ mirrors: mirrors.map((m) => m.name) }, 'ferry started (mirrors only)');
-  await new Promise<void>((resolve) => {
+  await stopSignal();
+  await group.stop();
+  logging.get('server').info('stopped');
+  logging.flush();
+  return group.healthy() ? 0 : 1;
+}
+
+/** Resolve at the first SIGTERM or SIGINT. */
+function stopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
@@ -103,8 +104,4 @@ async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[]): Promise
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  await group.stop();
-  logging.get('server').info('stopped');
-  logging.flush();
-  return group.healthy() ? 0 : 1;
 }

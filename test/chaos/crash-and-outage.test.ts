@@ -3,12 +3,12 @@
  * and zero abandons. Recovery times are logged for the README's guarantees table.
  */
 
-import { createServer } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
 import { OfficialClient } from '../double/official-client.js';
 import { AerospikeDouble } from '../double/server.js';
 import { cpuSeconds, scale } from '../support/chaos.js';
+import { freePort } from '../support/destination.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { until } from '../support/in-process.js';
 import { loadOptions } from '../support/load.js';
@@ -19,14 +19,6 @@ afterEach(async () => {
   for (const close of open.splice(0).reverse()) await close();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function setup(): Promise<AerospikeDouble> {
   const double = await AerospikeDouble.start();

@@ -79,7 +79,7 @@ async function inParallel(count, concurrency, task) {
 }
 
 const commands = {
-  async connect({ port, hosts, clusterName, user, password, tls }) {
+  async connect({ port, hosts, clusterName, user, password, tls, timeoutMs }) {
     const seeds = hosts ?? [{ host: '127.0.0.1', port }];
     const config = {
       hosts: seeds.map((h) => (h.tlsName ? { addr: h.host, port: h.port, tlsname: h.tlsName } : { addr: h.host, port: h.port })),
@@ -91,6 +91,10 @@ const commands = {
       config.password = password;
     }
     if (tls) config.tls = { enable: true, ...tls };
+    if (timeoutMs !== undefined) {
+      const timeouts = { totalTimeout: timeoutMs, socketTimeout: timeoutMs };
+      config.policies = { read: timeouts, write: timeouts };
+    }
     client = await Aerospike.connect(config);
     return null;
   },

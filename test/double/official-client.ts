@@ -46,6 +46,8 @@ export interface ClientConnectOptions {
   password?: string;
   /** The client's `tls` config (enable is implied): file paths. */
   tls?: { cafile?: string; certfile?: string; keyfile?: string };
+  /** Total and socket timeout of reads and writes; the client's defaults when unset. */
+  timeoutMs?: number;
 }
 
 /** A failed client call; `code` is the client's status (the server's result code when it answered). */

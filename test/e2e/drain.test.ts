@@ -3,40 +3,20 @@
  * source's 10 s reset. A new Ferry on the same port takes over, and nothing is lost.
  */
 
-import { createServer } from 'node:net';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
-import { OfficialClient } from '../double/official-client.js';
-import { type TestDestination, startDestination } from '../support/destination.js';
+import { freePort, useDestination } from '../support/destination.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { until } from '../support/in-process.js';
 import { loadOptions } from '../support/load.js';
 import { verifyFinalState } from '../support/verify-state.js';
 
-let dest: TestDestination;
-let client: OfficialClient;
-beforeAll(async () => {
-  dest = await startDestination();
-  client = await OfficialClient.start();
-  await client.connect(dest.port);
-});
-afterAll(async () => {
-  await client?.stop();
-  await dest?.close();
-});
+const ctx = useDestination();
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 it('SIGTERM under load drains and exits 0; a restarted Ferry finishes the job with nothing lost', async () => {
   const port = await freePort();
-  const config = testConfig(dest, { service: { port } });
+  const config = testConfig(ctx.dest, { service: { port } });
   const first = await FerryProcess.start(config);
   const source = new XdrSource(loadOptions(port, { keys: 10_000, changes: 60_000, object: 'I,S:32', deletePct: 5, set: 'drain', seed: 9 }));
   const run = source.run();
@@ -54,7 +34,7 @@ it('SIGTERM under load drains and exits 0; a restarted Ferry finishes the job wi
     const stats = await run;
     expect(stats.abandons).toBe(0);
     expect(stats.orderViolations).toBe(0);
-    const { checked, mismatches } = await verifyFinalState(client, source);
+    const { checked, mismatches } = await verifyFinalState(ctx.client, source);
     expect(mismatches.slice(0, 5)).toEqual([]);
     expect(checked).toBeGreaterThan(9900);
   } finally {

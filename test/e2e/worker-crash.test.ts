@@ -3,28 +3,17 @@
  * re-shipped by the source, so nothing is lost.
  */
 
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
-import { OfficialClient } from '../double/official-client.js';
-import { type TestDestination, startDestination } from '../support/destination.js';
+import { useDestination } from '../support/destination.js';
 import { startFerry } from '../support/in-process.js';
 import { loadOptions } from '../support/load.js';
 import { verifyFinalState } from '../support/verify-state.js';
 
-let dest: TestDestination;
-let client: OfficialClient;
-beforeAll(async () => {
-  dest = await startDestination();
-  client = await OfficialClient.start();
-  await client.connect(dest.port);
-});
-afterAll(async () => {
-  await client?.stop();
-  await dest?.close();
-});
+const ctx = useDestination();
 
 it('a worker that throws is replaced, its records get the retry code, and nothing is lost', async () => {
-  const { ferry, port } = await startFerry(dest, { faults: { crashAfterRecords: 1000 } });
+  const { ferry, port } = await startFerry(ctx.dest, { faults: { crashAfterRecords: 1000 } });
   try {
     const source = new XdrSource(loadOptions(port, { keys: 5000, changes: 40_000, object: 'I,S:32', deletePct: 5, seed: 5, set: 'e2e-crash' }));
     const stats = await source.run();
@@ -35,7 +24,7 @@ it('a worker that throws is replaced, its records get the retry code, and nothin
     expect(stats.retries).toBeGreaterThan(0);
     expect(stats.abandons).toBe(0);
     expect(stats.orderViolations).toBe(0);
-    const { mismatches, checked } = await verifyFinalState(client, source);
+    const { mismatches, checked } = await verifyFinalState(ctx.client, source);
     expect(mismatches.slice(0, 5)).toEqual([]);
     expect(checked).toBeGreaterThan(4900);
   } finally {

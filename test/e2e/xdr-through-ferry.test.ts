@@ -4,30 +4,18 @@
  * FERRY_TEST_AEROSPIKE); the official client then reads every key back.
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
-import { OfficialClient } from '../double/official-client.js';
-import { type TestDestination, startDestination } from '../support/destination.js';
+import { useDestination } from '../support/destination.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { loadOptions } from '../support/load.js';
 import { verifyFinalState } from '../support/verify-state.js';
 
 describe('XDR through Ferry into the destination', () => {
-  let dest: TestDestination;
-  let client: OfficialClient;
-
-  beforeAll(async () => {
-    dest = await startDestination();
-    client = await OfficialClient.start();
-    await client.connect(dest.port);
-  });
-  afterAll(async () => {
-    await client?.stop();
-    await dest?.close();
-  });
+  const ctx = useDestination();
 
   it('100,000 changes of every particle type, compressed, with deletes: every key at its last version, replies in order', async () => {
-    const ferry = await FerryProcess.start(testConfig(dest));
+    const ferry = await FerryProcess.start(testConfig(ctx.dest));
     try {
       const source = new XdrSource(loadOptions(ferry.port, { compress: true, deletePct: 10, durableDeletes: true, set: 'e2e-all' }));
       const stats = await source.run();
@@ -38,13 +26,13 @@ describe('XDR through Ferry into the destination', () => {
       expect(stats.byCode[20]).toBe(stats.probes);
       // Keys repeat: 100,000 changes over 20,000 keys.
       expect(stats.ships).toBeGreaterThan(20_000);
-      const { checked, mismatches } = await verifyFinalState(client, source);
+      const { checked, mismatches } = await verifyFinalState(ctx.client, source);
       expect(mismatches.slice(0, 5)).toEqual([]);
       expect(checked).toBeGreaterThan(19_000);
-      if (dest.double !== undefined) {
+      if (ctx.dest.double !== undefined) {
         // Every write reached the destination as an XDR write; durable deletes were not refused.
-        expect(dest.double.stats.xdrWrites).toBeGreaterThan(0);
-        expect(dest.double.stats.rejected[25] ?? 0).toBe(0);
+        expect(ctx.dest.double.stats.xdrWrites).toBeGreaterThan(0);
+        expect(ctx.dest.double.stats.rejected[25] ?? 0).toBe(0);
       }
     } finally {
       expect(await ferry.stop()).toBe(0);
@@ -52,17 +40,17 @@ describe('XDR through Ferry into the destination', () => {
   });
 
   it('uncompressed writes with bin LUTs, LUT stripped, from a mapped namespace', async () => {
-    const ferry = await FerryProcess.start(testConfig(dest, { aerospike: { lut: 'strip', 'namespace-mapping': { origin: 'test' } } }));
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { aerospike: { lut: 'strip', 'namespace-mapping': { origin: 'test' } } }));
     try {
       const source = new XdrSource(loadOptions(ferry.port, { namespace: 'origin', keys: 2000, changes: 10_000, shipBinLuts: true, deletePct: 5, set: 'e2e-mapped', seed: 3 }));
       const stats = await source.run();
       expect(stats.abandons).toBe(0);
       expect(stats.orderViolations).toBe(0);
-      const { checked, mismatches } = await verifyFinalState(client, source, 'test');
+      const { checked, mismatches } = await verifyFinalState(ctx.client, source, 'test');
       expect(mismatches.slice(0, 5)).toEqual([]);
       expect(checked).toBeGreaterThan(1900);
-      if (dest.double !== undefined) {
-        const stored = [...dest.double.records('test').values()].filter((r) => r.set === 'e2e-mapped');
+      if (ctx.dest.double !== undefined) {
+        const stored = [...ctx.dest.double.records('test').values()].filter((r) => r.set === 'e2e-mapped');
         expect(stored.length).toBeGreaterThan(1000);
         expect(stored.every((r) => r.lut === undefined && r.xdr)).toBe(true);
       }
@@ -72,16 +60,16 @@ describe('XDR through Ferry into the destination', () => {
   });
 
   it('no-bins writes are acknowledged without a destination write', async () => {
-    const ferry = await FerryProcess.start(testConfig(dest));
+    const ferry = await FerryProcess.start(testConfig(ctx.dest));
     try {
-      const before = dest.double?.stats.requests ?? 0;
+      const before = ctx.dest.double?.stats.requests ?? 0;
       const source = new XdrSource(loadOptions(ferry.port, { keys: 500, changes: 500, workload: 'insert', noBins: true, probeEvery: 0, set: 'e2e-nobins' }));
       const stats = await source.run();
       expect(stats.ships).toBe(500);
       expect(stats.byCode).toEqual({ 0: 500 });
       // A destination would answer each of them 4 (an abandon code); none reached it.
-      if (dest.double !== undefined) expect(dest.double.stats.requests - before).toBe(0);
-      for (const key of [0, 250, 499]) expect(await client.exists(['test', 'e2e-nobins', key])).toBe(false);
+      if (ctx.dest.double !== undefined) expect(ctx.dest.double.stats.requests - before).toBe(0);
+      for (const key of [0, 250, 499]) expect(await ctx.client.exists(['test', 'e2e-nobins', key])).toBe(false);
     } finally {
       expect(await ferry.stop()).toBe(0);
     }

@@ -1,22 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Mirror } from '../../src/mirror/index.js';
-import { type EtcdServer, dump, startEtcd } from '../support/etcd.js';
-import { MemoryLog, mirrorOptions, putMany, sourceRevision, waitForCheckpoint } from './helpers.js';
+import { dump } from '../support/etcd.js';
+import { etcdPair, MemoryLog, mirrorOptions, putMany, sourceRevision, waitForCheckpoint } from './helpers.js';
 
 describe('ferry mirror: the source compacted past the checkpoint', () => {
-  let source: EtcdServer;
-  let dest: EtcdServer;
-
-  beforeAll(async () => {
-    [source, dest] = await Promise.all([startEtcd({ name: 'source' }), startEtcd({ name: 'dest' })]);
-  });
-  afterAll(async () => {
-    await Promise.all([source?.close(), dest?.close()]);
-  });
+  const etcd = etcdPair();
 
   it('says so, resyncs, and converges exactly (deletes made while away included)', async () => {
-    await putMany(source.client, 'p/', 500, (i) => `first ${i}`);
-    const options = mirrorOptions(source.endpoint, dest.endpoint, { prefix: 'p/', name: 'compacted' });
+    await putMany(etcd.source.client, 'p/', 500, (i) => `first ${i}`);
+    const options = mirrorOptions(etcd.source.endpoint, etcd.dest.endpoint, { prefix: 'p/', name: 'compacted' });
     const first = new Mirror(options, new MemoryLog(), { probeIntervalMs: 500 });
     const running = first.run();
     await new Promise((resolve) => first.once('synced', resolve));
@@ -24,20 +16,20 @@ describe('ferry mirror: the source compacted past the checkpoint', () => {
     await running;
 
     // While the mirror is away: overwrites, deletes, new keys; then history is compacted away.
-    await putMany(source.client, 'p/', 250, (i) => `second ${i}`);
-    await source.client.delete().prefix('p/0003');
-    await source.client.put('p/new').value('new');
-    const head = await sourceRevision(source.client);
-    await source.client.kv.compact({ revision: head, physical: true });
+    await putMany(etcd.source.client, 'p/', 250, (i) => `second ${i}`);
+    await etcd.source.client.delete().prefix('p/0003');
+    await etcd.source.client.put('p/new').value('new');
+    const head = await sourceRevision(etcd.source.client);
+    await etcd.source.client.kv.compact({ revision: head, physical: true });
 
     const log = new MemoryLog();
     const second = new Mirror(options, log, { probeIntervalMs: 500 });
     const resynced = new Promise<string>((resolve) => second.once('resync', resolve));
     const again = second.run();
     expect(await resynced).toMatch(/compacted past the checkpoint/);
-    const cp = await waitForCheckpoint(dest.client, 'compacted', (c) => c.phase === 'watch' && c.syncs === 2);
+    const cp = await waitForCheckpoint(etcd.dest.client, 'compacted', (c) => c.phase === 'watch' && c.syncs === 2);
     expect(cp.revision).toBeGreaterThanOrEqual(head);
-    expect(await dump(dest.client, 'p/')).toEqual(await dump(source.client, 'p/'));
+    expect(await dump(etcd.dest.client, 'p/')).toEqual(await dump(etcd.source.client, 'p/'));
     expect(log.lines.some((l) => l.level === 'warn' && /compacted past the checkpoint/.test(l.msg))).toBe(true);
     // A converging resync writes only what differs: p/000250–000499 were untouched, except the 100
     // deleted under p/0003, so 150 keys are left as they were.
@@ -45,9 +37,9 @@ describe('ferry mirror: the source compacted past the checkpoint', () => {
     expect(second.stats.resyncs).toBe(1);
 
     // And it follows the live stream afterwards.
-    const rev = Number((await source.client.put('p/after').value('a').exec()).header.revision);
-    await waitForCheckpoint(dest.client, 'compacted', (c) => c.revision >= rev);
-    expect(await dest.client.get('p/after').string()).toBe('a');
+    const rev = Number((await etcd.source.client.put('p/after').value('a').exec()).header.revision);
+    await waitForCheckpoint(etcd.dest.client, 'compacted', (c) => c.revision >= rev);
+    expect(await etcd.dest.client.get('p/after').string()).toBe('a');
     second.stop();
     await again;
   });

@@ -1,9 +1,10 @@
 /** Shared pieces of the mirror tests: options for loopback servers, checkpoint reads, bulk writes. */
 
 import type { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll } from 'vitest';
 import type { Checkpoint } from '../../src/mirror/checkpoint.js';
 import { type MirrorLogger, type MirrorOptions, type MirrorSpec, resolveMirrorOptions } from '../../src/mirror/index.js';
-import { waitForKey } from '../support/etcd.js';
+import { type EtcdServer, startEtcd, waitForKey } from '../support/etcd.js';
 
 export function cluster(endpoint: string): MirrorOptions['source'] {
   return { endpoints: [endpoint], insecureTransport: true, commandTimeoutMs: 5000 };
@@ -56,4 +57,16 @@ export async function putMany(client: Etcd3, prefix: string, count: number, valu
 export async function sourceRevision(client: Etcd3): Promise<number> {
   const res = await client.kv.range({ key: Buffer.from([0]), limit: 1, keys_only: true });
   return Number(res.header.revision);
+}
+
+/** A source and a destination etcd for the enclosing describe block, closed after it. */
+export function etcdPair(sourceArgs: string[] = []): { readonly source: EtcdServer; readonly dest: EtcdServer } {
+  const pair = {} as { source: EtcdServer; dest: EtcdServer };
+  beforeAll(async () => {
+    [pair.source, pair.dest] = await Promise.all([startEtcd({ name: 'source', extraArgs: sourceArgs }), startEtcd({ name: 'dest' })]);
+  });
+  afterAll(async () => {
+    await Promise.all([pair.source?.close(), pair.dest?.close()]);
+  });
+  return pair;
 }

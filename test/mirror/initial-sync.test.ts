@@ -1,30 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Mirror } from '../../src/mirror/index.js';
-import { type EtcdServer, dump, startEtcd } from '../support/etcd.js';
-import { MemoryLog, mirrorOptions, putMany, readCheckpoint, waitForCheckpoint } from './helpers.js';
+import { dump } from '../support/etcd.js';
+import { etcdPair, MemoryLog, mirrorOptions, putMany, readCheckpoint, waitForCheckpoint } from './helpers.js';
 
 describe('ferry mirror: initial sync, then the live stream', () => {
-  let source: EtcdServer;
-  let dest: EtcdServer;
-
-  beforeAll(async () => {
-    // The source allows bigger transactions than the mirror's max-txn-ops, so one revision must be split.
-    [source, dest] = await Promise.all([startEtcd({ name: 'source', extraArgs: ['--max-txn-ops', '1000'] }), startEtcd({ name: 'dest' })]);
-  });
-  afterAll(async () => {
-    await Promise.all([source?.close(), dest?.close()]);
-  });
+  // The source allows bigger transactions than the mirror's max-txn-ops, so one revision must be split.
+  const etcd = etcdPair(['--max-txn-ops', '1000']);
 
   it('copies 20,000 keys in transactions within max-txn-ops, prunes strays, then follows puts and deletes', async () => {
-    await putMany(source.client, 'app/', 20_000, (i) => `value-${i}`);
-    await source.client.put('other/untouched').value('x');
+    await putMany(etcd.source.client, 'app/', 20_000, (i) => `value-${i}`);
+    await etcd.source.client.put('other/untouched').value('x');
     // Strays under the destination prefix: a converged mirror has none of them.
-    await dest.client.put('mirror/app/zz-stray').value('stale');
-    await dest.client.put('mirror/app/000005').value('stale value');
-    await dest.client.put('elsewhere/keep').value('not ours');
+    await etcd.dest.client.put('mirror/app/zz-stray').value('stale');
+    await etcd.dest.client.put('mirror/app/000005').value('stale value');
+    await etcd.dest.client.put('elsewhere/keep').value('not ours');
 
     const log = new MemoryLog();
-    const mirror = new Mirror(mirrorOptions(source.endpoint, dest.endpoint, { prefix: 'app/', 'dest-prefix': 'mirror/app/', 'max-txn-ops': 100, name: 'sync' }), log, {
+    const mirror = new Mirror(mirrorOptions(etcd.source.endpoint, etcd.dest.endpoint, { prefix: 'app/', 'dest-prefix': 'mirror/app/', 'max-txn-ops': 100, name: 'sync' }), log, {
       probeIntervalMs: 500,
     });
     const synced = new Promise<{ revision: number; keys: number }>((resolve) => mirror.once('synced', resolve));
@@ -33,33 +25,33 @@ describe('ferry mirror: initial sync, then the live stream', () => {
     expect(s.keys).toBe(20_000);
     // 20,000 puts and 2 fixes at ≤ 99 data ops per transaction (one op is the checkpoint).
     expect(mirror.stats.txns).toBeGreaterThanOrEqual(Math.ceil(20_001 / 99));
-    const want = new Map([...(await dump(source.client, 'app/'))].map(([k, v]) => [`mirror/${k}`, v]));
-    expect(await dump(dest.client, 'mirror/app/')).toEqual(want);
-    expect(await dest.client.get('elsewhere/keep').string()).toBe('not ours');
-    expect(await dest.client.get('other/untouched').string()).toBeNull();
+    const want = new Map([...(await dump(etcd.source.client, 'app/'))].map(([k, v]) => [`mirror/${k}`, v]));
+    expect(await dump(etcd.dest.client, 'mirror/app/')).toEqual(want);
+    expect(await etcd.dest.client.get('elsewhere/keep').string()).toBe('not ours');
+    expect(await etcd.dest.client.get('other/untouched').string()).toBeNull();
 
     // The live stream: puts, overwrites, single deletes, a range delete, a multi-key transaction.
     let last = 0;
-    for (let i = 0; i < 200; i++) last = Number((await source.client.put(`app/live-${i}`).value(`v${i}`).exec()).header.revision);
-    for (let i = 0; i < 100; i++) last = Number((await source.client.delete().key(`app/${String(i).padStart(6, '0')}`).exec()).header.revision);
-    last = Number((await source.client.delete().prefix('app/0001').exec()).header.revision);
-    const txn = await source.client.kv.txn({
+    for (let i = 0; i < 200; i++) last = Number((await etcd.source.client.put(`app/live-${i}`).value(`v${i}`).exec()).header.revision);
+    for (let i = 0; i < 100; i++) last = Number((await etcd.source.client.delete().key(`app/${String(i).padStart(6, '0')}`).exec()).header.revision);
+    last = Number((await etcd.source.client.delete().prefix('app/0001').exec()).header.revision);
+    const txn = await etcd.source.client.kv.txn({
       success: Array.from({ length: 250 }, (_, i) => ({ request_put: { key: Buffer.from(`app/txn-${i}`), value: Buffer.from(`t${i}`) } })),
     });
     last = Number(txn.header.revision);
-    await source.client.put('other/after').value('y');
+    await etcd.source.client.put('other/after').value('y');
 
-    const cp = await waitForCheckpoint(dest.client, 'sync', (c) => c.phase === 'watch' && c.revision >= last);
+    const cp = await waitForCheckpoint(etcd.dest.client, 'sync', (c) => c.phase === 'watch' && c.revision >= last);
     expect(cp.partialRevision).toBeUndefined();
-    const want2 = new Map([...(await dump(source.client, 'app/'))].map(([k, v]) => [`mirror/${k}`, v]));
-    expect(await dump(dest.client, 'mirror/app/')).toEqual(want2);
+    const want2 = new Map([...(await dump(etcd.source.client, 'app/'))].map(([k, v]) => [`mirror/${k}`, v]));
+    expect(await dump(etcd.dest.client, 'mirror/app/')).toEqual(want2);
     // 200 puts, 100 deletes, the range delete's 100 keys (app/000100–000199), 250 puts in one
     // revision: each event applied exactly once.
     expect(cp.events).toBe(200 + 100 + 100 + 250);
-    expect(await dest.client.get('other/after').string()).toBeNull();
+    expect(await etcd.dest.client.get('other/after').string()).toBeNull();
     mirror.stop();
     await running;
     expect(mirror.stats.phase).toBe('stopped');
-    expect((await readCheckpoint(dest.client, 'sync'))?.revision).toBe(cp.revision);
+    expect((await readCheckpoint(etcd.dest.client, 'sync'))?.revision).toBe(cp.revision);
   });
 });

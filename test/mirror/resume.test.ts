@@ -1,7 +1,7 @@
 import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EtcdServer, dump, startEtcd } from '../support/etcd.js';
-import { putMany, readCheckpoint, sourceRevision, waitForCheckpoint } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { dump } from '../support/etcd.js';
+import { etcdPair, putMany, readCheckpoint, sourceRevision, waitForCheckpoint } from './helpers.js';
 import { MirrorProcess } from './mirror-process.js';
 
 /** Key → version, for every key under `prefix`: equal versions mean every put was applied exactly once. */
@@ -37,49 +37,41 @@ async function stream(client: Etcd3, from: number, to: number): Promise<number> 
 }
 
 describe('ferry mirror: kill -9 and restart', () => {
-  let source: EtcdServer;
-  let dest: EtcdServer;
-
-  beforeAll(async () => {
-    [source, dest] = await Promise.all([startEtcd({ name: 'source' }), startEtcd({ name: 'dest' })]);
-  });
-  afterAll(async () => {
-    await Promise.all([source?.close(), dest?.close()]);
-  });
+  const etcd = etcdPair();
 
   it('resumes from the checkpoint: no resync, no gap, no event applied twice', async () => {
-    await putMany(source.client, 'app/base', 2000, (i) => `base ${i}`);
-    const args = ['--endpoints', source.endpoint, '--prefix', 'app/', '--dest-prefix', 'copy/', '--max-txn-ops', '8', '--name', 'resume', '--status-interval', '1', dest.endpoint];
+    await putMany(etcd.source.client, 'app/base', 2000, (i) => `base ${i}`);
+    const args = ['--endpoints', etcd.source.endpoint, '--prefix', 'app/', '--dest-prefix', 'copy/', '--max-txn-ops', '8', '--name', 'resume', '--status-interval', '1', etcd.dest.endpoint];
     const first = new MirrorProcess(args);
-    const synced = await waitForCheckpoint(dest.client, 'resume', (c) => c.phase === 'watch');
+    const synced = await waitForCheckpoint(etcd.dest.client, 'resume', (c) => c.phase === 'watch');
     expect(synced.syncs).toBe(1);
 
     // Kill the mirror while the stream runs, keep writing while it is down, then restart it.
     let events = 0;
-    const writing = stream(source.client, 0, 1500).then((n) => (events += n));
-    await waitForCheckpoint(dest.client, 'resume', (c) => c.events >= 200);
+    const writing = stream(etcd.source.client, 0, 1500).then((n) => (events += n));
+    await waitForCheckpoint(etcd.dest.client, 'resume', (c) => c.events >= 200);
     const killed = await first.kill('SIGKILL');
     expect(killed.signal).toBe('SIGKILL');
-    const atKill = await readCheckpoint(dest.client, 'resume');
+    const atKill = await readCheckpoint(etcd.dest.client, 'resume');
     await writing;
-    events += await stream(source.client, 1500, 2000);
-    const last = await sourceRevision(source.client);
+    events += await stream(etcd.source.client, 1500, 2000);
+    const last = await sourceRevision(etcd.source.client);
     expect(atKill!.revision).toBeLessThan(last);
 
     const second = new MirrorProcess(args);
-    const cp = await waitForCheckpoint(dest.client, 'resume', (c) => c.revision >= last && c.partialRevision === undefined);
+    const cp = await waitForCheckpoint(etcd.dest.client, 'resume', (c) => c.revision >= last && c.partialRevision === undefined);
     await second.waitFor(/watching the source .*fromRevision=\d+/);
     expect(await second.kill('SIGTERM')).toEqual({ code: 0, signal: null });
 
     // Exactly equal, the restart resumed where the checkpoint said (no second sync), and the count
     // of applied events equals the count of source events: none replayed, none skipped.
-    const want = new Map([...(await dump(source.client, 'app/'))].map(([k, v]) => [`copy/${k.slice(4)}`, v]));
-    expect(await dump(dest.client, 'copy/')).toEqual(want);
+    const want = new Map([...(await dump(etcd.source.client, 'app/'))].map(([k, v]) => [`copy/${k.slice(4)}`, v]));
+    expect(await dump(etcd.dest.client, 'copy/')).toEqual(want);
     expect(cp.syncs).toBe(1);
     expect(second.stderr).not.toMatch(/initial sync|resync/);
     expect(second.stderr).toMatch(new RegExp(`watching the source .*fromRevision=${atKill!.partialRevision ?? atKill!.revision + 1}\\b`));
     expect(cp.events).toBe(events);
     // Every key's version matches: each put reached the destination exactly once.
-    expect(await versions(dest.client, 'copy/', 5)).toEqual(await versions(source.client, 'app/', 4));
+    expect(await versions(etcd.dest.client, 'copy/', 5)).toEqual(await versions(etcd.source.client, 'app/', 4));
   });
 });

@@ -5,6 +5,9 @@
  * checked through the official client, which works against both.
  */
 
+import { createServer } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
+import { OfficialClient } from '../double/official-client.js';
 import { AerospikeDouble } from '../double/server.js';
 
 export interface TestDestination {
@@ -28,4 +31,29 @@ export async function startDestination(): Promise<TestDestination> {
   if (real !== undefined) return { ...real, double: undefined, close: async () => undefined };
   const double = await AerospikeDouble.start({ namespaces: ['test'] });
   return { host: double.host, port: double.port, double, close: () => double.close() };
+}
+
+/** A destination and an official client connected to it, for the enclosing block or file. */
+export function useDestination(): { readonly dest: TestDestination; readonly client: OfficialClient } {
+  const ctx = {} as { dest: TestDestination; client: OfficialClient };
+  beforeAll(async () => {
+    ctx.dest = await startDestination();
+    ctx.client = await OfficialClient.start();
+    await ctx.client.connect(ctx.dest.port);
+  });
+  afterAll(async () => {
+    await ctx.client?.stop();
+    await ctx.dest?.close();
+  });
+  return ctx;
+}
+
+/** A port that was free a moment ago (for a Ferry that must come back on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
