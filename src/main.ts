@@ -71,6 +71,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   /** completions by outcome, counted on the main thread */
   readonly outcomes = new Float64Array(OUTCOME_SLOTS);
   readonly registry: Registry;
+  readonly control = { pause: (): void => this.pause(), resume: (): void => this.resume(), paused: (): boolean => this.paused() };
   private readonly budget: InFlightBudget;
   private readonly limits: SessionLimits;
   private stopping: Promise<void> | null = null;

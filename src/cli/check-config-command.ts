@@ -7,7 +7,8 @@
 
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { ConfigError, checkReferencedFiles, loadConfigFile, maskSecrets } from '../config/index.js';
+import { ConfigError, checkReferencedFiles, loadRunConfigFile, maskSecrets } from '../config/index.js';
+import { MirrorError, resolveMirrorsSection } from '../mirror/index.js';
 
 export function checkConfigCommand(argv: string[]): number {
   const { values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { 'syntax-only': { type: 'boolean' } } });
@@ -16,7 +17,15 @@ export function checkConfigCommand(argv: string[]): number {
     process.stderr.write('usage: ferry check-config FILE [--syntax-only]\n');
     return 2;
   }
-  const config = loadConfigFile(file);
+  const config = loadRunConfigFile(file);
+  if (config.raw.mirrors !== undefined) {
+    try {
+      resolveMirrorsSection(config.raw.mirrors);
+    } catch (err) {
+      if (err instanceof MirrorError) throw new ConfigError([`${file}: ${err.message}`]);
+      throw err;
+    }
+  }
   if (values['syntax-only'] !== true) {
     const problems = checkReferencedFiles(config.raw);
     if (problems.length > 0) throw new ConfigError(problems.map((p) => `${file}: ${p}`));

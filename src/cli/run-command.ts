@@ -7,10 +7,14 @@
  * watchdog only while the main loop and every worker are alive.
  */
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError, type RunConfig, loadConfigFile, loadRunConfigFile } from '../config/index.js';
 import { Ferry } from '../main.js';
+import { ManagementServer } from '../management/http-server.js';
 import { Logging } from '../management/logger.js';
+import { registerMirrorMetrics } from '../management/mirror-metrics.js';
 import { MirrorError, MirrorGroup, type MirrorOptions, resolveMirrorsSection } from '../mirror/index.js';
 import { Watchdog, loadSystemdIntegration } from '../management/systemd.js';
 
@@ -38,6 +42,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const bound = await ferry.start();
   const group = mirrors.length === 0 ? null : startMirrors(run, mirrors, ferry.logging);
+  if (group !== null) registerMirrorMetrics(ferry.registry, () => group.stats());
   notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
 
   const reload = async (): Promise<void> => {
@@ -85,8 +90,31 @@ function startMirrors(run: RunConfig, mirrors: MirrorOptions[], logging: Logging
 async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[]): Promise<number> {
   const logging = new Logging(run.logging);
   const group = startMirrors(run, mirrors, logging);
-  logging.get('server').info({ mirrors: mirrors.map((m) => m.name) }, 'ferry started (mirrors only)');
+  // The management port serves the mirrors' metrics, health and log levels (there is nothing to pause).
+  const manage = run.raw.service.manage;
+  let server: ManagementServer | null = null;
+  let address: string | null = null;
+  if (manage.enabled) {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'ferry_process_' });
+    registerMirrorMetrics(registry, () => group.stats());
+    const token = manage['token-file'] === undefined ? undefined : readFileSync(manage['token-file'], 'utf8').split('\n')[0]!;
+    server = new ManagementServer(
+      {
+        registry,
+        ready: () => (group.healthy() ? { ready: true, reasons: [] } : { ready: false, reasons: ['a mirror has failed'] }),
+        levels: () => logging.levels(),
+        setLevels: (levels) => logging.setLevels(levels),
+      },
+      token,
+      logging.get('management'),
+    );
+    const a = await server.listen(manage.port, manage.address);
+    address = `${a.address}:${a.port}`;
+  }
+  logging.get('server').info({ mirrors: mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
   await stopSignal();
+  await server?.close();
   await group.stop();
   logging.get('server').info('stopped');
   logging.flush();

@@ -24,9 +24,8 @@ export interface ManagementTarget {
   levels(): Record<string, string>;
   /** Apply levels; returns problems (nothing is applied when there are any). */
   setLevels(levels: Record<string, unknown>): string[];
-  pause(): void;
-  resume(): void;
-  paused(): boolean;
+  /** the XDR service's pause switch; absent when Ferry runs etcd mirrors only */
+  readonly control?: { pause(): void; resume(): void; paused(): boolean };
 }
 
 const MAX_BODY = 64 * 1024;
@@ -129,10 +128,14 @@ export class ManagementServer {
       case '/manage/rest/v1/resume':
         route(['POST']);
         await drainBody(req);
-        if (path.endsWith('pause')) this.target.pause();
-        else this.target.resume();
-        this.log.warn({ paused: this.target.paused() }, this.target.paused() ? 'paused: every record is answered with the retry code' : 'resumed');
-        send(res, 200, { paused: this.target.paused() });
+        {
+          const c = this.target.control;
+          if (c === undefined) throw new HttpError(404, 'nothing to pause: this Ferry runs no XDR service');
+          if (path.endsWith('pause')) c.pause();
+          else c.resume();
+          this.log.warn({ paused: c.paused() }, c.paused() ? 'paused: every record is answered with the retry code' : 'resumed');
+          send(res, 200, { paused: c.paused() });
+        }
         return;
       default:
         throw new HttpError(404, `no such endpoint: ${path}`);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify as stringifyYaml } from 'yaml';
 import { ConfigError, buildConfig, maskSecrets } from '../../src/config/index.js';
 import { FERRY_BIN } from '../support/ferry-process.js';
 
@@ -131,5 +131,31 @@ describe('config/reference.yml', () => {
     // The same file with every defaulted key removed builds the same effective configuration.
     const minimal = { aerospike: { seeds: [{ '127.0.0.1': { port: 3000 } }] } };
     expect(buildConfig(reference).raw).toEqual(buildConfig(minimal).raw);
+  });
+});
+
+describe('check-config with etcd mirrors', () => {
+  const mirrors = (destPrefixes: [string, string]): string =>
+    stringifyYaml({
+      mirrors: {
+        destination: { endpoints: ['127.0.0.1:2379'] },
+        sources: [
+          { endpoints: ['127.0.0.1:2381'], prefix: 'a/', 'dest-prefix': destPrefixes[0] },
+          { endpoints: ['127.0.0.1:2383'], prefix: 'b/', 'dest-prefix': destPrefixes[1] },
+        ],
+      },
+    });
+
+  it('accepts a mirrors-only file', () => {
+    const r = checkConfig('--syntax-only', writeConfig('mirrors.yml', mirrors(['x/a/', 'x/b/'])));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('dest-prefix: x/b/');
+  });
+
+  it('refuses mirrors whose destination keys overlap', () => {
+    const r = checkConfig('--syntax-only', writeConfig('overlap.yml', mirrors(['merged/', 'merged/b/'])));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/overlapping destination keys/);
   });
 });

@@ -37,6 +37,7 @@ describe('ferry run with a mirrors: section', () => {
     await putMany(a.client, 'svc/', 100, (i) => `a${i}`);
     await putMany(b.client, 'svc/', 80, (i) => `b${i}`);
     const run = ferryRun({
+      service: { manage: { port: 0 } },
       logging: { levels: { root: 'info' } },
       mirrors: {
         destination: { endpoints: [dest.endpoint] },
@@ -53,6 +54,16 @@ describe('ferry run with a mirrors: section', () => {
     await waitForCheckpoint(dest.client, 'from-b', (c) => c.revision >= rev);
     expect((await dump(dest.client, 'a/svc/')).size).toBe(100);
     expect((await dump(dest.client, 'b/svc/')).size).toBe(81);
+    // The management port serves the mirrors' metrics and health.
+    const manage = /"management":"([\d.]+:\d+)"/.exec(run.output())?.[1];
+    expect(manage).toBeDefined();
+    const metrics = await (await fetch(`http://${manage}/metrics`)).text();
+    expect(metrics).toContain('ferry_mirror_phase{mirror="from-b",phase="watching"} 1');
+    expect(metrics).toMatch(/ferry_mirror_keys_total\{mirror="from-a",op="put"\} 100\b/);
+    const applied = Number(/ferry_mirror_applied_revision\{mirror="from-b"\} (\d+)/.exec(metrics)?.[1]);
+    expect(applied).toBeGreaterThanOrEqual(rev);
+    expect((await fetch(`http://${manage}/health/ready`)).status).toBe(200);
+    expect((await fetch(`http://${manage}/manage/rest/v1/pause`, { method: 'POST' })).status).toBe(404);
     run.stop();
     expect(await run.exit).toBe(0);
     expect(run.output()).toMatch(/"mirror":"from-b".*"msg":"sync complete: destination equals source; watching"/);
