@@ -156,6 +156,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       this,
       this.logging.get('dispatch'),
     );
+    this.pool.setAckDeadline(s.ackDeadlineMs);
     this.pool.start();
     if (!(await this.pool.waitForDestination(connectWaitMs))) {
       this.log.warn('workers have no destination yet; records get the retry code until they do');
@@ -422,6 +423,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     }
     if (cur.service.ackDeadlineMs !== next.service.ackDeadlineMs) {
       for (const l of this.listeners) l.ackDeadlineMs = next.service.ackDeadlineMs;
+      this.pool?.setAckDeadline(next.service.ackDeadlineMs);
       applied.push('service.ack-deadline');
     }
     if (cd.kind === 'aerospike' && nd.kind === 'aerospike' && (!same(cd.namespaceMap, nd.namespaceMap) || cd.lut !== nd.lut || cd.durableDelete !== nd.durableDelete)) {
@@ -471,9 +473,12 @@ function toBuffer(text: string | undefined): Buffer | undefined {
 
 const WATCH_MS = 100;
 
-/** A ring per worker big enough for its share of the in-flight cap at ~1 KiB a record, within 4–64 MiB. */
+/**
+ * A ring per worker big enough for its share of the in-flight cap at ~1.2 KiB a record (a 1 KiB
+ * record plus its fields and ring header), within 4–64 MiB: the cap, not the ring, should bind.
+ */
 function ringBytesFor(maxRecords: number, workers: number): number {
-  const want = Math.ceil((maxRecords * 1024) / workers);
+  const want = Math.ceil((maxRecords * 1200) / workers);
   let size = 4 * 1024 * 1024;
   while (size < want && size < 64 * 1024 * 1024) size *= 2;
   return size;

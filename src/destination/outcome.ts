@@ -12,6 +12,8 @@ export const Outcome = {
   NoConnection: 258,
   /** the file destination could not write or sync */
   StorageError: 259,
+  /** never sent: its ack deadline passed while it waited in the ring (main answered it already) */
+  Expired: 260,
 } as const;
 
-export const OUTCOME_SLOTS = 260;
+export const OUTCOME_SLOTS = 261;

@@ -60,6 +60,7 @@ export class WorkerPool {
   private readonly touched = new Set<number>();
   private readonly roomWaiters = new Set<{ tryResume(): void }>();
   private stopping = false;
+  private publishScheduled = false;
   private pump: Promise<void> | null = null;
   private readonly policyText = new SharedArrayBuffer(POLICY_BYTES);
 
@@ -117,6 +118,11 @@ export class WorkerPool {
 
   get ringBytes(): number {
     return this.opts.ringBytes;
+  }
+
+  /** Records older than this (ms) are no longer sent by the workers: main has answered them. */
+  setAckDeadline(ms: number): void {
+    for (const lane of this.lanes) Atomics.store(new Int32Array(lane.control), 2, ms);
   }
 
   start(): void {
@@ -196,21 +202,32 @@ export class WorkerPool {
     return this.lanes[worker]!.writer.fits(INBOUND_HEADER + length);
   }
 
-  dispatch(worker: number, connection: number, seq: number, buf: Buffer, start: number, end: number): void {
+  dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void {
     const lane = this.lanes[worker]!;
     const w = lane.writer;
     const at = w.reserve(INBOUND_HEADER + end - start);
     w.words[at >> 2] = connection;
     w.words[(at >> 2) + 1] = seq;
+    w.words[(at >> 2) + 2] = epochMs % 0x100000000 | 0;
     copyBytes(buf, start, end, w.data, at + INBOUND_HEADER);
     this.touched.add(worker);
   }
 
+  /**
+   * Make dispatched records visible. Called after every socket read; the publish itself (and the
+   * wake-up it may cost) happens once per event-loop turn, after every read of that turn.
+   */
   publish(): void {
-    if (this.touched.size === 0) return;
+    if (this.touched.size === 0 || this.publishScheduled) return;
+    this.publishScheduled = true;
+    setImmediate(this.publishNow);
+  }
+
+  private readonly publishNow = (): void => {
+    this.publishScheduled = false;
     for (const w of this.touched) this.lanes[w]!.writer.publish();
     this.touched.clear();
-  }
+  };
 
   waitForRoom(s: { tryResume(): void }): void {
     this.roomWaiters.add(s);

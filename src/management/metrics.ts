@@ -35,6 +35,7 @@ const OUTCOME_NAMES: Record<number, string> = {
   [Outcome.Timeout]: 'timeout',
   [Outcome.NoConnection]: 'no-connection',
   [Outcome.StorageError]: 'storage-error',
+  [Outcome.Expired]: 'expired-in-ring',
 };
 
 export function createMetrics(src: MetricsSource): Registry {

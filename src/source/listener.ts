@@ -51,7 +51,7 @@ export class SourceListener {
   private readonly dirty = new Set<Session>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly handshakes = new Map<string, Handshake>();
-  readonly clock: Clock = { now: performance.now() };
+  readonly clock: Clock = { now: performance.now(), epochMs: Date.now() };
   private draining = false;
 
   constructor(
@@ -204,6 +204,7 @@ export class SourceListener {
 
   private sweep(): void {
     this.clock.now = performance.now();
+    this.clock.epochMs = performance.timeOrigin + this.clock.now;
     const cutoff = this.clock.now - this.opts.ackDeadlineMs;
     for (const s of this.sessions.values()) {
       this.stats.deadlineRetries += s.expire(cutoff, ResultCode.Unavailable);

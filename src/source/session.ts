@@ -125,6 +125,7 @@ export class Session implements FrameSink, Resumable {
   private onData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
     this.clock.now = performance.now();
+    this.clock.epochMs = performance.timeOrigin + this.clock.now;
     const err = this.framer.push(chunk, this);
     this.router.publish();
     if (err !== FrameError.None) {
@@ -214,7 +215,7 @@ export class Session implements FrameSink, Resumable {
     this.stats.records++;
     this.budget.take();
     const seq = window.open(this.clock.now, worker);
-    this.router.dispatch(worker, this.id, seq, buf, start, end);
+    this.router.dispatch(worker, this.id, seq, this.clock.epochMs, buf, start, end);
     return true;
   }
 

@@ -9,7 +9,7 @@ export interface RecordRouter {
   /** Whether a `length`-byte record fits in `worker`'s ring now. */
   fits(worker: number, length: number): boolean;
   /** Copy the record into `worker`'s ring (visible at the next publish()). */
-  dispatch(worker: number, connection: number, seq: number, buf: Buffer, start: number, end: number): void;
+  dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void;
   /** Make every dispatched record visible to the workers (once per socket read). */
   publish(): void;
   /** Call `s.tryResume()` once ring room may have been freed. */
@@ -19,6 +19,8 @@ export interface RecordRouter {
 /** A coarse clock: set once per socket read and per sweep, read per record. */
 export interface Clock {
   now: number;
+  /** the same instant as Unix ms (workers compare against it: their performance.now() differs) */
+  epochMs: number;
 }
 
 export interface SessionLimits {

@@ -10,7 +10,7 @@
  */
 
 import { COMPLETION_SIZE, INBOUND_HEADER, RingReader, RingWriter, WorkerCounter, type WorkerTask } from '../dispatch/index.js';
-import { AerospikeSink, FileSink, type PolicySettings, type RecordSink, type SinkEvents } from '../destination/index.js';
+import { AerospikeSink, FileSink, Outcome, type PolicySettings, type RecordSink, type SinkEvents } from '../destination/index.js';
 import { loadSystemdIntegration } from '../management/systemd.js';
 import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
 
@@ -30,6 +30,7 @@ export class WorkerLoop implements SinkEvents {
   private blocked: (() => void) | null = null;
   private recordsSeen = 0;
   private policyGeneration = 0;
+  private publishScheduled = false;
 
   constructor(private readonly task: WorkerTask) {
     this.inbound = new RingReader(task.inbound);
@@ -94,10 +95,22 @@ export class WorkerLoop implements SinkEvents {
     const data = ring.data;
     const words = ring.words;
     const scan = this.scan;
+    // Records past their ack deadline were answered 11 by main already: skip them rather than
+    // send them (during a stall, this is what keeps the ring from filling with answered records).
+    const deadline = Atomics.load(this.control, 2);
+    const now = Date.now() % 0x100000000 | 0;
     let n = 0;
     for (; n < BATCH; n++) {
       const at = ring.peek();
       if (at < 0) break;
+      const i = at >> 2;
+      // Ages as signed 32-bit differences: right across the wrap, and a record stamped a moment
+      // "in the future" by main's clock (the threads' clocks differ slightly) is simply young.
+      if (deadline > 0 && ((now - words[i + 2]!) | 0) > deadline) {
+        this.done(words[i]! >>> 0, words[i + 1]! >>> 0, Outcome.Expired);
+        ring.next(at);
+        continue;
+      }
       const start = at + INBOUND_HEADER;
       const end = at + ring.lengthAt(at);
       if (scanRecordMessage(data, start, end, scan) !== ScanError.None) {
@@ -144,11 +157,19 @@ export class WorkerLoop implements SinkEvents {
     for (let i = 0; i < pending.length; i += 3) this.done(pending[i]!, pending[i + 1]!, pending[i + 2]!);
   }
 
+  /** Results arrived (per socket read): publish them once per event-loop turn, not per read. */
   progress(): void {
+    if (this.blocked !== null) this.blocked();
+    if (this.publishScheduled) return;
+    this.publishScheduled = true;
+    setImmediate(this.publishNow);
+  }
+
+  private readonly publishNow = (): void => {
+    this.publishScheduled = false;
     if (this.overflow.length > 0) this.retryOverflow();
     this.completions.publish();
-    if (this.blocked !== null) this.blocked();
-  }
+  };
 
   up(): void {
     this.counters[WorkerCounter.ConnectsOpened]!++;
