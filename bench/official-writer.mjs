@@ -24,7 +24,8 @@ import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
 const Aerospike = require('aerospike');
-const { parseObjectSpec, expectedValue } = await import('../dist/cli/load/record-factory.js');
+// rng: the same generator and seeding as xdr-load's, so the key sequence is the same.
+const { parseObjectSpec, expectedValue, rng } = await import('../dist/cli/load/record-factory.js');
 
 const { values } = parseArgs({
   options: {
@@ -71,19 +72,6 @@ for (const s of specs) {
     process.stderr.write(`official-writer: --object supports I, D, S and B bins, got ${s.kind}\n`);
     process.exit(2);
   }
-}
-
-/** xorshift32, the same generator and seeding as xdr-load's, so the key sequence is the same. */
-function rng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
 }
 
 const random = rng(int('seed', 0));

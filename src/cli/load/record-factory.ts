@@ -147,3 +147,19 @@ export function integerKeyDigest(set: string, key: number): Buffer {
   k.writeBigInt64BE(BigInt(key), 1);
   return createHash('ripemd160').update(set, 'utf8').update(k).digest();
 }
+
+/**
+ * xorshift32: deterministic, so a run can be repeated, and so another writer (bench/) can walk the
+ * same key sequence.
+ */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}

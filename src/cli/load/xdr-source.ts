@@ -54,7 +54,7 @@ import {
   sourceActionOf,
   stringField,
 } from '../../protocol/index.js';
-import { type BinSpec, binsFor, integerKeyDigest } from './record-factory.js';
+import { type BinSpec, binsFor, integerKeyDigest, rng } from './record-factory.js';
 
 export interface XdrLoadOptions {
   host: string;
@@ -144,19 +144,6 @@ interface Lane {
   sentAt: number[];
   head: number;
   lastReply: number;
-}
-
-/** xorshift32: deterministic, so a run can be repeated. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
 }
 
 export class XdrSource {
