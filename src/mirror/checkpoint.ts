@@ -9,6 +9,7 @@
  * fails instead of applying events twice.
  */
 
+import { classifyEtcdError } from './etcd-client.js';
 import type { Etcd3, IRequestOp, ITxnResponse } from 'etcd3';
 import { MirrorCheckpointError } from './errors.js';
 import { checkpointKey, prefixRange, RESERVED_PREFIX, rangeRequest } from './key-range.js';
@@ -57,7 +58,7 @@ export function decodeCheckpoint(value: Buffer, where: string): Checkpoint {
 
 /** Every mirror registered in a destination: name → checkpoint. */
 export async function listCheckpoints(dest: Etcd3): Promise<Array<{ name: string; checkpoint: Checkpoint; createRevision: number }>> {
-  const res = await dest.kv.range({ ...rangeRequest(prefixRange(RESERVED_PREFIX)) });
+  const res = await atDestination(dest.kv.range({ ...rangeRequest(prefixRange(RESERVED_PREFIX)) }));
   const out: Array<{ name: string; checkpoint: Checkpoint; createRevision: number }> = [];
   for (const kv of res.kvs) {
     const rest = kv.key.subarray(RESERVED_PREFIX.length).toString('utf8');
@@ -88,7 +89,7 @@ export class CheckpointedWriter {
 
   /** Read the checkpoint (and its mod revision, which guards every later write). */
   async load(): Promise<Checkpoint | null> {
-    const res = await this.dest.kv.range({ key: this.key });
+    const res = await atDestination(this.dest.kv.range({ key: this.key }));
     const kv = res.kvs[0];
     if (kv === undefined) {
       this.modRevision = 0;
@@ -102,11 +103,13 @@ export class CheckpointedWriter {
 
   /** One destination transaction: `ops`, then the checkpoint, if nobody else moved the checkpoint. */
   async commit(ops: IRequestOp[], next: Checkpoint): Promise<ITxnResponse> {
-    const res = await this.dest.kv.txn({
-      compare: [{ key: this.key, target: 'Mod', result: 'Equal', mod_revision: this.modRevision }],
-      success: [...ops, { request_put: { key: this.key, value: encodeCheckpoint(next) } }],
-      failure: [{ request_range: { key: this.key } }],
-    });
+    const res = await atDestination(
+      this.dest.kv.txn({
+        compare: [{ key: this.key, target: 'Mod', result: 'Equal', mod_revision: this.modRevision }],
+        success: [...ops, { request_put: { key: this.key, value: encodeCheckpoint(next) } }],
+        failure: [{ request_range: { key: this.key } }],
+      }),
+    );
     if (!res.succeeded) {
       throw new MirrorCheckpointError(
         `checkpoint ${this.key.toString('utf8')} was changed by another writer: another process is running mirror '${this.name}' into this destination (give each mirror its own name)`,
@@ -119,11 +122,22 @@ export class CheckpointedWriter {
 
   /** Remove the checkpoint if it is still the one this process wrote (a refused claim). */
   async release(): Promise<void> {
-    await this.dest.kv.txn({
-      compare: [{ key: this.key, target: 'Mod', result: 'Equal', mod_revision: this.modRevision }],
-      success: [{ request_delete_range: { key: this.key } }],
-    });
+    await atDestination(
+      this.dest.kv.txn({
+        compare: [{ key: this.key, target: 'Mod', result: 'Equal', mod_revision: this.modRevision }],
+        success: [{ request_delete_range: { key: this.key } }],
+      }),
+    );
     this.modRevision = 0;
     this.current = null;
+  }
+}
+
+/** A destination call: its failure is reported as the destination's (not the source's). */
+async function atDestination<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw classifyEtcdError('destination', err);
   }
 }

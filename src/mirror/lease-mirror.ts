@@ -45,7 +45,9 @@ export class LeaseMirror {
 
   /** Reload the mappings whose destination lease is still alive (the others vanished with it). */
   async load(): Promise<void> {
-    const res = await this.dest.kv.range(rangeRequest(prefixRange(this.prefix)));
+    const res = await this.dest.kv.range(rangeRequest(prefixRange(this.prefix))).catch((err: unknown) => {
+      throw classifyEtcdError('destination', err);
+    });
     this.map.clear();
     const now = performance.now();
     for (const kv of res.kvs) {

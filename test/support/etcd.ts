@@ -5,7 +5,7 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,8 +54,26 @@ function freePort(): Promise<number> {
   });
 }
 
-function launch(bin: string, name: string, dataDir: string, clientPort: number, peerPort: number, extra: string[]): ChildProcess {
-  const client = `http://127.0.0.1:${clientPort}`;
+/** Serve clients over TLS with this key and certificate; with `clientCa`, require client certificates it signed. */
+export interface EtcdTls {
+  cert: string;
+  key: string;
+  clientCa?: string;
+  /** what the harness's own client presents (needed when client certificates are required) */
+  ca: string;
+  clientCert?: string;
+  clientKey?: string;
+}
+
+function tlsArgs(tls: EtcdTls | undefined): string[] {
+  if (tls === undefined) return [];
+  const args = ['--cert-file', tls.cert, '--key-file', tls.key];
+  if (tls.clientCa !== undefined) args.push('--client-cert-auth', '--trusted-ca-file', tls.clientCa);
+  return args;
+}
+
+function launch(bin: string, name: string, dataDir: string, clientPort: number, peerPort: number, extra: string[], tls?: EtcdTls): ChildProcess {
+  const client = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   return spawn(
     bin,
@@ -71,6 +89,7 @@ function launch(bin: string, name: string, dataDir: string, clientPort: number, 
       '--logger', 'zap',
       '--log-outputs', 'stderr',
       '--log-level', 'info',
+      ...tlsArgs(tls),
       ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -101,7 +120,7 @@ function ready(child: ChildProcess, timeoutMs: number): Promise<void> {
   });
 }
 
-export async function startEtcd(options: { name?: string; extraArgs?: string[] } = {}): Promise<EtcdServer> {
+export async function startEtcd(options: { name?: string; extraArgs?: string[]; tls?: EtcdTls } = {}): Promise<EtcdServer> {
   const bin = etcdBinary();
   const name = options.name ?? 'etcd';
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -111,7 +130,7 @@ export async function startEtcd(options: { name?: string; extraArgs?: string[] }
     const dataDir = mkdtempSync(join(base, 'ferry-etcd-'));
     const clientPort = await freePort();
     const peerPort = await freePort();
-    let child = launch(bin, name, join(dataDir, 'data'), clientPort, peerPort, extra);
+    let child = launch(bin, name, join(dataDir, 'data'), clientPort, peerPort, extra, options.tls);
     try {
       await ready(child, 20_000);
     } catch (err) {
@@ -121,7 +140,17 @@ export async function startEtcd(options: { name?: string; extraArgs?: string[] }
       throw err;
     }
     const endpoint = `127.0.0.1:${clientPort}`;
-    const client = new Etcd3({ hosts: endpoint });
+    const t = options.tls;
+    const client =
+      t === undefined
+        ? new Etcd3({ hosts: endpoint })
+        : new Etcd3({
+            hosts: `https://${endpoint}`,
+            credentials: {
+              rootCertificate: readFileSync(t.ca),
+              ...(t.clientCert === undefined || t.clientKey === undefined ? {} : { certChain: readFileSync(t.clientCert), privateKey: readFileSync(t.clientKey) }),
+            },
+          });
     const exited = (c: ChildProcess): Promise<void> =>
       new Promise((resolve) => {
         if (c.exitCode !== null || c.signalCode !== null) resolve();
@@ -140,7 +169,7 @@ export async function startEtcd(options: { name?: string; extraArgs?: string[] }
         await exited(child);
       },
       async restart() {
-        child = launch(bin, name, join(dataDir, 'data'), clientPort, peerPort, extra);
+        child = launch(bin, name, join(dataDir, 'data'), clientPort, peerPort, extra, options.tls);
         await ready(child, 20_000);
       },
       async close() {

@@ -1,0 +1,89 @@
+/**
+ * `ferry mirror` against etcd servers that demand TLS with client certificates (the source) and
+ * user authentication (the destination), with etcdctl's flags; a wrong password is a clear error,
+ * not an endless retry.
+ */
+
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EtcdServer, dump, startEtcd } from '../support/etcd.js';
+import { type TlsFixtures, createTlsFixtures } from '../support/tls-fixtures.js';
+import { putMany } from './helpers.js';
+import { MirrorProcess } from './mirror-process.js';
+
+describe('ferry mirror with TLS and authentication', () => {
+  let tls: TlsFixtures;
+  let source: EtcdServer;
+  let dest: EtcdServer;
+  let authed: Etcd3;
+
+  beforeAll(async () => {
+    tls = createTlsFixtures();
+    [source, dest] = await Promise.all([
+      startEtcd({
+        name: 'tls-source',
+        tls: { cert: tls.server.cert, key: tls.server.key, clientCa: tls.ca.cert, ca: tls.ca.cert, clientCert: tls.client.cert, clientKey: tls.client.key },
+      }),
+      startEtcd({ name: 'auth-dest' }),
+    ]);
+    // Authentication on at the destination: a root user with the root role, as etcd requires.
+    await dest.client.user('root').create('s3cret pw');
+    await dest.client.user('root').addRole('root');
+    await dest.client.auth.authEnable();
+    authed = new Etcd3({ hosts: dest.endpoint, auth: { username: 'root', password: 's3cret pw' } });
+  });
+  afterAll(async () => {
+    authed?.close();
+    await Promise.all([source?.close(), dest?.close()]);
+  });
+
+  it('mirrors from a TLS source (client certificate) into a destination that requires a login', async () => {
+    await putMany(source.client, 'app/', 300, (i) => `v${i}`);
+    const mirror = new MirrorProcess([
+      '--endpoints', `https://${source.endpoint}`,
+      '--cacert', tls.ca.cert,
+      '--cert', tls.client.cert,
+      '--key', tls.client.key,
+      '--prefix', 'app/',
+      '--dest-user', 'root',
+      '--dest-password', 's3cret pw',
+      '--name', 'secure',
+      '--status-interval', '1',
+      dest.endpoint,
+    ]);
+    try {
+      await mirror.waitFor(/watching/);
+      await source.client.put('app/live').value('L');
+      for (let i = 0; i < 200; i++) {
+        if ((await authed.get('app/live').string()) === 'L') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const copied = await dump(authed, 'app/');
+      expect(copied.size).toBe(301);
+      expect(copied.get('app/000299')).toBe('v299');
+      expect(copied.get('app/live')).toBe('L');
+      // The password never reaches the output.
+      expect(mirror.stderr + mirror.stdout).not.toContain('s3cret');
+    } finally {
+      expect((await mirror.kill('SIGTERM')).code).toBe(0);
+    }
+  });
+
+  it('a wrong destination password fails with a clear message and exit 1', async () => {
+    const mirror = new MirrorProcess([
+      '--endpoints', `https://${source.endpoint}`,
+      '--cacert', tls.ca.cert,
+      '--cert', tls.client.cert,
+      '--key', tls.client.key,
+      '--prefix', 'app/',
+      '--dest-user', 'root:wrong',
+      '--name', 'denied',
+      dest.endpoint,
+    ]);
+    const exit = await Promise.race([mirror.exit(), new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
+    if (exit === null) mirror.child.kill('SIGKILL');
+    expect(exit?.code).toBe(1);
+    expect(mirror.stderr).toMatch(/destination: .*authentication failed/);
+    expect(mirror.stderr).not.toContain('wrong');
+  });
+});
