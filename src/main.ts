@@ -13,7 +13,6 @@ import { type AerospikeDestination, ConfigError, type FerryConfig, readFirstLine
 import { type CompletionSink, WorkerCounter, WorkerPool, type WorkerFaults } from './dispatch/index.js';
 import {
   type DestinationSettings,
-  OUTCOME_SLOTS,
   PartitionMapWriter,
   type PolicySettings,
   SessionShare,
@@ -68,8 +67,6 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   private answered = 0;
   private answeredAt = performance.now();
   readonly stats = new SourceStats();
-  /** completions by outcome, counted on the main thread */
-  readonly outcomes = new Float64Array(OUTCOME_SLOTS);
   readonly registry: Registry;
   readonly control = { pause: (): void => this.pause(), resume: (): void => this.resume(), paused: (): boolean => this.paused() };
   private readonly budget: InFlightBudget;
@@ -246,7 +243,6 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   // ---- CompletionSink ------------------------------------------------------------------------
 
   complete(connection: number, seq: number, outcome: number): void {
-    this.outcomes[outcome]!++;
     const code = replyCodeFor(outcome);
     // Connection ids are unique across listeners: each listener only knows its own.
     for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.complete(connection, seq, code);

@@ -1,13 +1,9 @@
 export { AerospikeSink } from './aerospike-sink.js';
-export { type ChangeRecord, toChangeRecord } from './change-record.js';
-export { type ConnectionEvents, DestinationConnection } from './connection.js';
+export type { ChangeRecord } from './change-record.js';
 export { FileSink } from './file-sink.js';
-export { InfoError, requestInfo } from './info-client.js';
-export { LoginError } from './login.js';
-export { PartitionMapWriter, newPartitionMapBuffer } from './partition-map.js';
-export { SessionShare, newSessionBuffer } from './session-share.js';
-export { Tender, TenderError } from './tender.js';
 export { OUTCOME_SLOTS, Outcome } from './outcome.js';
+export { PartitionMapWriter, newPartitionMapBuffer } from './partition-map.js';
 export type { RecordSink, SinkEvents } from './record-sink.js';
+export { SessionShare, newSessionBuffer } from './session-share.js';
 export type { DestinationSettings, PolicySettings } from './settings.js';
-export { WritePolicy, type WritePolicyOptions } from './write-policy.js';
+export { Tender } from './tender.js';

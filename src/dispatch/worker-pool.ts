@@ -16,7 +16,7 @@ import { copyBytes } from '../protocol/copy-bytes.js';
 import { PartitionTable } from './partition-table.js';
 import { INBOUND_HEADER } from './records.js';
 import { type Doorbell, RingReader, RingWriter, newRingBuffer, sleepOnDoorbell } from './ring.js';
-import type { PolicySettings } from '../destination/settings.js';
+import type { PolicySettings } from '../destination/index.js';
 import { WorkerCounter, type WorkerTask } from './worker-task.js';
 
 export interface CompletionSink {

@@ -1,6 +1,6 @@
 /** What the main thread hands each long-lived worker (structured-cloned; SABs are shared). */
 
-import type { DestinationSettings, PolicySettings } from '../destination/settings.js';
+import type { DestinationSettings, PolicySettings } from '../destination/index.js';
 
 export interface WorkerFaults {
   /** throw from the worker's event loop after this many records (tests only) */

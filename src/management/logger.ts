@@ -15,8 +15,6 @@ export interface LoggingSettings {
 }
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent', 'off']);
-/** Loggers Ferry uses; levels for other names (the XDR Proxy's Java ones) are kept and reported. */
-export const LOGGER_NAMES = ['root', 'server', 'record-parser', 'dispatch', 'management', 'ticker', 'mirror'] as const;
 
 function pinoLevel(v: string): Level | 'silent' {
   return v === 'off' ? 'silent' : (v as Level | 'silent');
