@@ -146,6 +146,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       {
         threads: s.workerThreads,
         ringBytes: ringBytesFor(s.maxConcurrentRecords, s.workerThreads),
+        dispatchDelayMs: s.dispatchDelayMs,
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),
         task: { destination, policy: this.policy, faults: this.options.faults ?? {} },
         cpus: [...s.cpus],
@@ -383,6 +384,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       ['service.worker-threads', cur.service.workerThreads, next.service.workerThreads],
       ['service.max-frame-size', cur.service.maxFrameSize, next.service.maxFrameSize],
       ['service.max-in-flight-per-connection', cur.service.maxInFlightPerConnection, next.service.maxInFlightPerConnection],
+      ['service.dispatch-delay', cur.service.dispatchDelayMs, next.service.dispatchDelayMs],
       ['service.manage', cur.raw.service.manage, next.raw.service.manage],
       ['service.security / service.tls', [cur.raw.service.security, cur.raw.service.tls], [next.raw.service.security, next.raw.service.tls]],
       ['logging.file', cur.logging.file, next.logging.file],

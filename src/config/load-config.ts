@@ -27,6 +27,7 @@ export interface FerryConfig {
     readonly maxFrameSize: number;
     readonly maxInFlightPerConnection: number;
     readonly slowReaderMs: number;
+    readonly dispatchDelayMs: number;
     /** CPUs worker i is pinned to: cpus[i % length]; empty = no pinning */
     readonly cpus: readonly number[];
     /** source authentication (`service.security`); null = LOGIN is answered 52 */
@@ -210,6 +211,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
       maxFrameSize: s['max-frame-size'],
       maxInFlightPerConnection: Math.min(s['max-in-flight-per-connection'], s['max-concurrent-records']),
       slowReaderMs: s['slow-reader-timeout'],
+      dispatchDelayMs: s['dispatch-delay'],
       cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
       security: sourceSecurity(s.security),
       tls: sourceTls(s.tls),

@@ -117,6 +117,16 @@ export class RingWriter extends RingSide {
     }
   }
 
+  /** Whether the consumer is asleep on its doorbell (publishing now would cost a wake-up). */
+  consumerSleeping(): boolean {
+    return Atomics.load(this.bell.cells, this.bell.index) === 1;
+  }
+
+  /** Bytes reserved but not yet published. */
+  unpublished(): number {
+    return (this.head - (Atomics.load(this.control, HEAD) >>> 0)) >>> 0;
+  }
+
   /** Wake the consumer whatever it waits for (used to make it notice a stop flag). */
   wake(): void {
     const { cells, index } = this.bell;

@@ -30,6 +30,11 @@ export interface CompletionSink {
 export interface PoolOptions {
   threads: number;
   ringBytes: number;
+  /**
+   * ms dispatched records may wait before a sleeping worker is woken for them (0 = never wait):
+   * fewer wake-ups under light load, at the price of that much ack latency
+   */
+  dispatchDelayMs: number;
   workerFile: URL;
   task: Omit<WorkerTask, 'index' | 'inbound' | 'completions' | 'bell' | 'control' | 'counters' | 'policyText' | 'cpus'>;
   /** CPUs per worker (worker i gets cpus[i % length]); empty = no pinning */
@@ -50,6 +55,7 @@ interface Lane {
 
 const PUMP_IDLE_WAIT_MS = 200;
 const POLICY_BYTES = 256 * 1024;
+const DELAY_BATCH_BYTES = 64 * 1024;
 
 export class WorkerPool {
   private readonly piscina: Piscina;
@@ -61,6 +67,7 @@ export class WorkerPool {
   private readonly roomWaiters = new Set<{ tryResume(): void }>();
   private stopping = false;
   private publishScheduled = false;
+  private publishDelayed = false;
   private pump: Promise<void> | null = null;
   private readonly policyText = new SharedArrayBuffer(POLICY_BYTES);
 
@@ -224,6 +231,18 @@ export class WorkerPool {
   }
 
   private readonly publishNow = (): void => {
+    if (this.opts.dispatchDelayMs > 0 && !this.publishDelayed) {
+      for (const w of this.touched) {
+        const writer = this.lanes[w]!.writer;
+        // A busy path fills a batch quickly: past DELAY_BATCH_BYTES, waiting would only add latency.
+        if (writer.consumerSleeping() && writer.unpublished() < DELAY_BATCH_BYTES) {
+          this.publishDelayed = true;
+          setTimeout(this.publishNow, this.opts.dispatchDelayMs);
+          return;
+        }
+      }
+    }
+    this.publishDelayed = false;
     this.publishScheduled = false;
     for (const w of this.touched) this.lanes[w]!.writer.publish();
     this.touched.clear();

@@ -59,6 +59,22 @@ describe('XDR through Ferry into the destination', () => {
     }
   });
 
+  it('with dispatch-delay on, every key still ends at its last version and replies stay in order', async () => {
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { 'dispatch-delay': 2 } }));
+    try {
+      const source = new XdrSource(loadOptions(ferry.port, { keys: 3000, changes: 20_000, object: 'I,S:32', deletePct: 5, set: 'e2e-delay', throttle: 10_000, seed: 13 }));
+      const stats = await source.run();
+      expect(stats.abandons).toBe(0);
+      expect(stats.orderViolations).toBe(0);
+      expect(stats.byCode[20]).toBe(stats.probes);
+      const { checked, mismatches } = await verifyFinalState(ctx.client, source);
+      expect(mismatches.slice(0, 5)).toEqual([]);
+      expect(checked).toBeGreaterThan(2900);
+    } finally {
+      expect(await ferry.stop()).toBe(0);
+    }
+  });
+
   it('no-bins writes are acknowledged without a destination write', async () => {
     const ferry = await FerryProcess.start(testConfig(ctx.dest));
     try {
