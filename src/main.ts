@@ -111,7 +111,10 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
           seeds: d.seeds.map((seed) => ({ host: seed.host, port: seed.port, tlsName: seed.tlsName ?? d.tls?.tlsName })),
           clusterName: d.clusterName,
           tls: tlsText === null ? null : { ca: toBuffer(tlsText.ca), cert: toBuffer(tlsText.cert), key: toBuffer(tlsText.key) },
-          credentials: d.credentials === null ? null : { user: d.credentials.user, password: passwordOf(d.credentials.passwordFile), mode: d.credentials.mode },
+          credentials:
+            d.credentials === null
+              ? null
+              : { user: d.credentials.user ?? '', password: d.credentials.passwordFile === undefined ? '' : passwordOf(d.credentials.passwordFile), mode: d.credentials.mode },
           intervalMs: d.tendIntervalMs,
           timeoutMs: d.connectTimeoutMs * 2,
         },

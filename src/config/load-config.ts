@@ -43,7 +43,8 @@ export interface AerospikeDestination {
   readonly kind: 'aerospike';
   readonly seeds: ReadonlyArray<{ readonly host: string; readonly port: number; readonly tlsName: string | undefined }>;
   readonly clusterName: string | undefined;
-  readonly credentials: { readonly user: string; readonly passwordFile: string; readonly mode: 'internal' | 'external' | 'external-insecure' | 'pki' } | null;
+  /** user and password file are undefined only in pki mode */
+  readonly credentials: { readonly user: string | undefined; readonly passwordFile: string | undefined; readonly mode: 'internal' | 'external' | 'external-insecure' | 'pki' } | null;
   readonly tls: { readonly caFile: string | undefined; readonly certFile: string | undefined; readonly keyFile: string | undefined; readonly tlsName: string | undefined } | null;
   readonly connectionsPerNode: number;
   readonly minConnectionsPerNode: number;

@@ -19,7 +19,7 @@ function check(path: string, key: string, problems: string[]): void {
 export function checkReferencedFiles(raw: RawConfig): string[] {
   const problems: string[] = [];
   const cred = raw.aerospike?.credentials;
-  if (cred !== undefined) check(cred['password-file'], 'aerospike.credentials.password-file', problems);
+  if (cred?.['password-file'] !== undefined) check(cred['password-file'], 'aerospike.credentials.password-file', problems);
   raw.service.security?.users.forEach((u, i) => check(u['password-file'], `service.security.users.${i}.password-file`, problems));
   const token = raw.service.manage['token-file'];
   if (token !== undefined) check(token, 'service.manage.token-file', problems);

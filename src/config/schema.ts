@@ -102,9 +102,15 @@ export const aerospikeSchema = z.strictObject({
   seeds: z.array(seed).min(1),
   credentials: z
     .strictObject({
-      username: z.string().min(1),
-      'password-file': z.string().min(1),
+      // required except in pki mode, where the client certificate is the identity
+      username: z.string().min(1).optional(),
+      'password-file': z.string().min(1).optional(),
       'auth-mode': z.enum(['internal', 'external', 'external-insecure', 'pki']).default('internal'),
+    })
+    .superRefine((c, ctx) => {
+      if (c['auth-mode'] === 'pki') return;
+      if (c.username === undefined) ctx.addIssue({ code: 'custom', path: ['username'], message: `required with auth-mode ${c['auth-mode']}` });
+      if (c['password-file'] === undefined) ctx.addIssue({ code: 'custom', path: ['password-file'], message: `required with auth-mode ${c['auth-mode']}` });
     })
     .optional(),
   'cluster-name': z.string().optional(),

@@ -2,7 +2,8 @@
  * Logging in to a destination that has security enabled (xdr-wire.md §3).
  *
  *   LOGIN (20):        user (0), credential (3) = bcrypt(password, fixed salt)
- *                      external modes add the clear password (4)
+ *                      external modes add the clear password (4); pki sends no field at all
+ *                      (the TLS client certificate is the identity)
  *   reply:             result, then session token (5) and its TTL in seconds (6, u32)
  *   AUTHENTICATE (0):  user (0), session token (5)   — sent first on every new connection
  *
@@ -33,17 +34,19 @@ export class LoginError extends Error {
 }
 
 export function loginMessage(c: Credentials): Buffer {
+  // pki: the client certificate is the identity; the LOGIN carries no user and no credential.
+  if (c.mode === 'pki') return encodeSecurityMessage(SecurityCommand.Login, 0, []);
   const fields: Array<[number, Uint8Array]> = [[SecurityField.User, Buffer.from(c.user, 'utf8')]];
-  if (c.mode !== 'pki') fields.push([SecurityField.Credential, credentialOf(c.password)]);
+  fields.push([SecurityField.Credential, credentialOf(c.password)]);
   if (c.mode === 'external' || c.mode === 'external-insecure') fields.push([SecurityField.ClearPassword, Buffer.from(c.password, 'utf8')]);
   return encodeSecurityMessage(SecurityCommand.Login, 0, fields);
 }
 
+/** AUTHENTICATE with the session token (and the user, unless there is none: pki). */
 export function authenticateMessage(user: string, token: Buffer): Buffer {
-  return encodeSecurityMessage(SecurityCommand.Authenticate, 0, [
-    [SecurityField.User, Buffer.from(user, 'utf8')],
-    [SecurityField.SessionToken, token],
-  ]);
+  const fields: Array<[number, Uint8Array]> = user === '' ? [] : [[SecurityField.User, Buffer.from(user, 'utf8')]];
+  fields.push([SecurityField.SessionToken, token]);
+  return encodeSecurityMessage(SecurityCommand.Authenticate, 0, fields);
 }
 
 const PERMANENT = new Set<number>([ResultCode.InvalidUser, ResultCode.InvalidPassword, ResultCode.InvalidCredential, ResultCode.Forbidden, ResultCode.RoleViolation]);
