@@ -5,10 +5,10 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import tls from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FrameSocket } from './support/frame-socket.js';
 import { DoubleCluster } from './double/cluster.js';
 import { ClientCallError, OfficialClient, type ClientKey } from './double/official-client.js';
 import { AerospikeDouble } from './double/server.js';
@@ -85,72 +85,9 @@ const partitionOf = (digest: Buffer): number => (digest[0]! | (digest[1]! << 8))
 /** Whether partition p's bit is set in a 512-byte bitmap (MSB first). */
 const bitSet = (bitmap: Buffer, p: number): boolean => (bitmap[p >> 3]! & (0x80 >> (p & 7))) !== 0;
 
-interface Frame {
-  type: number;
-  body: Buffer;
-}
 
-/** A client socket, clear or TLS, that collects whole frames. */
-class RawConnection {
-  private buffered = Buffer.alloc(0);
-  private readonly frames: Frame[] = [];
-  private wake: (() => void) | undefined;
-  readonly closed: Promise<void>;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      while (this.buffered.length >= 8) {
-        const size = 8 + this.buffered.readUIntBE(2, 6);
-        if (this.buffered.length < size) break;
-        this.frames.push({ type: this.buffered[1]!, body: Buffer.from(this.buffered.subarray(8, size)) });
-        this.buffered = this.buffered.subarray(size);
-      }
-      this.wake?.();
-    });
-    socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        resolve();
-        this.wake?.();
-      }),
-    );
-  }
-
-  static open(port: number): Promise<RawConnection> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(new RawConnection(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  static openTls(port: number, opts: tls.ConnectionOptions): Promise<RawConnection> {
-    return new Promise((resolve, reject) => {
-      const socket = tls.connect({ host: '127.0.0.1', port, ...opts }, () => resolve(new RawConnection(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  send(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  async one(timeoutMs = 10_000): Promise<Frame> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0 || this.socket.destroyed) throw new Error('expected a frame, got none');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 100));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    return this.frames.shift()!;
-  }
-
+/** A frame socket with the record, info and security requests these tests send. */
+class RawConnection extends FrameSocket {
   /** Sends a record request; returns its result code. */
   async resultOf(bytes: Buffer): Promise<number> {
     this.send(bytes);
@@ -185,10 +122,6 @@ class RawConnection {
       at += 4 + size;
     }
     return { resultCode: frame.body[1]!, size: 8 + frame.body.length, fields };
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }
 

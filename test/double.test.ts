@@ -5,9 +5,9 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { deflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Frame, FrameSocket } from './support/frame-socket.js';
 import { ClientCallError, OfficialClient, type ClientKey } from './double/official-client.js';
 import { Framer } from './double/framer.js';
 import { AerospikeDouble } from './double/server.js';
@@ -122,13 +122,6 @@ function write(digest: Buffer, bins: Record<string, number | string>, extra: Par
 const readAll = (digest: Buffer, namespace = 'test'): Buffer => message({ info1: 0x03, fields: [ns(namespace), digestField(digest)] });
 const remove = (digest: Buffer, info2 = 0x03): Buffer => message({ info2, fields: [ns(), digestField(digest)] });
 
-interface Frame {
-  version: number;
-  type: number;
-  body: Buffer;
-  /** Whole frame length, header included. */
-  size: number;
-}
 
 interface Reply {
   resultCode: number;
@@ -177,74 +170,12 @@ const parseReply = (frame: Frame): Reply => {
   return reply!;
 };
 
-/** A client socket that collects whole frames. */
-class RawConnection {
-  private buffered = Buffer.alloc(0);
-  private readonly frames: Frame[] = [];
-  private wake: (() => void) | undefined;
-  readonly closed: Promise<void>;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      while (this.buffered.length >= 8) {
-        const size = 8 + this.buffered.readUIntBE(2, 6);
-        if (this.buffered.length < size) break;
-        const frame = this.buffered.subarray(0, size);
-        this.frames.push({ version: frame[0]!, type: frame[1]!, body: Buffer.from(frame.subarray(8)), size });
-        this.buffered = this.buffered.subarray(size);
-      }
-      this.wake?.();
-    });
-    socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
-  }
-
-  static open(port: number): Promise<RawConnection> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(new RawConnection(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  send(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  /** Waits for `n` frames and takes them. */
-  async take(n: number, timeoutMs = 10_000): Promise<Frame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.length < n) {
-      const left = deadline - Date.now();
-      if (left <= 0 || this.socket.destroyed) throw new Error(`expected ${n} frames, got ${this.frames.length}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 100));
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    return this.frames.splice(0, n);
-  }
-
-  async one(): Promise<Frame> {
-    const [frame] = await this.take(1);
-    return frame!;
-  }
-
+/** A frame socket that also sends one request and parses its reply. */
+class RawConnection extends FrameSocket {
   /** Sends one request and returns its parsed reply. */
   async request(bytes: Buffer): Promise<Reply> {
     this.send(bytes);
     return parseReply(await this.one());
-  }
-
-  pendingFrames(): number {
-    return this.frames.length;
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }
 

@@ -190,21 +190,15 @@ export class Session implements FrameSink, Resumable {
     const info2 = buf[start + 2]!;
     if (this.limits.paused || this.limits.destinationDown) {
       // Paused, or nowhere to write: the source keeps the record and ships it again later.
-      this.stats.records++;
       if (this.limits.paused) this.stats.pausedRetries++;
       else this.stats.destinationDownRetries++;
-      this.budget.take();
-      window.complete(window.open(this.clock.now, -1), ResultCode.Unavailable);
-      this.flush();
+      this.answerHere(window, ResultCode.Unavailable);
       return true;
     }
     if ((info2 & Info2.Write) !== 0 && (info2 & Info2.Delete) === 0 && scan[Scan.OpCount] === 0) {
       // A no-bins write carries nothing a destination can store (it answers 4): acknowledge it here.
-      this.stats.records++;
       this.stats.noBins++;
-      this.budget.take();
-      window.complete(window.open(this.clock.now, -1), ResultCode.Ok);
-      this.flush();
+      this.answerHere(window, ResultCode.Ok);
       return true;
     }
     const worker = this.router.workerFor(partitionOf(buf, scan[Scan.DigestOffset]!));
@@ -221,10 +215,15 @@ export class Session implements FrameSink, Resumable {
 
   /** 80 in its turn: the source logs in again and re-ships the record. */
   private refuseUnauthenticated(window: ReorderWindow): void {
-    this.stats.records++;
     this.stats.notAuthenticated++;
+    this.answerHere(window, ResultCode.NotAuthenticated);
+  }
+
+  /** A record answered by the session itself, without a worker: `code` in its turn. */
+  private answerHere(window: ReorderWindow, code: number): void {
+    this.stats.records++;
     this.budget.take();
-    window.complete(window.open(this.clock.now, -1), ResultCode.NotAuthenticated);
+    window.complete(window.open(this.clock.now, -1), code);
     this.flush();
   }
 

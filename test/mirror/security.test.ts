@@ -32,6 +32,9 @@ describe('ferry mirror with TLS and authentication', () => {
     await dest.client.auth.authEnable();
     authed = new Etcd3({ hosts: dest.endpoint, auth: { username: 'root', password: 's3cret pw' } });
   });
+  /** etcdctl's flags for the TLS source, with the client certificate it requires. */
+  const sourceFlags = (): string[] => ['--endpoints', `https://${source.endpoint}`, '--cacert', tls.ca.cert, '--cert', tls.client.cert, '--key', tls.client.key];
+
   afterAll(async () => {
     authed?.close();
     await Promise.all([source?.close(), dest?.close()]);
@@ -40,10 +43,7 @@ describe('ferry mirror with TLS and authentication', () => {
   it('mirrors from a TLS source (client certificate) into a destination that requires a login', async () => {
     await putMany(source.client, 'app/', 300, (i) => `v${i}`);
     const mirror = new MirrorProcess([
-      '--endpoints', `https://${source.endpoint}`,
-      '--cacert', tls.ca.cert,
-      '--cert', tls.client.cert,
-      '--key', tls.client.key,
+      ...sourceFlags(),
       '--prefix', 'app/',
       '--dest-user', 'root',
       '--dest-password', 's3cret pw',
@@ -71,10 +71,7 @@ describe('ferry mirror with TLS and authentication', () => {
 
   it('a wrong destination password fails with a clear message and exit 1', async () => {
     const mirror = new MirrorProcess([
-      '--endpoints', `https://${source.endpoint}`,
-      '--cacert', tls.ca.cert,
-      '--cert', tls.client.cert,
-      '--key', tls.client.key,
+      ...sourceFlags(),
       '--prefix', 'app/',
       '--dest-user', 'root:wrong',
       '--name', 'denied',
