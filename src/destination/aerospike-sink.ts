@@ -145,7 +145,8 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       const ns = mapping >= 0 ? this.mappedIndex[mapping]! : this.map.namespaceIndex(data, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
       conn = this.choose(p, ns);
       if (conn === null) {
-        if (this.anyOpening()) return false;
+        // Every connection busy (full pipelines) or still opening: wait for a reply or the connect.
+        if (this.anyLive()) return false;
         // Nothing is up or coming up: answer now so the source retries later.
         this.events.done(connection, seq, Outcome.NoConnection);
         return true;
@@ -163,8 +164,9 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
 
   /**
    * The connection for a partition with nothing in flight: its master's slot p % max if ready;
-   * otherwise (opening it when idle) another ready connection of the master, then of any node (a
-   * server forwards what it does not master).
+   * otherwise (opening it when idle) another ready connection of the master; null while the
+   * master's connections are all full; then, with the master unreachable, any node's (a server
+   * forwards what it does not master).
    */
   private choose(p: number, ns: number): DestinationConnection | null {
     const slot = ns < 0 ? NO_NODE : this.map.owner(ns, p);
@@ -176,6 +178,9 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       const other = pool.anyReady(p);
       if (other !== null) return other;
       if (c.isOpening) return c;
+      // The master is up but every connection to it is full: wait for it rather than send the
+      // write through another node.
+      if (pool.live) return null;
     }
     for (const other of this.pools) {
       if (other === null || other === pool) continue;
@@ -185,8 +190,9 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     return null;
   }
 
-  private anyOpening(): boolean {
-    for (const pool of this.pools) if (pool !== null) for (const c of pool.conns) if (c.isOpening) return true;
+  /** Whether some connection is up (perhaps with a full pipeline) or on its way up. */
+  private anyLive(): boolean {
+    for (const pool of this.pools) if (pool?.live === true) return true;
     return false;
   }
 

@@ -44,6 +44,12 @@ export class NodePool {
     return null;
   }
 
+  /** Some connection is up (even with a full pipeline) or on its way up. */
+  get live(): boolean {
+    for (const c of this.conns) if (c.isReady || c.isOpening) return true;
+    return false;
+  }
+
   tick(now: number, timeoutMs: number): void {
     for (let i = 0; i < this.conns.length; i++) {
       const c = this.conns[i]!;

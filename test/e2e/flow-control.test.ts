@@ -87,6 +87,21 @@ describe('source flow control', () => {
     expect(checked).toBe(20_000);
   });
 
+  it('destination pipelines full: records wait for room, none is answered with the retry code', async () => {
+    // One worker and one connection of depth 4: 2,048 records offered at once against room for 4,
+    // so nearly every offer finds the only connection full.
+    const started = await startFerry(double, { service: { 'worker-threads': 1 }, aerospike: { 'connections-per-node': 1, 'pipeline-depth': 4 } });
+    ferry = started.ferry;
+    const source = new XdrSource(loadOptions(started.port, { keys: 6000, changes: 6000, workload: 'insert', object: 'I', set: 'full-pipes', probeEvery: 0 }));
+    const stats = await source.run();
+    expect(stats.acks).toBe(6000);
+    expect(stats.retries).toBe(0);
+    expect(stats.abandons).toBe(0);
+    const { checked, mismatches } = await verifyFinalState(client, source);
+    expect(mismatches).toEqual([]);
+    expect(checked).toBe(6000);
+  });
+
   it('health-check connections are normal; malformed input closes only its own connection, logged once', async () => {
     const logDir = mkdtempSync(join(tmpdir(), 'ferry-log-'));
     const logFile = join(logDir, 'ferry.log');
