@@ -292,7 +292,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     const pool = this.pool;
     if (pool === null) return [];
     const out: WorkerView[] = [];
-    for (let w = 0; w < pool.threads; w++) out.push({ counters: pool.counters(w), restarts: pool.restarts(w), ringUsedBytes: pool.backlog(w), ringBytes: pool.ringBytes });
+    for (let w = 0; w < pool.threads; w++) out.push({ counters: pool.counters(w), restarts: pool.restarts(w), wakeups: pool.wakeups(w), ringUsedBytes: pool.backlog(w), ringBytes: pool.ringBytes });
     return out;
   }
 

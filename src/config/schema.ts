@@ -93,8 +93,8 @@ export const serviceSchema = z.strictObject({
   'max-in-flight-per-connection': z.number().int().min(1).max(65536).default(8192),
   // ms a source may leave its replies unread before its connection is closed
   'slow-reader-timeout': z.number().int().min(1000).max(3_600_000).default(30_000),
-  // ms records may wait for company before a sleeping worker is woken (0 = never wait)
-  'dispatch-delay': z.number().int().min(0).max(10).default(0),
+  // least ms between two wake-ups of one worker by the main thread (0 = wake at once)
+  'dispatch-delay': z.number().int().min(0).max(10).default(1),
   'cpu-affinity': z.union([z.boolean(), z.array(z.number().int().min(0).max(4095)).min(1)]).default(false),
 });
 

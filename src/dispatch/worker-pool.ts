@@ -31,8 +31,9 @@ export interface PoolOptions {
   threads: number;
   ringBytes: number;
   /**
-   * ms dispatched records may wait before a sleeping worker is woken for them (0 = never wait):
-   * fewer wake-ups under light load, at the price of that much ack latency
+   * Least ms between two wake-ups of one worker (0 = wake at once): records for a worker that
+   * went back to sleep within this window wait for its end. Light traffic is never delayed;
+   * steady traffic costs a worker at most one wake-up per window instead of one per few records.
    */
   dispatchDelayMs: number;
   workerFile: URL;
@@ -51,9 +52,11 @@ interface Lane {
   stats: Float64Array;
   running: Promise<void> | null;
   restarts: number;
+  /** when main last woke this worker (performance.now()), and how many times it has */
+  lastWake: number;
+  wakeups: number;
 }
 
-const PUMP_IDLE_WAIT_MS = 200;
 const POLICY_BYTES = 256 * 1024;
 const DELAY_BATCH_BYTES = 64 * 1024;
 
@@ -67,7 +70,8 @@ export class WorkerPool {
   private readonly roomWaiters = new Set<{ tryResume(): void }>();
   private stopping = false;
   private publishScheduled = false;
-  private publishDelayed = false;
+  /** a timer will publish what waits for a worker's wake-up window */
+  private publishTimer = false;
   private pump: Promise<void> | null = null;
   private readonly policyText = new SharedArrayBuffer(POLICY_BYTES);
 
@@ -101,6 +105,8 @@ export class WorkerPool {
         stats: new Float64Array(counters),
         running: null,
         restarts: 0,
+        lastWake: Number.NEGATIVE_INFINITY,
+        wakeups: 0,
       });
     }
   }
@@ -116,6 +122,11 @@ export class WorkerPool {
 
   restarts(w: number): number {
     return this.lanes[w]!.restarts;
+  }
+
+  /** Times main has woken worker `w` for records (see dispatchDelayMs). */
+  wakeups(w: number): number {
+    return this.lanes[w]!.wakeups;
   }
 
   /** Bytes waiting in worker `w`'s inbound ring. */
@@ -230,22 +241,39 @@ export class WorkerPool {
     setImmediate(this.publishNow);
   }
 
+  /**
+   * Publish every touched ring, except to a worker that sleeps and was woken less than
+   * dispatchDelayMs ago (with less than DELAY_BATCH_BYTES waiting): its records wait for the
+   * window to end, so a steady stream wakes each worker about once per window.
+   */
   private readonly publishNow = (): void => {
-    if (this.opts.dispatchDelayMs > 0 && !this.publishDelayed) {
-      for (const w of this.touched) {
-        const writer = this.lanes[w]!.writer;
-        // A busy path fills a batch quickly: past DELAY_BATCH_BYTES, waiting would only add latency.
-        if (writer.consumerSleeping() && writer.unpublished() < DELAY_BATCH_BYTES) {
-          this.publishDelayed = true;
-          setTimeout(this.publishNow, this.opts.dispatchDelayMs);
-          return;
-        }
-      }
-    }
-    this.publishDelayed = false;
     this.publishScheduled = false;
-    for (const w of this.touched) this.lanes[w]!.writer.publish();
-    this.touched.clear();
+    const delay = this.opts.dispatchDelayMs;
+    const now = delay > 0 ? performance.now() : 0;
+    let dueIn = Number.POSITIVE_INFINITY;
+    for (const w of this.touched) {
+      const lane = this.lanes[w]!;
+      const writer = lane.writer;
+      if (delay > 0 && writer.consumerSleeping()) {
+        const wait = lane.lastWake + delay - now;
+        if (wait > 0 && writer.unpublished() < DELAY_BATCH_BYTES) {
+          dueIn = Math.min(dueIn, wait);
+          continue;
+        }
+        lane.lastWake = now;
+      }
+      if (writer.publish()) lane.wakeups++;
+      this.touched.delete(w);
+    }
+    if (dueIn !== Number.POSITIVE_INFINITY && !this.publishTimer) {
+      this.publishTimer = true;
+      setTimeout(this.publishDue, Math.ceil(dueIn));
+    }
+  };
+
+  private readonly publishDue = (): void => {
+    this.publishTimer = false;
+    this.publishNow();
   };
 
   waitForRoom(s: { tryResume(): void }): void {
@@ -292,12 +320,16 @@ export class WorkerPool {
         continue;
       }
       this.wakeRoomWaiters();
-      await sleepOnDoorbell(this.bell, () => this.anyCompletions(), PUMP_IDLE_WAIT_MS);
+      // No timeout: a worker's publish rings the bell, and stop() rings it once more.
+      await sleepOnDoorbell(this.bell, () => this.anyCompletions());
     }
   }
 
   /** Ask every worker to finish what it has in flight and return, then stop the pool. */
   async stop(graceMs: number): Promise<void> {
+    // Records held back for a wake-up window go out now, not with the timer.
+    for (const w of this.touched) this.lanes[w]!.writer.publish();
+    this.touched.clear();
     for (const lane of this.lanes) {
       const control = new Int32Array(lane.control);
       Atomics.store(control, 0, 1);

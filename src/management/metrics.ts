@@ -16,6 +16,7 @@ import { type Sample, ScrapeMetric, histogramSamples } from './scrape-metric.js'
 export interface WorkerView {
   counters: Float64Array;
   restarts: number;
+  wakeups: number;
   ringUsedBytes: number;
   ringBytes: number;
 }
@@ -102,6 +103,9 @@ export function createMetrics(src: MetricsSource): Registry {
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.Records]! })),
     ),
     new ScrapeMetric('ferry_worker_restarts_total', 'Worker threads replaced after dying.', 'counter', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.restarts }))),
+    new ScrapeMetric('ferry_worker_wakeups_total', 'Times the main thread woke each sleeping worker for records (service.dispatch-delay spaces them).', 'counter', () =>
+      src.workers().map((w, i) => ({ labels: { worker: i }, value: w.wakeups })),
+    ),
     new ScrapeMetric('ferry_ring_used_bytes', 'Bytes waiting in each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringUsedBytes }))),
     new ScrapeMetric('ferry_ring_capacity_bytes', 'Size of each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringBytes }))),
     new ScrapeMetric('ferry_destination_connections', 'Destination connections up now, per worker (the file destination counts its open file).', 'gauge', () =>

@@ -15,7 +15,6 @@ import { loadSystemdIntegration } from '../management/systemd.js';
 import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
 
 const BATCH = 512;
-const IDLE_WAIT_MS = 100;
 const TIMER_MS = 100;
 
 export class WorkerLoop implements SinkEvents {
@@ -52,6 +51,8 @@ export class WorkerLoop implements SinkEvents {
     const timer = setInterval(() => {
       this.counters[WorkerCounter.Heartbeat]!++;
       this.sink.tick(performance.now());
+      // The tick may have made room (writes resent, connections timed out): try again.
+      if (this.blocked !== null) this.blocked();
     }, TIMER_MS);
     try {
       while (!this.stopping) {
@@ -61,14 +62,15 @@ export class WorkerLoop implements SinkEvents {
           continue;
         }
         if (this.blocked !== null) {
+          // Until the sink reports progress (a reply, a connection up or down) or the next tick.
           await new Promise<void>((r) => {
             this.blocked = r;
-            setTimeout(r, IDLE_WAIT_MS);
           });
           this.blocked = null;
           continue;
         }
-        await this.inbound.waitForData(IDLE_WAIT_MS);
+        // Main's next publish wakes it; so does the pool's stop().
+        await this.inbound.waitForData();
       }
       await this.finishInFlight();
     } finally {

@@ -20,11 +20,6 @@ afterEach(async () => {
 });
 
 const ready = async (f: FerryProcess): Promise<number> => (await fetch(`http://127.0.0.1:${f.managePort}/health/ready`)).status;
-const metric = async (f: FerryProcess, series: string): Promise<number> => {
-  const text = await (await fetch(`http://127.0.0.1:${f.managePort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-};
 
 it('the destination stalls: every record is answered 11 before the deadline, memory stays bounded, ready turns false then true', async () => {
   const double = await AerospikeDouble.start();
@@ -35,7 +30,7 @@ it('the destination stalls: every record is answered 11 before the deadline, mem
   const source = new XdrSource(loadOptions(ferry.port, { keys: 40_000, changes: scale(150_000, 1_000_000), object: 'B1024', set: 'stall', throttle: 20_000, pipeline: 8192, seed: 41, retryDelayMs: 100 }));
   const run = source.run();
   await until(() => source.stats.acks > 10_000, 30_000, 'the load to be under way');
-  const pausesBefore = await metric(ferry, 'ferry_source_read_pauses_total');
+  const pausesBefore = await ferry.metric('ferry_source_read_pauses_total');
   double.faults.stall = true;
   const stallMs = scale(8000, 30_000);
   const t0 = performance.now();
@@ -52,7 +47,7 @@ it('the destination stalls: every record is answered 11 before the deadline, mem
   expect(source.stats.latency.slice(23).reduce((a, b) => a + b, 0)).toBe(0);
   // Every record in flight when the destination stopped was answered with the retry code.
   expect(source.stats.retries).toBeGreaterThan(0);
-  expect(await metric(ferry, 'ferry_source_read_pauses_total')).toBeGreaterThan(pausesBefore);
+  expect(await ferry.metric('ferry_source_read_pauses_total')).toBeGreaterThan(pausesBefore);
   console.log(`stall: peak RSS ${peakRss.toFixed(0)} MiB over a ${stallMs / 1000} s stall`);
   expect(peakRss).toBeLessThan(300);
 
@@ -110,7 +105,7 @@ it('a source that stops reading its replies: its connection is closed, logged on
   // Bounded: what waited unread is at most a window of replies, not an unbounded queue.
   expect(Number(line?.['unread'])).toBeLessThan(8192 * 30 + 1024 * 1024);
   expect(ferry.logs.filter((l) => l.msg === 'closing source connection: it has not read its replies')).toHaveLength(1);
-  expect(await metric(ferry, 'ferry_source_slow_readers_total')).toBe(1);
+  expect(await ferry.metric('ferry_source_slow_readers_total')).toBe(1);
   const stats = await run;
   expect(stats.abandons).toBe(0);
   expect(stats.resets).toBe(0);

@@ -59,11 +59,17 @@ describe('XDR through Ferry into the destination', () => {
     }
   });
 
-  it('with dispatch-delay on, every key still ends at its last version and replies stay in order', async () => {
-    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { 'dispatch-delay': 2 } }));
+  it.each([0, 3])('dispatch-delay %i: every key ends at its last version, replies stay in order, wake-ups are spaced', async (delay) => {
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { 'dispatch-delay': delay } }));
     try {
-      const source = new XdrSource(loadOptions(ferry.port, { keys: 3000, changes: 20_000, object: 'I,S:32', deletePct: 5, set: 'e2e-delay', throttle: 10_000, seed: 13 }));
+      const source = new XdrSource(loadOptions(ferry.port, { keys: 3000, changes: 20_000, object: 'I,S:32', deletePct: 5, set: `e2e-delay-${delay}`, throttle: 10_000, seed: 13 }));
+      const started = performance.now();
       const stats = await source.run();
+      const elapsedMs = performance.now() - started;
+      const wakeups = await Promise.all([0, 1].map((w) => ferry.metric(`ferry_worker_wakeups_total{worker="${w}"}`)));
+      expect(Math.min(...wakeups)).toBeGreaterThan(0);
+      // A worker is woken at most once per window: the window sets the bound, not the machine.
+      if (delay > 0) for (const n of wakeups) expect(n).toBeLessThanOrEqual(elapsedMs / delay + 1);
       expect(stats.abandons).toBe(0);
       expect(stats.orderViolations).toBe(0);
       expect(stats.byCode[20]).toBe(stats.probes);

@@ -78,6 +78,13 @@ export class FerryProcess {
     return this.exited;
   }
 
+  /** One series of the Prometheus text at /metrics, e.g. `ferry_worker_wakeups_total{worker="0"}`; 0 when absent. */
+  async metric(series: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.managePort}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? 0 : Number(line.slice(series.length + 1));
+  }
+
   exitCode(): Promise<number | null> {
     return this.exited;
   }
