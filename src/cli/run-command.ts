@@ -17,13 +17,17 @@ import { Logging } from '../management/logger.js';
 import { registerMirrorMetrics } from '../management/mirror-metrics.js';
 import { MirrorError, MirrorGroup, type MirrorOptions, resolveMirrorsSection } from '../mirror/index.js';
 import { Watchdog, loadSystemdIntegration } from '../management/systemd.js';
+import { missingNodeFlags } from './node-flags.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, strict: true, options: { config: { type: 'string', short: 'c' } } });
   const file = values.config ?? '/etc/ferry/ferry.yml';
   const run = loadRunConfigFile(file);
   const mirrors = mirrorsOf(run);
-  if (run.xdr === null) return runMirrorsOnly(run, mirrors);
+  // Listen for SIGTERM/SIGINT before anything starts: one that arrives while starting (a service
+  // manager stopping Ferry right after it came up) is then a drain, not node's default death.
+  const stopped = stopSignal();
+  if (run.xdr === null) return runMirrorsOnly(run, mirrors, stopped);
   const config = run.xdr;
   // service.security and service.tls files are read here; a bad one is a ConfigError (exit 2).
   const ferry = new Ferry(config);
@@ -37,6 +41,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   };
   log.info({ native: systemd.native, reason: systemd.reason, cpuAffinity: config.service.cpus.length > 0 ? config.service.cpus : false }, 'systemd integration');
+  const missing = missingNodeFlags();
+  if (missing.length > 0) log.warn({ missing }, 'node was started without these flags: expect more CPU per record (the ferry command passes them)');
   const watchdog = Watchdog.fromEnvironment(systemd, () => ferry.healthy(), (err) => log.warn({ err: err.message }, 'watchdog ping failed'));
   watchdog?.start();
 
@@ -60,7 +66,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const onHup = (): void => void reload();
   process.on('SIGHUP', onHup);
 
-  await stopSignal();
+  await stopped;
   process.off('SIGHUP', onHup);
   notify(`STOPPING=1\nSTATUS=draining ${ferry.inFlight()} records`);
   await group?.stop();
@@ -87,7 +93,7 @@ function startMirrors(run: RunConfig, mirrors: MirrorOptions[], logging: Logging
 }
 
 /** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT. */
-async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[]): Promise<number> {
+async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[], stopped: Promise<void>): Promise<number> {
   const logging = new Logging(run.logging);
   const group = startMirrors(run, mirrors, logging);
   // The management port serves the mirrors' metrics, health and log levels (there is nothing to pause).
@@ -113,7 +119,7 @@ async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[]): Promise
     address = `${a.address}:${a.port}`;
   }
   logging.get('server').info({ mirrors: mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
-  await stopSignal();
+  await stopped;
   await server?.close();
   await group.stop();
   logging.get('server').info('stopped');
