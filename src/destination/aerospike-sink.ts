@@ -3,7 +3,7 @@
  * routed to each partition's master, the write policy applied while copying each record out.
  *
  *   record ─▶ partition p, destination namespace ─▶ master slot (shared partition map)
- *          ─▶ pool[slot].conns[p % max] (or another ready one) ─▶ WritePolicy.write ─▶ out chunk
+ *          ─▶ pool[slot]: its first connection with room ─▶ WritePolicy.write ─▶ out chunk
  *
  * Per-record order: a partition with writes in flight stays on the connection it used
  * (`pinned[p]`, `inflight[p]`) until they are answered; only then may it move (a new master, a
@@ -163,28 +163,24 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   }
 
   /**
-   * The connection for a partition with nothing in flight: its master's slot p % max if ready;
-   * otherwise (opening it when idle) another ready connection of the master; null while the
-   * master's connections are all full; then, with the master unreachable, any node's (a server
-   * forwards what it does not master).
+   * The connection for a partition with nothing in flight: the master's first connection with
+   * room (opening another when all are full); null while the master's connections are all full
+   * or opening; then, with the master unreachable, any node's (a server forwards what it does not
+   * master).
    */
   private choose(p: number, ns: number): DestinationConnection | null {
     const slot = ns < 0 ? NO_NODE : this.map.owner(ns, p);
     const pool = slot === NO_NODE ? null : (this.pools[slot] ?? null);
     if (pool !== null) {
-      const c = pool.conns[p % pool.conns.length]!;
-      if (c.hasRoom) return c;
-      if (c.isIdle) c.open();
-      const other = pool.anyReady(p);
-      if (other !== null) return other;
-      if (c.isOpening) return c;
-      // The master is up but every connection to it is full: wait for it rather than send the
-      // write through another node.
+      const c = pool.withRoom();
+      if (c !== null) return c;
+      pool.grow();
+      // Wait for room on the master rather than send the write through another node.
       if (pool.live) return null;
     }
     for (const other of this.pools) {
       if (other === null || other === pool) continue;
-      const c = other.anyReady(p);
+      const c = other.withRoom();
       if (c !== null) return c;
     }
     return null;

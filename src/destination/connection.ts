@@ -116,7 +116,11 @@ export class DestinationConnection implements FrameSink {
     if (this.state !== State.Idle && this.state !== State.Backoff) return;
     this.state = State.Connecting;
     this.lastUsed = performance.now();
-    const socket = openSocket(this.opts.addr, this.opts.tls);
+    const socket = openSocket(this.opts.addr, this.opts.tls, (chunk) => {
+      const err = this.framer.push(chunk, this);
+      if (err !== FrameError.None) socket.destroy(new Error('malformed reply from destination'));
+      this.events.progress();
+    });
     this.socket = socket;
     this.framer = new Framer(MAX_REPLY);
     this.timedOut = false;
@@ -129,11 +133,6 @@ export class DestinationConnection implements FrameSink {
         this.state = State.Authenticating;
         socket.write(hello);
       }
-    });
-    socket.on('data', (chunk: Buffer) => {
-      const err = this.framer.push(chunk, this);
-      if (err !== FrameError.None) socket.destroy(new Error('malformed reply from destination'));
-      this.events.progress();
     });
     socket.on('error', () => {
       // 'close' follows and does the work.

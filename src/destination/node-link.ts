@@ -30,8 +30,34 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-export function openSocket(addr: LinkAddress, tls: TlsSettings | null): Socket {
-  if (tls === null) return netConnect({ host: addr.host, port: addr.port, noDelay: true });
+/**
+ * Where plain-TCP sockets opened with a reader receive: one buffer per thread, reused for every
+ * read. A reader consumes its bytes before returning (the framer copies any partial frame), and
+ * a thread runs one read callback at a time, so the sockets can share it.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * Open a connection to a node. With `onData`, every read is handed to it (plain TCP: as a view of
+ * a buffer reused for the next read, so no allocation and no stream machinery per read; TLS: as
+ * the 'data' chunk). Without it, the caller listens for 'data' itself.
+ */
+export function openSocket(addr: LinkAddress, tls: TlsSettings | null, onData?: (chunk: Buffer) => void): Socket {
+  if (tls === null) {
+    if (onData === undefined) return netConnect({ host: addr.host, port: addr.port, noDelay: true });
+    return netConnect({
+      host: addr.host,
+      port: addr.port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          onData((buf as Buffer).subarray(0, n));
+          return true;
+        },
+      },
+    });
+  }
   const socket = tlsConnect({
     host: addr.host,
     port: addr.port,
@@ -41,6 +67,7 @@ export function openSocket(addr: LinkAddress, tls: TlsSettings | null): Socket {
     ...(tls.key === undefined ? {} : { key: tls.key }),
   });
   socket.setNoDelay(true);
+  if (onData !== undefined) socket.on('data', onData);
   return socket;
 }
 

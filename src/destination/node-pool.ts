@@ -1,7 +1,8 @@
 /**
  * A worker's connections to one destination node: `max` slots, the first `min` opened at once and
- * kept; the others opened when a partition first needs them and closed again after `idleMs` unused.
- * A partition always maps to the same slot (partition % max), so its writes share a connection.
+ * kept; the others opened when every open one is full, and closed again after `idleMs` unused.
+ * Writes fill the first connection with room, so a moderate stream rides one connection (one
+ * write and a few reads per batch) and a heavy one spreads over as many as it needs.
  */
 
 import { type ConnectionEvents, DestinationConnection } from './connection.js';
@@ -34,14 +35,20 @@ export class NodePool {
     for (let i = 0; i < Math.min(opts.min, opts.max); i++) this.conns[i]!.open();
   }
 
-  /** Any connection of this pool ready to take a write, starting from `from`. */
-  anyReady(from: number): DestinationConnection | null {
-    const n = this.conns.length;
-    for (let i = 0; i < n; i++) {
-      const c = this.conns[(from + i) % n]!;
-      if (c.hasRoom) return c;
-    }
+  /** The first connection ready to take a write, or null. */
+  withRoom(): DestinationConnection | null {
+    for (const c of this.conns) if (c.hasRoom) return c;
     return null;
+  }
+
+  /** Every open connection is full: open one more, unless one is already on its way up. */
+  grow(): void {
+    let idle: DestinationConnection | null = null;
+    for (const c of this.conns) {
+      if (c.isOpening) return;
+      if (idle === null && c.isIdle) idle = c;
+    }
+    idle?.open();
   }
 
   /** Some connection is up (even with a full pipeline) or on its way up. */
