@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { BenchError, ROOT, Tracked } from './processes.js';
 
 const FERRY = join(ROOT, 'dist/cli/ferry.js');
@@ -98,7 +99,7 @@ export class Ferry {
       '',
     ].join('\n');
     writeFileSync(config, configText);
-    const proc = new Tracked('ferry', [...(o.nodeArgs ?? []), FERRY, 'run', '--config', config]);
+    const proc = new Tracked('ferry', [...NODE_FLAGS, ...(o.nodeArgs ?? []), FERRY, 'run', '--config', config]);
     const started = await proc.waitForJson<{ listening: string[]; management: string | null }>('"ferry started"', (v) => v.msg === 'ferry started', 30_000);
     const listening = started.listening[0];
     if (listening === undefined) throw new BenchError('ferry started without a service port');

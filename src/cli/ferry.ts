@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /** The `ferry` command: `run` (the default), `check-config`, `xdr-load` and `mirror`. */
 
 import { ConfigError } from '../config/index.js';

@@ -4,11 +4,12 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 export const FERRY_BIN = fileURLToPath(new URL('../../dist/cli/ferry.js', import.meta.url));
 
@@ -34,11 +35,12 @@ export class FerryProcess {
   }
 
   /** Start Ferry with `config` (an object written as YAML) and wait until it listens. */
-  static async start(config: Record<string, unknown>, timeoutMs = 20_000): Promise<FerryProcess> {
+  static async start(config: Record<string, unknown>, timeoutMs = 20_000, nodeFlags: readonly string[] = NODE_FLAGS): Promise<FerryProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
     const file = join(dir, 'ferry.yml');
     writeFileSync(file, stringify(config));
-    const child = spawn(process.execPath, [FERRY_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags, FERRY_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const p = new FerryProcess(child, file);
     let buffered = '';
     const started = new Promise<void>((resolve, reject) => {
