@@ -26,7 +26,9 @@ export class WorkerLoop implements SinkEvents {
   private readonly scan = newScan();
   /** completions the ring had no room for (main is behind); retried before new ones */
   private overflow: number[] = [];
-  private blocked: (() => void) | null = null;
+  /** the sink refused a record: draining waits for its progress (or the next tick) */
+  private blocked = false;
+  private unblock: (() => void) | null = null;
   private recordsSeen = 0;
   private policyGeneration = 0;
   private publishScheduled = false;
@@ -52,21 +54,21 @@ export class WorkerLoop implements SinkEvents {
       this.counters[WorkerCounter.Heartbeat]!++;
       this.sink.tick(performance.now());
       // The tick may have made room (writes resent, connections timed out): try again.
-      if (this.blocked !== null) this.blocked();
+      this.progressed();
     }, TIMER_MS);
     try {
       while (!this.stopping) {
-        if (this.blocked === null && this.drain() > 0) {
+        if (!this.blocked && this.drain() > 0) {
           // Give socket events a turn between batches.
           await new Promise<void>((r) => setImmediate(r));
           continue;
         }
-        if (this.blocked !== null) {
-          // Until the sink reports progress (a reply, a connection up or down) or the next tick.
+        if (this.blocked) {
+          // Until the sink reports progress (a reply, a connection up or down) or the next tick;
+          // progress that came while this thread was elsewhere has cleared the flag already.
           await new Promise<void>((r) => {
-            this.blocked = r;
+            this.unblock = r;
           });
-          this.blocked = null;
           continue;
         }
         // Main's next publish wakes it; so does the pool's stop().
@@ -120,7 +122,7 @@ export class WorkerLoop implements SinkEvents {
         throw new Error(`worker ${this.task.index}: corrupt record in the inbound ring`);
       }
       if (!this.sink.offer(data, start, end, scan, words[at >> 2]! >>> 0, words[(at >> 2) + 1]! >>> 0)) {
-        this.blocked = () => undefined;
+        this.blocked = true;
         break;
       }
       ring.next(at);
@@ -159,9 +161,18 @@ export class WorkerLoop implements SinkEvents {
     for (let i = 0; i < pending.length; i += 3) this.done(pending[i]!, pending[i + 1]!, pending[i + 2]!);
   }
 
+  /** The sink may have room again: let the loop drain (at once if it waits for this). */
+  private progressed(): void {
+    this.blocked = false;
+    const wake = this.unblock;
+    if (wake === null) return;
+    this.unblock = null;
+    wake();
+  }
+
   /** Results arrived (per socket read): publish them once per event-loop turn, not per read. */
   progress(): void {
-    if (this.blocked !== null) this.blocked();
+    this.progressed();
     if (this.publishScheduled) return;
     this.publishScheduled = true;
     setImmediate(this.publishNow);
