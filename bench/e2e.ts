@@ -3,7 +3,7 @@
  * straight from an XDR-shaped source, how many of them make it through Ferry, and how many the
  * official `aerospike` client writes from one Node.js process.
  *
- *   npm run bench:e2e -- [--changes 300000] [--rounds 3] [--official-changes 200000] [--half-seconds 15]
+ *   npm run bench:e2e -- [--changes 300000] [--rounds 3] [--warmup 200000] [--official-changes 200000] [--half-seconds 15]
  *                        [--object B256] [--keys 200000] [--connections 8] [--workers 2]
  *                        [--official-modes put,batch] [--official-put-concurrency 64]
  *                        [--official-batch-size 256] [--official-batch-concurrency 1024]
@@ -50,7 +50,7 @@ const values = parseFlags({
   changes: { type: 'string', default: '300000' },
   'official-changes': { type: 'string', default: '200000' },
   'half-seconds': { type: 'string', default: '15' },
-  warmup: { type: 'string', default: '30000' },
+  warmup: { type: 'string', default: '200000' },
   object: { type: 'string', default: 'B256' },
   keys: { type: 'string', default: '200000' },
   namespace: { type: 'string', default: 'test' },

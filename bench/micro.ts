@@ -9,9 +9,11 @@
  *   reorder window    typed-array ReorderWindow               vs  Map<seq, code>
  *   encoder           WritePolicy byte patch (ns map + LUT)   vs  decode then encodeRecordRequest
  *   replies           one coalesced buffer of 30-byte replies vs  one Buffer per reply + concat
+ *   doorbell          waking a sleeping thread: Atomics.waitAsync without a timeout vs with one
+ *                     (process CPU per wake-up, two threads ping-ponging; not per record)
  */
 
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { Bench } from 'tinybench';
 import { parseObjectSpec, binsFor, integerKeyDigest } from '../src/cli/load/record-factory.js';
 import { RingReader, RingWriter, newRingBuffer } from '../src/dispatch/ring.js';
@@ -197,7 +199,57 @@ async function main(): Promise<void> {
     return { task: t.name, 'ns/record': Math.round((mean * 1e6) / BATCH), 'records/s (one core)': Math.round(BATCH / (mean / 1000)) };
   });
   console.table(rows);
-  process.stdout.write(`${JSON.stringify({ batch: BATCH, rows, sink: sink > 0 })}\n`);
+  const doorbell = [];
+  for (const [task, timeoutMs] of [
+    ['doorbell: waitAsync with no timeout (Ferry)', Number.POSITIVE_INFINITY],
+    ['doorbell: waitAsync with a 100 ms timeout (alternative)', 100],
+  ] as const) {
+    doorbell.push({ task, 'µs CPU/wake-up': Math.round((await wakeCost(timeoutMs)) * 100) / 100 });
+  }
+  console.table(doorbell);
+  process.stdout.write(`${JSON.stringify({ batch: BATCH, rows, doorbell, sink: sink > 0 })}\n`);
+}
+
+const PINGS = 20_000;
+
+/**
+ * Process CPU per wake-up of a thread asleep in Atomics.waitAsync: main and a worker take turns
+ * (each wakes the other, then sleeps), so every round trip is two wake-ups. Both threads sleep
+ * with `timeoutMs`, as the rings' consumers would.
+ */
+async function wakeCost(timeoutMs: number): Promise<number> {
+  const cells = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(
+    `const { workerData, parentPort } = require('node:worker_threads');
+     const cells = new Int32Array(workerData.sab);
+     const keepAlive = setInterval(() => {}, 1000);
+     (async () => {
+       parentPort.postMessage('ready');
+       for (;;) {
+         const r = Atomics.waitAsync(cells, 0, 0, workerData.timeoutMs);
+         if (r.async) await r.value;
+         const v = Atomics.load(cells, 0);
+         if (v === 2) break;
+         if (v === 1) { Atomics.store(cells, 0, 0); Atomics.store(cells, 1, 1); Atomics.notify(cells, 1); }
+       }
+       clearInterval(keepAlive);
+     })();`,
+    { eval: true, workerData: { sab: cells.buffer, timeoutMs } },
+  );
+  await new Promise((r) => worker.once('message', r));
+  const before = process.cpuUsage();
+  for (let i = 0; i < PINGS; i++) {
+    Atomics.store(cells, 1, 0);
+    Atomics.store(cells, 0, 1);
+    Atomics.notify(cells, 0);
+    const r = Atomics.waitAsync(cells, 1, 0, timeoutMs);
+    if (r.async) await r.value;
+  }
+  const used = process.cpuUsage(before);
+  Atomics.store(cells, 0, 2);
+  Atomics.notify(cells, 0);
+  await new Promise((r) => worker.once('exit', r));
+  return (used.user + used.system) / (PINGS * 2);
 }
 
 void main();

@@ -191,7 +191,7 @@ export class BenchError extends Error {
   readonly code = 'ERR_BENCH';
 }
 
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+export const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** User + system CPU seconds of a process, all its threads, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {

@@ -69,6 +69,11 @@ export interface FerryOptions {
   maxConcurrentRecords?: number;
   /** extra `node` flags for the Ferry process, e.g. --cpu-prof */
   nodeArgs?: string[];
+  /** replaces NODE_FLAGS (the flags every launcher gives the daemon), to measure without them */
+  nodeFlags?: readonly string[];
+  /** extra lines for the `service:` and `aerospike:` sections, e.g. `dispatch-delay: 0` */
+  service?: string[];
+  aerospike?: string[];
   dir: string;
 }
 
@@ -92,14 +97,16 @@ export class Ferry {
       `  worker-threads: ${o.workers}`,
       `  max-concurrent-records: ${o.maxConcurrentRecords ?? 32768}`,
       '  manage: { port: 0 }',
+      ...(o.service ?? []).map((l) => `  ${l}`),
       'aerospike:',
       `  seeds: [ { ${o.destination.host}: { port: ${o.destination.port} } } ]`,
+      ...(o.aerospike ?? []).map((l) => `  ${l}`),
       'logging:',
       '  levels: { root: info }',
       '',
     ].join('\n');
     writeFileSync(config, configText);
-    const proc = new Tracked('ferry', [...NODE_FLAGS, ...(o.nodeArgs ?? []), FERRY, 'run', '--config', config]);
+    const proc = new Tracked('ferry', [...(o.nodeFlags ?? NODE_FLAGS), ...(o.nodeArgs ?? []), FERRY, 'run', '--config', config]);
     const started = await proc.waitForJson<{ listening: string[]; management: string | null }>('"ferry started"', (v) => v.msg === 'ferry started', 30_000);
     const listening = started.listening[0];
     if (listening === undefined) throw new BenchError('ferry started without a service port');

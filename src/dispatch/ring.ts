@@ -216,7 +216,7 @@ export class RingReader extends RingSide {
  *
  * A finite timeout is not free: the engine posts a delayed task for it on every wait, which wakes
  * this thread's own event loop once to schedule a timer and again when that timer fires, whether or
- * not the doorbell rang first. A wake-up measured ~18 µs of CPU with a 100 ms timeout and ~11 µs
+ * not the doorbell rang first. A wake-up measured 16–18 µs of CPU with a 100 ms timeout and 9–11 µs
  * without (bench/micro.ts, "doorbell"), so the rings' consumers wait with none: the store-then-
  * re-check order above cannot miss a publish, and a stop flag comes with a wake().
  */
