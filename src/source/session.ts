@@ -184,7 +184,7 @@ export class Session implements FrameSink, Resumable {
       // Field: [u32 size][u8 type][u64 LUT]; the low 40 bits (bytes 3..7 of the u64) are ms since
       // 2010-01-01. Read them without a BigInt.
       const ms = buf[lutAt + 8]! * 0x100000000 + buf.readUInt32BE(lutAt + 9);
-      this.stats.lag.observe((performance.timeOrigin + this.clock.now - CITRUSLEAF_EPOCH_MS - ms) / 1000);
+      this.stats.lag.observe((this.clock.epochMs - CITRUSLEAF_EPOCH_MS - ms) / 1000);
     }
     if (this.limits.recordLog !== null) this.limits.recordLog(buf, start, end);
     const info2 = buf[start + 2]!;
