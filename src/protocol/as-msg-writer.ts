@@ -47,8 +47,13 @@ export interface RecordRequest {
   ops: RequestOp[];
 }
 
-/** Encode a whole type-3 message, proto header included. */
+/**
+ * Encode a whole type-3 message, proto header included, appended to `w` (a sender can append a
+ * batch of messages to one writer and send its bytes at once). Returns the message's bytes: a view
+ * into the writer, valid until the writer next grows.
+ */
 export function encodeRecordRequest(req: RecordRequest, w = new BufferWriter(256)): Buffer {
+  const start = w.length;
   w.u8(PROTO_VERSION).u8(MessageType.Record).u48(0);
   w.u8(AS_MSG_HEADER_SIZE)
     .u8(req.info1)
@@ -78,9 +83,8 @@ export function encodeRecordRequest(req: RecordRequest, w = new BufferWriter(256
     if (op.binLut !== undefined) w.u64(op.binLut);
     w.bytes(op.value);
   }
-  const out = w.finish();
-  out.writeUIntBE(out.length - PROTO_HEADER_SIZE, 2, 6);
-  return out;
+  w.patchU48(start + 2, w.length - start - PROTO_HEADER_SIZE);
+  return w.finish().subarray(start);
 }
 
 export function stringField(type: number, s: string): RequestField {

@@ -70,6 +70,12 @@ export class BufferWriter {
     this.buf.writeUIntBE(v, at, 6);
   }
 
+  /** Drop everything written from `length` on (it must not be more than what is written). */
+  truncate(length: number): void {
+    if (length > this.pos) throw new RangeError(`cannot truncate ${this.pos} bytes to ${length}`);
+    this.pos = length;
+  }
+
   finish(): Buffer {
     return this.buf.subarray(0, this.pos);
   }

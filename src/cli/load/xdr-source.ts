@@ -30,6 +30,7 @@ import { type Socket, connect } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import bcrypt from 'bcryptjs';
 import {
+  BufferWriter,
   CREDENTIAL_SALT,
   FieldType,
   FrameError,
@@ -50,11 +51,15 @@ import {
   frameErrorText,
   lutField,
   lutFromUnixMs,
+  type RequestField,
   parseSecurityMessage,
   sourceActionOf,
   stringField,
 } from '../../protocol/index.js';
 import { type BinSpec, binsFor, integerKeyDigest, rng } from './record-factory.js';
+
+/** First size of a lane's write buffer for one round (it doubles as needed). */
+const LANE_WRITE_BYTES = 64 * 1024;
 
 export interface XdrLoadOptions {
   host: string;
@@ -171,6 +176,9 @@ export class XdrSource {
   private readonly inFlight: Uint8Array;
   private readonly dirty: Uint8Array;
   private readonly digests: Array<Buffer | undefined>;
+  /** the namespace and set fields every shipment carries, encoded once */
+  private readonly namespaceField: RequestField;
+  private readonly setField: RequestField | null;
   private readonly queue: number[] = [];
   private queueHead = 0;
   private readonly lanes: Lane[] = [];
@@ -197,6 +205,8 @@ export class XdrSource {
     this.inFlight = new Uint8Array(opts.keys);
     this.dirty = new Uint8Array(opts.keys);
     this.digests = new Array<Buffer | undefined>(opts.keys);
+    this.namespaceField = stringField(FieldType.Namespace, opts.namespace);
+    this.setField = opts.set.length > 0 ? stringField(FieldType.Set, opts.set) : null;
     this.random = rng(opts.seed);
     this.stopAt = opts.changes > 0 ? opts.changes : Number.POSITIVE_INFINITY;
     if ((opts.user === undefined) !== (opts.password === undefined)) throw new Error('XdrSource: give both user and password, or neither');
@@ -468,7 +478,8 @@ export class XdrSource {
     if (this.finish === null) return;
     if (!this.stopped) this.makeChanges();
     const batchSockets = new Set<Lane>();
-    const parts = new Map<Lane, Buffer[]>();
+    // Each lane's shipments of this round, encoded one after another into one buffer.
+    const parts = new Map<Lane, BufferWriter>();
     while (this.queueHead < this.queue.length) {
       const lane = this.pickLane();
       if (lane === null) break;
@@ -477,15 +488,15 @@ export class XdrSource {
       this.dirty[k] = 0;
       this.inFlight[k] = 1;
       const now = performance.now();
-      let list = parts.get(lane);
-      if (list === undefined) parts.set(lane, (list = []));
+      let out = parts.get(lane);
+      if (out === undefined) parts.set(lane, (out = new BufferWriter(LANE_WRITE_BYTES)));
       if (this.opts.probeEvery > 0 && ++this.shipCounter % this.opts.probeEvery === 0) {
-        list.push(this.probeMessage());
+        out.bytes(this.probeMessage());
         lane.keys.push(PROBE);
         lane.sentAt.push(now);
         this.stats.probes++;
       }
-      list.push(this.message(k));
+      this.message(k, out);
       lane.keys.push(k);
       lane.sentAt.push(now);
       this.stats.ships++;
@@ -495,7 +506,7 @@ export class XdrSource {
       this.queue.splice(0, this.queueHead);
       this.queueHead = 0;
     }
-    for (const lane of batchSockets) lane.socket!.write(Buffer.concat(parts.get(lane)!));
+    for (const lane of batchSockets) lane.socket!.write(parts.get(lane)!.finish());
     if (this.isFinished()) {
       const f = this.finish;
       this.finish = null;
@@ -552,31 +563,37 @@ export class XdrSource {
     return d;
   }
 
-  /** The shipment for key k at its latest state, as XDR builds it. */
-  private message(k: number): Buffer {
+  /** The shipment for key k at its latest state, as XDR builds it, appended to `w`. */
+  private message(k: number, w: BufferWriter): void {
     const o = this.opts;
     const v = this.version[k]!;
     const key = o.startKey + k;
     const lut = lutFromUnixMs(Date.now());
-    const fields = [stringField(FieldType.Namespace, o.namespace), { type: FieldType.Digest, data: this.digest(k) }];
-    if (o.set.length > 0) fields.push(stringField(FieldType.Set, o.set));
+    const fields = [this.namespaceField, { type: FieldType.Digest, data: this.digest(k) }];
+    if (this.setField !== null) fields.push(this.setField);
     if (o.sendKey) {
+      // Integer user key: [particle type 1][i64 BE]; keys here are ≥ 0 and below 2^53.
       const kb = Buffer.allocUnsafe(9);
       kb[0] = 1;
-      kb.writeBigInt64BE(BigInt(key), 1);
+      kb.writeUInt32BE(Math.floor(key / 0x100000000), 1);
+      kb.writeUInt32BE(key >>> 0, 5);
       fields.push({ type: FieldType.UserKey, data: kb });
     }
     fields.push(lutField(lut));
     if (this.deleted[k] === 1) {
-      return encodeRecordRequest({
-        info1: Info1.Xdr,
-        info2: Info2.Write | Info2.Delete | (o.durableDeletes ? Info2.DurableDelete : 0),
-        info3: 0,
-        generation: 0,
-        recordTtl: 0,
-        fields,
-        ops: [],
-      });
+      encodeRecordRequest(
+        {
+          info1: Info1.Xdr,
+          info2: Info2.Write | Info2.Delete | (o.durableDeletes ? Info2.DurableDelete : 0),
+          info3: 0,
+          generation: 0,
+          recordTtl: 0,
+          fields,
+          ops: [],
+        },
+        w,
+      );
+      return;
     }
     const ops = (o.noBins ? [] : binsFor(o.bins, key, v)).map((b) => ({
       op: OpType.Write,
@@ -585,17 +602,25 @@ export class XdrSource {
       value: b.bytes,
       ...(o.shipBinLuts ? { binLut: lut } : {}),
     }));
-    const msg = encodeRecordRequest({
-      info1: Info1.Xdr,
-      info2: Info2.Write | (o.shipBinLuts ? Info2.DurableDelete : 0),
-      info3: Info3.CreateOrReplace,
-      generation: v,
-      recordTtl: o.ttl > 0 ? o.ttl : Ttl.NeverExpire,
-      fields,
-      ops,
-    });
+    const start = w.length;
+    const msg = encodeRecordRequest(
+      {
+        info1: Info1.Xdr,
+        info2: Info2.Write | (o.shipBinLuts ? Info2.DurableDelete : 0),
+        info3: Info3.CreateOrReplace,
+        generation: v,
+        recordTtl: o.ttl > 0 ? o.ttl : Ttl.NeverExpire,
+        fields,
+        ops,
+      },
+      w,
+    );
     // XDR compresses writes above 128 bytes when the DC asks for compression.
-    return o.compress && msg.length > 128 ? compressRecordMessage(msg) : msg;
+    if (o.compress && msg.length > 128) {
+      const compressed = compressRecordMessage(msg);
+      w.truncate(start);
+      w.bytes(compressed);
+    }
   }
 
   private probeMessage(): Buffer {
