@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fieldBytes as field, opBytes, protoMessage as proto } from './support/bytes.js';
 import { FrameSocket } from './support/frame-socket.js';
 import { DoubleCluster } from './double/cluster.js';
 import { ClientCallError, OfficialClient, type ClientKey } from './double/official-client.js';
@@ -23,34 +24,12 @@ const CLIENT_TIMEOUT_MS = 10_000;
 const TLS_CONCURRENCY = 8;
 const CREDENTIAL_SALT = '$2a$10$7EqJtq98hPqEX7fNZaFWoO';
 
-function proto(type: number, body: Buffer): Buffer {
-  const header = Buffer.alloc(8);
-  header[0] = 2;
-  header[1] = type;
-  header.writeUIntBE(body.length, 2, 6);
-  return Buffer.concat([header, body]);
-}
-
-function field(type: number, data: Buffer | string): Buffer {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(bytes.length + 1, 0);
-  head[4] = type;
-  return Buffer.concat([head, bytes]);
-}
-
 /** A single-record message: namespace `test`, the digest, and integer WRITE ops or none. */
 function recordMessage(digest: Buffer, info1: number, info2: number, bins: Record<string, number> = {}): Buffer {
   const ops = Object.entries(bins).map(([name, v]) => {
-    const nameBytes = Buffer.from(name, 'utf8');
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(4 + nameBytes.length + 8, 0);
-    head[4] = 2; // WRITE
-    head[5] = 1; // integer
-    head[7] = nameBytes.length;
     const value = Buffer.alloc(8);
     value.writeBigInt64BE(BigInt(v));
-    return Buffer.concat([head, nameBytes, value]);
+    return opBytes(2, 1, name, value); // WRITE an integer
   });
   const header = Buffer.alloc(22);
   header[0] = 22;

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fieldBytes as field, opBytes, protoMessage as proto } from './support/bytes.js';
 import { type Frame, FrameSocket } from './support/frame-socket.js';
 import { ClientCallError, OfficialClient, type ClientKey } from './double/official-client.js';
 import { Framer } from './double/framer.js';
@@ -37,22 +38,6 @@ interface MsgSpec {
   ops?: OpSpec[];
 }
 
-function proto(type: number, body: Buffer, version = 2): Buffer {
-  const header = Buffer.alloc(8);
-  header[0] = version;
-  header[1] = type;
-  header.writeUIntBE(body.length, 2, 6);
-  return Buffer.concat([header, body]);
-}
-
-function field(type: number, data: Buffer | string): Buffer {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(bytes.length + 1, 0);
-  head[4] = type;
-  return Buffer.concat([head, bytes]);
-}
-
 const ns = (name = 'test'): Buffer => field(0, name);
 const setField = (name: string): Buffer => field(1, name);
 const digestField = (digest: Buffer): Buffer => field(4, digest);
@@ -62,19 +47,7 @@ const lutField = (lut: bigint): Buffer => {
   return field(14, b);
 };
 
-function op(spec: OpSpec): Buffer {
-  const name = Buffer.from(spec.name, 'utf8');
-  const value = spec.value ?? Buffer.alloc(0);
-  const lut = spec.binLut === undefined ? Buffer.alloc(0) : Buffer.alloc(8);
-  if (spec.binLut !== undefined) lut.writeBigUInt64BE(spec.binLut);
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(4 + name.length + lut.length + value.length, 0);
-  head[4] = spec.op;
-  head[5] = spec.particle;
-  head[6] = spec.binLut === undefined ? 0 : 1;
-  head[7] = name.length;
-  return Buffer.concat([head, name, lut, value]);
-}
+const op = (spec: OpSpec): Buffer => opBytes(spec.op, spec.particle, spec.name, spec.value ?? Buffer.alloc(0), spec.binLut);
 
 function message(spec: MsgSpec): Buffer {
   const ops = spec.ops ?? [];
