@@ -38,13 +38,12 @@ interface Pending {
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /**
- * Open a connection to a node. With `onData`, every read is handed to it (plain TCP: as a view of
- * a buffer reused for the next read, so no allocation and no stream machinery per read; TLS: as
- * the 'data' chunk). Without it, the caller listens for 'data' itself.
+ * Open a connection to a node; every read is handed to `onData`, which must consume it before it
+ * returns (plain TCP: a view of a buffer reused for the next read, so no allocation and no stream
+ * machinery per read; TLS: the 'data' chunk).
  */
-export function openSocket(addr: LinkAddress, tls: TlsSettings | null, onData?: (chunk: Buffer) => void): Socket {
+export function openSocket(addr: LinkAddress, tls: TlsSettings | null, onData: (chunk: Buffer) => void): Socket {
   if (tls === null) {
-    if (onData === undefined) return netConnect({ host: addr.host, port: addr.port, noDelay: true });
     return netConnect({
       host: addr.host,
       port: addr.port,
@@ -67,7 +66,7 @@ export function openSocket(addr: LinkAddress, tls: TlsSettings | null, onData?: 
     ...(tls.key === undefined ? {} : { key: tls.key }),
   });
   socket.setNoDelay(true);
-  if (onData !== undefined) socket.on('data', onData);
+  socket.on('data', onData);
   return socket;
 }
 
@@ -111,7 +110,20 @@ export class NodeLink {
 
   private connect(): Promise<void> {
     this.ready ??= new Promise<void>((resolve, reject) => {
-      const socket = openSocket(this.addr, this.tls);
+      // Each reply body is copied out before the read buffer is reused.
+      const socket = openSocket(this.addr, this.tls, (chunk) => {
+        const err = this.framer.push(chunk, {
+          onFrame: (type, buf, start, end) => {
+            const p = this.busy;
+            this.busy = null;
+            if (this.timer !== null) clearTimeout(this.timer);
+            p?.resolve({ type, body: Buffer.from(buf.subarray(start, end)) });
+            this.pump();
+            return true;
+          },
+        });
+        if (err !== FrameError.None) socket.destroy(new Error('malformed reply'));
+      });
       this.socket = socket;
       this.framer = new Framer(64 * 1024 * 1024);
       const fail = (err: Error): void => {
@@ -134,19 +146,6 @@ export class NodeLink {
             reject(new LinkError(`${this.where()}: authentication refused with result ${code}`));
           }
         }, reject);
-      });
-      socket.on('data', (chunk: Buffer) => {
-        const err = this.framer.push(chunk, {
-          onFrame: (type, buf, start, end) => {
-            const p = this.busy;
-            this.busy = null;
-            if (this.timer !== null) clearTimeout(this.timer);
-            p?.resolve({ type, body: Buffer.from(buf.subarray(start, end)) });
-            this.pump();
-            return true;
-          },
-        });
-        if (err !== FrameError.None) socket.destroy(new Error('malformed reply'));
       });
       socket.on('error', (err) => {
         clearTimeout(t);

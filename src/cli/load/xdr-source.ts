@@ -491,7 +491,7 @@ export class XdrSource {
       let out = parts.get(lane);
       if (out === undefined) parts.set(lane, (out = new BufferWriter(LANE_WRITE_BYTES)));
       if (this.opts.probeEvery > 0 && ++this.shipCounter % this.opts.probeEvery === 0) {
-        out.bytes(this.probeMessage());
+        this.probeMessage(out);
         lane.keys.push(PROBE);
         lane.sentAt.push(now);
         this.stats.probes++;
@@ -623,17 +623,21 @@ export class XdrSource {
     }
   }
 
-  private probeMessage(): Buffer {
+  /** An order probe (see PROBE), appended to `w`. */
+  private probeMessage(w: BufferWriter): void {
     const d = Buffer.alloc(20);
     d.writeUInt32BE(this.stats.probes);
-    return encodeRecordRequest({
-      info1: Info1.Xdr,
-      info2: Info2.Write,
-      info3: Info3.CreateOrReplace,
-      recordTtl: Ttl.NeverExpire,
-      fields: [stringField(FieldType.Namespace, this.opts.probeNamespace), { type: FieldType.Digest, data: d }, lutField(lutFromUnixMs(Date.now()))],
-      ops: [{ op: OpType.Write, particleType: 1, name: 'p', value: Buffer.alloc(8) }],
-    });
+    encodeRecordRequest(
+      {
+        info1: Info1.Xdr,
+        info2: Info2.Write,
+        info3: Info3.CreateOrReplace,
+        recordTtl: Ttl.NeverExpire,
+        fields: [stringField(FieldType.Namespace, this.opts.probeNamespace), { type: FieldType.Digest, data: d }, lutField(lutFromUnixMs(Date.now()))],
+        ops: [{ op: OpType.Write, particleType: 1, name: 'p', value: Buffer.alloc(8) }],
+      },
+      w,
+    );
   }
 
   elapsedMs(): number {
