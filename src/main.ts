@@ -3,30 +3,34 @@
  *
  *   config ─▶ Ferry.start(): Tender (cluster, login, partition map) ─▶ WorkerPool (piscina, rings)
  *            ─▶ SourceListener(s)  └▶ ManagementServer (metrics, health, control)
- *   completions: WorkerPool pump ─▶ outcome → reply code ─▶ SourceListener.complete / flushDirty
+ *   completions: WorkerPool pump ─▶ SessionRegistry (source/) ─▶ the owning session
+ *   worker diagnostics: WorkerPool.checkHealth() on the watch ─▶ log, count, readiness
  */
 
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type AerospikeDestination, ConfigError, type FerryConfig, readFirstLine } from './config/index.js';
-import { type CompletionSink, WorkerCounter, WorkerPool, type WorkerFaults } from './dispatch/index.js';
+import { WorkerPool } from './dispatch/index.js';
+import { Tender } from './destination/index.js';
 import {
   type DestinationSettings,
   PartitionMapWriter,
   type PolicySettings,
-  SessionShare,
-  Tender,
+  SessionTokenShare,
+  WorkerCounter,
+  type WorkerFaults,
   newPartitionMapBuffer,
   newSessionBuffer,
-} from './destination/index.js';
+} from './threads/index.js';
 import { ManagementServer, type ManagementTarget } from './management/http-server.js';
 import { Logging } from './management/logger.js';
 import { type MetricsSource, type WorkerView, createMetrics } from './management/metrics.js';
 import { Ticker } from './management/ticker.js';
-import { ResultCode, decodeRecordMessage, isTransientDestinationCode, lutToUnixMs } from './protocol/index.js';
+import { decodeRecordMessage, lutToUnixMs } from './protocol/index.js';
 import { InFlightBudget } from './source/in-flight-budget.js';
 import { SourceListener } from './source/listener.js';
+import { SessionRegistry } from './source/session-registry.js';
 import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
@@ -38,23 +42,13 @@ export interface FerryOptions {
   logging?: Logging;
 }
 
-/**
- * Outcome → the code the source gets. Done codes pass; every transient outcome becomes 11 (the source
- * retries); a permanent rejection passes back as it is, and is counted.
- */
-export function replyCodeFor(outcome: number): number {
-  if (outcome >= 256) return ResultCode.Unavailable;
-  if (isTransientDestinationCode(outcome)) return ResultCode.Unavailable;
-  return outcome;
-}
-
 /** What a reload changed: applied live, or waiting for a restart. */
 export interface ReloadReport {
   applied: string[];
   needsRestart: string[];
 }
 
-export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
+export class Ferry implements MetricsSource, ManagementTarget {
   readonly logging: Logging;
   private readonly log: Logger;
   private pool: WorkerPool | null = null;
@@ -67,6 +61,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   private answered = 0;
   private answeredAt = performance.now();
   readonly stats = new SourceStats();
+  private readonly sessions = new SessionRegistry(this.stats);
   readonly registry: Registry;
   readonly control = { pause: (): void => this.pause(), resume: (): void => this.resume(), paused: (): boolean => this.paused() };
   private readonly budget: InFlightBudget;
@@ -119,7 +114,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
           timeoutMs: d.connectTimeoutMs * 2,
         },
         new PartitionMapWriter(mapSab),
-        new SessionShare(sessionSab),
+        new SessionTokenShare(sessionSab),
         this.logging.get('tender'),
       );
       // A wrong user or password throws here: a start-up error, not a retry loop.
@@ -151,10 +146,11 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
         ringBytes: ringBytesFor(s.maxConcurrentRecords, s.workerThreads),
         dispatchDelayMs: s.dispatchDelayMs,
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),
-        task: { destination, policy: this.policy, faults: this.options.faults ?? {} },
+        task: { destination, faults: this.options.faults ?? {} },
+        policy: this.policy,
         cpus: [...s.cpus],
       },
-      this,
+      this.sessions,
       this.logging.get('dispatch'),
     );
     this.pool.setAckDeadline(s.ackDeadlineMs);
@@ -173,7 +169,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     const bound: Array<{ address: string; port: number }> = [];
     for (const address of s.addresses) {
       for (const port of s.ports) {
-        const listener = new SourceListener({ port, address, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.stats, this.log);
+        const listener = new SourceListener({ port, address, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.sessions, this.stats, this.log);
         bound.push(await listener.listen());
         this.listeners.push(listener);
       }
@@ -211,6 +207,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   private watchDestination(): void {
     const pool = this.pool;
     if (pool === null) return;
+    pool.checkHealth();
     let up = 0;
     let answered = 0;
     for (let w = 0; w < pool.threads; w++) {
@@ -244,28 +241,10 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     return this.pool;
   }
 
-  // ---- CompletionSink ------------------------------------------------------------------------
-
-  complete(connection: number, seq: number, outcome: number): void {
-    const code = replyCodeFor(outcome);
-    // Connection ids are unique across listeners: each listener only knows its own.
-    for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.complete(connection, seq, code);
-  }
-
-  batchEnd(): void {
-    for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.flushDirty();
-  }
-
-  workerLost(worker: number): void {
-    for (const l of this.listeners) l.failWorker(worker);
-  }
-
   // ---- MetricsSource and ManagementTarget ---------------------------------------------------
 
   activeConnections(): number {
-    let n = 0;
-    for (const l of this.listeners) n += l.connections;
-    return n;
+    return this.sessions.size;
   }
 
   inFlight(): number {
@@ -292,7 +271,17 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     const pool = this.pool;
     if (pool === null) return [];
     const out: WorkerView[] = [];
-    for (let w = 0; w < pool.threads; w++) out.push({ counters: pool.counters(w), restarts: pool.restarts(w), wakeups: pool.wakeups(w), ringUsedBytes: pool.backlog(w), ringBytes: pool.ringBytes });
+    for (let w = 0; w < pool.threads; w++) {
+      out.push({
+        counters: pool.counters(w),
+        restarts: pool.restarts(w),
+        wakeups: pool.wakeups(w),
+        ringUsedBytes: pool.backlog(w),
+        ringBytes: pool.ringBytes,
+        problems: pool.health.counts[w]!,
+        activeProblems: pool.health.activeCount(w),
+      });
+    }
     return out;
   }
 
@@ -303,6 +292,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     const pool = this.pool;
     if (pool === null) reasons.push('no workers yet');
     else {
+      reasons.push(...pool.health.blocking());
       for (let w = 0; w < pool.threads; w++) {
         if (pool.counters(w)[WorkerCounter.ConnectionsUp]! === 0) reasons.push(`worker ${w} has no destination connection`);
       }

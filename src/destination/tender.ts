@@ -9,7 +9,7 @@
  *          a node fails twice running, or answers with another id ─▶ drop it
  *   published: node table + owners per namespace ─▶ PartitionMapWriter (SAB) ─▶ workers
  *
- * The session token is shared with the workers through SessionShare; the tender logs in again
+ * The session token is shared with the workers through SessionTokenShare; the tender logs in again
  * before the TTL runs out, and whenever a worker asks (a connection was told 80 or 66).
  */
 
@@ -18,8 +18,7 @@ import { MessageType, PARTITIONS } from '../protocol/index.js';
 import { InfoFormatError, masters, parsePeers, parseReplicas } from './cluster-info.js';
 import { type Credentials, LoginError, type Session, authenticateMessage, loginMessage, parseLoginReply } from './login.js';
 import { type LinkAddress, NodeLink, type TlsSettings } from './node-link.js';
-import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter } from './partition-map.js';
-import type { SessionShare } from './session-share.js';
+import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter, type SessionTokenShare } from '../threads/index.js';
 
 export interface TenderOptions {
   seeds: LinkAddress[];
@@ -61,7 +60,7 @@ export class Tender {
   constructor(
     private readonly opts: TenderOptions,
     private readonly map: PartitionMapWriter,
-    private readonly share: SessionShare,
+    private readonly share: SessionTokenShare,
     private readonly log: Logger,
   ) {}
 

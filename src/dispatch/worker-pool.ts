@@ -13,19 +13,30 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { copyBytes } from '../protocol/copy-bytes.js';
+import {
+  type CompletionSink,
+  DiagnosticsReader,
+  type Doorbell,
+  INBOUND_HEADER,
+  type PolicySettings,
+  RingReader,
+  RingWriter,
+  type SnapshotCell,
+  WorkerControl,
+  WorkerCounter,
+  type WorkerTask,
+  drainCompletions,
+  newControlBuffer,
+  newCountersBuffer,
+  newDiagnosticsBuffer,
+  newPolicyBuffer,
+  newRingBuffer,
+  policyCell,
+  reserveInbound,
+  sleepOnDoorbell,
+} from '../threads/index.js';
 import { PartitionTable } from './partition-table.js';
-import { INBOUND_HEADER } from './records.js';
-import { type Doorbell, RingReader, RingWriter, newRingBuffer, sleepOnDoorbell } from './ring.js';
-import type { PolicySettings } from '../destination/index.js';
-import { WorkerCounter, type WorkerTask } from './worker-task.js';
-
-export interface CompletionSink {
-  /** One result; the sink batches its own replies. */
-  complete(connection: number, seq: number, outcome: number): void;
-  /** End of a drained batch: flush replies, wake blocked readers. */
-  batchEnd(): void;
-  workerLost(worker: number, error: Error): void;
-}
+import { WorkerHealth } from './worker-health.js';
 
 export interface PoolOptions {
   threads: number;
@@ -37,7 +48,9 @@ export interface PoolOptions {
    */
   dispatchDelayMs: number;
   workerFile: URL;
-  task: Omit<WorkerTask, 'index' | 'inbound' | 'completions' | 'bell' | 'control' | 'counters' | 'policyText' | 'cpus'>;
+  task: Pick<WorkerTask, 'destination' | 'faults'>;
+  /** the write policy the workers start with (updatePolicy() replaces it) */
+  policy: PolicySettings;
   /** CPUs per worker (worker i gets cpus[i % length]); empty = no pinning */
   cpus: number[];
 }
@@ -45,8 +58,11 @@ export interface PoolOptions {
 interface Lane {
   inbound: SharedArrayBuffer;
   completions: SharedArrayBuffer;
-  control: SharedArrayBuffer;
+  controlSab: SharedArrayBuffer;
+  control: WorkerControl;
   counters: SharedArrayBuffer;
+  diagnosticsSab: SharedArrayBuffer;
+  diagnostics: DiagnosticsReader;
   writer: RingWriter;
   reader: RingReader;
   stats: Float64Array;
@@ -57,7 +73,6 @@ interface Lane {
   wakeups: number;
 }
 
-const POLICY_BYTES = 256 * 1024;
 const DELAY_BATCH_BYTES = 64 * 1024;
 
 export class WorkerPool {
@@ -73,7 +88,9 @@ export class WorkerPool {
   /** a timer will publish what waits for a worker's wake-up window */
   private publishTimer = false;
   private pump: Promise<void> | null = null;
-  private readonly policyText = new SharedArrayBuffer(POLICY_BYTES);
+  private readonly policySab = newPolicyBuffer();
+  private readonly policy: SnapshotCell<PolicySettings> = policyCell(this.policySab);
+  readonly health: WorkerHealth;
 
   constructor(
     private readonly opts: PoolOptions,
@@ -81,6 +98,7 @@ export class WorkerPool {
     private readonly log: Logger,
   ) {
     this.table = new PartitionTable(opts.threads);
+    this.health = new WorkerHealth(opts.threads, log);
     this.piscina = new Piscina({
       filename: opts.workerFile.href,
       minThreads: opts.threads,
@@ -90,16 +108,22 @@ export class WorkerPool {
       // Workers own sockets; they must never park in Atomics.wait between tasks.
       atomics: 'disabled',
     });
+    this.policy.publish(opts.policy);
     for (let i = 0; i < opts.threads; i++) {
       const inbound = newRingBuffer(opts.ringBytes);
       // A completion takes 16 bytes of ring; an inbound record at least 30, so this never fills first.
       const completions = newRingBuffer(opts.ringBytes);
-      const counters = new SharedArrayBuffer(WorkerCounter.Size * 8);
+      const counters = newCountersBuffer();
+      const controlSab = newControlBuffer();
+      const diagnosticsSab = newDiagnosticsBuffer();
       this.lanes.push({
         inbound,
         completions,
-        control: new SharedArrayBuffer(16),
+        controlSab,
+        control: new WorkerControl(controlSab),
         counters,
+        diagnosticsSab,
+        diagnostics: new DiagnosticsReader(diagnosticsSab),
         writer: new RingWriter(inbound),
         reader: new RingReader(completions, this.bell),
         stats: new Float64Array(counters),
@@ -140,7 +164,12 @@ export class WorkerPool {
 
   /** Records older than this (ms) are no longer sent by the workers: main has answered them. */
   setAckDeadline(ms: number): void {
-    for (const lane of this.lanes) Atomics.store(new Int32Array(lane.control), 2, ms);
+    for (const lane of this.lanes) lane.control.ackDeadlineMs = ms;
+  }
+
+  /** Take in what every worker reported since the last call (main's watch calls it). */
+  checkHealth(): void {
+    for (let w = 0; w < this.lanes.length; w++) this.lanes[w]!.diagnostics.drain((event) => this.health.record(w, event));
   }
 
   start(): void {
@@ -162,14 +191,15 @@ export class WorkerPool {
   private launch(w: number): void {
     const lane = this.lanes[w]!;
     const task: WorkerTask = {
-      ...this.opts.task,
+      destination: this.opts.task.destination,
       index: w,
       inbound: lane.inbound,
       completions: lane.completions,
       bell: this.bellSab,
-      control: lane.control,
+      control: lane.controlSab,
       counters: lane.counters,
-      policyText: this.policyText,
+      diagnostics: lane.diagnosticsSab,
+      policy: this.policySab,
       cpus: this.opts.cpus.length === 0 ? [] : [this.opts.cpus[w % this.opts.cpus.length]!],
       // A replacement worker must not crash again on purpose.
       faults: lane.restarts === 0 ? this.opts.task.faults : {},
@@ -187,10 +217,12 @@ export class WorkerPool {
         this.drainLane(lane);
         this.sink.batchEnd();
         lane.writer.reset();
-        this.sink.workerLost(w, error);
+        lane.diagnostics.drain((event) => this.health.record(w, event));
+        this.health.reset(w);
+        this.sink.workerLost(w);
         this.sink.batchEnd();
         lane.restarts++;
-        Atomics.store(new Int32Array(lane.control), 0, 0);
+        lane.control.stopping = false;
         this.launch(w);
         this.wakeRoomWaiters();
       },
@@ -199,15 +231,10 @@ export class WorkerPool {
 
   /**
    * Hand every worker a new write policy (namespace mapping, LUT, durable delete). Workers pick it
-   * up at their next batch: one Atomics.load of the generation per batch, nothing per record.
+   * up at their next batch: one atomic load of the snapshot's version per batch, nothing per record.
    */
   updatePolicy(policy: PolicySettings): void {
-    const text = Buffer.from(JSON.stringify(policy), 'utf8');
-    if (text.length + 4 > POLICY_BYTES) throw new RangeError('write policy too large to share with the workers');
-    const view = Buffer.from(this.policyText);
-    view.writeUInt32LE(text.length, 0);
-    text.copy(view, 4);
-    for (const lane of this.lanes) Atomics.add(new Int32Array(lane.control), 1, 1);
+    this.policy.publish(policy);
   }
 
   // ---- RecordRouter -------------------------------------------------------------------------
@@ -221,13 +248,9 @@ export class WorkerPool {
   }
 
   dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void {
-    const lane = this.lanes[worker]!;
-    const w = lane.writer;
-    const at = w.reserve(INBOUND_HEADER + end - start);
-    w.words[at >> 2] = connection;
-    w.words[(at >> 2) + 1] = seq;
-    w.words[(at >> 2) + 2] = epochMs % 0x100000000 | 0;
-    copyBytes(buf, start, end, w.data, at + INBOUND_HEADER);
+    const w = this.lanes[worker]!.writer;
+    // The session checked fits() first, so the reservation succeeds.
+    copyBytes(buf, start, end, w.data, reserveInbound(w, connection, seq, epochMs, end - start));
     this.touched.add(worker);
   }
 
@@ -289,18 +312,10 @@ export class WorkerPool {
 
   // ---- completions ---------------------------------------------------------------------------
 
+  private readonly complete = (connection: number, seq: number, outcome: number): void => this.sink.complete(connection, seq, outcome);
+
   private drainLane(lane: Lane): number {
-    const r = lane.reader;
-    const words = r.words;
-    let n = 0;
-    for (let at = r.peek(); at >= 0; at = r.peek()) {
-      const i = at >> 2;
-      this.sink.complete(words[i]! >>> 0, words[i + 1]! >>> 0, words[i + 2]!);
-      r.next(at);
-      n++;
-    }
-    if (n > 0) r.release();
-    return n;
+    return drainCompletions(lane.reader, this.complete);
   }
 
   private anyCompletions(): boolean {
@@ -331,8 +346,7 @@ export class WorkerPool {
     for (const w of this.touched) this.lanes[w]!.writer.publish();
     this.touched.clear();
     for (const lane of this.lanes) {
-      const control = new Int32Array(lane.control);
-      Atomics.store(control, 0, 1);
+      lane.control.stopping = true;
       lane.writer.wake();
     }
     const running = this.lanes.map((l) => l.running).filter((p): p is Promise<void> => p !== null);

@@ -1,6 +1,6 @@
 /**
- * The XDR service port: accepts source connections, owns their sessions, routes completions to
- * them, and enforces the ack deadline.
+ * The XDR service port: accepts source connections, owns their sessions (registering each where
+ * completions find it: session-registry.ts), and enforces the ack deadline.
  *
  * The deadline sweep runs every `sweepMs`: a record not answered `ackDeadlineMs` after it arrived
  * is answered with the retry code in its turn. A late result for it is ignored; the source re-ships
@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import { ResultCode } from '../protocol/index.js';
 import type { InFlightBudget } from './in-flight-budget.js';
 import { Session } from './session.js';
+import type { SessionRegistry } from './session-registry.js';
 import type { SourceStats } from './source-stats.js';
 import { type SourceTls, clientCertProblem } from './source-tls.js';
 import type { Clock, RecordRouter, SessionLimits } from './types.js';
@@ -48,7 +49,6 @@ let nextConnectionId = 1;
 export class SourceListener {
   private readonly server: Server;
   private readonly sessions = new Map<number, Session>();
-  private readonly dirty = new Set<Session>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly handshakes = new Map<string, Handshake>();
   readonly clock: Clock = { now: performance.now(), epochMs: Date.now() };
@@ -58,6 +58,7 @@ export class SourceListener {
     private readonly opts: ListenerOptions,
     private readonly router: RecordRouter,
     private readonly budget: InFlightBudget,
+    private readonly registry: SessionRegistry,
     readonly stats: SourceStats,
     private readonly log: Logger,
   ) {
@@ -178,28 +179,10 @@ export class SourceListener {
     this.stats.connectionsOpened++;
     const session = new Session(id, socket, this.opts.limits, this.router, this.budget, this.stats, this.clock, this.log, (s) => {
       this.sessions.delete(s.id);
-      this.dirty.delete(s);
+      this.registry.remove(s);
     });
     this.sessions.set(id, session);
-  }
-
-  /** A result for (connection, seq); replies go out at the next `flushDirty()`. */
-  complete(connection: number, seq: number, code: number): void {
-    const s = this.sessions.get(connection);
-    if (s !== undefined && s.complete(seq, code)) this.dirty.add(s);
-  }
-
-  flushDirty(): void {
-    for (const s of this.dirty) s.flush();
-    this.dirty.clear();
-  }
-
-  /** A worker died: answer its records with the retry code now rather than at the deadline. */
-  failWorker(worker: number): number {
-    let n = 0;
-    for (const s of this.sessions.values()) n += s.failWorker(worker, ResultCode.Unavailable);
-    this.stats.workerLostRetries += n;
-    return n;
+    this.registry.add(session);
   }
 
   private sweep(): void {
