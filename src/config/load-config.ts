@@ -8,9 +8,11 @@ import { availableParallelism, cpus } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig } from './schema.js';
+import { FerryError } from '../errors.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends FerryError {
   readonly code = 'ERR_CONFIG';
+  readonly retriable = false;
   constructor(readonly problems: string[]) {
     super(problems.join('\n'));
   }

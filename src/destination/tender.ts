@@ -17,9 +17,10 @@ import type { Logger } from 'pino';
 import { MessageType, PARTITIONS } from '../protocol/index.js';
 import { InfoFormatError, masters, parsePeers, parseReplicas } from './cluster-info.js';
 import { type Credentials, LoginError, type Session, authenticateMessage, loginMessage, parseLoginReply } from './login.js';
-import { type LinkAddress, NodeLink, type TlsSettings } from './node-link.js';
+import { type LinkAddress, LinkError, NodeLink, type TlsSettings } from './node-link.js';
 import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter } from './partition-map.js';
 import type { SessionShare } from './session-share.js';
+import { FerryError } from '../errors.js';
 
 export interface TenderOptions {
   seeds: LinkAddress[];
@@ -42,8 +43,9 @@ interface NodeState {
   replicas: Map<string, Buffer>;
 }
 
-export class TenderError extends Error {
+export class TenderError extends FerryError {
   readonly code = 'ERR_DESTINATION_CLUSTER';
+  readonly retriable = false;
 }
 
 export class Tender {
@@ -160,7 +162,7 @@ export class Tender {
         errors.push(`${addr.host}:${addr.port}: ${(err as Error).message}`);
       }
     }
-    throw new Error(`no seed answered: ${errors.join('; ')}`);
+    throw new LinkError(`no seed answered: ${errors.join('; ')}`);
   }
 
   /** LOGIN through `addr` (or any known node) and share the token with the workers. */
@@ -201,7 +203,7 @@ export class Tender {
     const id = info.get('node') ?? '';
     if (id === '' || (expectedId !== undefined && id !== expectedId)) {
       link.close();
-      throw new Error(`node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
+      throw new LinkError(`${addr.host}:${addr.port}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
     }
     const name = info.get('cluster-name');
     if (this.opts.clusterName !== undefined && name !== this.opts.clusterName) {
