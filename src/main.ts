@@ -6,10 +6,12 @@
  *   completions: WorkerPool pump ─▶ outcome → reply code ─▶ SourceListener.complete / flushDirty
  */
 
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type AerospikeDestination, ConfigError, type FerryConfig, readFirstLine } from './config/index.js';
+import { type AerospikeDestination, ConfigError, type FerryConfig, readConfigFile, readFirstLine } from './config/index.js';
 import { type CompletionSink, WorkerCounter, WorkerPool, type WorkerFaults } from './dispatch/index.js';
 import {
   type DestinationSettings,
@@ -30,6 +32,7 @@ import { SourceListener } from './source/listener.js';
 import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
+import { StartAbortedError, waitForStartup } from './startup.js';
 
 export interface FerryOptions {
   /** override the worker entry (tests that run from source point this at the built file) */
@@ -97,15 +100,33 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     this.refreshRecordLog();
   }
 
-  async start(): Promise<Array<{ address: string; port: number }>> {
+  /**
+   * Start everything, or nothing: a failed step (a port in use, a destination that does not answer
+   * within service.startup-timeout) or `aborted()` turning true (a stop signal) closes whatever was
+   * already opened before the error is rethrown.
+   */
+  async start(aborted: () => boolean = () => false): Promise<Array<{ address: string; port: number }>> {
+    try {
+      return await this.open(aborted);
+    } catch (err) {
+      await this.release(0);
+      throw err;
+    }
+  }
+
+  private async open(aborted: () => boolean): Promise<Array<{ address: string; port: number }>> {
     const d = this.config.destination;
     const s = this.config.service;
+    const deadline = { at: performance.now() + s.startupTimeoutMs, timeoutMs: s.startupTimeoutMs };
+    const check = (): void => {
+      if (aborted()) throw new StartAbortedError('stopped while starting');
+    };
     let destination: DestinationSettings;
     let connectWaitMs = 2000;
     if (d.kind === 'aerospike') {
       const mapSab = newPartitionMapBuffer();
       const sessionSab = newSessionBuffer();
-      const tlsText = d.tls === null ? null : { ca: readText(d.tls.caFile), cert: readText(d.tls.certFile), key: readText(d.tls.keyFile) };
+      const tlsText = destinationTls(d.tls);
       this.tender = new Tender(
         {
           seeds: d.seeds.map((seed) => ({ host: seed.host, port: seed.port, tlsName: seed.tlsName ?? d.tls?.tlsName })),
@@ -124,6 +145,8 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
       );
       // A wrong user or password throws here: a start-up error, not a retry loop.
       await this.tender.start();
+      const tender = this.tender;
+      await waitForStartup(() => tender.nodeCount > 0, deadline, aborted, () => `no destination node answered (aerospike.seeds: ${d.seeds.map((x) => `${x.host}:${x.port}`).join(', ')})`);
       this.edition = this.tender.edition;
       destination = {
         kind: 'aerospike',
@@ -162,6 +185,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     if (!(await this.pool.waitForDestination(connectWaitMs))) {
       this.log.warn('workers have no destination yet; records get the retry code until they do');
     }
+    check();
 
     const manage = this.config.raw.service.manage;
     if (manage.enabled) {
@@ -174,10 +198,12 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     for (const address of s.addresses) {
       for (const port of s.ports) {
         const listener = new SourceListener({ port, address, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.stats, this.log);
-        bound.push(await listener.listen());
+        // Kept before it listens, so a failure to listen still closes it.
         this.listeners.push(listener);
+        bound.push(await listener.listen());
       }
     }
+    check();
     this.watch = setInterval(() => this.watchDestination(), WATCH_MS);
     this.watch.unref();
     this.ticker = new Ticker(this, this.logging.get('ticker'));
@@ -437,23 +463,65 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     return { applied, needsRestart };
   }
 
-  /** Drain: stop reading, answer everything in flight (within the ack deadline), stop workers. */
+  /**
+   * Drain: stop reading, answer everything in flight, stop workers. Every record is answered by
+   * the ack deadline (with 11 if need be), and the workers get what is left of it plus
+   * DRAIN_MARGIN_MS: a destination that takes nothing cannot hold the exit back.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info({ inFlight: this.budget.inFlight }, 'draining');
+      const until = performance.now() + this.config.service.ackDeadlineMs + DRAIN_MARGIN_MS;
       this.ticker?.stop();
       if (this.watch !== null) clearInterval(this.watch);
       await Promise.all(this.listeners.map((l) => l.drain()));
-      const d = this.config.destination;
-      await this.pool?.stop((d.kind === 'aerospike' ? d.writeTimeoutMs : 5000) + 500);
-      for (const l of this.listeners) l.close();
-      await this.management?.close();
-      this.tender?.stop();
+      await this.release(Math.max(0, until - performance.now()));
       this.log.info('stopped');
       this.logging.flush();
     })();
     return this.stopping;
   }
+
+  /** Close whatever is open: workers (given `graceMs` to finish), ports, tending. */
+  private async release(graceMs: number): Promise<void> {
+    this.ticker?.stop();
+    if (this.watch !== null) clearInterval(this.watch);
+    await this.pool?.stop(graceMs);
+    for (const l of this.listeners) l.close();
+    await this.management?.close();
+    this.tender?.stop();
+  }
+}
+
+/** Beyond the ack deadline, what the drain gives workers and sockets to wind down. */
+const DRAIN_MARGIN_MS = 1000;
+
+/**
+ * The destination's TLS files, read and loaded now: a missing, unreadable or malformed one is a
+ * configuration error naming its key, not a tender that retries a handshake that cannot work.
+ */
+function destinationTls(tls: AerospikeDestination['tls']): { ca: string | undefined; cert: string | undefined; key: string | undefined } | null {
+  if (tls === null) return null;
+  const problems: string[] = [];
+  const read = (path: string | undefined, key: string): string | undefined => (path === undefined ? undefined : readConfigFile(path, `aerospike.tls.${key}`, problems)?.toString('utf8'));
+  const text = { ca: read(tls.caFile, 'ca-file'), cert: read(tls.certFile, 'cert-chain-file'), key: read(tls.keyFile, 'key-file') };
+  if (text.ca !== undefined) {
+    // A CA file without a certificate in it would only fail every handshake, later and less clearly.
+    try {
+      new X509Certificate(text.ca);
+    } catch (err) {
+      problems.push(`aerospike.tls.ca-file: not a PEM certificate (${(err as Error).message})`);
+    }
+  }
+  if (problems.length === 0) {
+    try {
+      createSecureContext(text);
+    } catch (err) {
+      problems.push(`aerospike.tls: cannot load cert-chain-file and key-file (${(err as Error).message})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return text;
 }
 
 /** The destination password: the first line of its file; an unreadable file is a config error. */
@@ -462,10 +530,6 @@ function passwordOf(path: string): string {
   const password = readFirstLine(path, 'aerospike.credentials.password-file', problems);
   if (password === undefined) throw new ConfigError(problems);
   return password;
-}
-
-function readText(path: string | undefined): string | undefined {
-  return path === undefined ? undefined : readFileSync(path, 'utf8');
 }
 
 function toBuffer(text: string | undefined): Buffer | undefined {

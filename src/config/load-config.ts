@@ -30,6 +30,8 @@ export interface FerryConfig {
     readonly maxInFlightPerConnection: number;
     readonly slowReaderMs: number;
     readonly dispatchDelayMs: number;
+    /** how long start-up waits for the destination to answer */
+    readonly startupTimeoutMs: number;
     /** CPUs worker i is pinned to: cpus[i % length]; empty = no pinning */
     readonly cpus: readonly number[];
     /** source authentication (`service.security`); null = LOGIN is answered 52 */
@@ -215,6 +217,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
       maxInFlightPerConnection: Math.min(s['max-in-flight-per-connection'], s['max-concurrent-records']),
       slowReaderMs: s['slow-reader-timeout'],
       dispatchDelayMs: s['dispatch-delay'],
+      startupTimeoutMs: s['startup-timeout'],
       cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
       security: sourceSecurity(s.security),
       tls: sourceTls(s.tls),

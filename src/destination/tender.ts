@@ -100,7 +100,10 @@ export class Tender {
   private async tendSafely(): Promise<void> {
     if (this.tending !== null) return;
     this.tending = this.tend()
-      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'tend failed'))
+      // After stop() a round still in flight fails as its links close: not worth a line.
+      .catch((err: unknown) => {
+        if (this.timer !== null) this.log.warn({ err: (err as Error).message }, 'tend failed');
+      })
       .finally(() => {
         this.tending = null;
       });

@@ -18,6 +18,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { FerryError } from '../errors.js';
+import { listenOn } from '../startup.js';
 
 export interface ManagementTarget {
   readonly registry: Registry;
@@ -65,17 +66,9 @@ export class ManagementServer {
     });
   }
 
-  async listen(port: number, address: string): Promise<{ address: string; port: number }> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, address, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.server.address();
-    if (a === null || typeof a === 'string') throw new Error('management port has no address');
-    return { address: a.address, port: a.port };
+  /** Listen, or fail with ERR_LISTEN naming service.manage.port. */
+  listen(port: number, address: string): Promise<{ address: string; port: number }> {
+    return listenOn(this.server, port, address, 'service.manage.port');
   }
 
   close(): Promise<void> {
