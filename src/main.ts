@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type AerospikeDestination, ConfigError, type FerryConfig, readConfigFile, readFirstLine } from './config/index.js';
+import { type AerospikeDestination, ConfigError, type FerryConfig, changedKeys, classifyChanges, readConfigFile, readFirstLine } from './config/index.js';
 import { type CompletionSink, WorkerCounter, WorkerPool, type WorkerFaults } from './dispatch/index.js';
 import {
   type DestinationSettings,
@@ -401,66 +401,35 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
 
   // ---- reload and stop ----------------------------------------------------------------------
 
-  /** Apply what can change live from `next`; never half-applies (the caller validated `next`). */
+  /**
+   * Apply what can change live from `next`; never half-applies (the caller validated `next`). Every
+   * changed key is classified by RELOAD_KEYS (src/config/reload-keys.ts): a live one is applied
+   * here, any other is reported under needsRestart.
+   */
   async reload(next: FerryConfig): Promise<ReloadReport> {
     const cur = this.config;
-    const applied: string[] = [];
-    const needsRestart: string[] = [];
-    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-    const restartOnly: Array<[string, unknown, unknown]> = [
-      ['service.port', cur.service.ports, next.service.ports],
-      ['service.address', cur.service.addresses, next.service.addresses],
-      ['service.worker-threads', cur.service.workerThreads, next.service.workerThreads],
-      ['service.max-frame-size', cur.service.maxFrameSize, next.service.maxFrameSize],
-      ['service.max-in-flight-per-connection', cur.service.maxInFlightPerConnection, next.service.maxInFlightPerConnection],
-      ['service.dispatch-delay', cur.service.dispatchDelayMs, next.service.dispatchDelayMs],
-      ['service.manage', cur.raw.service.manage, next.raw.service.manage],
-      ['service.security / service.tls', [cur.raw.service.security, cur.raw.service.tls], [next.raw.service.security, next.raw.service.tls]],
-      ['logging.file', cur.logging.file, next.logging.file],
-      ['file', cur.raw.file, next.raw.file],
-    ];
-    const cd = cur.destination;
-    const nd = next.destination;
-    if (cd.kind !== nd.kind) restartOnly.push(['destination', cd.kind, nd.kind]);
-    else if (cd.kind === 'aerospike' && nd.kind === 'aerospike') {
-      restartOnly.push(
-        ['aerospike.seeds', cd.seeds, nd.seeds],
-        ['aerospike.credentials', cd.credentials, nd.credentials],
-        ['aerospike.tls', cd.tls, nd.tls],
-        ['aerospike.cluster-name', cd.clusterName, nd.clusterName],
-        ['aerospike.connections-per-node', cd.connectionsPerNode, nd.connectionsPerNode],
-        ['aerospike.pipeline-depth', cd.pipelineDepth, nd.pipelineDepth],
-        ['aerospike.timeouts', [cd.connectTimeoutMs, cd.writeTimeoutMs], [nd.connectTimeoutMs, nd.writeTimeoutMs]],
-      );
-    }
-    for (const [key, a, b] of restartOnly) if (!same(a, b)) needsRestart.push(key);
-
-    if (!same(cur.logging.levels, next.logging.levels)) {
-      this.setLevels(next.logging.levels);
-      applied.push('logging.levels');
-    }
-    if (cur.logging['ticker-interval'] !== next.logging['ticker-interval']) {
-      this.ticker?.start(next.logging['ticker-interval']);
-      applied.push('logging.ticker-interval');
-    }
-    if (cur.service.maxConcurrentRecords !== next.service.maxConcurrentRecords) {
+    const { live, restart } = classifyChanges(changedKeys(cur.raw, next.raw));
+    const changed = (...keys: string[]): boolean => keys.some((k) => live.includes(k));
+    if (changed('logging.levels')) this.setLevels(next.logging.levels);
+    if (changed('logging.ticker-interval')) this.ticker?.start(next.logging['ticker-interval']);
+    if (changed('service.max-concurrent-records')) {
       this.budget.cap = next.service.maxConcurrentRecords;
       this.budget.wake();
-      applied.push('service.max-concurrent-records');
     }
-    if (cur.service.ackDeadlineMs !== next.service.ackDeadlineMs) {
+    if (changed('service.ack-deadline')) {
       for (const l of this.listeners) l.ackDeadlineMs = next.service.ackDeadlineMs;
       this.pool?.setAckDeadline(next.service.ackDeadlineMs);
-      applied.push('service.ack-deadline');
     }
-    if (cd.kind === 'aerospike' && nd.kind === 'aerospike' && (!same(cd.namespaceMap, nd.namespaceMap) || cd.lut !== nd.lut || cd.durableDelete !== nd.durableDelete)) {
+    // Sessions read it at each slow-reader check.
+    if (changed('service.slow-reader-timeout')) this.limits.slowReaderMs = next.service.slowReaderMs;
+    const nd = next.destination;
+    if (nd.kind === 'aerospike' && changed('aerospike.namespace-mapping', 'aerospike.lut', 'aerospike.durable-delete')) {
       this.policy = this.policyFor(nd);
       this.pool?.updatePolicy(this.policy);
-      applied.push('aerospike.namespace-mapping / lut / durable-delete');
     }
     // What is live takes the new values; what needs a restart keeps running as it started.
     this.config = next;
-    return { applied, needsRestart };
+    return { applied: live, needsRestart: restart };
   }
 
   /**

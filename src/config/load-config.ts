@@ -143,7 +143,7 @@ function elementOf(t: z.ZodType): z.ZodType | null {
   return null;
 }
 
-function shapeOf(t: z.ZodType): Record<string, z.ZodType> | null {
+export function shapeOf(t: z.ZodType): Record<string, z.ZodType> | null {
   let cur: unknown = t;
   for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
     const def = (cur as { def?: { type?: string; shape?: Record<string, z.ZodType>; innerType?: unknown; in?: unknown } }).def;
