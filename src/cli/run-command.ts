@@ -1,6 +1,7 @@
 /**
  * `ferry run --config FILE`: the daemon.
- *   SIGTERM/SIGINT  drain (answer everything in flight within the ack deadline) and exit 0
+ *   SIGTERM/SIGINT  drain (answer everything in flight within the ack deadline) and exit 0; while
+ *                   starting, close what was opened and exit 0; a second one exits at once
  *   SIGHUP          re-read the file; apply what can change live, log what needs a restart; an
  *                   invalid file is refused whole and Ferry keeps running as it was
  * Under systemd (Type=notify) it reports READY, RELOADING, STOPPING and STATUS, and feeds the
@@ -8,7 +9,9 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError, type RunConfig, loadConfigFile, loadRunConfigFile } from '../config/index.js';
 import { Ferry } from '../main.js';
@@ -17,6 +20,7 @@ import { Logging } from '../management/logger.js';
 import { registerMirrorMetrics } from '../management/mirror-metrics.js';
 import { MirrorError, MirrorGroup, type MirrorOptions, resolveMirrorsSection } from '../mirror/index.js';
 import { Watchdog, loadSystemdIntegration } from '../management/systemd.js';
+import { ExitCode, StartAbortedError, StartupError, waitForStartup } from '../startup.js';
 import { missingNodeFlags } from './node-flags.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -25,9 +29,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const run = loadRunConfigFile(file);
   const mirrors = mirrorsOf(run);
   // Listen for SIGTERM/SIGINT before anything starts: one that arrives while starting (a service
-  // manager stopping Ferry right after it came up) is then a drain, not node's default death.
-  const stopped = stopSignal();
-  if (run.xdr === null) return runMirrorsOnly(run, mirrors, stopped);
+  // manager stopping Ferry right after it came up) ends start-up cleanly, not by node's default death.
+  const signals = new StopSignals();
+  if (run.xdr === null) return runMirrorsOnly(run, mirrors, signals);
   const config = run.xdr;
   // service.security and service.tls files are read here; a bad one is a ConfigError (exit 2).
   const ferry = new Ferry(config);
@@ -46,11 +50,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const watchdog = Watchdog.fromEnvironment(systemd, () => ferry.healthy(), (err) => log.warn({ err: err.message }, 'watchdog ping failed'));
   watchdog?.start();
 
-  const bound = await ferry.start();
-  const group = mirrors.length === 0 ? null : startMirrors(run, mirrors, ferry.logging);
-  if (group !== null) registerMirrorMetrics(ferry.registry, () => group.stats());
-  notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
-
+  let ready = false;
   const reload = async (): Promise<void> => {
     notify('RELOADING=1');
     try {
@@ -63,10 +63,40 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     notify('READY=1');
   };
-  const onHup = (): void => void reload();
+  // Taken from the start: node's default for SIGHUP is to die.
+  const onHup = (): void => {
+    if (ready) void reload();
+    else log.warn('SIGHUP ignored: still starting');
+  };
   process.on('SIGHUP', onHup);
+  const stopping = (): boolean => signals.received;
 
-  await stopped;
+  let bound: Array<{ address: string; port: number }>;
+  try {
+    bound = await ferry.start(stopping);
+  } catch (err) {
+    process.off('SIGHUP', onHup);
+    watchdog?.stop();
+    return startFailed(err, log, ferry.logging);
+  }
+  const group = mirrors.length === 0 ? null : startMirrors(run, mirrors, ferry.logging);
+  if (group !== null) {
+    registerMirrorMetrics(ferry.registry, () => group.stats());
+    try {
+      await waitForMirrors(group, config.service.startupTimeoutMs, stopping);
+    } catch (err) {
+      const code = startFailed(err, log, ferry.logging);
+      process.off('SIGHUP', onHup);
+      await group.stop();
+      await ferry.stop();
+      watchdog?.stop();
+      return code;
+    }
+  }
+  ready = true;
+  notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
+
+  await signals.stopped;
   process.off('SIGHUP', onHup);
   notify(`STOPPING=1\nSTATUS=draining ${ferry.inFlight()} records`);
   await group?.stop();
@@ -92,9 +122,39 @@ function startMirrors(run: RunConfig, mirrors: MirrorOptions[], logging: Logging
   return group;
 }
 
+/**
+ * A start-up that did not complete: one fatal line and exit 3 for a failure that may pass, or exit
+ * 0 when a stop signal ended it. Anything else (an invalid configuration: exit 2) is rethrown.
+ */
+function startFailed(err: unknown, log: Logger, logging: Logging): number {
+  if (err instanceof StartAbortedError) {
+    log.info('stopped while starting');
+    logging.flush();
+    return ExitCode.Stopped;
+  }
+  if (!(err instanceof StartupError)) throw err;
+  const cause = (err.cause as { code?: unknown } | undefined)?.code;
+  log.fatal({ code: err.code, cause: typeof cause === 'string' ? cause : undefined }, `cannot start: ${err.message}`);
+  logging.flush();
+  return ExitCode.Startup;
+}
+
+/**
+ * Every mirror must reach both of its etcd clusters (it syncs or watches, and has seen the
+ * source's revision) within the start-up timeout; one that fails for good fails start-up now.
+ */
+async function waitForMirrors(group: MirrorGroup, timeoutMs: number, stopping: () => boolean): Promise<void> {
+  const pending = (): string[] =>
+    [...group.stats()].filter(([, st]) => !((st.phase === 'syncing' || st.phase === 'watching') && st.headRevision > 0)).map(([name, st]) => `${name} (${st.phase})`);
+  const deadline = { at: performance.now() + timeoutMs, timeoutMs };
+  await waitForStartup(() => pending().length === 0 || !group.healthy(), deadline, stopping, () => `etcd mirrors did not reach their clusters: ${pending().join(', ')}`);
+  if (!group.healthy()) throw new StartupError('ERR_STARTUP_TIMEOUT', `etcd mirrors failed while starting: ${pending().join(', ')}`);
+}
+
 /** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT. */
-async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[], stopped: Promise<void>): Promise<number> {
+async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[], signals: StopSignals): Promise<number> {
   const logging = new Logging(run.logging);
+  const log = logging.get('server');
   const group = startMirrors(run, mirrors, logging);
   // The management port serves the mirrors' metrics, health and log levels (there is nothing to pause).
   const manage = run.raw.service.manage;
@@ -115,27 +175,48 @@ async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[], stopped:
       token,
       logging.get('management'),
     );
-    const a = await server.listen(manage.port, manage.address);
-    address = `${a.address}:${a.port}`;
   }
-  logging.get('server').info({ mirrors: mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
-  await stopped;
+  try {
+    if (server !== null) {
+      const a = await server.listen(manage.port, manage.address);
+      address = `${a.address}:${a.port}`;
+    }
+    await waitForMirrors(group, run.raw.service['startup-timeout'], () => signals.received);
+  } catch (err) {
+    const code = startFailed(err, log, logging);
+    await server?.close();
+    await group.stop();
+    return code;
+  }
+  log.info({ mirrors: mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
+  await signals.stopped;
   await server?.close();
   await group.stop();
-  logging.get('server').info('stopped');
+  log.info('stopped');
   logging.flush();
-  return group.healthy() ? 0 : 1;
+  return group.healthy() ? ExitCode.Stopped : ExitCode.Fault;
 }
 
-/** Resolve at the first SIGTERM or SIGINT. */
-function stopSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+/**
+ * SIGTERM and SIGINT: the first resolves `stopped` (a drain, or the end of start-up); a second one,
+ * whatever Ferry is doing, exits at once with 128 + the signal's number (143, 130).
+ */
+class StopSignals {
+  received = false;
+  readonly stopped: Promise<void>;
+
+  constructor() {
+    this.stopped = new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (this.received) {
+          process.stderr.write(`ferry: second ${signal}: exiting at once\n`);
+          process.exit(128 + constants.signals[signal]);
+        }
+        this.received = true;
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+  }
 }

@@ -96,6 +96,9 @@ export const serviceSchema = z.strictObject({
   // least ms between two wake-ups of one worker by the main thread (0 = wake at once)
   'dispatch-delay': z.number().int().min(0).max(10).default(1),
   'cpu-affinity': z.union([z.boolean(), z.array(z.number().int().min(0).max(4095)).min(1)]).default(false),
+  // ms `ferry run` waits at start-up for the destination (and each etcd mirror) to answer before
+  // it gives up with exit 3
+  'startup-timeout': z.number().int().min(1000).max(600_000).default(10_000),
 });
 
 export const aerospikeSchema = z.strictObject({

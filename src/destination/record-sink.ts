@@ -8,7 +8,8 @@
  *   sink ─▶ problem(key, error) … cleared(key)              (main logs, counts, readiness)
  */
 
-import type { PlainError, PolicySettings } from '../threads/index.js';
+import type { ErrorShape } from '../errors.js';
+import type { PolicySettings } from '../threads/index.js';
 
 export interface SinkEvents {
   done(connection: number, seq: number, outcome: number): void;
@@ -20,7 +21,7 @@ export interface SinkEvents {
    * A condition began (or changed) that main should log once, count, and, when it blocks all
    * traffic, reflect in readiness; `cleared` ends it. Keys name what it is about.
    */
-  problem(key: string, error: PlainError, blocksTraffic: boolean): void;
+  problem(key: string, error: ErrorShape, blocksTraffic: boolean): void;
   cleared(key: string): void;
 }
 

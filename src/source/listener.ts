@@ -20,6 +20,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { ResultCode } from '../protocol/index.js';
+import { listenOn } from '../startup.js';
 import type { InFlightBudget } from './in-flight-budget.js';
 import { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -74,7 +75,6 @@ export class SourceListener {
       });
       this.server = server;
     }
-    this.server.on('error', (err) => this.log.error({ err: err.message }, 'service port error'));
   }
 
   get ackDeadlineMs(): number {
@@ -94,16 +94,10 @@ export class SourceListener {
   }
 
   async listen(): Promise<{ address: string; port: number }> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.address, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    // A failure to listen is the caller's start-up error; errors after that are logged here.
+    const addr = await listenOn(this.server, this.opts.port, this.opts.address, 'service.port');
+    this.server.on('error', (err) => this.log.error({ err: err.message }, 'service port error'));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    const addr = this.server.address();
-    if (addr === null || typeof addr === 'string') throw new Error('service port has no address');
     const tls = this.opts.limits.tls ?? null;
     const auth = this.opts.limits.auth ?? null;
     if (tls !== null || auth !== null) {

@@ -13,6 +13,7 @@
  * When the ring is full (main is far behind), events are dropped and the next one says how many.
  */
 
+import type { ErrorShape } from '../errors.js';
 import { RingReader, RingWriter, newRingBuffer } from './ring.js';
 import { isRecord, jsonCodec } from './snapshot.js';
 
@@ -48,13 +49,6 @@ export function newDiagnosticsBuffer(): SharedArrayBuffer {
   return newRingBuffer(DIAGNOSTICS_BYTES);
 }
 
-/** What a problem or error carries, as the style guide has errors cross threads. */
-export interface PlainError {
-  code: string;
-  message: string;
-  retriable: boolean;
-}
-
 /** Worker side. */
 export class DiagnosticsWriter {
   private readonly ring: RingWriter;
@@ -67,7 +61,7 @@ export class DiagnosticsWriter {
   }
 
   /** A condition began, or its message changed. */
-  problem(key: string, error: PlainError, blocksTraffic: boolean): void {
+  problem(key: string, error: ErrorShape, blocksTraffic: boolean): void {
     const text = `${error.code} ${error.message}`;
     if (this.active.get(key) === text) return;
     this.active.set(key, text);
@@ -81,7 +75,7 @@ export class DiagnosticsWriter {
   }
 
   /** A one-off failure; rate-limited per key. */
-  error(key: string, error: PlainError, now = performance.now()): void {
+  error(key: string, error: ErrorShape, now = performance.now()): void {
     const last = this.lastError.get(key);
     if (last !== undefined && now - last.at < ERROR_INTERVAL_MS) {
       last.held++;

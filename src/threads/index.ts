@@ -1,6 +1,6 @@
 export { WorkerControl, newControlBuffer } from './control.js';
 export { WorkerCounter, newCountersBuffer } from './counters.js';
-export { DiagnosticsReader, DiagnosticsWriter, type PlainError, type WorkerDiagnostic, newDiagnosticsBuffer } from './diagnostics.js';
+export { DiagnosticsReader, DiagnosticsWriter, type WorkerDiagnostic, newDiagnosticsBuffer } from './diagnostics.js';
 export { OUTCOME_SLOTS, Outcome } from './outcome.js';
 export { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, PartitionMapReader, PartitionMapWriter, newPartitionMapBuffer } from './partition-map.js';
 export { COMPLETION_SIZE, type CompletionSink, INBOUND_HEADER, drainCompletions, inboundArrival, inboundConnection, inboundSequence, reserveInbound, writeCompletion } from './records.js';

@@ -18,6 +18,8 @@
  * whatever a torn copy happened to parse as).
  */
 
+import { FerryError } from '../errors.js';
+
 export const SNAPSHOT_HEADER = 16;
 const VERSION = 0;
 const LENGTH = 1;
@@ -36,8 +38,10 @@ export interface SnapshotCodec<T> {
   decode(bytes: Uint8Array): T;
 }
 
-export class SnapshotFormatError extends Error {
+/** Bytes in a snapshot that are not a value of its cell's type (a bug: the seqlock prevents torn copies). */
+export class SnapshotFormatError extends FerryError {
   readonly code = 'ERR_SNAPSHOT_FORMAT';
+  readonly retriable = false;
 }
 
 /** The raw seqlocked region. */

@@ -9,6 +9,7 @@
  * and main stops reading the source. The sink's progress() resumes it.
  */
 
+import type { ErrorShape } from '../errors.js';
 import { AerospikeSink, FileSink, type RecordSink, type SinkEvents } from '../destination/index.js';
 import { loadSystemdIntegration } from '../management/systemd.js';
 import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
@@ -16,7 +17,6 @@ import {
   DiagnosticsWriter,
   INBOUND_HEADER,
   Outcome,
-  type PlainError,
   type PolicySettings,
   RingReader,
   RingWriter,
@@ -209,7 +209,7 @@ export class WorkerLoop implements SinkEvents {
     if (this.counters[WorkerCounter.ConnectionsUp]! > 0) this.counters[WorkerCounter.ConnectionsUp]!--;
   }
 
-  problem(key: string, error: PlainError, blocksTraffic: boolean): void {
+  problem(key: string, error: ErrorShape, blocksTraffic: boolean): void {
     this.diagnostics.problem(key, error, blocksTraffic);
   }
 
