@@ -26,7 +26,7 @@
 import { writeFileSync } from 'node:fs';
 import { percentileMs } from '../src/cli/xdr-load-command.js';
 import { intFlag, parseFlags } from './lib/args.js';
-import { type SyscallCounts, cpuSeconds, runMain, splitThreads, syscallCounts, threadCpu } from './lib/processes.js';
+import { type SyscallCounts, type ThreadSplit, cpuSeconds, runMain, splitThreads, syscallCounts, threadCpu } from './lib/processes.js';
 import { renderBaseline } from './lib/report.js';
 import { Double, type Endpoint, Ferry, type LoadSummary, Relay, XDR_LOAD_COMMAND, XdrLoad, checkReachable, endpointText, parseEndpoint, scratchDir } from './lib/stack.js';
 import { type BaselineDestination, type BaselineLoad, type BaselineResult, type BaselineSettings, PATHS, type Path, type PathResult } from './lib/types.js';
@@ -99,55 +99,65 @@ function loadDefs(): LoadDef[] {
   ];
 }
 
+/** The relay's or Ferry's process, read from /proc around each load; `workers`: Ferry's worker threads, 0 for the relay. */
+interface Measured {
+  pid: number;
+  workers: number;
+}
+
+interface Reading {
+  cpu: number;
+  syscalls: SyscallCounts;
+  threads: Map<number, number>;
+}
+
+const readProc = (pid: number): Reading => ({ cpu: cpuSeconds(pid), syscalls: syscallCounts(pid), threads: threadCpu(pid) });
+
 interface Round {
   records: number;
   recordsPerSecond: number;
   histogram: number[];
-  cpuSeconds: number | null;
-  threads: { main: number; workers: number; helpers: number } | null;
-  syscalls: SyscallCounts | null;
+  /** what the relay or Ferry spent on the load; null direct */
+  used: { cpu: number; syscalls: SyscallCounts; threads: ThreadSplit } | null;
 }
 
 /** The replies' histogram after the first seconds, or the whole run's when it was shorter. */
 const steadyHistogram = (s: LoadSummary): number[] => s.steady?.histogram ?? s.histogram;
 
-async function runRound(lanes: string[][], target: Endpoint, measured: { pid: number; ferryWorkers: number | null } | null): Promise<Round> {
-  const c0 = measured === null ? 0 : cpuSeconds(measured.pid);
-  const s0 = measured === null ? null : syscallCounts(measured.pid);
-  const t0 = measured === null || measured.ferryWorkers === null ? null : threadCpu(measured.pid);
-  const timeout = 300_000;
-  const runs = await Promise.all(lanes.map((args) => new XdrLoad(['-h', endpointText(target), ...args, ...COMMON]).result(timeout)));
-  const cpu = measured === null ? null : cpuSeconds(measured.pid) - c0;
-  const s1 = measured === null ? null : syscallCounts(measured.pid);
-  const syscalls = s0 === null || s1 === null ? null : { reads: s1.reads - s0.reads, writes: s1.writes - s0.writes, sleeps: s1.sleeps - s0.sleeps };
-  const threads = measured === null || t0 === null || measured.ferryWorkers === null ? null : splitThreads(measured.pid, t0, threadCpu(measured.pid), measured.ferryWorkers);
+async function runRound(lanes: string[][], target: Endpoint, measured: Measured | null): Promise<Round> {
+  const before = measured === null ? null : readProc(measured.pid);
+  const runs = await Promise.all(lanes.map((args) => new XdrLoad(['-h', endpointText(target), ...args, ...COMMON]).result(300_000)));
+  let used: Round['used'] = null;
+  if (measured !== null && before !== null) {
+    const after = readProc(measured.pid);
+    const d = (k: keyof SyscallCounts): number => after.syscalls[k] - before.syscalls[k];
+    used = { cpu: after.cpu - before.cpu, syscalls: { reads: d('reads'), writes: d('writes'), sleeps: d('sleeps') }, threads: splitThreads(measured.pid, before.threads, after.threads, measured.workers) };
+  }
   const records = runs.reduce((a, r) => a + r.summary.ships, 0);
   const elapsedMs = Math.max(...runs.map((r) => r.summary.elapsedMs));
   const histogram = new Array<number>(32).fill(0);
   for (const r of runs) steadyHistogram(r.summary).forEach((n, i) => (histogram[i] = histogram[i]! + n));
-  return { records, recordsPerSecond: Math.round((records * 1000) / elapsedMs), histogram, cpuSeconds: cpu, threads, syscalls };
+  return { records, recordsPerSecond: Math.round((records * 1000) / elapsedMs), histogram, used };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const perRecord = (seconds: number, records: number): number => round2((seconds * 1e6) / records);
 
 function summarizeRounds(path: Path, rounds: Round[], commands: string[]): PathResult {
-  const hasCpu = rounds.every((r) => r.cpuSeconds !== null);
-  const cpu = (r: Round): number => perRecord(r.cpuSeconds ?? 0, r.records);
   const pct = (q: number): number => median(rounds.map((r) => percentileMs(r.histogram, q)));
-  const threaded = rounds.every((r) => r.threads !== null);
-  const thread = (k: 'main' | 'workers' | 'helpers'): number => median(rounds.map((r) => perRecord(r.threads?.[k] ?? 0, r.records)));
-  const counted = rounds.every((r) => r.syscalls !== null);
-  const per100 = (k: keyof SyscallCounts): number => median(rounds.map((r) => Math.round(((r.syscalls?.[k] ?? 0) * 1e4) / r.records) / 100));
+  const cpu = (r: Round): number => perRecord(r.used?.cpu ?? Number.NaN, r.records);
+  const thread = (k: keyof ThreadSplit): number => median(rounds.map((r) => perRecord(r.used?.threads[k] ?? Number.NaN, r.records)));
+  const per100 = (k: keyof SyscallCounts): number => median(rounds.map((r) => Math.round(((r.used?.syscalls[k] ?? Number.NaN) * 1e4) / r.records) / 100));
+  const measured = path !== 'direct';
   return {
     path,
     records: median(rounds.map((r) => r.records)),
     recordsPerSecond: median(rounds.map((r) => r.recordsPerSecond)),
     latencyMs: { p50: pct(0.5), p99: pct(0.99), p999: pct(0.999) },
-    cpuMicrosPerRecord: hasCpu ? median(rounds.map(cpu)) : null,
-    threads: threaded ? { main: thread('main'), workers: thread('workers'), helpers: thread('helpers') } : null,
-    per100Records: counted ? { reads: per100('reads'), writes: per100('writes'), sleeps: per100('sleeps') } : null,
-    rounds: rounds.map((r) => ({ recordsPerSecond: r.recordsPerSecond, cpuMicrosPerRecord: hasCpu ? cpu(r) : null })),
+    cpuMicrosPerRecord: measured ? median(rounds.map(cpu)) : null,
+    threads: measured ? { main: thread('main'), workers: path === 'ferry' ? thread('workers') : null, helpers: thread('helpers') } : null,
+    per100Records: measured ? { reads: per100('reads'), writes: per100('writes'), sleeps: per100('sleeps') } : null,
+    rounds: rounds.map((r) => ({ recordsPerSecond: r.recordsPerSecond, cpuMicrosPerRecord: measured ? cpu(r) : null })),
     commands,
   };
 }
@@ -158,10 +168,10 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
   log(`destination: ${kind} at ${endpointText(destination)}`);
   const relay = await Relay.start(destination);
   const ferry = await Ferry.start({ destination, workers: settings.workers, dir });
-  const targets: Record<Path, { at: Endpoint; measured: { pid: number; ferryWorkers: number | null } | null; shown: string }> = {
+  const targets: Record<Path, { at: Endpoint; measured: Measured | null; shown: string }> = {
     direct: { at: destination, measured: null, shown: kind === 'double' ? '<double>' : endpointText(destination) },
-    relay: { at: relay.service, measured: { pid: relay.proc.pid, ferryWorkers: null }, shown: '<relay>' },
-    ferry: { at: ferry.service, measured: { pid: ferry.proc.pid, ferryWorkers: settings.workers }, shown: '<ferry>' },
+    relay: { at: relay.service, measured: { pid: relay.proc.pid, workers: 0 }, shown: '<relay>' },
+    ferry: { at: ferry.service, measured: { pid: ferry.proc.pid, workers: settings.workers }, shown: '<ferry>' },
   };
   try {
     const defs = loadDefs();
@@ -174,7 +184,10 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
       const rounds: Record<Path, Round[]> = { direct: [], relay: [], ferry: [] };
       for (let r = 1; r <= def.rounds; r++) {
         for (const path of PATHS) rounds[path].push(await runRound(def.lanes(path), targets[path].at, targets[path].measured));
-        const line = PATHS.map((p) => `${p} ${rounds[p].at(-1)!.recordsPerSecond}/s${p === 'direct' ? '' : ` ${perRecord(rounds[p].at(-1)!.cpuSeconds ?? 0, rounds[p].at(-1)!.records)} µs`}`);
+        const line = PATHS.map((p) => {
+          const last = rounds[p].at(-1)!;
+          return `${p} ${last.recordsPerSecond}/s${last.used === null ? '' : ` ${perRecord(last.used.cpu, last.records)} µs`}`;
+        });
         log(`${def.key} round ${r}/${def.rounds}: ${line.join(', ')}`);
       }
       const commands = (path: Path): string[] => def.lanes(path).map((args) => [XDR_LOAD_COMMAND, '-h', targets[path].shown, ...args, ...COMMON].join(' '));

@@ -174,8 +174,8 @@ runMain(async () => {
       `for its rounds (${baseline.settings.rounds}, and ${baseline.settings.rateRounds} at the fixed rate); each figure is the median of its own rounds, after a warm-up of ` +
       `${baseline.settings.warmup.toLocaleString('en-US')} changes each way. One relay and one Ferry serve every load of a destination.`,
     '',
-    '- CPU µs / record: user+sys of the relay\'s or Ferry\'s process (/proc/<pid>/stat) over the load ÷ records. Ferry\'s split: main is the thread whose id is the pid, ' +
-      'workers the busiest others (as many as worker threads), helpers the rest (V8\'s compiler and GC threads, libuv\'s pool). On Node 20 every thread is named "node", so the split goes by CPU, not by name.',
+    '- CPU µs / record: user+sys of the relay\'s or Ferry\'s process (/proc/<pid>/stat) over the load ÷ records. Split by thread (/proc/<pid>/task): main is the thread whose id is the pid, ' +
+      'workers Ferry\'s busiest others (as many as worker threads), helpers the rest (V8\'s compiler and GC threads, libuv\'s pool). On Node 20 every thread is named "node", so the split goes by CPU, not by name.',
     '- reads / writes / sleeps per 100 records: the relay\'s or Ferry\'s read- and write-type system calls (syscr, syscw of /proc/<pid>/io, all threads) and the times one of its threads went to sleep ' +
       '(voluntary context switches, /proc/<pid>/task/*/status): what a record costs besides JavaScript, each socket call and each wake-up being several µs of CPU here.',
     '- ack p50 / p99 / p99.9: as the source saw it after its first second (two at the fixed rate), upper edges of log2 buckets; the two processes of the 16 × 128 load have their histograms merged.',

@@ -257,7 +257,7 @@ function baselineRow(load: BaselineLoad, p: PathResult): string {
     `${int(p.recordsPerSecond)}${rounds}`,
     `${ms(p.latencyMs.p50)} / ${ms(p.latencyMs.p99)} / ${ms(p.latencyMs.p999)}`,
     p.cpuMicrosPerRecord === null ? '—' : `${p.cpuMicrosPerRecord.toFixed(2)}${cpuRounds}`,
-    t === null ? '—' : `${t.main.toFixed(2)} / ${t.workers.toFixed(2)} / ${t.helpers.toFixed(2)}`,
+    t === null ? '—' : `${t.main.toFixed(2)} / ${t.workers?.toFixed(2) ?? '—'} / ${t.helpers.toFixed(2)}`,
     p.per100Records === null ? '—' : `${p.per100Records.reads} / ${p.per100Records.writes} / ${p.per100Records.sleeps}`,
   ];
   return `| ${cells.join(' | ')} |`;
@@ -269,7 +269,7 @@ export function renderBaseline(r: BaselineResult): string {
     out.push(
       `### Into the ${d.destination}`,
       '',
-      '| load | path | records | records/s (each round) | ack p50 / p99 / p99.9 (ms) | CPU µs / record (each round) | Ferry main / workers / helpers (µs / record) | reads / writes / sleeps per 100 records |',
+      '| load | path | records | records/s (each round) | ack p50 / p99 / p99.9 (ms) | CPU µs / record (each round) | main / workers / helpers (µs / record) | reads / writes / sleeps per 100 records |',
       '|---|---|---|---|---|---|---|---|',
       ...d.loads.flatMap((l) => l.paths.map((p) => baselineRow(l, p))),
       '',

@@ -142,8 +142,8 @@ export interface PathResult {
   latencyMs: { p50: number; p99: number; p999: number };
   /** user+sys of the relay's or Ferry's process over the load ÷ records; null for direct */
   cpuMicrosPerRecord: number | null;
-  /** Ferry's, by thread (bench/lib/processes.ts splitThreads), µs per record */
-  threads: { main: number; workers: number; helpers: number } | null;
+  /** by thread (bench/lib/processes.ts splitThreads), µs per record; the relay has no workers */
+  threads: { main: number; workers: number | null; helpers: number } | null;
   /** the relay's or Ferry's read and write system calls and thread sleeps (bench/lib/processes.ts syscallCounts) per 100 records */
   per100Records: { reads: number; writes: number; sleeps: number } | null;
   /** every round's records/s and CPU µs per record, in the order run */
