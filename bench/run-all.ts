@@ -6,7 +6,7 @@
  *   npm run bench -- [--micro] [--skip-profile] [--quick] [--changes N] [--rounds N] [--official-changes N]
  *                    [--half-seconds S] [--stall-seconds S] [--results FILE]
  *
- * --rounds applies to the end-to-end and the baseline saturated loads alike.
+ * --rounds applies to the end-to-end saturated load and to the baseline's saturated and 16 × 128 loads.
  *
  * Only the part of RESULTS.md between the bench:run-all markers is written; every other section
  * (the etcd mirror's, from bench/mirror.ts) is kept as it is. The machine, every command and the
@@ -170,7 +170,7 @@ runMain(async () => {
     '## Direct, a naive relay and Ferry',
     '',
     'The floor Ferry must beat on CPU: bench/naive-relay.ts, one thread, one upstream socket per source connection, frames forwarded as read (type 4 inflated), ' +
-      `replies piped back. Each load runs straight into the destination, through the relay and through Ferry (${baseline.settings.workers} worker threads) in turn, ` +
+      `replies piped back, run with Ferry's node flags. Each load runs straight into the destination, through the relay and through Ferry (${baseline.settings.workers} worker threads) in turn, ` +
       `for its rounds (${baseline.settings.rounds}, and ${baseline.settings.rateRounds} at the fixed rate); each figure is the median of its own rounds, after a warm-up of ` +
       `${baseline.settings.warmup.toLocaleString('en-US')} changes each way. One relay and one Ferry serve every load of a destination.`,
     '',
