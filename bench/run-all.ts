@@ -181,7 +181,8 @@ runMain(async () => {
     '- ack p50 / p99 / p99.9: as the source saw it after its first second (two at the fixed rate), upper edges of log2 buckets; the two processes of the 16 × 128 load have their histograms merged.',
     '- 16 × 128, 20% compressed: `ferry xdr-load --compress` compresses every write of a process (all of them here: 256 bytes is over its 128-byte threshold), so the load is two processes side by side, ' +
       '13 connections uncompressed with 80% of the changes and 3 compressing with 20%, on disjoint keys. That makes exactly 20% of the records compressed; 3 of 16 connections is the nearest split of the connections. ' +
-      'Direct runs the same two processes uncompressed: Community Edition, and the double after it, refuse type-4 requests.',
+      'Direct runs the same two processes uncompressed: Community Edition, and the double after it, refuse type-4 requests. ' +
+      'The compressing process deflates every write it ships and is the last to finish, so this load\'s records/s says more about the generator than about the path; its CPU per record is the comparison.',
     '- The ratios are computed in one place (bench/lib/report.ts, baselineRatios) and judged in the Targets table.',
     '',
     renderBaseline(baseline),
