@@ -36,6 +36,12 @@ export interface ListenerOptions {
 }
 
 const SWEEP_MS = 50;
+/**
+ * How long a record is held before its retry code while Ferry is paused or has no destination at
+ * all (capped at half the ack deadline): a source re-ships a retried record almost at once, so
+ * answering at once would keep both sides busy for nothing.
+ */
+export const HOLD_MS = 1000;
 
 /** A TLS connection whose handshake has not completed, keyed by its peer address. */
 interface Handshake {
@@ -185,6 +191,7 @@ export class SourceListener {
     const cutoff = this.clock.now - this.opts.ackDeadlineMs;
     for (const s of this.sessions.values()) {
       this.stats.deadlineRetries += s.expire(cutoff, ResultCode.Unavailable);
+      s.releaseHeld(this.clock.now - Math.min(HOLD_MS, this.opts.ackDeadlineMs / 2), ResultCode.Unavailable);
       s.checkSlowReader(this.clock.now);
     }
   }
