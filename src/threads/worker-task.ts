@@ -4,7 +4,7 @@
  * those buffers, each defined in its own file of this folder.
  *
  *   inbound      ring.ts + records.ts    main ─▶ worker: records
- *   completions  ring.ts + records.ts    worker ─▶ main: outcomes (rings `bell` when main sleeps)
+ *   completions  ring.ts + records.ts    worker ─▶ main: outcomes (main polls; nobody is woken)
  *   control      control.ts              main ─▶ worker: stop, ack deadline
  *   counters     counters.ts             worker ─▶ main: counts, heartbeat
  *   diagnostics  diagnostics.ts          worker ─▶ main: problems and errors
@@ -50,8 +50,6 @@ export interface WorkerTask {
   index: number;
   inbound: SharedArrayBuffer;
   completions: SharedArrayBuffer;
-  /** the main thread's doorbell, shared by every completion ring */
-  bell: SharedArrayBuffer;
   control: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   diagnostics: SharedArrayBuffer;

@@ -34,6 +34,8 @@ import {
 
 const BATCH = 512;
 const TIMER_MS = 100;
+/** How often a worker with writes out looks at its ring when no reply has come meanwhile. */
+const POLL_MS = 1;
 
 export class WorkerLoop implements SinkEvents {
   private readonly inbound: RingReader;
@@ -49,12 +51,13 @@ export class WorkerLoop implements SinkEvents {
   /** the sink refused a record: draining waits for its progress (or the next tick) */
   private blocked = false;
   private unblock: (() => void) | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
   private recordsSeen = 0;
   private publishScheduled = false;
 
   constructor(private readonly task: WorkerTask) {
     this.inbound = new RingReader(task.inbound);
-    this.completions = new RingWriter(task.completions, { cells: new Int32Array(task.bell), index: 0 });
+    this.completions = new RingWriter(task.completions);
     this.control = new WorkerControl(task.control);
     this.counters = new Float64Array(task.counters);
     this.diagnostics = new DiagnosticsWriter(task.diagnostics);
@@ -86,15 +89,15 @@ export class WorkerLoop implements SinkEvents {
           await new Promise<void>((r) => setImmediate(r));
           continue;
         }
-        if (this.blocked) {
-          // Until the sink reports progress (a reply, a connection up or down) or the next tick;
-          // progress that came while this thread was elsewhere has cleared the flag already.
-          await new Promise<void>((r) => {
-            this.unblock = r;
-          });
+        if (this.blocked || this.sink.inFlight > 0) {
+          // Blocked: until the sink reports progress (a reply, a connection up or down) or the
+          // next tick; progress that came while this thread was elsewhere has cleared the flag.
+          // Busy (writes out): their replies wake this thread anyway, and it looks at the ring
+          // then, or within POLL_MS; not asleep on the doorbell, so main need not wake it.
+          await this.nextProgress(this.blocked ? 0 : POLL_MS);
           continue;
         }
-        // Main's next publish wakes it; so does the pool's stop().
+        // Idle: main's next publish wakes it; so does the pool's stop().
         await this.inbound.waitForData();
       }
       await this.finishInFlight();
@@ -176,14 +179,26 @@ export class WorkerLoop implements SinkEvents {
     for (let i = 0; i < pending.length; i += 3) this.done(pending[i]!, pending[i + 1]!, pending[i + 2]!);
   }
 
+  /** Resolve at the sink's next progress, or after `pollMs` (0: no timer). */
+  private nextProgress(pollMs: number): Promise<void> {
+    return new Promise<void>((r) => {
+      this.unblock = r;
+      if (pollMs > 0) this.pollTimer = setTimeout(this.progressed, pollMs);
+    });
+  }
+
   /** The sink may have room again: let the loop drain (at once if it waits for this). */
-  private progressed(): void {
+  private readonly progressed = (): void => {
     this.blocked = false;
+    if (this.pollTimer !== null) {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = null;
+    }
     const wake = this.unblock;
     if (wake === null) return;
     this.unblock = null;
     wake();
-  }
+  };
 
   /** Results arrived (per socket read): publish them once per event-loop turn, not per read. */
   progress(): void {
