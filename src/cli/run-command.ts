@@ -138,7 +138,7 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
     try {
       const next = loadRunConfigFile(file);
       const report = await applyMirrors(group, next.raw, mirrorsOf(next.raw));
-      // Starting the XDR service, like the management port, takes a restart.
+      // Starting the XDR service takes a restart.
       const needsRestart = next.xdr !== null ? ['aerospike / file (the XDR service)'] : [];
       log.info({ mirrors: report, needsRestart }, needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
     } catch (err) {

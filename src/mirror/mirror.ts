@@ -61,7 +61,8 @@ interface Unit {
 }
 
 const STOPPED = new MirrorError('ERR_MIRROR_STOPPED', 'mirror stopped', false);
-const NOT_CLAIMED = new MirrorError('ERR_MIRROR_STOPPED', 'mirror used before it claimed its name', false);
+/** A programming error: the writer and markers exist only once claim() has named the mirror. */
+const NOT_CLAIMED = new Error('mirror used before claim() named it');
 
 /** A destination range shared with another merge mirror, whose markers a resync consults. */
 interface SharedRange {

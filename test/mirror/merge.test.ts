@@ -122,6 +122,41 @@ describe('ferry mirror: several sources into one destination', () => {
     await Promise.all([runA, runB]);
   });
 
+  it('a resync after compaction deletes what only this mirror wrote, and keeps what another mirror wrote too', async () => {
+    await east.client.put('rs/both').value('e');
+    await east.client.put('rs/only-east').value('e');
+    await west.client.put('rs/both').value('w');
+    await dest.client.put('rs/local').value('d');
+    const eastOptions = mirrorOptions(east.endpoint, dest.endpoint, { prefix: 'rs/', name: 'rs-east' });
+    const a = new Mirror(eastOptions, new MemoryLog(), { probeIntervalMs: 500 });
+    const runA = a.run();
+    await new Promise((r) => a.once('synced', r));
+    const b = new Mirror(mirrorOptions(west.endpoint, dest.endpoint, { prefix: 'rs/', name: 'rs-west' }), new MemoryLog(), { probeIntervalMs: 500 });
+    const runB = b.run();
+    await new Promise((r) => b.once('synced', r));
+    a.stop();
+    await runA;
+
+    // While east's mirror is away its source deletes both keys, and compacts the deletes away.
+    await east.client.delete().key('rs/both');
+    await east.client.delete().key('rs/only-east');
+    await east.client.kv.compact({ revision: await sourceRevision(east.client), physical: true });
+    const again = new Mirror(eastOptions, new MemoryLog(), { probeIntervalMs: 500 });
+    const resynced = new Promise<string>((r) => again.once('resync', r));
+    const synced = new Promise((r) => again.once('synced', r));
+    const rerun = again.run();
+    expect(await resynced).toMatch(/compacted past the checkpoint/);
+    await synced;
+    expect(await dest.client.get('rs/only-east').string()).toBeNull();
+    expect(await dest.client.get('rs/both').string()).toBe('w');
+    expect(await dest.client.get('rs/local').string()).toBe('d');
+    expect(await dest.client.get('__ferry/mirror/rs-east/own/rs/both').string()).toBeNull();
+    expect(await dest.client.get('__ferry/mirror/rs-west/own/rs/both').string()).toBe('');
+    again.stop();
+    b.stop();
+    await Promise.all([rerun, runB]);
+  });
+
   it('an exclusive mirror refuses to share its range, on either side', async () => {
     // A destination of its own: the root merge mirrors above overlap every range of theirs.
     const dest = await startEtcd({ name: 'dest-exclusive' });
