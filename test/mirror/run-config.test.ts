@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type EtcdServer, dump, startEtcd } from '../support/etcd.js';
+import { FERRY_BIN } from '../support/ferry-process.js';
 import { putMany, readCheckpoint, waitForCheckpoint } from './helpers.js';
 
 const FERRY_TS = fileURLToPath(new URL('../../src/cli/ferry.ts', import.meta.url));
@@ -21,11 +22,12 @@ interface FerryRun {
   alive: () => boolean;
 }
 
-function ferryRun(config: Record<string, unknown>): FerryRun {
+/** `ferry run` from source; with the XDR service it must be the build, whose worker threads load from dist/. */
+function ferryRun(config: Record<string, unknown>, built = false): FerryRun {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-mirror-run-'));
   const file = join(dir, 'ferry.yml');
   writeFileSync(file, stringify(config));
-  const child = spawn(process.execPath, ['--import', 'tsx', FERRY_TS, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, built ? [FERRY_BIN, 'run', '--config', file] : ['--import', 'tsx', FERRY_TS, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (c: Buffer): void => {
@@ -151,6 +153,34 @@ describe('ferry run with a mirrors: section', () => {
     expect(run.alive()).toBe(true);
     const rc = Number((await b.client.put('hup/after3').value('w').exec()).header.revision);
     await waitForCheckpoint(dest.client, 'hup-added', (c) => c.revision >= rc);
+    run.stop();
+    expect(await run.exit).toBe(0);
+  });
+
+  it('beside the XDR service, SIGHUP adds a mirror and restarts a changed one, which resumes', async () => {
+    await putMany(a.client, 'xdr/', 10, (i) => `a${i}`);
+    await putMany(b.client, 'xdr/', 15, (i) => `b${i}`);
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-mirror-xdr-'));
+    const config = (sources: Array<Record<string, unknown>>): Record<string, unknown> => ({
+      service: { port: 0, address: '127.0.0.1', manage: { address: '127.0.0.1', port: 0 } },
+      file: { path: join(dir, 'changes.jsonl') },
+      logging: { levels: { root: 'info' } },
+      mirrors: { destination: { endpoints: [dest.endpoint] }, sources },
+    });
+    const first = { name: 'xdr-a', endpoints: [a.endpoint], prefix: 'xdr/', 'dest-prefix': 'xdr-a/' };
+    const run = ferryRun(config([first]), true);
+    const before = await waitForCheckpoint(dest.client, 'xdr-a', (c) => c.phase === 'watch');
+
+    run.reload(config([{ ...first, 'max-txn-ops': 16 }, { name: 'xdr-b', endpoints: [b.endpoint], prefix: 'xdr/', 'dest-prefix': 'xdr-b/' }]));
+    await run.waitFor(/"mirrors":\{"added":\["xdr-b"\],"removed":\[\],"changed":\["xdr-a"\]\},"msg":"configuration reloaded"/);
+    await waitForCheckpoint(dest.client, 'xdr-b', (c) => c.phase === 'watch');
+    expect((await dump(dest.client, 'xdr-b/')).size).toBe(15);
+    const rev = Number((await a.client.put('xdr/after').value('x').exec()).header.revision);
+    const after = await waitForCheckpoint(dest.client, 'xdr-a', (c) => c.revision >= rev);
+    // Restarted, not resynced: it resumed from its checkpoint.
+    expect(after.syncs).toBe(before.syncs);
+    expect(await dest.client.get('xdr-a/after').string()).toBe('x');
+    expect(run.alive()).toBe(true);
     run.stop();
     expect(await run.exit).toBe(0);
   });
