@@ -84,6 +84,8 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   private leases: LeaseMirror | null = null;
   /** destination ranges shared with other merge mirrors: conflicts counted, their keys kept */
   private shared: SharedRange[] = [];
+  /** whether the watch asked for previous values (the range was shared when it opened) */
+  private countConflicts = false;
   private clusterId = '';
   private stopped = false;
   private wake: (() => void) | null = null;
@@ -470,9 +472,10 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     const skipRevision = cp.partialRevision ?? 0;
     const skipEvents = cp.partialEvents ?? 0;
     const start = skipRevision > 0 ? skipRevision : cp.revision + 1;
-    // A merge mirror may be joined on its range by another at any time: always ask for the previous
-    // values, which conflict counting compares with the destination's.
-    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.options.mode === 'merge');
+    // Conflicts need the source's previous values (compared with the destination's), which cost the
+    // source a read per event: asked for only while another mirror shares the range.
+    this.countConflicts = this.shared.length > 0;
+    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.countConflicts);
     this.stats.phase = 'watching';
     this.stats.appliedRevision = cp.revision;
     this.log.info({ mirror: this.name, fromRevision: start }, 'watching the source');
@@ -490,6 +493,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       }
       watch.requestProgress();
       void this.leases?.tick();
+      void this.watchForSharers(watch);
     }, this.settings.probeIntervalMs);
     try {
       for (;;) {
@@ -556,6 +560,21 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   }
 
   /**
+   * A merge mirror watching alone is joined when another mirror registers on an overlapping range:
+   * the watch is then reopened (from the checkpoint, exactly) with previous values, to count conflicts.
+   */
+  private async watchForSharers(watch: SourceWatch): Promise<void> {
+    if (this.countConflicts || this.options.mode !== 'merge') return;
+    try {
+      await this.checkOverlap();
+    } catch {
+      // A registration that cannot be read or judged now is looked at again at the next probe.
+      return;
+    }
+    if (this.shared.length > 0) watch.abort(new MirrorEtcdError('source', 'another mirror now shares the destination range: reopening the watch to count conflicts', true));
+  }
+
+  /**
    * The destination writes for one revision's events, from event `skip` on. A put of a key the
    * source already had (version > 1) finds its marker in place, written when the mirror first wrote
    * the key (sync or creation event), so only creations, keys older than `markedFrom`, and leased
@@ -573,7 +592,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       }
       // Where no other writer touched the key the destination's previous value equals the source's,
       // so comparing every key costs a little bandwidth and never counts a false conflict.
-      const expectPrev = this.options.mode === 'merge' ? (ev.prev_kv?.value ?? null) : undefined;
+      const expectPrev = this.countConflicts ? (ev.prev_kv?.value ?? null) : undefined;
       let u: Unit;
       if (ev.type === 'Put') {
         const mark = ev.kv.version === '1' || Number(ev.kv.create_revision) <= markedFrom || (this.leases !== null && ev.kv.lease !== '0');

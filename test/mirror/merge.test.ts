@@ -97,16 +97,28 @@ describe('ferry mirror: several sources into one destination', () => {
   });
 
   it('counts conflicts where two sources write the same keys; the last writer wins', async () => {
+    // A destination of its own, so that east's mirror starts alone and is joined by west's.
+    const dest = await startEtcd({ name: 'dest-conflicts' });
     await putMany(east.client, 'shared/', 50, (i) => `east ${i}`);
     await putMany(west.client, 'shared/', 20, (i) => `west ${i}`);
     await west.client.put('shared/west-only').value('w');
     const opts = { prefix: 'shared/', 'dest-prefix': 'merged/' };
-    const a = new Mirror(mirrorOptions(east.endpoint, dest.endpoint, { ...opts, name: 'merge-east' }), new MemoryLog(), { probeIntervalMs: 500 });
+    const logA = new MemoryLog();
+    const a = new Mirror(mirrorOptions(east.endpoint, dest.endpoint, { ...opts, name: 'merge-east' }), logA, { probeIntervalMs: 200 });
     const runA = a.run();
     await new Promise((r) => a.once('synced', r));
     const b = new Mirror(mirrorOptions(west.endpoint, dest.endpoint, { ...opts, name: 'merge-west' }), new MemoryLog(), { probeIntervalMs: 500 });
     const runB = b.run();
     await new Promise((r) => b.once('synced', r));
+    // east's mirror notices the newcomer and reopens its watch with previous values.
+    const reopened = (): boolean => {
+      const i = logA.lines.findIndex((l) => /now shares the destination range/.test(String(l.fields.err)));
+      return i >= 0 && logA.lines.slice(i).some((l) => l.msg === 'watching the source');
+    };
+    for (let waited = 0; !reopened(); waited += 50) {
+      if (waited > 30_000) throw new Error('east did not reopen its watch after west joined');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     // west's sync overwrote the 20 keys both have, and left east's other 30 alone.
     expect(b.stats.conflicts).toBe(20);
     expect((await dump(dest.client, 'merged/')).size).toBe(51);
@@ -120,6 +132,7 @@ describe('ferry mirror: several sources into one destination', () => {
     a.stop();
     b.stop();
     await Promise.all([runA, runB]);
+    await dest.close();
   });
 
   it('a resync after compaction deletes what only this mirror wrote, and keeps what another mirror wrote too', async () => {
