@@ -23,7 +23,7 @@ import type { Etcd3, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { type Checkpoint, CheckpointedWriter, decodeCheckpoint, listCheckpoints } from './checkpoint.js';
 import { classifyEtcdError, openCluster } from './etcd-client.js';
 import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
-import { type KeyRange, checkpointKey, inRange, intersect, isReserved, mapKey, ownerPrefix, prefixEnd, prefixRange, showKey } from './key-range.js';
+import { type KeyRange, RESERVED_PREFIX, checkpointKey, inRange, intersect, isReserved, mapKey, ownerPrefix, prefixEnd, prefixRange, showKey } from './key-range.js';
 import { LeaseMirror } from './lease-mirror.js';
 import type { MirrorLogger } from './mirror-logger.js';
 import { type MirrorOptions, defaultMirrorName, describeCluster, legacyMirrorName } from './mirror-options.js';
@@ -61,6 +61,8 @@ interface Unit {
 }
 
 const STOPPED = new MirrorError('ERR_MIRROR_STOPPED', 'mirror stopped', false);
+/** The first key after the reserved namespace (it does not end in 0xff, so it has one). */
+const RESERVED_END = prefixEnd(RESERVED_PREFIX)!;
 /** A programming error: the writer and markers exist only once claim() has named the mirror. */
 const NOT_CLAIMED = new Error('mirror used before claim() named it');
 
@@ -343,7 +345,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
 
     const owner = this.owner();
     const src = new RangePager(this.source, 'source', { start: srcStart, end: this.sourceRange.end }, revision, this.settings.pageSize);
-    const dst = new RangePager(this.dest, 'destination', { start: dstStart, end: this.destRange.end }, 0, this.settings.pageSize);
+    let dst = new RangePager(this.dest, 'destination', { start: dstStart, end: this.destRange.end }, 0, this.settings.pageSize);
     const own = new RangePager(this.dest, 'destination', { start: Buffer.concat([owner, dstStart]), end: this.destRange.end === null ? prefixEnd(owner) : Buffer.concat([owner, this.destRange.end]) }, 0, this.settings.pageSize, true);
     let units: Unit[] = [];
     let bytes = 0;
@@ -367,7 +369,9 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       const d = await dst.peek();
       const o = await own.peek();
       if (d !== null && isReserved(d.key)) {
-        dst.advance();
+        // Bookkeeping inside the range (a mirror onto the root): jump past it rather than read
+        // every mirror's markers.
+        dst = new RangePager(this.dest, 'destination', { start: RESERVED_END, end: this.destRange.end }, 0, this.settings.pageSize);
         continue;
       }
       const sKey = s === null ? null : mapKey(s.key, this.sourcePrefix, this.destPrefix);
