@@ -2,8 +2,9 @@
  * `ferry run --config FILE`: the daemon.
  *   SIGTERM/SIGINT  drain (answer everything in flight within the ack deadline) and exit 0; while
  *                   starting, close what was opened and exit 0; a second one exits at once
- *   SIGHUP          re-read the file; apply what can change live, log what needs a restart; an
- *                   invalid file is refused whole and Ferry keeps running as it was
+ *   SIGHUP          re-read the file; apply what can change live (mirrors included: added,
+ *                   removed and changed ones), log what needs a restart; an invalid file is
+ *                   refused whole and Ferry keeps running as it was
  * Under systemd (Type=notify) it reports READY, RELOADING, STOPPING and STATUS, and feeds the
  * watchdog only while the main loop and every worker are alive.
  */
@@ -18,7 +19,8 @@ import { Ferry } from '../main.js';
 import { ManagementServer } from '../management/http-server.js';
 import { Logging } from '../management/logger.js';
 import { registerMirrorMetrics } from '../management/mirror-metrics.js';
-import { MirrorError, MirrorGroup, type MirrorOptions, resolveMirrorsSection } from '../mirror/index.js';
+import { MirrorError, MirrorGroup, type MirrorOptions, type MirrorsReloadReport, resolveMirrorsSection } from '../mirror/index.js';
+import type { RawConfig } from '../config/schema.js';
 import { Watchdog, loadSystemdIntegration } from '../management/systemd.js';
 import { ExitCode, StartAbortedError, StartupError, waitForStartup } from '../startup.js';
 import { missingNodeFlags } from './node-flags.js';
@@ -27,11 +29,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, strict: true, options: { config: { type: 'string', short: 'c' } } });
   const file = values.config ?? '/etc/ferry/ferry.yml';
   const run = loadRunConfigFile(file);
-  const mirrors = mirrorsOf(run);
+  const mirrors = mirrorsOf(run.raw);
   // Listen for SIGTERM/SIGINT before anything starts: one that arrives while starting (a service
   // manager stopping Ferry right after it came up) ends start-up cleanly, not by node's default death.
   const signals = new StopSignals();
-  if (run.xdr === null) return runMirrorsOnly(run, mirrors, signals);
+  if (run.xdr === null) return runMirrorsOnly(file, run, mirrors, signals);
   const config = run.xdr;
   // service.security and service.tls files are read here; a bad one is a ConfigError (exit 2).
   const ferry = new Ferry(config);
@@ -55,8 +57,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     notify('RELOADING=1');
     try {
       const next = loadConfigFile(file);
+      // Resolved first: a bad mirrors section refuses the whole reload, like any other bad key.
+      const nextMirrors = mirrorsOf(next.raw);
       const report = await ferry.reload(next);
-      log.info(report, report.needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+      const mirrorsReport = group === null ? null : await applyMirrors(group, next.raw, nextMirrors);
+      log.info({ ...report, mirrors: mirrorsReport }, report.needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
       log.error({ problems }, 'reload refused: the file is invalid; still running on the previous configuration');
@@ -70,6 +75,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGHUP', onHup);
   const stopping = (): boolean => signals.received;
+  let group: MirrorGroup | null = null;
 
   let bound: Array<{ address: string; port: number }>;
   try {
@@ -79,19 +85,19 @@ export async function runCommand(argv: string[]): Promise<number> {
     watchdog?.stop();
     return startFailed(err, log, ferry.logging);
   }
-  const group = mirrors.length === 0 ? null : startMirrors(run, mirrors, ferry.logging);
-  if (group !== null) {
-    registerMirrorMetrics(ferry.registry, () => group.stats());
-    try {
-      await waitForMirrors(group, config.service.startupTimeoutMs, stopping);
-    } catch (err) {
-      const code = startFailed(err, log, ferry.logging);
-      process.off('SIGHUP', onHup);
-      await group.stop();
-      await ferry.stop();
-      watchdog?.stop();
-      return code;
-    }
+  // Always a group, even an empty one: a reload may add mirrors.
+  const mirrorGroup = startMirrors(run.raw, mirrors, ferry.logging);
+  group = mirrorGroup;
+  registerMirrorMetrics(ferry.registry, () => mirrorGroup.stats());
+  try {
+    await waitForMirrors(mirrorGroup, config.service.startupTimeoutMs, stopping);
+  } catch (err) {
+    const code = startFailed(err, log, ferry.logging);
+    process.off('SIGHUP', onHup);
+    await mirrorGroup.stop();
+    await ferry.stop();
+    watchdog?.stop();
+    return code;
   }
   ready = true;
   notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
@@ -99,27 +105,35 @@ export async function runCommand(argv: string[]): Promise<number> {
   await signals.stopped;
   process.off('SIGHUP', onHup);
   notify(`STOPPING=1\nSTATUS=draining ${ferry.inFlight()} records`);
-  await group?.stop();
+  await mirrorGroup.stop();
   await ferry.stop();
   watchdog?.stop();
   return 0;
 }
 
 /** The `mirrors:` section, resolved; a bad or overlapping mirror is a configuration error (exit 2). */
-function mirrorsOf(run: RunConfig): MirrorOptions[] {
-  if (run.raw.mirrors === undefined) return [];
+function mirrorsOf(raw: RawConfig): MirrorOptions[] {
+  if (raw.mirrors === undefined) return [];
   try {
-    return resolveMirrorsSection(run.raw.mirrors);
+    return resolveMirrorsSection(raw.mirrors);
   } catch (err) {
     if (err instanceof MirrorError) throw new ConfigError([`${err.code}: ${err.message}`]);
     throw err;
   }
 }
 
-function startMirrors(run: RunConfig, mirrors: MirrorOptions[], logging: Logging): MirrorGroup {
-  const group = new MirrorGroup(mirrors, logging.get('mirror'), run.raw.mirrors!['status-interval'] * 1000);
-  group.start();
+function statusIntervalMs(raw: RawConfig): number {
+  return (raw.mirrors?.['status-interval'] ?? 10) * 1000;
+}
+
+function startMirrors(raw: RawConfig, mirrors: MirrorOptions[], logging: Logging): MirrorGroup {
+  const group = new MirrorGroup(logging.get('mirror'), statusIntervalMs(raw));
+  group.start(mirrors);
   return group;
+}
+
+function applyMirrors(group: MirrorGroup, raw: RawConfig, mirrors: MirrorOptions[]): Promise<MirrorsReloadReport> {
+  return group.apply(mirrors, statusIntervalMs(raw));
 }
 
 /**
@@ -151,11 +165,11 @@ async function waitForMirrors(group: MirrorGroup, timeoutMs: number, stopping: (
   if (!group.healthy()) throw new StartupError('ERR_STARTUP_TIMEOUT', `etcd mirrors failed while starting: ${pending().join(', ')}`);
 }
 
-/** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT. */
-async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[], signals: StopSignals): Promise<number> {
+/** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT; SIGHUP reloads them. */
+async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptions[], signals: StopSignals): Promise<number> {
   const logging = new Logging(run.logging);
   const log = logging.get('server');
-  const group = startMirrors(run, mirrors, logging);
+  const group = startMirrors(run.raw, mirrors, logging);
   // The management port serves the mirrors' metrics, health and log levels (there is nothing to pause).
   const manage = run.raw.service.manage;
   let server: ManagementServer | null = null;
@@ -188,8 +202,23 @@ async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[], signals:
     await group.stop();
     return code;
   }
-  log.info({ mirrors: mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
+  log.info({ mirrors: group.mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
+  const reload = async (): Promise<void> => {
+    try {
+      const next = loadRunConfigFile(file);
+      const report = await applyMirrors(group, next.raw, mirrorsOf(next.raw));
+      // Starting the XDR service takes a restart.
+      const needsRestart = next.xdr !== null ? ['aerospike / file (the XDR service)'] : [];
+      log.info({ mirrors: report, needsRestart }, needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+      log.error({ problems }, 'reload refused: the file is invalid; still running on the previous configuration');
+    }
+  };
+  const onHup = (): void => void reload();
+  process.on('SIGHUP', onHup);
   await signals.stopped;
+  process.off('SIGHUP', onHup);
   await server?.close();
   await group.stop();
   log.info('stopped');

@@ -61,8 +61,9 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   // accepted for XDR Proxy compatibility; lines are always JSON
   'logging.format': 'live',
 
-  // etcd mirrors are started once from the file
-  mirrors: 'restart',
+  // etcd mirrors: added, removed and changed ones are applied by the mirror group on SIGHUP
+  // (src/cli/run-command.ts), the others left running untouched
+  mirrors: 'live',
 };
 
 /** The class of `path`: its own entry or its nearest ancestor's; unknown keys need a restart. */
