@@ -5,7 +5,7 @@
  *
  *   npm run bench:baseline -- [--rounds 3] [--saturation-changes 300000] [--issue-changes 150000]
  *                             [--rate 20000] [--rate-seconds 8] [--rate-rounds 2] [--warmup 100000]
- *                             [--workers 2] [--aerospike HOST:PORT] [--json FILE]
+ *                             [--workers N (Ferry's default)] [--aerospike HOST:PORT] [--json FILE]
  *
  *   direct  xdr-load ─────────────────────▶ destination
  *   relay   xdr-load ──▶ naive-relay.ts ──▶ destination
@@ -24,6 +24,7 @@
  */
 
 import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { percentileMs } from '../src/cli/xdr-load-command.js';
 import { intFlag, parseFlags } from './lib/args.js';
 import { type SyscallCounts, type ThreadSplit, cpuSeconds, runMain, splitThreads, syscallCounts, threadCpu } from './lib/processes.js';
@@ -39,7 +40,8 @@ const values = parseFlags({
   'rate-seconds': { type: 'string', default: '8' },
   'rate-rounds': { type: 'string', default: '2' },
   warmup: { type: 'string', default: '100000' },
-  workers: { type: 'string', default: '2' },
+  // Ferry's own default: one per CPU but one.
+  workers: { type: 'string', default: String(Math.max(1, cpus().length - 1)) },
   aerospike: { type: 'string' },
   json: { type: 'string' },
 });
