@@ -104,7 +104,8 @@ export class LeaseMirror {
         const ttl = await this.source.leaseClient.leaseTimeToLive({ ID: srcId });
         if (Number(ttl.TTL) < 0) {
           this.map.delete(srcId);
-          await this.dest.leaseClient.leaseRevoke({ ID: m.destId }).catch(() => undefined);
+          // Not found is fine (it expired on its own); anything else is worth a line, not a stop.
+          await this.dest.leaseClient.leaseRevoke({ ID: m.destId }).catch((err: unknown) => this.log.debug({ destinationLease: m.destId, err: (err as Error).message }, 'destination lease revoke failed'));
           this.stats.leasesRevoked++;
           continue;
         }
@@ -133,7 +134,9 @@ export class LeaseMirror {
           }
         }
       });
-      stream.on('error', () => {
+      stream.on('error', (err: Error) => {
+        // The next round opens a new keep-alive stream.
+        this.log.debug({ err: err.message }, 'lease keep-alive stream failed; reopening');
         this.keepAlive = null;
       });
       stream.on('end', () => {

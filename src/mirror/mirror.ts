@@ -222,7 +222,8 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       try {
         await this.checkOverlap();
       } catch (err) {
-        await this.writer.release().catch(() => undefined);
+        // The overlap refusal is what the caller hears; a failed release is only worth a line.
+        await this.writer.release().catch((releaseErr: unknown) => this.log.warn({ mirror: this.name, err: (releaseErr as Error).message }, 'could not release the claimed checkpoint'));
         throw err;
       }
     }
@@ -243,7 +244,8 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     let old: Checkpoint;
     try {
       old = decodeCheckpoint(kv.value, key.toString('utf8'));
-    } catch {
+    } catch (err) {
+      this.log.info({ mirror: this.name, key: key.toString('utf8'), err: (err as Error).message }, 'a checkpoint under the previous default name is not readable: not adopted');
       return;
     }
     if (old.sourceClusterId !== this.clusterId || this.remapped(old)) return;
