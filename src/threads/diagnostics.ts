@@ -36,7 +36,7 @@ export interface WorkerDiagnostic {
 
 const KINDS = new Set(['problem', 'cleared', 'error']);
 
-export const diagnosticCodec = jsonCodec<WorkerDiagnostic>('worker diagnostic', (raw) => {
+const diagnosticCodec = jsonCodec<WorkerDiagnostic>('worker diagnostic', (raw) => {
   if (!isRecord(raw)) return 'not a map';
   const { kind, key, code, message, retriable, blocksTraffic, suppressed } = raw;
   if (typeof kind !== 'string' || !KINDS.has(kind)) return 'bad kind';

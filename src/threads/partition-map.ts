@@ -48,7 +48,7 @@ function checkNode(v: unknown): NodeAddress | null | string {
   return { id, host, port, tlsName: typeof tlsName === 'string' ? tlsName : undefined };
 }
 
-export const mapDescriptionCodec = jsonCodec<MapDescription>('partition map', (raw) => {
+const mapDescriptionCodec = jsonCodec<MapDescription>('partition map', (raw) => {
   if (!isRecord(raw) || !Array.isArray(raw.nodes) || !Array.isArray(raw.namespaces)) return 'not {nodes, namespaces}';
   if (raw.nodes.length > MAX_NODES || raw.namespaces.length > MAX_NAMESPACES) return 'too many nodes or namespaces';
   const nodes: Array<NodeAddress | null> = [];

@@ -21,7 +21,7 @@ export interface SessionToken {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-export const sessionTokenCodec = jsonCodec<SessionToken>(
+const sessionTokenCodec = jsonCodec<SessionToken>(
   'session token',
   (raw) => {
     if (!isRecord(raw) || typeof raw.user !== 'string' || typeof raw.token !== 'string' || !BASE64.test(raw.token)) return 'not {user, token (base64)}';

@@ -16,7 +16,7 @@ export interface PolicySettings {
   namespaceMap: ReadonlyArray<readonly [string, string]>;
 }
 
-export const policyCodec = jsonCodec<PolicySettings>('write policy', (raw) => {
+const policyCodec = jsonCodec<PolicySettings>('write policy', (raw) => {
   if (!isRecord(raw)) return 'not a map';
   const { stripLut, stripDurableDelete, namespaceMap } = raw;
   if (typeof stripLut !== 'boolean' || typeof stripDurableDelete !== 'boolean') return 'stripLut and stripDurableDelete must be booleans';
