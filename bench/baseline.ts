@@ -24,9 +24,8 @@
  */
 
 import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { percentileMs } from '../src/cli/xdr-load-command.js';
-import { intFlag, parseFlags } from './lib/args.js';
+import { DEFAULT_WORKERS, intFlag, parseFlags } from './lib/args.js';
 import { type SyscallCounts, type ThreadSplit, cpuSeconds, runMain, splitThreads, syscallCounts, threadCpu } from './lib/processes.js';
 import { renderBaseline } from './lib/report.js';
 import { Double, type Endpoint, Ferry, type LoadSummary, Relay, XDR_LOAD_COMMAND, XdrLoad, checkReachable, endpointText, parseEndpoint, scratchDir } from './lib/stack.js';
@@ -40,8 +39,7 @@ const values = parseFlags({
   'rate-seconds': { type: 'string', default: '8' },
   'rate-rounds': { type: 'string', default: '2' },
   warmup: { type: 'string', default: '100000' },
-  // Ferry's own default: one per CPU but one.
-  workers: { type: 'string', default: String(Math.max(1, cpus().length - 1)) },
+  workers: { type: 'string', default: DEFAULT_WORKERS },
   aerospike: { type: 'string' },
   json: { type: 'string' },
 });

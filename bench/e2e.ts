@@ -4,7 +4,7 @@
  * official `aerospike` client writes from one Node.js process.
  *
  *   npm run bench:e2e -- [--changes 300000] [--rounds 3] [--warmup 200000] [--official-changes 200000] [--half-seconds 15]
- *                        [--object B256] [--keys 200000] [--connections 8] [--workers 2]
+ *                        [--object B256] [--keys 200000] [--connections 8] [--workers N (Ferry's default)]
  *                        [--official-modes put,batch] [--official-put-concurrency 64]
  *                        [--official-batch-size 256] [--official-batch-concurrency 1024]
  *                        [--aerospike HOST:PORT] [--ferry-node-args "--cpu-prof"] [--json FILE]
@@ -26,7 +26,7 @@
  */
 
 import { writeFileSync } from 'node:fs';
-import { intFlag, parseFlags, usageError } from './lib/args.js';
+import { DEFAULT_WORKERS, intFlag, parseFlags, usageError } from './lib/args.js';
 import { cpuSeconds, runMain, statusKiB } from './lib/processes.js';
 import { renderE2e } from './lib/report.js';
 import {
@@ -57,7 +57,7 @@ const values = parseFlags({
   set: { type: 'string', default: 'testset' },
   connections: { type: 'string', default: '8' },
   pipeline: { type: 'string', default: '256' },
-  workers: { type: 'string', default: '2' },
+  workers: { type: 'string', default: DEFAULT_WORKERS },
   'official-modes': { type: 'string', default: 'put,batch' },
   'official-put-concurrency': { type: 'string', default: '64' },
   'official-batch-size': { type: 'string', default: '256' },

@@ -17,7 +17,7 @@
  */
 
 import { writeFileSync } from 'node:fs';
-import { intFlag, parseFlags } from './lib/args.js';
+import { DEFAULT_WORKERS, intFlag, parseFlags } from './lib/args.js';
 import { BenchError, runMain, sleep, statusKiB } from './lib/processes.js';
 import { renderOverload } from './lib/report.js';
 import { Double, Ferry, XDR_LOAD_COMMAND, XdrLoad, endpointText, metricSum, scratchDir } from './lib/stack.js';
@@ -30,7 +30,7 @@ const values = parseFlags({
   object: { type: 'string', default: 'B1024' },
   keys: { type: 'string', default: '1000000' },
   'max-concurrent-records': { type: 'string', default: '32768' },
-  workers: { type: 'string', default: '2' },
+  workers: { type: 'string', default: DEFAULT_WORKERS },
   json: { type: 'string' },
 });
 

@@ -12,7 +12,7 @@
 
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { intFlag, parseFlags } from './lib/args.js';
+import { DEFAULT_WORKERS, intFlag, parseFlags } from './lib/args.js';
 import { BenchError, cpuSeconds, runMain } from './lib/processes.js';
 import { renderProfile } from './lib/report.js';
 import { Double, Ferry, XdrLoad, endpointText, scratchDir } from './lib/stack.js';
@@ -22,7 +22,7 @@ const values = parseFlags({
   changes: { type: 'string', default: '300000' },
   'half-seconds': { type: 'string', default: '10' },
   warmup: { type: 'string', default: '30000' },
-  workers: { type: 'string', default: '2' },
+  workers: { type: 'string', default: DEFAULT_WORKERS },
   top: { type: 'string', default: '8' },
   json: { type: 'string' },
 });

@@ -14,7 +14,7 @@
  * started without NODE_FLAGS.
  */
 
-import { intFlag, parseFlags, usageError } from './lib/args.js';
+import { DEFAULT_WORKERS, intFlag, parseFlags, usageError } from './lib/args.js';
 import { runMain, splitThreads, threadCpu } from './lib/processes.js';
 import { Double, type Endpoint, Ferry, XdrLoad, parseEndpoint, scratchDir } from './lib/stack.js';
 
@@ -23,7 +23,7 @@ const values = parseFlags({
   changes: { type: 'string', default: '600000' },
   warmup: { type: 'string', default: '300000' },
   runs: { type: 'string', default: '3' },
-  workers: { type: 'string', default: '2' },
+  workers: { type: 'string', default: DEFAULT_WORKERS },
   variant: { type: 'string', multiple: true, default: [] },
 });
 const throttle = intFlag('throttle', values.throttle, 0);

@@ -1,6 +1,10 @@
 /** Flag parsing for the bench scripts: a bad flag is one plain line and exit 2, not a stack trace. */
 
+import { cpus } from 'node:os';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+
+/** Ferry's own default worker count (one per CPU but one), as a flag default. */
+export const DEFAULT_WORKERS = String(Math.max(1, cpus().length - 1));
 
 export function usageError(message: string): never {
   process.stderr.write(`bench: ${message}\n`);
