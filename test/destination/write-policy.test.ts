@@ -5,7 +5,7 @@ import type { PolicySettings } from '../../src/threads/index.js';
 import { type DecodedRecordMessage, Scan, ScanError, decodeRecordMessage, newScan, scanRecordMessage } from '../../src/protocol/index.js';
 import { ByteList, asMsgBody, bodyOf, captureCases, captureMessage, CAPTURES, fieldBytes, hexBytes, opBytes } from '../support/bytes.js';
 
-const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [] };
+const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [], lastWriteWins: null };
 
 /**
  * Run the policy on `body` the way a worker does: scan, pick the mapping, size the output, write it.
@@ -21,7 +21,7 @@ function apply(opts: PolicySettings, body: Buffer): Buffer {
   expect(scanRecordMessage(buf, start, end, scan)).toBe(ScanError.None);
   const policy = new WritePolicy(opts);
   const mapping = policy.mappingOf(buf, scan);
-  const length = policy.outputLength(start, end, scan, mapping);
+  const length = policy.outputLength(buf, start, end, scan, mapping);
   const at = 3;
   const out = Buffer.alloc(at + length + 4, 0xdd);
   policy.write(buf, start, end, scan, mapping, out, at, length);
@@ -132,13 +132,13 @@ describe('WritePolicy: namespace mapping', () => {
     const fields = [fieldBytes(4, Buffer.alloc(20, 9)), fieldBytes(1, 'set'), fieldBytes(0, 'test'), fieldBytes(14, Buffer.alloc(8, 1))];
     const ops = [opBytes(2, 1, 'n', hexBytes('0000000000000001'))];
     const body = asMsgBody({ info1: 0x10, info2: 0x01, generation: 4 }, fields, ops);
-    const out = apply({ ...PLAIN, namespaceMap: [['test', 'archive']] }, body);
+    const out = apply({ ...PLAIN, namespaceMap: [['test', 'archive']], lastWriteWins: null }, body);
     const expectedBody = asMsgBody({ info1: 0x10, info2: 0x01, generation: 4 }, [fields[0]!, fields[1]!, fieldBytes(0, 'archive'), fields[3]!], ops);
     expect(out.subarray(8)).toEqual(expectedBody);
   });
 
   it.each(captureCases())('%s: mapping and stripLut together', (_n, c) => {
-    const out = apply({ stripLut: true, stripDurableDelete: false, namespaceMap: [['test', 'replica']] }, bodyOf(c.message));
+    const out = apply({ stripLut: true, stripDurableDelete: false, namespaceMap: [['test', 'replica']], lastWriteWins: null }, bodyOf(c.message));
     expect(out.length).toBe(c.message.length - 13 + 3);
     const before = decodeRecordMessage(c.message, 8, c.message.length);
     const after = decodeOutput(out);
@@ -159,7 +159,7 @@ describe('WritePolicy: namespace mapping', () => {
         (which, to, stripLut, stripDurableDelete, durable) => {
           const msg = captureMessage(which);
           if (durable) msg[8 + 2] = msg[8 + 2]! | 0x10;
-          const out = apply({ stripLut, stripDurableDelete, namespaceMap: [['test', to]] }, bodyOf(msg));
+          const out = apply({ stripLut, stripDurableDelete, namespaceMap: [['test', to]], lastWriteWins: null }, bodyOf(msg));
           const before = decodeRecordMessage(msg, 8, msg.length);
           const after = decodeOutput(out);
           expect(after.namespace).toBe(to);
@@ -201,7 +201,7 @@ describe('WritePolicy: durable deletes', () => {
 
   it.each(deletes)('%s: stripDurableDelete combines with mapping and stripLut', (_n, c) => {
     const msg = durable(c);
-    const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'dr']] }, bodyOf(msg));
+    const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'dr']], lastWriteWins: null }, bodyOf(msg));
     const m = decodeOutput(out);
     expect([m.info1, m.info2, m.info3]).toEqual([0x10, 0x03, 0]);
     expect(m.namespace).toBe('dr');
@@ -211,14 +211,14 @@ describe('WritePolicy: durable deletes', () => {
   it("keeps a bin-LUT write's info2 0x11: on a write 0x10 is not the durable-delete bit", () => {
     const c = CAPTURES.find((x) => x.kind === 'write' && x.shipBinLuts)!;
     expect(c.message[8 + 2]).toBe(0x11);
-    const out = apply({ stripLut: false, stripDurableDelete: true, namespaceMap: [['test', 'other']] }, bodyOf(c.message));
+    const out = apply({ stripLut: false, stripDurableDelete: true, namespaceMap: [['test', 'other']], lastWriteWins: null }, bodyOf(c.message));
     expect(out[8 + 2]).toBe(0x11);
     expect(apply({ ...PLAIN, stripDurableDelete: true }, bodyOf(c.message))).toEqual(c.message);
   });
 
   it('never touches info1 (the XDR bit stays) or info3', () => {
     for (const c of CAPTURES) {
-      const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'other']] }, bodyOf(c.message));
+      const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'other']], lastWriteWins: null }, bodyOf(c.message));
       expect(out[8 + 1]).toBe(c.message[8 + 1]);
       expect(out[8 + 1]! & 0x10).toBe(0x10);
       expect(out[8 + 3]).toBe(c.message[8 + 3]);
