@@ -17,6 +17,7 @@ import { WorkerPool } from './dispatch/index.js';
 import { Tender } from './destination/index.js';
 import {
   type DestinationSettings,
+  PartitionMapReader,
   PartitionMapWriter,
   type PolicySettings,
   SessionTokenShare,
@@ -64,13 +65,15 @@ export class Ferry implements MetricsSource, ManagementTarget {
   private answered = 0;
   private answeredAt = performance.now();
   readonly stats = new SourceStats();
-  private readonly sessions = new SessionRegistry(this.stats);
+  private readonly sessions: SessionRegistry;
   readonly registry: Registry;
   readonly control = { pause: (): void => this.pause(), resume: (): void => this.resume(), paused: (): boolean => this.paused() };
   private readonly budget: InFlightBudget;
   private readonly limits: SessionLimits;
   private stopping: Promise<void> | null = null;
-  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [] };
+  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [], lastWriteWins: null };
+  /** the destination's namespaces by map index, for metrics labels */
+  private map: PartitionMapReader | null = null;
   edition = '';
   managementAddress: { address: string; port: number } | null = null;
 
@@ -80,6 +83,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
   ) {
     this.logging = options.logging ?? new Logging(config.logging);
     this.log = this.logging.get('server');
+    this.sessions = new SessionRegistry(this.stats, this.log);
     this.budget = new InFlightBudget(config.service.maxConcurrentRecords);
     this.limits = {
       maxFrame: config.service.maxFrameSize,
@@ -120,6 +124,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
     let connectWaitMs = 2000;
     if (d.kind === 'aerospike') {
       const mapSab = newPartitionMapBuffer();
+      this.map = new PartitionMapReader(mapSab);
       const sessionSab = newSessionBuffer();
       const tlsText = destinationTls(d.tls);
       this.tender = new Tender(
@@ -223,7 +228,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
   private policyFor(d: AerospikeDestination): PolicySettings {
     const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(this.edition));
     if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: strip }, 'durable-delete policy');
-    return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]) };
+    return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]), lastWriteWins: d.lastWriteWins === null ? null : { ...d.lastWriteWins } };
   }
 
   /**
@@ -291,6 +296,13 @@ export class Ferry implements MetricsSource, ManagementTarget {
 
   resume(): void {
     this.limits.paused = false;
+  }
+
+  namespaces(): readonly string[] {
+    const map = this.map;
+    if (map === null) return [];
+    map.refresh();
+    return map.desc.namespaces;
   }
 
   workers(): WorkerView[] {

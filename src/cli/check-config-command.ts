@@ -7,7 +7,7 @@
 
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { ConfigError, checkReferencedFiles, loadRunConfigFile, maskSecrets } from '../config/index.js';
+import { ConfigError, checkReferencedFiles, explainLastWriteWins, loadRunConfigFile, maskSecrets } from '../config/index.js';
 import { MirrorError, resolveMirrorsSection } from '../mirror/index.js';
 
 export function checkConfigCommand(argv: string[]): number {
@@ -32,5 +32,6 @@ export function checkConfigCommand(argv: string[]): number {
   }
   process.stdout.write(`# ${file}: valid. Effective configuration (defaults filled in, secrets masked):\n`);
   process.stdout.write(stringify(maskSecrets(config.raw)));
+  for (const line of explainLastWriteWins(config)) process.stdout.write(`# ${line}\n`);
   return 0;
 }

@@ -10,7 +10,8 @@ import { type LoadStats, XdrSource, type XdrLoadOptions } from './load/xdr-sourc
 import { FerryError } from '../errors.js';
 
 export const XDR_LOAD_USAGE = `usage: ferry xdr-load [options]
-  -h, --hosts HOST:PORT     where to ship (Ferry's service port)            [127.0.0.1:8901]
+  -h, --hosts HOST:PORT     where to ship (Ferry's service port); repeat it or give a comma
+                            list for several connector nodes, used round-robin [127.0.0.1:8901]
   -n, --namespace NS        namespace                                       [test]
   -s, --set SET             set name                                        [testset]
   -k, --keys N              key count                                       [100000]
@@ -31,6 +32,9 @@ export const XDR_LOAD_USAGE = `usage: ferry xdr-load [options]
       --pipeline N          requests in flight per connection               [256]
       --reset-ms MS         reset a connection after this much silence      [10000]
       --retry-delay-ms MS   wait before re-shipping a retried record (XDR period-ms) [100]
+      --hold-back PCT       hold back PCT% of the first host's shipments and ship the key again
+                            elsewhere at once, so older versions arrive late  [0]
+      --hold-ms MS          how long a held-back shipment waits               [500]
       --probe-every N       order probe: every Nth shipment to a missing namespace [0]
       --probe-namespace NS  the namespace the destination lacks             [ferry-order-probe]
       --no-health-checks    skip XDR's 5-second connect/close checks
@@ -62,7 +66,7 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
     strict: true,
     allowPositionals: false,
     options: {
-      hosts: { type: 'string', short: 'h' },
+      hosts: { type: 'string', short: 'h', multiple: true },
       namespace: { type: 'string', short: 'n' },
       set: { type: 'string', short: 's' },
       keys: { type: 'string', short: 'k' },
@@ -84,6 +88,8 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
       pipeline: { type: 'string' },
       'reset-ms': { type: 'string' },
       'retry-delay-ms': { type: 'string' },
+      'hold-back': { type: 'string' },
+      'hold-ms': { type: 'string' },
       'probe-every': { type: 'string' },
       'probe-namespace': { type: 'string' },
       'no-health-checks': { type: 'boolean' },
@@ -98,8 +104,9 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
       quiet: { type: 'boolean' },
     },
   });
-  const [host, portText] = (values.hosts ?? '127.0.0.1:8901').split(':');
-  const port = int('hosts port', portText ?? '8901', 8901, 1);
+  const hosts = parseHosts(values.hosts ?? ['127.0.0.1:8901']);
+  const holdBackPct = int('hold-back', values['hold-back'], 0);
+  if (holdBackPct > 90) throw new UsageError('--hold-back is a percentage: 0–90');
   const wl = (values.workload ?? 'RU,0').toUpperCase();
   let workload: 'insert' | 'update';
   let readPct = 0;
@@ -112,8 +119,10 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
   const deletePct = int('deletes', values.deletes, 0);
   if (deletePct > 100) throw new UsageError('--deletes is a percentage: 0–100');
   const opts: XdrLoadOptions = {
-    host: host || '127.0.0.1',
-    port,
+    host: hosts[0]!.host,
+    port: hosts[0]!.port,
+    ...(hosts.length > 1 ? { hosts } : {}),
+    ...(holdBackPct > 0 ? { holdBackPct, holdBackMs: int('hold-ms', values['hold-ms'], 500) } : {}),
     namespace: values.namespace ?? 'test',
     set: values.set ?? 'testset',
     keys: int('keys', values.keys, 100000, 1),
@@ -146,6 +155,17 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
     throw new UsageError('give --changes N or -d SECONDS (or -w I) so the run ends');
   }
   return { opts, ledger: values.ledger, quiet: values.quiet ?? false };
+}
+
+/** `-h` values: each HOST:PORT or a comma list of them. */
+export function parseHosts(values: readonly string[]): Array<{ host: string; port: number }> {
+  return values
+    .flatMap((v) => v.split(','))
+    .filter((v) => v.trim() !== '')
+    .map((v) => {
+      const [host, portText] = v.trim().split(':');
+      return { host: host || '127.0.0.1', port: int('hosts port', portText ?? '8901', 8901, 1) };
+    });
 }
 
 function readPem(flag: string, path: string): string {
@@ -203,6 +223,7 @@ export function summarize(stats: LoadStats, elapsedMs: number): Record<string, u
     probes: stats.probes,
     orderViolations: stats.orderViolations,
     healthChecks: stats.healthChecks,
+    ...(stats.held > 0 ? { held: stats.held, heldSent: stats.heldSent } : {}),
     byCode: stats.byCode,
     logins: stats.logins,
     loginFailures: stats.loginFailures,

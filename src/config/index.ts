@@ -14,3 +14,4 @@ export {
 export { checkReferencedFiles, maskSecrets } from './referenced-files.js';
 export { readConfigFile, readFirstLine } from './config-files.js';
 export { RELOAD_KEYS, type ReloadClass, changedKeys, classifyChanges, reloadClassOf } from './reload-keys.js';
+export { explainLastWriteWins } from './explain.js';

@@ -60,6 +60,8 @@ export interface AerospikeDestination {
   readonly namespaceMap: ReadonlyArray<readonly [string, string]>;
   readonly lut: 'keep' | 'strip';
   readonly durableDelete: 'auto' | 'keep' | 'strip';
+  /** `aerospike.last-write-wins`; null = off */
+  readonly lastWriteWins: { readonly bin: string; readonly tombstoneTtl: number } | null;
 }
 
 export interface SourceSecuritySettings {
@@ -249,7 +251,13 @@ function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlin
     namespaceMap: Object.entries(a['namespace-mapping']),
     lut: a.lut,
     durableDelete: a['durable-delete'],
+    lastWriteWins: lastWriteWinsOf(a['last-write-wins']),
   };
+}
+
+function lastWriteWinsOf(l: NonNullable<RawConfig['aerospike']>['last-write-wins']): AerospikeDestination['lastWriteWins'] {
+  if (l === undefined) return null;
+  return { bin: l.bin, tombstoneTtl: l.tombstones ? l['tombstone-ttl'] : 0 };
 }
 
 function sourceSecurity(sec: RawConfig['service']['security']): SourceSecuritySettings | null {

@@ -45,6 +45,7 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   'aerospike.namespace-mapping': 'live',
   'aerospike.lut': 'live',
   'aerospike.durable-delete': 'live',
+  'aerospike.last-write-wins': 'live',
   'aerospike.rack-id': 'live',
 
   // the file destination is opened once

@@ -137,6 +137,20 @@ export const aerospikeSchema = z.strictObject({
   'namespace-mapping': z.record(z.string().min(1), z.string().min(1)).default({}),
   lut: z.enum(['keep', 'strip']).default('keep'),
   'durable-delete': z.enum(['auto', 'keep', 'strip']).default('auto'),
+  // Ferry's extension: apply a record only when the destination holds no newer version of it
+  'last-write-wins': z
+    .strictObject({
+      // the bin that holds each record's version (ms of the source's LUT << 16 | generation)
+      bin: z
+        .string()
+        .min(1)
+        .refine((b) => Buffer.byteLength(b, 'utf8') <= 15, 'a bin name is at most 15 bytes'),
+      // turn each delete into a write of the version bin alone, so an older write cannot come back
+      tombstones: z.boolean().default(false),
+      // seconds a tombstone lives; longer than any reordering of one record's changes
+      'tombstone-ttl': z.number().int().min(1).max(0xfffffffd).default(86400),
+    })
+    .optional(),
 });
 
 /** Ferry's embedded destination: change records appended to a file. */

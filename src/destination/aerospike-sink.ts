@@ -14,10 +14,14 @@
  * and wait in the retry queue, in order, to be sent again to the partition's master as the map
  * then names it, within `retryWindowMs`; past that they are answered ConnectionLost/Timeout (the
  * source gets the retry code). New writes for such a partition wait behind them.
+ *
+ * Each in-flight write carries a tag through its connection: the partition in the low 12 bits and,
+ * under last-write-wins, 1 + the destination namespace's map index above them (0 = not in the
+ * map), so a stale answer (27) is counted by namespace without keeping anything else per write.
  */
 
 import { PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
-import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SnapshotFormatError } from '../threads/index.js';
+import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SnapshotFormatError, WorkerCounter } from '../threads/index.js';
 import type { ConnectionEvents, DestinationConnection } from './connection.js';
 import { authenticateMessage } from './login.js';
 import type { LinkAddress, TlsSettings } from './node-link.js';
@@ -27,10 +31,14 @@ import { WritePolicy } from './write-policy.js';
 
 export type AerospikeSettings = Extract<DestinationSettings, { kind: 'aerospike' }>;
 
+const PARTITION_BITS = 12;
+const PARTITION_MASK = PARTITIONS - 1;
+
 interface Retry {
   connection: number;
   seq: number;
-  partition: number;
+  /** partition and namespace tag (see the file comment) */
+  tag: number;
   bytes: Buffer;
   deadline: number;
   timedOut: boolean;
@@ -150,13 +158,16 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   offer(data: Buffer, start: number, end: number, scan: Int32Array, connection: number, seq: number): boolean {
     const p = partitionOf(data, scan[Scan.DigestOffset]!);
     const mapping = this.policy.mappingOf(data, scan);
+    const guarded = this.policy.guarded;
+    // Under last-write-wins the namespace is needed for the tag, so it is looked up every time.
+    let ns = guarded ? this.namespaceOf(data, scan, mapping) : -1;
     let conn: DestinationConnection | null;
     if (this.inflight[p]! > 0) {
       // Pinned: stay on the connection the partition's writes are in flight on.
       conn = this.pinned[p]!;
       if (conn === null || !conn.hasRoom) return false;
     } else {
-      const ns = mapping >= 0 ? this.mappedIndex[mapping]! : this.map.namespaceIndex(data, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
+      if (!guarded) ns = this.namespaceOf(data, scan, mapping);
       conn = this.choose(p, ns);
       if (conn === null) {
         // Every connection busy (full pipelines) or still opening: wait for a reply or the connect.
@@ -167,13 +178,20 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       }
       if (!conn.hasRoom) return false;
     }
-    const length = this.policy.outputLength(start, end, scan, mapping);
+    const length = this.policy.outputLength(data, start, end, scan, mapping);
     const at = conn.reserve(length);
     this.policy.write(data, start, end, scan, mapping, conn.buffer, at, length);
-    conn.commit(length, connection, seq, p, this.now);
+    conn.commit(length, connection, seq, guarded ? p | ((ns + 1) << PARTITION_BITS) : p, this.now);
     this.inflight[p]!++;
     this.pinned[p] = conn;
+    // Without a LUT there is no version to compare: the record is written as it came.
+    if (guarded && scan[Scan.LutFieldOffset]! < 0) this.events.count(WorkerCounter.Unversioned);
     return true;
+  }
+
+  /** The map's index of the record's destination namespace, or -1. */
+  private namespaceOf(data: Buffer, scan: Int32Array, mapping: number): number {
+    return mapping >= 0 ? this.mappedIndex[mapping]! : this.map.namespaceIndex(data, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
   }
 
   /**
@@ -216,13 +234,14 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
         keep.push(r);
         continue;
       }
+      const partition = r.tag & PARTITION_MASK;
       if (this.now > r.deadline) {
-        this.inflight[r.partition]!--;
+        this.inflight[partition]!--;
         this.events.done(r.connection, r.seq, r.timedOut ? Outcome.Timeout : Outcome.ConnectionLost);
         continue;
       }
       const ns = this.namespaceOfMessage(r.bytes);
-      const conn = this.choose(r.partition, ns);
+      const conn = this.choose(partition, ns);
       if (conn === null || !conn.hasRoom) {
         blocked = true;
         keep.push(r);
@@ -230,8 +249,8 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       }
       const at = conn.reserve(r.bytes.length);
       r.bytes.copy(conn.buffer, at);
-      conn.commit(r.bytes.length, r.connection, r.seq, r.partition, this.now);
-      this.pinned[r.partition] = conn;
+      conn.commit(r.bytes.length, r.connection, r.seq, r.tag, this.now);
+      this.pinned[partition] = conn;
       this.resent++;
     }
     this.retries = keep;
@@ -274,17 +293,19 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
 
   // ---- ConnectionEvents ----------------------------------------------------------------------
 
-  reply(connection: number, seq: number, partition: number, code: number): void {
-    this.inflight[partition]!--;
+  reply(connection: number, seq: number, tag: number, code: number): void {
+    this.inflight[tag & PARTITION_MASK]!--;
     if (code === ResultCode.NotAuthenticated || code === ResultCode.ExpiredSession) this.session.requestRelogin();
+    // 27 comes only from the last-write-wins guard: the destination holds a newer version.
+    else if (code === ResultCode.FilteredOut) this.events.count(WorkerCounter.Stale + (tag >>> PARTITION_BITS));
     this.events.done(connection, seq, code);
   }
 
-  lost(connection: number, seq: number, partition: number, bytes: Buffer, timedOut: boolean): void {
+  lost(connection: number, seq: number, tag: number, bytes: Buffer, timedOut: boolean): void {
     // Still counted in inflight[partition], and pinned nowhere: later writes for the partition wait
     // until this one is sent again (resend() pins the partition to its new connection).
-    this.pinned[partition] = null;
-    this.retries.push({ connection, seq, partition, bytes, deadline: performance.now() + this.settings.retryWindowMs, timedOut });
+    this.pinned[tag & PARTITION_MASK] = null;
+    this.retries.push({ connection, seq, tag, bytes, deadline: performance.now() + this.settings.retryWindowMs, timedOut });
   }
 
   progress(): void {

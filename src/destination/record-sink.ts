@@ -6,6 +6,7 @@
  *   sink ─▶ done(connection, seq, outcome)                  (any time, in any order)
  *   sink ─▶ progress()                                      (room freed: drain again; publish)
  *   sink ─▶ problem(key, error) … cleared(key)              (main logs, counts, readiness)
+ *   sink ─▶ count(slot)                                     (a WorkerCounter slot, +1)
  */
 
 import type { ErrorShape } from '../errors.js';
@@ -23,6 +24,8 @@ export interface SinkEvents {
    */
   problem(key: string, error: ErrorShape, blocksTraffic: boolean): void;
   cleared(key: string): void;
+  /** Add one to the worker counter `slot` (a WorkerCounter index). */
+  count(slot: number): void;
 }
 
 export interface RecordSink {

@@ -8,7 +8,7 @@
  */
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { OUTCOME_SLOTS, Outcome, WorkerCounter } from '../threads/index.js';
+import { MAX_NAMESPACES, OUTCOME_SLOTS, Outcome, WorkerCounter } from '../threads/index.js';
 import type { SourceStats } from '../source/source-stats.js';
 import { type Sample, ScrapeMetric, histogramSamples } from './scrape-metric.js';
 
@@ -32,6 +32,8 @@ export interface MetricsSource {
   maxInFlight(): number;
   paused(): boolean;
   workers(): WorkerView[];
+  /** the destination's namespaces by partition-map index */
+  namespaces(): readonly string[];
 }
 
 const OUTCOME_NAMES: Record<number, string> = {
@@ -73,6 +75,19 @@ export function createMetrics(src: MetricsSource): Registry {
       { labels: { outcome: 'worker-lost-retry' }, value: s.workerLostRetries },
       { labels: { outcome: 'paused-retry' }, value: s.pausedRetries },
       { labels: { outcome: 'destination-down-retry' }, value: s.destinationDownRetries },
+    ]),
+    new ScrapeMetric('ferry_records_stale_total', 'Records not applied under last-write-wins because the destination holds a newer version (answered done), by destination namespace.', 'counter', () => {
+      const names = src.namespaces();
+      const out: Sample[] = [];
+      for (let i = 0; i <= MAX_NAMESPACES; i++) {
+        let n = 0;
+        for (const w of src.workers()) n += w.counters[WorkerCounter.Stale + i]!;
+        if (n > 0) out.push({ labels: { namespace: i === 0 ? '(unknown)' : (names[i - 1] ?? `#${i - 1}`) }, value: n });
+      }
+      return out;
+    }),
+    new ScrapeMetric('ferry_records_unversioned_total', 'Records without a LUT field, written unguarded under last-write-wins.', 'counter', () => [
+      { labels: {}, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.Unversioned]!, 0) },
     ]),
     new ScrapeMetric('ferry_replies_total', 'Replies written to the source, by result code.', 'counter', () => {
       const out: Sample[] = [];

@@ -11,3 +11,4 @@ export { encodeInfoReply, encodeInfoRequest, parseInfoReply, parseInfoRequest } 
 export { lutFromUnixMs, lutSourceId, lutToUnixMs } from './lut.js';
 export { type DecodedParticle, ParticleError, type ParticleValue, decodeParticle } from './particles.js';
 export { copyBytes } from './copy-bytes.js';
+export { ExpOp, ExpType, MAX_BIN_NAME, type VersionGuard, encodeVersionGuard } from './version-guard.js';

@@ -9,6 +9,7 @@
  * Connection ids are unique across the process's listeners, so one map serves them all.
  */
 
+import type { Logger } from 'pino';
 import { type CompletionSink, Outcome } from '../threads/index.js';
 import { ResultCode, isTransientDestinationCode } from '../protocol/index.js';
 import type { Session } from './session.js';
@@ -17,10 +18,12 @@ import type { SourceStats } from './source-stats.js';
 /**
  * Outcome → the code the source gets. Done codes pass; every transient outcome (and each of
  * Ferry's own outcomes, which all mean "not written") becomes 11, so the source retries; a
- * permanent rejection passes back as it is.
+ * permanent rejection passes back as it is. 27 (filtered out) comes only from the last-write-wins
+ * guard: the destination holds a newer version, so this one is done and must not be retried.
  */
 export function replyCodeFor(outcome: number): number {
   if (outcome >= Outcome.ConnectionLost) return ResultCode.Unavailable;
+  if (outcome === ResultCode.FilteredOut) return ResultCode.Ok;
   if (isTransientDestinationCode(outcome)) return ResultCode.Unavailable;
   return outcome;
 }
@@ -29,7 +32,10 @@ export class SessionRegistry implements CompletionSink {
   private readonly sessions = new Map<number, Session>();
   private readonly dirty = new Set<Session>();
 
-  constructor(private readonly stats: SourceStats) {}
+  constructor(
+    private readonly stats: SourceStats,
+    private readonly log: Logger | null = null,
+  ) {}
 
   get size(): number {
     return this.sessions.size;
@@ -45,6 +51,7 @@ export class SessionRegistry implements CompletionSink {
   }
 
   complete(connection: number, seq: number, outcome: number): void {
+    if (outcome === ResultCode.FilteredOut) this.log?.debug({ connection, seq }, 'stale version not applied: the destination holds a newer one');
     const s = this.sessions.get(connection);
     if (s !== undefined && s.complete(seq, replyCodeFor(outcome))) this.dirty.add(s);
   }

@@ -12,6 +12,9 @@
  *   [266]     heartbeat: bumped every 100 ms while the worker's event loop runs
  *   [267]     1 when the thread is pinned to its CPUs
  *   [268]     writes sent again after their destination connection was lost
+ *   [269]     records without a LUT field, written unguarded under last-write-wins
+ *   [272, 305) stale records (answered 27 under last-write-wins) by destination namespace:
+ *             [272] namespace not in the partition map, [273 + i] the map's namespace i
  */
 export const WorkerCounter = {
   Records: 261,
@@ -22,7 +25,9 @@ export const WorkerCounter = {
   Heartbeat: 266,
   Pinned: 267,
   Resent: 268,
-  Size: 272,
+  Unversioned: 269,
+  Stale: 272,
+  Size: 272 + 1 + 32,
 } as const;
 
 export function newCountersBuffer(): SharedArrayBuffer {

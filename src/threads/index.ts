@@ -8,4 +8,4 @@ export { RingReader, RingWriter, newRingBuffer } from './ring.js';
 export { SessionTokenShare, newSessionBuffer } from './session-token.js';
 export { SnapshotCell, SnapshotFormatError } from './snapshot.js';
 export { type DestinationSettings, type WorkerFaults, type WorkerTask } from './worker-task.js';
-export { type PolicySettings, newPolicyBuffer, policyCell } from './write-policy.js';
+export { type LastWriteWinsSettings, type PolicySettings, newPolicyBuffer, policyCell } from './write-policy.js';

@@ -173,6 +173,10 @@ export class WorkerLoop implements SinkEvents {
     this.overflow.push(connection, seq, outcome);
   }
 
+  count(slot: number): void {
+    this.counters[slot]!++;
+  }
+
   private retryOverflow(): void {
     const pending = this.overflow;
     this.overflow = [];

@@ -160,3 +160,25 @@ describe('check-config with etcd mirrors', () => {
     expect(r.stderr).toMatch(/overlapping destination keys .*1 is exclusive/);
   });
 });
+
+describe('check-config with last-write-wins', () => {
+  const file = (lww: Record<string, unknown> | undefined): string =>
+    writeConfig(`lww-${lww === undefined ? 'off' : String(lww['tombstones'] ?? false)}.yml`, stringifyYaml({ aerospike: { seeds: [{ '127.0.0.1': { port: 3000 } }], ...(lww === undefined ? {} : { 'last-write-wins': lww }) } }));
+
+  it('explains the mode, its deletes and its cost', () => {
+    const r = checkConfig('--syntax-only', file({ bin: 'ver' }));
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("# aerospike.last-write-wins is on: every write stores the record's version ((LUT ms << 16) | generation) in bin 'ver'");
+    expect(r.stdout).toContain('# Deletes are plain deletes'.replace('# ', '#   '));
+    expect(r.stdout).toContain('Cost: 34 + 19 bytes more per write');
+    const t = checkConfig('--syntax-only', file({ bin: 'ver', tombstones: true, 'tombstone-ttl': 600 }));
+    expect(t.stdout).toContain("Deletes become tombstones: a write of 'ver' alone with a 600 s TTL");
+  });
+
+  it('says nothing of it when it is off, and refuses a bin name the server would refuse', () => {
+    expect(checkConfig('--syntax-only', file(undefined)).stdout).not.toContain('last-write-wins is on');
+    const r = checkConfig('--syntax-only', file({ bin: 'a-bin-name-too-long' }));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('aerospike.last-write-wins.bin: a bin name is at most 15 bytes');
+  });
+});

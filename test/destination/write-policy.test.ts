@@ -5,7 +5,7 @@ import type { PolicySettings } from '../../src/threads/index.js';
 import { type DecodedRecordMessage, Scan, ScanError, decodeRecordMessage, newScan, scanRecordMessage } from '../../src/protocol/index.js';
 import { ByteList, asMsgBody, bodyOf, captureCases, captureMessage, CAPTURES, fieldBytes, hexBytes, opBytes } from '../support/bytes.js';
 
-const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [] };
+const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [], lastWriteWins: null };
 
 /**
  * Run the policy on `body` the way a worker does: scan, pick the mapping, size the output, write it.
@@ -21,7 +21,7 @@ function apply(opts: PolicySettings, body: Buffer): Buffer {
   expect(scanRecordMessage(buf, start, end, scan)).toBe(ScanError.None);
   const policy = new WritePolicy(opts);
   const mapping = policy.mappingOf(buf, scan);
-  const length = policy.outputLength(start, end, scan, mapping);
+  const length = policy.outputLength(buf, start, end, scan, mapping);
   const at = 3;
   const out = Buffer.alloc(at + length + 4, 0xdd);
   policy.write(buf, start, end, scan, mapping, out, at, length);
@@ -132,13 +132,13 @@ describe('WritePolicy: namespace mapping', () => {
     const fields = [fieldBytes(4, Buffer.alloc(20, 9)), fieldBytes(1, 'set'), fieldBytes(0, 'test'), fieldBytes(14, Buffer.alloc(8, 1))];
     const ops = [opBytes(2, 1, 'n', hexBytes('0000000000000001'))];
     const body = asMsgBody({ info1: 0x10, info2: 0x01, generation: 4 }, fields, ops);
-    const out = apply({ ...PLAIN, namespaceMap: [['test', 'archive']] }, body);
+    const out = apply({ ...PLAIN, namespaceMap: [['test', 'archive']], lastWriteWins: null }, body);
     const expectedBody = asMsgBody({ info1: 0x10, info2: 0x01, generation: 4 }, [fields[0]!, fields[1]!, fieldBytes(0, 'archive'), fields[3]!], ops);
     expect(out.subarray(8)).toEqual(expectedBody);
   });
 
   it.each(captureCases())('%s: mapping and stripLut together', (_n, c) => {
-    const out = apply({ stripLut: true, stripDurableDelete: false, namespaceMap: [['test', 'replica']] }, bodyOf(c.message));
+    const out = apply({ stripLut: true, stripDurableDelete: false, namespaceMap: [['test', 'replica']], lastWriteWins: null }, bodyOf(c.message));
     expect(out.length).toBe(c.message.length - 13 + 3);
     const before = decodeRecordMessage(c.message, 8, c.message.length);
     const after = decodeOutput(out);
@@ -159,7 +159,7 @@ describe('WritePolicy: namespace mapping', () => {
         (which, to, stripLut, stripDurableDelete, durable) => {
           const msg = captureMessage(which);
           if (durable) msg[8 + 2] = msg[8 + 2]! | 0x10;
-          const out = apply({ stripLut, stripDurableDelete, namespaceMap: [['test', to]] }, bodyOf(msg));
+          const out = apply({ stripLut, stripDurableDelete, namespaceMap: [['test', to]], lastWriteWins: null }, bodyOf(msg));
           const before = decodeRecordMessage(msg, 8, msg.length);
           const after = decodeOutput(out);
           expect(after.namespace).toBe(to);
@@ -201,7 +201,7 @@ describe('WritePolicy: durable deletes', () => {
 
   it.each(deletes)('%s: stripDurableDelete combines with mapping and stripLut', (_n, c) => {
     const msg = durable(c);
-    const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'dr']] }, bodyOf(msg));
+    const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'dr']], lastWriteWins: null }, bodyOf(msg));
     const m = decodeOutput(out);
     expect([m.info1, m.info2, m.info3]).toEqual([0x10, 0x03, 0]);
     expect(m.namespace).toBe('dr');
@@ -211,17 +211,90 @@ describe('WritePolicy: durable deletes', () => {
   it("keeps a bin-LUT write's info2 0x11: on a write 0x10 is not the durable-delete bit", () => {
     const c = CAPTURES.find((x) => x.kind === 'write' && x.shipBinLuts)!;
     expect(c.message[8 + 2]).toBe(0x11);
-    const out = apply({ stripLut: false, stripDurableDelete: true, namespaceMap: [['test', 'other']] }, bodyOf(c.message));
+    const out = apply({ stripLut: false, stripDurableDelete: true, namespaceMap: [['test', 'other']], lastWriteWins: null }, bodyOf(c.message));
     expect(out[8 + 2]).toBe(0x11);
     expect(apply({ ...PLAIN, stripDurableDelete: true }, bodyOf(c.message))).toEqual(c.message);
   });
 
   it('never touches info1 (the XDR bit stays) or info3', () => {
     for (const c of CAPTURES) {
-      const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'other']] }, bodyOf(c.message));
+      const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'other']], lastWriteWins: null }, bodyOf(c.message));
       expect(out[8 + 1]).toBe(c.message[8 + 1]);
       expect(out[8 + 1]! & 0x10).toBe(0x10);
       expect(out[8 + 3]).toBe(c.message[8 + 3]);
     }
+  });
+});
+
+describe('WritePolicy: last-write-wins', () => {
+  const LWW: PolicySettings = { ...PLAIN, lastWriteWins: { bin: 'lww', tombstoneTtl: 0 } };
+  /** The guard field and version op, built here from their grammar (not with the writer). */
+  function guardField(version: Buffer): Buffer {
+    return fieldBytes(43, Buffer.concat([hexBytes('93 11 93 01 92 52 a3 6c7777 00 93 06 93 51 02 a3 6c7777 cf'), version]));
+  }
+  /** [00][LUT bytes 3..7][generation low 16 bits] */
+  function versionOf(body: Buffer): Buffer {
+    const scan = newScan();
+    scanRecordMessage(body, 0, body.length, scan);
+    const lutAt = scan[Scan.LutFieldOffset]!;
+    return Buffer.concat([Buffer.from([0]), body.subarray(lutAt + 8, lutAt + 13), body.subarray(8, 10)]);
+  }
+  /** `body` with `fields` appended after its fields, `ops` after its ops, and the counts raised. */
+  function spliced(body: Buffer, field: Buffer, op: Buffer | null): Buffer {
+    const scan = newScan();
+    scanRecordMessage(body, 0, body.length, scan);
+    const opsAt = scan[Scan.OpsOffset]!;
+    const out = Buffer.concat([body.subarray(0, opsAt), field, body.subarray(opsAt), op ?? Buffer.alloc(0)]);
+    out.writeUInt16BE(body.readUInt16BE(18) + 1, 18);
+    if (op !== null) out.writeUInt16BE(body.readUInt16BE(20) + 1, 20);
+    return out;
+  }
+  const proto = (body: Buffer): Buffer => Buffer.concat([hexBytes('02 03'), new ByteList().u48(body.length).join(), body]);
+
+  it.each(captureCases((c) => c.kind === 'write'))('%s: a write gets the guard field and a version op', (_n, c) => {
+    const body = bodyOf(c.message);
+    const v = versionOf(body);
+    expect(apply(LWW, body)).toEqual(proto(spliced(body, guardField(v), opBytes(2, 1, 'lww', v))));
+  });
+
+  it.each(captureCases((c) => c.kind === 'delete'))('%s: a delete gets the guard field only', (_n, c) => {
+    const body = bodyOf(c.message);
+    expect(apply(LWW, body)).toEqual(proto(spliced(body, guardField(versionOf(body)), null)));
+  });
+
+  it.each(captureCases((c) => c.kind === 'delete'))('%s: with tombstones a delete becomes a replace of the version bin alone, with the TTL', (_n, c) => {
+    const body = bodyOf(c.message);
+    const v = versionOf(body);
+    const expected = spliced(body, guardField(v), opBytes(2, 1, 'lww', v));
+    expected[2] = 0x01;
+    expected[3] = 0x10;
+    expected.writeUInt32BE(3600, 10);
+    expect(apply({ ...PLAIN, stripDurableDelete: true, lastWriteWins: { bin: 'lww', tombstoneTtl: 3600 } }, body)).toEqual(proto(expected));
+  });
+
+  it('the version is the LUT ms over the generation: later changes compare greater, within one ms too', () => {
+    const make = (ms: number, generation: number): bigint => {
+      const lut = new ByteList().u8(0).u16(7).u8(0).u32(0).join();
+      lut.writeUIntBE(ms, 3, 5);
+      const body = asMsgBody({ info1: 0x10, info2: 0x01, generation }, [fieldBytes(0, 'test'), fieldBytes(4, Buffer.alloc(20, 1)), fieldBytes(14, lut)], [opBytes(2, 1, 'a', Buffer.alloc(8))]);
+      const m = decodeOutput(apply(LWW, body));
+      return m.ops.find((o) => o.name === 'lww')!.value.readBigUInt64BE(0);
+    };
+    expect(make(1000, 1)).toBeLessThan(make(1000, 2));
+    expect(make(1000, 65535)).toBeLessThan(make(1001, 1));
+    expect(make(2 ** 40 - 1, 0xffff)).toBe(2n ** 56n - 1n);
+  });
+
+  it('a record without a LUT field is copied unguarded', () => {
+    const body = asMsgBody({ info1: 0x10, info2: 0x01 }, [fieldBytes(0, 'test'), fieldBytes(4, Buffer.alloc(20, 1))], [opBytes(2, 1, 'a', Buffer.alloc(8))]);
+    expect(apply(LWW, body)).toEqual(proto(body));
+  });
+
+  it.each(captureCases())('%s: combines with mapping and stripLut; the version still comes from the LUT', (_n, c) => {
+    const body = bodyOf(c.message);
+    const out = decodeOutput(apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'replica']], lastWriteWins: { bin: 'lww', tombstoneTtl: 0 } }, body));
+    expect(out.namespace).toBe('replica');
+    expect(out.lut).toBeUndefined();
+    expect(out.fields.find((f) => f.type === 43)!.data).toEqual(guardField(versionOf(body)).subarray(5));
   });
 });

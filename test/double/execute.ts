@@ -2,6 +2,7 @@
 // gives. Both plain messages and batch rows come through here; bytes are already decoded by
 // message.ts / batch.ts, and this file only interprets them.
 
+import { ExpressionError, passesFilter } from './expression.js';
 import { findField, namespaceOf, type MsgField, type MsgOp, type ReplyBin } from './message.js';
 import { citrusNow, type RecordStore, type StoredBin, type StoredRecord } from './store.js';
 import {
@@ -113,6 +114,8 @@ export class RecordExecutor {
     const record = this.store.get(ns, digestHex);
     if (!record) return rejected(ResultCode.NOT_FOUND);
     if (generationCheckFails(req.info2, req.generation, record)) return rejected(ResultCode.GENERATION);
+    const filtered = this.filter(req, record);
+    if (filtered !== ResultCode.OK) return rejected(filtered);
     this.store.delete(ns, digestHex);
     return { kind: 'delete', resultCode: ResultCode.OK, generation: 0, voidTime: 0, bins: [], xdr: false };
   }
@@ -124,6 +127,9 @@ export class RecordExecutor {
     if (req.info2 & Info2.CREATE_ONLY && existing) return rejected(ResultCode.RECORD_EXISTS);
     if (req.info3 & (Info3.UPDATE_ONLY | Info3.REPLACE_ONLY) && !existing) return rejected(ResultCode.NOT_FOUND);
     if (existing && generationCheckFails(req.info2, req.generation, existing)) return rejected(ResultCode.GENERATION);
+    // A filter applies to a record that exists: a write to a missing key is not filtered.
+    const filtered = existing ? this.filter(req, existing) : ResultCode.OK;
+    if (filtered !== ResultCode.OK) return rejected(filtered);
 
     const replace = (req.info3 & (Info3.CREATE_OR_REPLACE | Info3.REPLACE_ONLY)) !== 0;
     // Work on a copy so a failing op leaves the stored record untouched.
@@ -169,6 +175,19 @@ export class RecordExecutor {
     };
     this.store.put(ns, digestHex, record);
     return { kind: 'write', resultCode: ResultCode.OK, generation: record.generation, voidTime: record.voidTime, bins: results, xdr };
+  }
+
+  /** The request's filter expression against `record`: OK, FILTERED_OUT, or PARAMETER. */
+  private filter(req: RecordRequest, record: StoredRecord): number {
+    const exp = findField(req.fields, FieldType.FILTER_EXPRESSION);
+    if (exp === undefined) return ResultCode.OK;
+    this.store.lastFilterExpression = Buffer.from(exp);
+    try {
+      return passesFilter(exp, record) ? ResultCode.OK : ResultCode.FILTERED_OUT;
+    } catch (err) {
+      if (err instanceof ExpressionError) return ResultCode.PARAMETER;
+      throw err;
+    }
   }
 
   /** Applies one modifying op to `bins`; returns a result code. */

@@ -130,6 +130,12 @@ const commands = {
     await client.put(key(k), toClientValue(bins), meta, policy);
     return null;
   },
+  async putGuarded({ key: k, bins, bin, version }) {
+    const exp = Aerospike.exp;
+    const filterExpression = exp.or(exp.eq(exp.binType(bin), exp.int(0)), exp.le(exp.binInt(bin), exp.int(version)));
+    await client.put(key(k), toClientValue(bins), undefined, new Aerospike.WritePolicy({ filterExpression }));
+    return null;
+  },
   async get({ key: k }) {
     return record(await client.get(key(k)));
   },

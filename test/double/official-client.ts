@@ -127,6 +127,14 @@ export class OfficialClient {
   exists(key: ClientKey): Promise<boolean> {
     return this.call('exists', { key });
   }
+  /**
+   * A put guarded as last-write-wins guards it, built with the client's own expression API:
+   * or(eq(bin_type(bin), 0), le(bin_int(bin), version)). `version` must be a safe integer.
+   */
+  putGuarded(key: ClientKey, bins: ClientBins, bin: string, version: number): Promise<null> {
+    return this.call('putGuarded', { key, bins, bin, version });
+  }
+
   remove(key: ClientKey): Promise<null> {
     return this.call('remove', { key });
   }

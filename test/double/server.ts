@@ -185,6 +185,15 @@ export class AerospikeDouble implements InfoContext {
     return this.store.get(namespace, digest.toString('hex'));
   }
 
+  /** The last filter expression (field 43) a request carried, for tests that pin its bytes. */
+  get lastFilterExpression(): Buffer | undefined {
+    return this.store.lastFilterExpression;
+  }
+
+  set lastFilterExpression(v: Buffer | undefined) {
+    this.store.lastFilterExpression = v;
+  }
+
   /** The live records of a namespace, keyed by digest hex (a cluster node: the whole cluster's). */
   records(namespace: string): Map<string, StoredRecord> {
     return this.store.records(namespace);

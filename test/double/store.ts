@@ -30,6 +30,8 @@ export function citrusNow(): number {
 
 export class RecordStore {
   private readonly spaces = new Map<string, Map<string, StoredRecord>>();
+  /** The last filter expression (field 43) a request carried, for tests that pin its bytes. */
+  lastFilterExpression: Buffer | undefined;
 
   constructor(namespaces: readonly string[]) {
     for (const ns of namespaces) this.spaces.set(ns, new Map());

@@ -50,6 +50,7 @@ export const FieldType = {
   DIGEST: 4,
   LUT: 14,
   BATCH_INDEX: 41,
+  FILTER_EXPRESSION: 43,
 } as const;
 
 export const OpType = {
@@ -87,6 +88,7 @@ export const ResultCode = {
   NAMESPACE: 20,
   BIN_NAME: 21,
   ENTERPRISE_ONLY: 25,
+  FILTERED_OUT: 27,
   SECURITY_NOT_SUPPORTED: 51,
   INVALID_USER: 60,
   INVALID_PASSWORD: 62,

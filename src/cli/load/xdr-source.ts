@@ -24,6 +24,18 @@
  *   refused LOGIN closes the lane; it reconnects a second later.
  *
  *   lane: connect ─▶ [TLS handshake] ─▶ LOGIN ─(0)─▶ records … ─(80)─▶ AUTHENTICATE ─(0)─▶ records …
+ *
+ * - Several hosts (connector nodes): `connections` lanes to each, lane i to host i mod n; shipments
+ *   go round-robin over the lanes, so consecutive shipments alternate hosts, as XDR spreads records
+ *   over a DC's connector nodes.
+ * - Hold-back (optional): a share of the shipments bound for the first host is held `holdBackMs`
+ *   before it is written, and the source treats it as timed out at once: the key is shipped again,
+ *   at its latest version, through the next lane. The held bytes still arrive later, on their own
+ *   path, so an older version can reach the destination after a newer one. Their replies are only
+ *   counted. A held shipment whose connection is gone by then is dropped.
+ *
+ *   pump ─▶ lane to host 0 ─(holdBackPct)─▶ held queue ──holdBackMs──▶ same socket, if still open
+ *                                          └▶ key queued again ─▶ next lane (another host)
  */
 
 import { type Socket, connect } from 'node:net';
@@ -62,8 +74,13 @@ import { type BinSpec, binsFor, integerKeyDigest, rng } from './record-factory.j
 const LANE_WRITE_BYTES = 64 * 1024;
 
 export interface XdrLoadOptions {
+  /** the first host; `hosts` lists them all when there are several */
   host: string;
   port: number;
+  hosts?: ReadonlyArray<{ host: string; port: number }>;
+  /** percentage of shipments to the first host held back (see the file comment); 0 = none */
+  holdBackPct?: number;
+  holdBackMs?: number;
   namespace: string;
   set: string;
   keys: number;
@@ -115,6 +132,9 @@ export interface LoadStats {
   probes: number;
   orderViolations: number;
   healthChecks: number;
+  /** shipments held back, and those written when their time came */
+  held: number;
+  heldSent: number;
   /** record replies by code (LOGIN / AUTHENTICATE replies are in securityCodes) */
   byCode: Record<number, number>;
   /** LOGIN / AUTHENTICATE answered 0 */
@@ -135,6 +155,14 @@ export interface LoadStats {
 const PROBE = -1;
 const LOGIN = -2;
 const AUTHENTICATE = -3;
+const HELD = -4;
+
+interface HeldShipment {
+  lane: Lane;
+  socket: Socket;
+  bytes: Buffer;
+  releaseAt: number;
+}
 
 interface Lane {
   index: number;
@@ -162,6 +190,8 @@ export class XdrSource {
     probes: 0,
     orderViolations: 0,
     healthChecks: 0,
+    held: 0,
+    heldSent: 0,
     byCode: {},
     logins: 0,
     loginFailures: 0,
@@ -198,6 +228,9 @@ export class XdrSource {
   /** keys answered with a retry code and waiting `retryDelayMs` before they are queued again */
   private retriesWaiting = 0;
   private tokenExpiresAt = 0;
+  private readonly hostList: ReadonlyArray<{ host: string; port: number }>;
+  /** held-back shipments, in release order */
+  private held: HeldShipment[] = [];
 
   constructor(readonly opts: XdrLoadOptions) {
     this.version = new Int32Array(opts.keys);
@@ -209,6 +242,7 @@ export class XdrSource {
     this.setField = opts.set.length > 0 ? stringField(FieldType.Set, opts.set) : null;
     this.random = rng(opts.seed);
     this.stopAt = opts.changes > 0 ? opts.changes : Number.POSITIVE_INFINITY;
+    this.hostList = opts.hosts !== undefined && opts.hosts.length > 0 ? opts.hosts : [{ host: opts.host, port: opts.port }];
     if ((opts.user === undefined) !== (opts.password === undefined)) throw new Error('XdrSource: give both user and password, or neither');
     this.credential = opts.password === undefined ? null : Buffer.from(bcrypt.hashSync(opts.password, CREDENTIAL_SALT), 'utf8');
   }
@@ -222,7 +256,7 @@ export class XdrSource {
   /** Run until the change budget or the duration is spent and every shipment is acknowledged. */
   async run(): Promise<LoadStats> {
     this.started = performance.now();
-    for (let i = 0; i < this.opts.connections; i++) this.lanes.push(this.newLane(i));
+    for (let i = 0; i < this.opts.connections * this.hostList.length; i++) this.lanes.push(this.newLane(i));
     for (const l of this.lanes) this.open(l);
     this.timers.push(setInterval(() => this.checkResets(), 250));
     if (this.opts.healthChecks) this.timers.push(setInterval(() => this.healthCheck(), 5000));
@@ -254,12 +288,18 @@ export class XdrSource {
     return { index, socket: null, ready: false, refused: false, framer: new Framer(1 << 20), keys: [], sentAt: [], head: 0, lastReply: 0 };
   }
 
+  /** The host a lane ships to: lanes take the hosts in turn. */
+  private hostOf(lane: Lane): { host: string; port: number } {
+    return this.hostList[lane.index % this.hostList.length]!;
+  }
+
   private open(lane: Lane): void {
     const o = this.opts;
+    const { host, port } = this.hostOf(lane);
     const socket =
       o.tls === undefined
-        ? connect({ host: o.host, port: o.port, noDelay: true })
-        : connectTls({ host: o.host, port: o.port, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: o.tls.servername });
+        ? connect({ host, port, noDelay: true })
+        : connectTls({ host, port, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, servername: o.tls.servername });
     lane.socket = socket;
     lane.framer = new Framer(1 << 20);
     lane.refused = false;
@@ -433,6 +473,7 @@ export class XdrSource {
       lane.socket?.destroy();
       return;
     }
+    if (k === HELD) return;
     if (k === PROBE) {
       // A probe: "namespace not found", or a retry code (Ferry may not have reached the destination
       // yet). Any other code belongs to some other shipment: the replies are out of order.
@@ -470,13 +511,14 @@ export class XdrSource {
   }
 
   private isFinished(): boolean {
-    return this.stopped && this.retriesWaiting === 0 && this.queueHead >= this.queue.length && this.inFlightCount === 0;
+    return this.stopped && this.retriesWaiting === 0 && this.held.length === 0 && this.queueHead >= this.queue.length && this.inFlightCount === 0;
   }
 
   /** Make changes (within the throttle), then ship queued keys onto lanes with room. */
   private pump(): void {
     if (this.finish === null) return;
     if (!this.stopped) this.makeChanges();
+    this.releaseHeld();
     const batchSockets = new Set<Lane>();
     // Each lane's shipments of this round, encoded one after another into one buffer.
     const parts = new Map<Lane, BufferWriter>();
@@ -486,8 +528,12 @@ export class XdrSource {
       const k = this.queue[this.queueHead++]!;
       if (this.inFlight[k] === 1 || this.dirty[k] === 0) continue;
       this.dirty[k] = 0;
-      this.inFlight[k] = 1;
       const now = performance.now();
+      if (this.holdsBack(lane)) {
+        this.holdBack(lane, k, now);
+        continue;
+      }
+      this.inFlight[k] = 1;
       let out = parts.get(lane);
       if (out === undefined) parts.set(lane, (out = new BufferWriter(LANE_WRITE_BYTES)));
       if (this.opts.probeEvery > 0 && ++this.shipCounter % this.opts.probeEvery === 0) {
@@ -512,6 +558,35 @@ export class XdrSource {
       this.finish = null;
       f();
     }
+  }
+
+  private holdsBack(lane: Lane): boolean {
+    const pct = this.opts.holdBackPct ?? 0;
+    return pct > 0 && lane.index % this.hostList.length === 0 && this.random() * 100 < pct;
+  }
+
+  /** Set the shipment of key k aside for its lane, and ship the key again at once (see HELD). */
+  private holdBack(lane: Lane, k: number, now: number): void {
+    const w = new BufferWriter(1024);
+    this.message(k, w);
+    this.held.push({ lane, socket: lane.socket!, bytes: w.finish(), releaseAt: now + (this.opts.holdBackMs ?? 0) });
+    this.stats.held++;
+    this.enqueue(k);
+  }
+
+  /** Write the held shipments whose time has come, on the connection they were held for. */
+  private releaseHeld(): void {
+    const now = performance.now();
+    let n = 0;
+    for (; n < this.held.length && this.held[n]!.releaseAt <= now; n++) {
+      const h = this.held[n]!;
+      if (h.lane.socket !== h.socket || !h.lane.ready) continue;
+      h.lane.keys.push(HELD);
+      h.lane.sentAt.push(now);
+      h.socket.write(h.bytes);
+      this.stats.heldSent++;
+    }
+    if (n > 0) this.held = this.held.slice(n);
   }
 
   private pickLane(): Lane | null {
