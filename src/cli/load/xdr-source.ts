@@ -1,6 +1,6 @@
 /**
  * A simulated XDR source: it ships changes to a connector node exactly the way XDR does
- * (xdr-wire.md §3), so Ferry can be tested and measured without an Enterprise source.
+ * (docs/wire.md §3), so Ferry can be tested and measured without an Enterprise source.
  *
  *   changes ─▶ key state (latest version | deleted, dirty) ─▶ ship queue ─▶ connection lanes
  *   lane: socket, FIFO of (key, probe?, sent-at); replies are matched strictly in order
