@@ -16,7 +16,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { Bench } from 'tinybench';
 import { parseObjectSpec, binsFor, integerKeyDigest } from '../src/cli/load/record-factory.js';
-import { RingReader, RingWriter, newRingBuffer } from '../src/dispatch/ring.js';
+import { RingReader, RingWriter, newRingBuffer } from '../src/threads/ring.js';
 import { WritePolicy } from '../src/destination/write-policy.js';
 import {
   FieldType,

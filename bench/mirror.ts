@@ -9,6 +9,10 @@
  * --concurrency in flight, then a marker key) and time until the destination has the marker
  * (changes/s, time to converge). The destination is then compared with the source, key by key.
  * CPU is the mirror process's user+sys time over both phases.
+ *
+ * Then the merge: two sources of --merge-keys keys each, one destination already holding
+ * --own-keys keys of its own; two mirror processes per tool, no prefix, no other flags. Timed until
+ * the destination holds every key of both sources plus its own, then checked key by key.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -25,6 +29,8 @@ const { values } = parseArgs({
     'value-bytes': { type: 'string', default: '100' },
     stream: { type: 'string', default: '20000' },
     concurrency: { type: 'string', default: '32' },
+    'merge-keys': { type: 'string', default: '25000' },
+    'own-keys': { type: 'string', default: '1000' },
   },
 });
 const KEYS = Number(values.keys);
@@ -32,6 +38,8 @@ const VALUE_BYTES = Number(values['value-bytes']);
 const STREAM = Number(values.stream);
 const CONCURRENCY = Number(values.concurrency);
 const PREFIX = 'bench/';
+const MERGE_KEYS = Number(values['merge-keys']);
+const OWN_KEYS = Number(values['own-keys']);
 
 function cpuSeconds(pid: number): number {
   try {
@@ -59,12 +67,62 @@ async function until(done: () => Promise<boolean>, timeoutMs: number): Promise<n
   return performance.now() - start;
 }
 
-async function load(client: Etcd3): Promise<void> {
+async function load(client: Etcd3, prefix = `${PREFIX}key/`, count = KEYS): Promise<void> {
   const value = Buffer.alloc(VALUE_BYTES, 'v');
-  for (let i = 0; i < KEYS; i += 100) {
+  for (let i = 0; i < count; i += 100) {
     const ops = [];
-    for (let j = i; j < Math.min(KEYS, i + 100); j++) ops.push({ request_put: { key: Buffer.from(`${PREFIX}key/${String(j).padStart(8, '0')}`), value } });
+    for (let j = i; j < Math.min(count, i + 100); j++) ops.push({ request_put: { key: Buffer.from(`${prefix}${String(j).padStart(8, '0')}`), value } });
     await client.kv.txn({ success: ops });
+  }
+}
+
+/** Ferry's bookkeeping keys in a destination: checkpoints and ownership markers. */
+async function bookkeepingKeys(client: Etcd3): Promise<number> {
+  return Number((await client.kv.range({ key: Buffer.from('__ferry/'), range_end: Buffer.from('__ferry0'), count_only: true })).count);
+}
+
+/** Keys outside Ferry's bookkeeping. */
+async function dataKeys(client: Etcd3): Promise<number> {
+  const all = Number((await client.kv.range({ key: Buffer.from([0]), range_end: Buffer.from([0]), count_only: true })).count);
+  return all - (await bookkeepingKeys(client));
+}
+
+interface MergeResult {
+  tool: string;
+  ms: number;
+  cpuS: number;
+  equal: boolean;
+  /** the destination's bookkeeping keys after the merge (checkpoints and ownership markers) */
+  bookkeeping: number;
+}
+
+/** Two sources (already loaded) into one fresh destination holding OWN_KEYS keys of its own. */
+async function runMerge(tool: string, sources: [EtcdServer, EtcdServer], spawnTool: (source: EtcdServer, dest: EtcdServer) => ChildProcess): Promise<MergeResult> {
+  const dest = await startEtcd({ name: `merge-${tool.split(' ')[0]}` });
+  try {
+    await load(dest.client, 'local/', OWN_KEYS);
+    const total = 2 * MERGE_KEYS + OWN_KEYS;
+    const t0 = performance.now();
+    const children = sources.map((s) => spawnTool(s, dest));
+    let stderr = '';
+    for (const c of children) c.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const exits = children.map((c) => new Promise<void>((resolve) => c.once('exit', () => resolve())));
+    try {
+      await until(async () => (await dataKeys(dest.client)) >= total, 600_000);
+      const ms = performance.now() - t0;
+      const cpuS = children.reduce((n, c) => n + cpuSeconds(c.pid!), 0);
+      const [a, b, own, got] = await Promise.all([dump(sources[0].client, 'merge/'), dump(sources[1].client, 'merge/'), dump(dest.client, 'local/'), dump(dest.client, 'merge/')]);
+      const equal = got.size === a.size + b.size && [...a, ...b].every(([k, v]) => got.get(k) === v) && own.size === OWN_KEYS;
+      const bookkeeping = await bookkeepingKeys(dest.client);
+      return { tool, ms, cpuS, equal, bookkeeping };
+    } catch (err) {
+      throw new Error(`${tool} (merge): ${(err as Error).message}\n${stderr.slice(-2000)}`);
+    } finally {
+      for (const c of children) c.kill('SIGTERM');
+      await Promise.all(exits);
+    }
+  } finally {
+    await dest.close();
   }
 }
 
@@ -133,7 +191,9 @@ async function main(): Promise<void> {
     p.once('exit', () => resolve(out.split('\n')[0] ?? ''));
   });
   const source = await startEtcd({ name: 'source' });
+  const mergeSources: [EtcdServer, EtcdServer] = await Promise.all([startEtcd({ name: 'merge-a' }), startEtcd({ name: 'merge-b' })]);
   try {
+    await Promise.all([load(mergeSources[0].client, 'merge/a/', MERGE_KEYS), load(mergeSources[1].client, 'merge/b/', MERGE_KEYS)]);
     await load(source.client);
     const results: Result[] = [];
     results.push(
@@ -157,8 +217,25 @@ async function main(): Promise<void> {
         `| ${r.tool} | ${(r.syncMs / 1000).toFixed(2)} s | ${n((KEYS * 1000) / r.syncMs)} | ${(r.streamMs / 1000).toFixed(2)} s | ${n(((STREAM + 1) * 1000) / r.streamMs)} | ${Math.round(r.tailMs)} ms | ${r.cpuS.toFixed(2)} | ${r.equal ? 'yes' : 'NO'} |\n`,
       );
     }
+
+    const merges: MergeResult[] = [];
+    merges.push(
+      await runMerge('ferry mirror ×2', mergeSources, (src, dest) =>
+        spawn(process.execPath, [`${root}dist/cli/ferry.js`, 'mirror', '--endpoints', src.endpoint, '--quiet', dest.endpoint], { stdio: ['ignore', 'ignore', 'pipe'] }),
+      ),
+    );
+    merges.push(
+      await runMerge('etcdctl make-mirror ×2', mergeSources, (src, dest) =>
+        spawn(etcdctl, ['--endpoints', src.endpoint, 'make-mirror', dest.endpoint], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCDCTL_API: '3' } }),
+      ),
+    );
+    process.stdout.write(`\nmerge: two sources of ${MERGE_KEYS} keys each into one destination holding ${OWN_KEYS} keys of its own, no prefix\n\n`);
+    process.stdout.write('| tools | destination holds all | keys/s | CPU (s, both) | own keys kept, sources equal | bookkeeping keys |\n|---|---|---|---|---|---|\n');
+    for (const r of merges) {
+      process.stdout.write(`| ${r.tool} | ${(r.ms / 1000).toFixed(2)} s | ${n((2 * MERGE_KEYS * 1000) / r.ms)} | ${r.cpuS.toFixed(2)} | ${r.equal ? 'yes' : 'NO'} | ${n(r.bookkeeping)} |\n`);
+    }
   } finally {
-    await source.close();
+    await Promise.all([source.close(), ...mergeSources.map((s) => s.close())]);
   }
 }
 

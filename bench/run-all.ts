@@ -1,9 +1,12 @@
 /**
- * `npm run bench`: the end-to-end scenarios, the overload scenario and a CPU profile of Ferry (and,
- * with --micro, the micro-benchmarks), then bench/RESULTS.md regenerated from what they measured.
+ * `npm run bench`: the end-to-end scenarios, direct / naive relay / Ferry on issue 11's loads
+ * (bench/baseline.ts), the overload scenario and a CPU profile of Ferry (and, with --micro, the
+ * micro-benchmarks), then bench/RESULTS.md regenerated from what they measured.
  *
  *   npm run bench -- [--micro] [--skip-profile] [--quick] [--changes N] [--rounds N] [--official-changes N]
  *                    [--half-seconds S] [--stall-seconds S] [--results FILE]
+ *
+ * --rounds applies to the end-to-end saturated load and to the baseline's saturated and 16 × 128 loads.
  *
  * Only the part of RESULTS.md between the bench:run-all markers is written; every other section
  * (the etcd mirror's, from bench/mirror.ts) is kept as it is. The machine, every command and the
@@ -16,9 +19,9 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from './lib/args.js';
 import { BenchError, ROOT, Tracked, runMain } from './lib/processes.js';
-import { renderE2e, renderOverload, renderProfile, renderTargets, targets } from './lib/report.js';
+import { renderBaseline, renderE2e, renderOverload, renderProfile, renderTargets, targets } from './lib/report.js';
 import { scratchDir } from './lib/stack.js';
-import type { E2eResult, OverloadResult, ProfileResult } from './lib/types.js';
+import type { BaselineResult, E2eResult, OverloadResult, ProfileResult } from './lib/types.js';
 
 const values = parseFlags({
   micro: { type: 'boolean', default: false },
@@ -88,6 +91,10 @@ runMain(async () => {
     '--half-seconds', values['half-seconds'] ?? (quick ? '4' : '15'),
     ...(quick ? ['--warmup', '10000'] : []),
   ];
+  const baselineArgs = [
+    '--rounds', values.rounds ?? (quick ? '1' : '3'),
+    ...(quick ? ['--saturation-changes', '50000', '--issue-changes', '30000', '--rate-seconds', '4', '--rate-rounds', '1', '--warmup', '10000'] : []),
+  ];
   const overloadArgs = ['--stall-seconds', values['stall-seconds'] ?? (quick ? '10' : '30')];
 
   let micro: string | null = null;
@@ -110,6 +117,9 @@ runMain(async () => {
   const e2eFile = join(dir, 'e2e.json');
   await runScript('e2e', 'bench/e2e.ts', [...e2eArgs, '--json', e2eFile], 600_000);
   const e2e = JSON.parse(readFileSync(e2eFile, 'utf8')) as E2eResult;
+  const baselineFile = join(dir, 'baseline.json');
+  await runScript('baseline', 'bench/baseline.ts', [...baselineArgs, '--json', baselineFile], 600_000);
+  const baseline = JSON.parse(readFileSync(baselineFile, 'utf8')) as BaselineResult;
   const overloadFile = join(dir, 'overload.json');
   await runScript('overload', 'bench/overload.ts', [...overloadArgs, '--json', overloadFile], 300_000);
   const overload = JSON.parse(readFileSync(overloadFile, 'utf8')) as OverloadResult;
@@ -139,7 +149,7 @@ runMain(async () => {
     '',
     'Judged from the numbers below by bench/lib/report.ts. Ack latency comes as log2 bucket edges, so a p99 of "≤ 16.4 ms" (8.2–16.4 ms) cannot say whether it is within 10 ms.',
     '',
-    renderTargets(targets(e2e, overload)),
+    renderTargets(targets(e2e, overload, baseline)),
     '',
     '## End to end: direct, through Ferry, official client',
     '',
@@ -156,6 +166,27 @@ runMain(async () => {
     '',
     renderE2e(e2e),
     `\`\`\`sh\nnpm run bench:e2e -- ${e2eArgs.join(' ')}\n\`\`\``,
+    '',
+    '## Direct, a naive relay and Ferry',
+    '',
+    'The floor Ferry must beat on CPU: bench/naive-relay.ts, one thread, one upstream socket per source connection, frames forwarded as read (type 4 inflated), ' +
+      `replies piped back, run with Ferry's node flags. Each load runs straight into the destination, through the relay and through Ferry (${baseline.settings.workers} worker threads) in turn, ` +
+      `for its rounds (${baseline.settings.rounds}, and ${baseline.settings.rateRounds} at the fixed rate); each figure is the median of its own rounds, after a warm-up of ` +
+      `${baseline.settings.warmup.toLocaleString('en-US')} changes each way. One relay and one Ferry serve every load of a destination.`,
+    '',
+    '- CPU µs / record: user+sys of the relay\'s or Ferry\'s process (/proc/<pid>/stat) over the load ÷ records. Split by thread (/proc/<pid>/task): main is the thread whose id is the pid, ' +
+      'workers Ferry\'s busiest others (as many as worker threads), helpers the rest (V8\'s compiler and GC threads, libuv\'s pool). On Node 20 every thread is named "node", so the split goes by CPU, not by name.',
+    '- reads / writes / sleeps per 100 records: the relay\'s or Ferry\'s read- and write-type system calls (syscr, syscw of /proc/<pid>/io, all threads) and the times one of its threads went to sleep ' +
+      '(voluntary context switches, /proc/<pid>/task/*/status): what a record costs besides JavaScript, each socket call and each wake-up being several µs of CPU here.',
+    '- ack p50 / p99 / p99.9: as the source saw it after its first second (two at the fixed rate), upper edges of log2 buckets; the two processes of the 16 × 128 load have their histograms merged.',
+    '- 16 × 128, 20% compressed: `ferry xdr-load --compress` compresses every write of a process (all of them here: 256 bytes is over its 128-byte threshold), so the load is two processes side by side, ' +
+      '13 connections uncompressed with 80% of the changes and 3 compressing with 20%, on disjoint keys. That makes exactly 20% of the records compressed; 3 of 16 connections is the nearest split of the connections. ' +
+      'Direct runs the same two processes uncompressed: Community Edition, and the double after it, refuse type-4 requests. ' +
+      'The compressing process deflates every write it ships and is the last to finish, so this load\'s records/s says more about the generator than about the path; its CPU per record is the comparison.',
+    '- The ratios are computed in one place (bench/lib/report.ts, baselineRatios) and judged in the Targets table.',
+    '',
+    renderBaseline(baseline),
+    `\`\`\`sh\nnpm run bench:baseline -- ${baselineArgs.join(' ')}\n\`\`\``,
     '',
     '## Overload and memory',
     '',
@@ -193,5 +224,5 @@ runMain(async () => {
   }
   writeFileSync(values.results, spliceResults(existing, block));
   log(`${values.results} regenerated (${minutes.toFixed(1)} minutes)`);
-  process.stdout.write(`${renderTargets(targets(e2e, overload))}\n`);
+  process.stdout.write(`${renderTargets(targets(e2e, overload, baseline))}\n`);
 });

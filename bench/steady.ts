@@ -14,9 +14,8 @@
  * started without NODE_FLAGS.
  */
 
-import { readFileSync, readdirSync } from 'node:fs';
 import { intFlag, parseFlags, usageError } from './lib/args.js';
-import { CLOCK_TICKS, runMain } from './lib/processes.js';
+import { runMain, splitThreads, threadCpu } from './lib/processes.js';
 import { Double, type Endpoint, Ferry, XdrLoad, parseEndpoint, scratchDir } from './lib/stack.js';
 
 const values = parseFlags({
@@ -64,21 +63,6 @@ const variants: Variant[] =
 
 const log = (msg: string): void => void process.stderr.write(`[steady ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
-/** CPU seconds of every thread of `pid`, by thread id. */
-function threadCpu(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      out.set(Number(tid), (Number(f[11]) + Number(f[12])) / CLOCK_TICKS);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return out;
-}
-
 interface Sample {
   variant: string;
   recordsPerSecond: number;
@@ -104,12 +88,7 @@ async function measure(v: Variant, destination: Endpoint, dir: string): Promise<
     if (warmup > 0) await new XdrLoad(loadArgs(ferry.service, warmup)).result(600_000);
     const before = threadCpu(ferry.proc.pid);
     const { summary } = await new XdrLoad(loadArgs(ferry.service, changes)).result(600_000);
-    const after = threadCpu(ferry.proc.pid);
-    const used = [...after].map(([tid, s]) => ({ tid, s: s - (before.get(tid) ?? 0) }));
-    const main = used.find((t) => t.tid === ferry.proc.pid)?.s ?? 0;
-    const others = used.filter((t) => t.tid !== ferry.proc.pid).sort((a, b) => b.s - a.s);
-    const worker = others.slice(0, workers).reduce((a, t) => a + t.s, 0);
-    const helpers = others.slice(workers).reduce((a, t) => a + t.s, 0);
+    const { main, workers: worker, helpers } = splitThreads(ferry.proc.pid, before, threadCpu(ferry.proc.pid), workers);
     const per = (s: number): number => Math.round((s * 1e8) / summary.ships) / 100;
     return {
       variant: v.name,

@@ -7,8 +7,10 @@
 // is cold: at 20,000 changes/s into a warm destination, 8% of that second's replies take over
 // 64 ms. In a 10-second run that alone sets the p99, whatever the path under test does. The
 // summary is xdr-load's own (same flags, same fields, same exit code), plus
-//   steady: { afterS, ships, shipsPerSecond, latencyMs: { p50, p99, p999 } }  from S s to the end
+//   steady: { afterS, ships, shipsPerSecond, latencyMs: { p50, p99, p999 }, histogram }  from S s to the end
+//           (histogram: replies per log2-µs bucket, so runs of parallel loads can be merged)
 //   cpuSeconds                                                              this process, over the run
+//   histogram                                                               the whole run's, as in steady
 // SIGTERM and SIGINT stop making changes; the run ends once everything in flight is answered.
 
 import { parseXdrLoadArgs, percentileMs, summarize } from '../dist/cli/xdr-load-command.js';
@@ -56,8 +58,10 @@ if (mark !== null) {
     ships,
     shipsPerSecond: Math.round((ships * 1000) / Math.max(1, elapsedMs - mark.atMs)),
     latencyMs: { p50: percentileMs(lat, 0.5), p99: percentileMs(lat, 0.99), p999: percentileMs(lat, 0.999) },
+    histogram: lat,
   };
 } else summary.steady = null;
 summary.cpuSeconds = (cpu.user + cpu.system) / 1e6;
+summary.histogram = stats.latency;
 process.stdout.write(`${JSON.stringify(summary)}\n`);
 process.exitCode = stats.abandons > 0 || stats.orderViolations > 0 ? 1 : 0;

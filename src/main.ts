@@ -3,33 +3,40 @@
  *
  *   config ─▶ Ferry.start(): Tender (cluster, login, partition map) ─▶ WorkerPool (piscina, rings)
  *            ─▶ SourceListener(s)  └▶ ManagementServer (metrics, health, control)
- *   completions: WorkerPool pump ─▶ outcome → reply code ─▶ SourceListener.complete / flushDirty
+ *   completions: WorkerPool pump ─▶ SessionRegistry (source/) ─▶ the owning session
+ *   worker diagnostics: WorkerPool.checkHealth() on the watch ─▶ log, count, readiness
  */
 
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type AerospikeDestination, ConfigError, type FerryConfig, readFirstLine } from './config/index.js';
-import { type CompletionSink, WorkerCounter, WorkerPool, type WorkerFaults } from './dispatch/index.js';
+import { type AerospikeDestination, ConfigError, type FerryConfig, changedKeys, classifyChanges, readConfigFile, readFirstLine } from './config/index.js';
+import { WorkerPool } from './dispatch/index.js';
+import { Tender } from './destination/index.js';
 import {
   type DestinationSettings,
   PartitionMapWriter,
   type PolicySettings,
-  SessionShare,
-  Tender,
+  SessionTokenShare,
+  WorkerCounter,
+  type WorkerFaults,
   newPartitionMapBuffer,
   newSessionBuffer,
-} from './destination/index.js';
+} from './threads/index.js';
 import { ManagementServer, type ManagementTarget } from './management/http-server.js';
 import { Logging } from './management/logger.js';
 import { type MetricsSource, type WorkerView, createMetrics } from './management/metrics.js';
 import { Ticker } from './management/ticker.js';
-import { ResultCode, decodeRecordMessage, isTransientDestinationCode, lutToUnixMs } from './protocol/index.js';
+import { decodeRecordMessage, lutToUnixMs } from './protocol/index.js';
 import { InFlightBudget } from './source/in-flight-budget.js';
 import { SourceListener } from './source/listener.js';
+import { SessionRegistry } from './source/session-registry.js';
 import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
+import { StartAbortedError, waitForStartup } from './startup.js';
 
 export interface FerryOptions {
   /** override the worker entry (tests that run from source point this at the built file) */
@@ -38,23 +45,13 @@ export interface FerryOptions {
   logging?: Logging;
 }
 
-/**
- * Outcome → the code the source gets. Done codes pass; every transient outcome becomes 11 (the source
- * retries); a permanent rejection passes back as it is, and is counted.
- */
-export function replyCodeFor(outcome: number): number {
-  if (outcome >= 256) return ResultCode.Unavailable;
-  if (isTransientDestinationCode(outcome)) return ResultCode.Unavailable;
-  return outcome;
-}
-
 /** What a reload changed: applied live, or waiting for a restart. */
 export interface ReloadReport {
   applied: string[];
   needsRestart: string[];
 }
 
-export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
+export class Ferry implements MetricsSource, ManagementTarget {
   readonly logging: Logging;
   private readonly log: Logger;
   private pool: WorkerPool | null = null;
@@ -67,6 +64,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   private answered = 0;
   private answeredAt = performance.now();
   readonly stats = new SourceStats();
+  private readonly sessions = new SessionRegistry(this.stats);
   readonly registry: Registry;
   readonly control = { pause: (): void => this.pause(), resume: (): void => this.resume(), paused: (): boolean => this.paused() };
   private readonly budget: InFlightBudget;
@@ -97,15 +95,33 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     this.refreshRecordLog();
   }
 
-  async start(): Promise<Array<{ address: string; port: number }>> {
+  /**
+   * Start everything, or nothing: a failed step (a port in use, a destination that does not answer
+   * within service.startup-timeout) or `aborted()` turning true (a stop signal) closes whatever was
+   * already opened before the error is rethrown.
+   */
+  async start(aborted: () => boolean = () => false): Promise<Array<{ address: string; port: number }>> {
+    try {
+      return await this.open(aborted);
+    } catch (err) {
+      await this.release(0);
+      throw err;
+    }
+  }
+
+  private async open(aborted: () => boolean): Promise<Array<{ address: string; port: number }>> {
     const d = this.config.destination;
     const s = this.config.service;
+    const deadline = { at: performance.now() + s.startupTimeoutMs, timeoutMs: s.startupTimeoutMs };
+    const check = (): void => {
+      if (aborted()) throw new StartAbortedError('stopped while starting');
+    };
     let destination: DestinationSettings;
     let connectWaitMs = 2000;
     if (d.kind === 'aerospike') {
       const mapSab = newPartitionMapBuffer();
       const sessionSab = newSessionBuffer();
-      const tlsText = d.tls === null ? null : { ca: readText(d.tls.caFile), cert: readText(d.tls.certFile), key: readText(d.tls.keyFile) };
+      const tlsText = destinationTls(d.tls);
       this.tender = new Tender(
         {
           seeds: d.seeds.map((seed) => ({ host: seed.host, port: seed.port, tlsName: seed.tlsName ?? d.tls?.tlsName })),
@@ -119,11 +135,13 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
           timeoutMs: d.connectTimeoutMs * 2,
         },
         new PartitionMapWriter(mapSab),
-        new SessionShare(sessionSab),
+        new SessionTokenShare(sessionSab),
         this.logging.get('tender'),
       );
       // A wrong user or password throws here: a start-up error, not a retry loop.
       await this.tender.start();
+      const tender = this.tender;
+      await waitForStartup(() => tender.nodeCount > 0, deadline, aborted, () => `no destination node answered (aerospike.seeds: ${d.seeds.map((x) => `${x.host}:${x.port}`).join(', ')})`);
       this.edition = this.tender.edition;
       destination = {
         kind: 'aerospike',
@@ -151,10 +169,11 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
         ringBytes: ringBytesFor(s.maxConcurrentRecords, s.workerThreads),
         dispatchDelayMs: s.dispatchDelayMs,
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),
-        task: { destination, policy: this.policy, faults: this.options.faults ?? {} },
+        task: { destination, faults: this.options.faults ?? {} },
+        policy: this.policy,
         cpus: [...s.cpus],
       },
-      this,
+      this.sessions,
       this.logging.get('dispatch'),
     );
     this.pool.setAckDeadline(s.ackDeadlineMs);
@@ -162,6 +181,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     if (!(await this.pool.waitForDestination(connectWaitMs))) {
       this.log.warn('workers have no destination yet; records get the retry code until they do');
     }
+    check();
 
     const manage = this.config.raw.service.manage;
     if (manage.enabled) {
@@ -173,11 +193,13 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     const bound: Array<{ address: string; port: number }> = [];
     for (const address of s.addresses) {
       for (const port of s.ports) {
-        const listener = new SourceListener({ port, address, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.stats, this.log);
-        bound.push(await listener.listen());
+        const listener = new SourceListener({ port, address, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.sessions, this.stats, this.log);
+        // Kept before it listens, so a failure to listen still closes it.
         this.listeners.push(listener);
+        bound.push(await listener.listen());
       }
     }
+    check();
     this.watch = setInterval(() => this.watchDestination(), WATCH_MS);
     this.watch.unref();
     this.ticker = new Ticker(this, this.logging.get('ticker'));
@@ -211,6 +233,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
   private watchDestination(): void {
     const pool = this.pool;
     if (pool === null) return;
+    pool.checkHealth();
     let up = 0;
     let answered = 0;
     for (let w = 0; w < pool.threads; w++) {
@@ -244,28 +267,10 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     return this.pool;
   }
 
-  // ---- CompletionSink ------------------------------------------------------------------------
-
-  complete(connection: number, seq: number, outcome: number): void {
-    const code = replyCodeFor(outcome);
-    // Connection ids are unique across listeners: each listener only knows its own.
-    for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.complete(connection, seq, code);
-  }
-
-  batchEnd(): void {
-    for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.flushDirty();
-  }
-
-  workerLost(worker: number): void {
-    for (const l of this.listeners) l.failWorker(worker);
-  }
-
   // ---- MetricsSource and ManagementTarget ---------------------------------------------------
 
   activeConnections(): number {
-    let n = 0;
-    for (const l of this.listeners) n += l.connections;
-    return n;
+    return this.sessions.size;
   }
 
   inFlight(): number {
@@ -292,7 +297,17 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     const pool = this.pool;
     if (pool === null) return [];
     const out: WorkerView[] = [];
-    for (let w = 0; w < pool.threads; w++) out.push({ counters: pool.counters(w), restarts: pool.restarts(w), wakeups: pool.wakeups(w), ringUsedBytes: pool.backlog(w), ringBytes: pool.ringBytes });
+    for (let w = 0; w < pool.threads; w++) {
+      out.push({
+        counters: pool.counters(w),
+        restarts: pool.restarts(w),
+        wakeups: pool.wakeups(w),
+        ringUsedBytes: pool.backlog(w),
+        ringBytes: pool.ringBytes,
+        problems: pool.health.counts[w]!,
+        activeProblems: pool.health.activeCount(w),
+      });
+    }
     return out;
   }
 
@@ -303,6 +318,7 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
     const pool = this.pool;
     if (pool === null) reasons.push('no workers yet');
     else {
+      reasons.push(...pool.health.blocking());
       for (let w = 0; w < pool.threads; w++) {
         if (pool.counters(w)[WorkerCounter.ConnectionsUp]! === 0) reasons.push(`worker ${w} has no destination connection`);
       }
@@ -375,85 +391,96 @@ export class Ferry implements CompletionSink, MetricsSource, ManagementTarget {
 
   // ---- reload and stop ----------------------------------------------------------------------
 
-  /** Apply what can change live from `next`; never half-applies (the caller validated `next`). */
+  /**
+   * Apply what can change live from `next`; never half-applies (the caller validated `next`). Every
+   * changed key is classified by RELOAD_KEYS (src/config/reload-keys.ts): a live one is applied
+   * here, any other is reported under needsRestart.
+   */
   async reload(next: FerryConfig): Promise<ReloadReport> {
     const cur = this.config;
-    const applied: string[] = [];
-    const needsRestart: string[] = [];
-    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-    const restartOnly: Array<[string, unknown, unknown]> = [
-      ['service.port', cur.service.ports, next.service.ports],
-      ['service.address', cur.service.addresses, next.service.addresses],
-      ['service.worker-threads', cur.service.workerThreads, next.service.workerThreads],
-      ['service.max-frame-size', cur.service.maxFrameSize, next.service.maxFrameSize],
-      ['service.max-in-flight-per-connection', cur.service.maxInFlightPerConnection, next.service.maxInFlightPerConnection],
-      ['service.dispatch-delay', cur.service.dispatchDelayMs, next.service.dispatchDelayMs],
-      ['service.manage', cur.raw.service.manage, next.raw.service.manage],
-      ['service.security / service.tls', [cur.raw.service.security, cur.raw.service.tls], [next.raw.service.security, next.raw.service.tls]],
-      ['logging.file', cur.logging.file, next.logging.file],
-      ['file', cur.raw.file, next.raw.file],
-    ];
-    const cd = cur.destination;
-    const nd = next.destination;
-    if (cd.kind !== nd.kind) restartOnly.push(['destination', cd.kind, nd.kind]);
-    else if (cd.kind === 'aerospike' && nd.kind === 'aerospike') {
-      restartOnly.push(
-        ['aerospike.seeds', cd.seeds, nd.seeds],
-        ['aerospike.credentials', cd.credentials, nd.credentials],
-        ['aerospike.tls', cd.tls, nd.tls],
-        ['aerospike.cluster-name', cd.clusterName, nd.clusterName],
-        ['aerospike.connections-per-node', cd.connectionsPerNode, nd.connectionsPerNode],
-        ['aerospike.pipeline-depth', cd.pipelineDepth, nd.pipelineDepth],
-        ['aerospike.timeouts', [cd.connectTimeoutMs, cd.writeTimeoutMs], [nd.connectTimeoutMs, nd.writeTimeoutMs]],
-      );
-    }
-    for (const [key, a, b] of restartOnly) if (!same(a, b)) needsRestart.push(key);
-
-    if (!same(cur.logging.levels, next.logging.levels)) {
-      this.setLevels(next.logging.levels);
-      applied.push('logging.levels');
-    }
-    if (cur.logging['ticker-interval'] !== next.logging['ticker-interval']) {
-      this.ticker?.start(next.logging['ticker-interval']);
-      applied.push('logging.ticker-interval');
-    }
-    if (cur.service.maxConcurrentRecords !== next.service.maxConcurrentRecords) {
+    const { live, restart } = classifyChanges(changedKeys(cur.raw, next.raw));
+    const changed = (...keys: string[]): boolean => keys.some((k) => live.includes(k));
+    if (changed('logging.levels')) this.setLevels(next.logging.levels);
+    if (changed('logging.ticker-interval')) this.ticker?.start(next.logging['ticker-interval']);
+    if (changed('service.max-concurrent-records')) {
       this.budget.cap = next.service.maxConcurrentRecords;
       this.budget.wake();
-      applied.push('service.max-concurrent-records');
     }
-    if (cur.service.ackDeadlineMs !== next.service.ackDeadlineMs) {
+    if (changed('service.ack-deadline')) {
       for (const l of this.listeners) l.ackDeadlineMs = next.service.ackDeadlineMs;
       this.pool?.setAckDeadline(next.service.ackDeadlineMs);
-      applied.push('service.ack-deadline');
     }
-    if (cd.kind === 'aerospike' && nd.kind === 'aerospike' && (!same(cd.namespaceMap, nd.namespaceMap) || cd.lut !== nd.lut || cd.durableDelete !== nd.durableDelete)) {
+    // Sessions read it at each slow-reader check.
+    if (changed('service.slow-reader-timeout')) this.limits.slowReaderMs = next.service.slowReaderMs;
+    const nd = next.destination;
+    if (nd.kind === 'aerospike' && changed('aerospike.namespace-mapping', 'aerospike.lut', 'aerospike.durable-delete')) {
       this.policy = this.policyFor(nd);
       this.pool?.updatePolicy(this.policy);
-      applied.push('aerospike.namespace-mapping / lut / durable-delete');
     }
     // What is live takes the new values; what needs a restart keeps running as it started.
     this.config = next;
-    return { applied, needsRestart };
+    return { applied: live, needsRestart: restart };
   }
 
-  /** Drain: stop reading, answer everything in flight (within the ack deadline), stop workers. */
+  /**
+   * Drain: stop reading, answer everything in flight, stop workers. Every record is answered by
+   * the ack deadline (with 11 if need be), and the workers get what is left of it plus
+   * DRAIN_MARGIN_MS: a destination that takes nothing cannot hold the exit back.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info({ inFlight: this.budget.inFlight }, 'draining');
+      const until = performance.now() + this.config.service.ackDeadlineMs + DRAIN_MARGIN_MS;
       this.ticker?.stop();
       if (this.watch !== null) clearInterval(this.watch);
       await Promise.all(this.listeners.map((l) => l.drain()));
-      const d = this.config.destination;
-      await this.pool?.stop((d.kind === 'aerospike' ? d.writeTimeoutMs : 5000) + 500);
-      for (const l of this.listeners) l.close();
-      await this.management?.close();
-      this.tender?.stop();
+      await this.release(Math.max(0, until - performance.now()));
       this.log.info('stopped');
       this.logging.flush();
     })();
     return this.stopping;
   }
+
+  /** Close whatever is open: workers (given `graceMs` to finish), ports, tending. */
+  private async release(graceMs: number): Promise<void> {
+    this.ticker?.stop();
+    if (this.watch !== null) clearInterval(this.watch);
+    await this.pool?.stop(graceMs);
+    for (const l of this.listeners) l.close();
+    await this.management?.close();
+    this.tender?.stop();
+  }
+}
+
+/** Beyond the ack deadline, what the drain gives workers and sockets to wind down. */
+const DRAIN_MARGIN_MS = 1000;
+
+/**
+ * The destination's TLS files, read and loaded now: a missing, unreadable or malformed one is a
+ * configuration error naming its key, not a tender that retries a handshake that cannot work.
+ */
+function destinationTls(tls: AerospikeDestination['tls']): { ca: string | undefined; cert: string | undefined; key: string | undefined } | null {
+  if (tls === null) return null;
+  const problems: string[] = [];
+  const read = (path: string | undefined, key: string): string | undefined => (path === undefined ? undefined : readConfigFile(path, `aerospike.tls.${key}`, problems)?.toString('utf8'));
+  const text = { ca: read(tls.caFile, 'ca-file'), cert: read(tls.certFile, 'cert-chain-file'), key: read(tls.keyFile, 'key-file') };
+  if (text.ca !== undefined) {
+    // A CA file without a certificate in it would only fail every handshake, later and less clearly.
+    try {
+      new X509Certificate(text.ca);
+    } catch (err) {
+      problems.push(`aerospike.tls.ca-file: not a PEM certificate (${(err as Error).message})`);
+    }
+  }
+  if (problems.length === 0) {
+    try {
+      createSecureContext(text);
+    } catch (err) {
+      problems.push(`aerospike.tls: cannot load cert-chain-file and key-file (${(err as Error).message})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return text;
 }
 
 /** The destination password: the first line of its file; an unreadable file is a config error. */
@@ -462,10 +489,6 @@ function passwordOf(path: string): string {
   const password = readFirstLine(path, 'aerospike.credentials.password-file', problems);
   if (password === undefined) throw new ConfigError(problems);
   return password;
-}
-
-function readText(path: string | undefined): string | undefined {
-  return path === undefined ? undefined : readFileSync(path, 'utf8');
 }
 
 function toBuffer(text: string | undefined): Buffer | undefined {

@@ -9,7 +9,7 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -200,6 +200,64 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat; after "pid (comm) " they are at 11 and 12.
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** CPU seconds of every thread of `pid`, by thread id (/proc/<pid>/task/<tid>/stat). */
+export function threadCpu(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      out.set(Number(tid), (Number(f[11]) + Number(f[12])) / CLOCK_TICKS);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+export interface ThreadSplit {
+  main: number;
+  workers: number;
+  helpers: number;
+}
+
+/**
+ * The CPU seconds a Ferry process spent between two threadCpu() readings, by kind of thread:
+ * main (the thread whose id is the pid), workers (the `workers` busiest of the others) and
+ * helpers (the rest: V8's compiler and garbage-collector threads, libuv's pool). The busiest, not
+ * the names: on Node 20 every thread's comm is "node", worker threads included.
+ */
+export function splitThreads(pid: number, before: Map<number, number>, after: Map<number, number>, workers: number): ThreadSplit {
+  const used = [...after].map(([tid, s]) => ({ tid, s: s - (before.get(tid) ?? 0) }));
+  const others = used.filter((t) => t.tid !== pid).sort((a, b) => b.s - a.s);
+  const sum = (ts: Array<{ s: number }>): number => ts.reduce((a, t) => a + t.s, 0);
+  return { main: used.find((t) => t.tid === pid)?.s ?? 0, workers: sum(others.slice(0, workers)), helpers: sum(others.slice(workers)) };
+}
+
+export interface SyscallCounts {
+  /** read-type system calls (socket reads among them), all threads: syscr of /proc/<pid>/io */
+  reads: number;
+  /** write-type system calls, all threads: syscw */
+  writes: number;
+  /** times a thread went to sleep and was woken: voluntary context switches, summed over the threads alive now */
+  sleeps: number;
+}
+
+/** Counters that show what a record costs besides JavaScript: system calls and sleeps. */
+export function syscallCounts(pid: number): SyscallCounts {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? Number.NaN);
+  let sleeps = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      sleeps += Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return { reads: field('syscr'), writes: field('syscw'), sleeps };
 }
 
 /** A field of /proc/<pid>/status in KiB (VmRSS, VmHWM). */

@@ -1,6 +1,6 @@
 /** Markdown for the benchmark results, and the targets computed from them. */
 
-import type { DestinationResult, E2eResult, OverloadResult, ProfileResult, Scenario } from './types.js';
+import type { BaselineDestination, BaselineLoad, BaselineResult, DestinationResult, E2eResult, OverloadResult, Path, PathResult, ProfileResult, Scenario } from './types.js';
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -99,8 +99,9 @@ export interface Target {
  * The issue's targets, judged from the numbers. Latency comes as log2 bucket edges: a p99 edge of
  * 8.19 ms is within 10 ms, one of 32.8 ms or more is not, and 16.4 ms (8.2–16.4) cannot tell.
  */
-export function targets(e2e: E2eResult | null, overload: OverloadResult | null): Target[] {
+export function targets(e2e: E2eResult | null, overload: OverloadResult | null, baseline: BaselineResult | null = null): Target[] {
   const out: Target[] = [];
+  for (const d of baseline?.destinations ?? []) out.push(...baselineTargets(d));
   for (const d of e2e?.destinations ?? []) {
     const where = d.kind === 'double' ? 'double' : 'Aerospike';
     out.push({
@@ -161,6 +162,127 @@ export function renderProfile(r: ProfileResult): string {
       '| thread | busy | busy µs / record | most self time (ms, % of busy) |',
       '|---|---|---|---|',
       ...c.threads.map((t) => `| ${t.thread} | ${t.busyPct}% of ${t.windowS} s | ${t.busyMicrosPerRecord.toFixed(2)} | ${t.top.map((f) => `\`${f.fn}\` ${f.ms} (${f.pctOfBusy}%)`).join('<br>')} |`),
+      '',
+    );
+  }
+  return out.join('\n');
+}
+
+const PATH_NAME: Record<Path, string> = { direct: 'direct', relay: 'naive relay', ferry: 'Ferry' };
+
+function pathOf(load: BaselineLoad, path: Path): PathResult {
+  const found = load.paths.find((p) => p.path === path);
+  if (found === undefined) throw new Error(`the ${load.key} load has no ${path} result`);
+  return found;
+}
+
+export interface BaselineRatios {
+  /** Ferry's CPU per record ÷ the naive relay's */
+  cpuOverRelay: number;
+  /** Ferry's records/s ÷ direct's */
+  throughputOverDirect: number;
+  /** Ferry's ack p99 ÷ direct's: both are log2 bucket edges, so a power of two */
+  p99OverDirect: number;
+}
+
+/** The ratios the targets and the tables show, computed here only. */
+export function baselineRatios(load: BaselineLoad): BaselineRatios {
+  const [direct, relay, ferry] = [pathOf(load, 'direct'), pathOf(load, 'relay'), pathOf(load, 'ferry')];
+  const r = (n: number): number => Math.round(n * 100) / 100;
+  return {
+    cpuOverRelay: r((ferry.cpuMicrosPerRecord ?? Number.NaN) / (relay.cpuMicrosPerRecord ?? Number.NaN)),
+    throughputOverDirect: r(ferry.recordsPerSecond / direct.recordsPerSecond),
+    p99OverDirect: r(ferry.latencyMs.p99 / direct.latencyMs.p99),
+  };
+}
+
+function loadOf(d: BaselineDestination, key: BaselineLoad['key']): BaselineLoad {
+  const found = d.loads.find((l) => l.key === key);
+  if (found === undefined) throw new Error(`no ${key} load for the ${d.kind}`);
+  return found;
+}
+
+/**
+ * Issue 11's targets. The p99 ratio compares two log2 bucket edges: Ferry's edge at or below
+ * direct's is within 2× whatever the values inside the buckets, one bucket above (2×) cannot tell,
+ * two or more above (≥ 4×) is over 2×.
+ */
+function baselineTargets(d: BaselineDestination): Target[] {
+  const where = d.kind === 'double' ? 'double' : 'Aerospike';
+  const out: Target[] = [];
+  const cpuTarget = (key: BaselineLoad['key'], label: string, goal: number): void => {
+    const load = loadOf(d, key);
+    const ratio = baselineRatios(load).cpuOverRelay;
+    out.push({
+      target: `Ferry CPU per record vs the naive relay, ${label} (${where})`,
+      goal: `≤ ${goal.toFixed(1)} × the relay's`,
+      measured: `${ratio.toFixed(2)} × (${pathOf(load, 'ferry').cpuMicrosPerRecord?.toFixed(2)} vs ${pathOf(load, 'relay').cpuMicrosPerRecord?.toFixed(2)} µs)`,
+      verdict: ratio <= goal ? 'met' : 'not met',
+    });
+  };
+  const rate = loadOf(d, 'rate');
+  cpuTarget('rate', `at ${int(pathOf(rate, 'ferry').recordsPerSecond)} records/s`, 1.5);
+  cpuTarget('issue', '16 × 128, 20% compressed', 1.5);
+  cpuTarget('saturation', 'at saturation (stretch)', 1.0);
+  const saturation = loadOf(d, 'saturation');
+  const main = pathOf(saturation, 'ferry').threads?.main ?? Number.NaN;
+  out.push({ target: `Ferry main-thread CPU per record at saturation (${where})`, goal: '≤ 0.5 µs', measured: `${main.toFixed(2)} µs`, verdict: main <= 0.5 ? 'met' : 'not met' });
+  const p99 = baselineRatios(rate).p99OverDirect;
+  // Direct short of the rate was saturated: its p99 is queueing time, no floor to compare with.
+  const directKept = pathOf(rate, 'direct').recordsPerSecond >= 0.95 * pathOf(rate, 'ferry').recordsPerSecond;
+  out.push({
+    target: `ack p99 at ${int(pathOf(rate, 'ferry').recordsPerSecond)} records/s vs direct (${where})`,
+    goal: '≤ 2 × direct\'s p99',
+    measured: `≤ ${ms(pathOf(rate, 'ferry').latencyMs.p99)} ms vs ≤ ${ms(pathOf(rate, 'direct').latencyMs.p99)} ms direct (bucket edges, ${p99}×)${directKept ? '' : `; direct reached only ${int(pathOf(rate, 'direct').recordsPerSecond)} records/s`}`,
+    verdict: !directKept ? 'undetermined' : p99 <= 1 ? 'met' : p99 >= 4 ? 'not met' : 'undetermined',
+  });
+  const tput = baselineRatios(saturation).throughputOverDirect;
+  out.push({
+    target: `through Ferry vs direct at saturation, baseline run (${where})`,
+    goal: '≥ 0.9 × direct',
+    measured: `${tput.toFixed(2)} × (${int(pathOf(saturation, 'ferry').recordsPerSecond)} vs ${int(pathOf(saturation, 'direct').recordsPerSecond)} records/s)`,
+    verdict: tput >= 0.9 ? 'met' : 'not met',
+  });
+  return out;
+}
+
+function baselineRow(load: BaselineLoad, p: PathResult): string {
+  const t = p.threads;
+  const rounds = p.rounds.length > 1 ? ` (${p.rounds.map((r) => int(r.recordsPerSecond)).join(' / ')})` : '';
+  const cpuRounds = p.rounds.length > 1 && p.cpuMicrosPerRecord !== null ? ` (${p.rounds.map((r) => r.cpuMicrosPerRecord?.toFixed(2)).join(' / ')})` : '';
+  const cells = [
+    p.path === 'direct' ? load.title : '',
+    PATH_NAME[p.path],
+    int(p.records),
+    `${int(p.recordsPerSecond)}${rounds}`,
+    `${ms(p.latencyMs.p50)} / ${ms(p.latencyMs.p99)} / ${ms(p.latencyMs.p999)}`,
+    p.cpuMicrosPerRecord === null ? '—' : `${p.cpuMicrosPerRecord.toFixed(2)}${cpuRounds}`,
+    t === null ? '—' : `${t.main.toFixed(2)} / ${t.workers?.toFixed(2) ?? '—'} / ${t.helpers.toFixed(2)}`,
+    p.per100Records === null ? '—' : `${p.per100Records.reads} / ${p.per100Records.writes} / ${p.per100Records.sleeps}`,
+  ];
+  return `| ${cells.join(' | ')} |`;
+}
+
+export function renderBaseline(r: BaselineResult): string {
+  const out: string[] = [];
+  for (const d of r.destinations) {
+    out.push(
+      `### Into the ${d.destination}`,
+      '',
+      '| load | path | records | records/s (each round) | ack p50 / p99 / p99.9 (ms) | CPU µs / record (each round) | main / workers / helpers (µs / record) | reads / writes / sleeps per 100 records |',
+      '|---|---|---|---|---|---|---|---|',
+      ...d.loads.flatMap((l) => l.paths.map((p) => baselineRow(l, p))),
+      '',
+      '| load | Ferry CPU ÷ relay CPU | Ferry records/s ÷ direct | Ferry ack p99 ÷ direct p99 |',
+      '|---|---|---|---|',
+      ...d.loads.map((l) => {
+        const x = baselineRatios(l);
+        return `| ${l.key} | ${x.cpuOverRelay.toFixed(2)} | ${x.throughputOverDirect.toFixed(2)} | ${x.p99OverDirect} |`;
+      }),
+      '',
+      '```sh',
+      ...d.loads.flatMap((l) => l.paths.flatMap((p) => p.commands)),
+      '```',
       '',
     );
   }

@@ -1,7 +1,7 @@
 /**
  * The processes a benchmark is made of, each started the way a user would start it:
  *
- *   ferry xdr-load ──▶ [ ferry run ] ──▶ destination (the conformance double, or a real server)
+ *   ferry xdr-load ──▶ [ ferry run | naive relay ] ──▶ destination (the conformance double, or a real server)
  *   official-writer.mjs ───────────────▶ destination
  *
  * Each runs as its own process so the bench can read its CPU and memory from /proc.
@@ -56,6 +56,25 @@ export class Double {
     const ack = this.proc.waitForJson('the stall toggle', (v) => v.stall === on, 5_000);
     this.proc.child.kill('SIGUSR1');
     await ack;
+  }
+
+  stop(): Promise<void> {
+    return this.proc.stop();
+  }
+}
+
+/** bench/naive-relay.ts in its own process, forwarding to the destination. */
+export class Relay {
+  private constructor(
+    readonly proc: Tracked,
+    readonly service: Endpoint,
+  ) {}
+
+  /** With Ferry's NODE_FLAGS, so the two differ in their code, not in how node runs it. */
+  static async start(destination: Endpoint): Promise<Relay> {
+    const proc = new Tracked('naive-relay', [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/naive-relay.ts'), '--to', endpointText(destination)]);
+    const { port } = await proc.waitForJson<{ port: number }>('its {"port":N} line', (v) => typeof v.port === 'number', 30_000);
+    return new Relay(proc, { host: '127.0.0.1', port });
   }
 
   stop(): Promise<void> {
@@ -157,9 +176,11 @@ export interface LoadSummary {
   lastConnectError?: string;
   latencyMs: { p50: number; p99: number; p999: number };
   /** from bench/xdr-load-steady.mjs: the run after its first seconds (null if it was shorter) */
-  steady: { afterS: number; ships: number; shipsPerSecond: number; latencyMs: { p50: number; p99: number; p999: number } } | null;
+  steady: { afterS: number; ships: number; shipsPerSecond: number; latencyMs: { p50: number; p99: number; p999: number }; histogram: number[] } | null;
   /** the load process's own CPU over the run */
   cpuSeconds: number;
+  /** replies per log2-µs bucket over the whole run (xdr-load's latency histogram) */
+  histogram: number[];
 }
 
 export interface LoadRun {

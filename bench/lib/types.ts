@@ -127,3 +127,56 @@ export interface ProfileResult {
   startedAt: string;
   cases: ProfileCase[];
 }
+
+/** The three ways a load reaches the destination in bench/baseline.ts. */
+export type Path = 'direct' | 'relay' | 'ferry';
+
+export const PATHS: readonly Path[] = ['direct', 'relay', 'ferry'];
+
+/** One path through one load: each figure the median of its own rounds. */
+export interface PathResult {
+  path: Path;
+  records: number;
+  recordsPerSecond: number;
+  /** ack latency as the source saw it (steady part; parallel loads' histograms merged): upper edges of log2 buckets */
+  latencyMs: { p50: number; p99: number; p999: number };
+  /** user+sys of the relay's or Ferry's process over the load ÷ records; null for direct */
+  cpuMicrosPerRecord: number | null;
+  /** by thread (bench/lib/processes.ts splitThreads), µs per record; the relay has no workers */
+  threads: { main: number; workers: number | null; helpers: number } | null;
+  /** the relay's or Ferry's read and write system calls and thread sleeps (bench/lib/processes.ts syscallCounts) per 100 records */
+  per100Records: { reads: number; writes: number; sleeps: number } | null;
+  /** every round's records/s and CPU µs per record, in the order run */
+  rounds: Array<{ recordsPerSecond: number; cpuMicrosPerRecord: number | null }>;
+  /** the load command(s), ports named <direct> / <relay> / <ferry> */
+  commands: string[];
+}
+
+export interface BaselineLoad {
+  key: 'saturation' | 'issue' | 'rate';
+  title: string;
+  paths: PathResult[];
+}
+
+export interface BaselineDestination {
+  kind: 'double' | 'aerospike';
+  destination: string;
+  loads: BaselineLoad[];
+}
+
+export interface BaselineSettings {
+  rounds: number;
+  saturationChanges: number;
+  issueChanges: number;
+  rate: number;
+  rateSeconds: number;
+  rateRounds: number;
+  warmup: number;
+  workers: number;
+}
+
+export interface BaselineResult {
+  startedAt: string;
+  settings: BaselineSettings;
+  destinations: BaselineDestination[];
+}

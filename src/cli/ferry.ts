@@ -41,6 +41,12 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+/**
+ * Once a command has returned, nothing may keep the process alive (a peer that never closes its
+ * socket, a timer left behind): exit after this grace, which lets the log flush.
+ */
+const EXIT_GRACE_MS = 2000;
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
@@ -61,4 +67,4 @@ main(process.argv.slice(2)).then(
       process.exitCode = 1;
     }
   },
-);
+).finally(() => setTimeout(() => process.exit(), EXIT_GRACE_MS).unref());

@@ -1,6 +1,6 @@
 /**
  * `ferry mirror [options] <destination>`: `etcdctl make-mirror`'s flags with their meanings, plus
- * an exact resume, lease mirroring and overlap checks. Progress and status lines go to stderr; a
+ * an exact resume, lease mirroring, safe merging of several sources and opt-in exact prefixes. Progress and status lines go to stderr; a
  * fatal error exits 1 with its code, a bad flag exits 2, SIGINT/SIGTERM stop cleanly with 0.
  */
 
@@ -23,7 +23,7 @@ export const MIRROR_USAGE = `usage: ferry mirror [options] <destination endpoint
   --prefix P                key prefix to mirror                             ['']
   --dest-prefix P           destination prefix to mirror the prefix to       [the source prefix]
   --no-dest-prefix          mirror key-values to the root of the destination
-  --max-txn-ops N           operations per destination transaction, the checkpoint included [128]
+  --max-txn-ops N           operations per destination transaction (≥ 4), the checkpoint included [128]
   --rev R                   skip the initial sync and watch from revision R + 1
   --cacert, --cert, --key FILE            source TLS
   --insecure-transport[=false]            without TLS files, plain gRPC (default true)
@@ -32,14 +32,17 @@ export const MIRROR_USAGE = `usage: ferry mirror [options] <destination endpoint
   --dest-insecure-transport[=false]       as above, for the destination
   --dest-user NAME[:PASSWORD], --dest-password PW   destination authentication
   --keep-leases             mirror leases: leased keys get a destination lease with the same TTL
-  --allow-overlap           merge into a destination range another mirror also writes (conflicts are counted)
-  --name NAME               the mirror's checkpoint name in the destination  [derived from the prefixes]
+  --exact-prefix            make the destination prefix equal the source's: delete keys there the
+                            source lacks (needs a dedicated prefix no other mirror overlaps)
+  --exclusive               refuse to run beside any mirror whose destination range overlaps
+  --name NAME               the mirror's checkpoint name in the destination
+                            [derived from the source cluster id and the prefixes]
   --command-timeout D       deadline per etcd request, e.g. 5s, 1500ms        [10s]
   --status-interval S       seconds between status lines while watching       [10]
   --quiet                   no progress bar or status lines`;
 
 /** etcdctl booleans take `--flag=false`; node's parser does not, so those are rewritten first. */
-const BOOLEANS = ['insecure-transport', 'dest-insecure-transport', 'no-dest-prefix', 'keep-leases', 'allow-overlap', 'quiet'];
+const BOOLEANS = ['insecure-transport', 'dest-insecure-transport', 'no-dest-prefix', 'keep-leases', 'exact-prefix', 'exclusive', 'quiet'];
 
 function duration(flag: string, v: string | undefined, dfltMs: number): number {
   if (v === undefined) return dfltMs;
@@ -109,6 +112,8 @@ export function parseMirrorArgs(argv: string[]): ParsedMirrorArgs {
       'dest-user': { type: 'string' },
       'dest-password': { type: 'string' },
       'keep-leases': { type: 'boolean' },
+      'exact-prefix': { type: 'boolean' },
+      exclusive: { type: 'boolean' },
       'allow-overlap': { type: 'boolean' },
       name: { type: 'string' },
       'command-timeout': { type: 'string' },
@@ -119,6 +124,9 @@ export function parseMirrorArgs(argv: string[]): ParsedMirrorArgs {
   });
   const flag = (name: string): boolean | undefined => booleans.get(name) ?? (values[name as keyof typeof values] as boolean | undefined);
   if (positionals.length !== 1) throw new MirrorOptionsError(`give exactly one destination (its endpoints, comma-separated), got ${positionals.length}`);
+  if (values['allow-overlap'] !== undefined) {
+    throw new MirrorOptionsError('--allow-overlap is gone: mirrors may overlap by default (merging, conflicts counted); drop the flag, or give --exclusive to refuse overlap');
+  }
   if (values['insecure-skip-tls-verify'] === true) throw new MirrorOptionsError('--insecure-skip-tls-verify is not supported: give the server CA with --cacert');
   const commandTimeoutMs = duration('command-timeout', values['command-timeout'], DEFAULT_COMMAND_TIMEOUT_MS);
   const list = (v: string | string[] | undefined, dflt: string[]): string[] =>
@@ -150,7 +158,8 @@ export function parseMirrorArgs(argv: string[]): ParsedMirrorArgs {
       'max-txn-ops': integer('max-txn-ops', values['max-txn-ops']),
       rev: integer('rev', values.rev),
       'keep-leases': flag('keep-leases'),
-      'allow-overlap': flag('allow-overlap'),
+      exclusive: flag('exclusive'),
+      'exact-prefix': flag('exact-prefix'),
     },
     { source, destination },
     (k) => (k === 'destination' ? 'the destination argument' : `--${k}`),
@@ -195,11 +204,11 @@ export async function mirrorCommand(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  log.info({ name: options.name, source: describeCluster(options.source), prefix: options.prefix, destination: describeCluster(options.destination), destPrefix: options.destPrefix }, 'mirror starting');
+  log.info({ name: options.name ?? undefined, source: describeCluster(options.source), prefix: options.prefix, destination: describeCluster(options.destination), destPrefix: options.destPrefix, mode: options.mode }, 'mirror starting');
   const tty = process.stderr.isTTY === true;
   let drawn = false;
   const reporter = new StatusReporter(
-    options.name,
+    () => mirror.name,
     mirror.stats,
     (text, kind) => {
       if (kind === 'progress' && tty) {
@@ -223,7 +232,7 @@ export async function mirrorCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', stop);
   try {
     await mirror.run();
-    log.info({ name: options.name, appliedRevision: mirror.stats.appliedRevision }, 'mirror stopped');
+    log.info({ name: mirror.name, appliedRevision: mirror.stats.appliedRevision }, 'mirror stopped');
     return 0;
   } catch (err) {
     if (drawn) process.stderr.write('\n');

@@ -1,33 +1,39 @@
 /**
  * `ferry run --config FILE`: the daemon.
- *   SIGTERM/SIGINT  drain (answer everything in flight within the ack deadline) and exit 0
- *   SIGHUP          re-read the file; apply what can change live, log what needs a restart; an
- *                   invalid file is refused whole and Ferry keeps running as it was
+ *   SIGTERM/SIGINT  drain (answer everything in flight within the ack deadline) and exit 0; while
+ *                   starting, close what was opened and exit 0; a second one exits at once
+ *   SIGHUP          re-read the file; apply what can change live (mirrors included: added,
+ *                   removed and changed ones), log what needs a restart; an invalid file is
+ *                   refused whole and Ferry keeps running as it was
  * Under systemd (Type=notify) it reports READY, RELOADING, STOPPING and STATUS, and feeds the
  * watchdog only while the main loop and every worker are alive.
  */
 
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError, type RunConfig, loadConfigFile, loadRunConfigFile } from '../config/index.js';
 import { Ferry } from '../main.js';
 import { ManagementServer } from '../management/http-server.js';
 import { Logging } from '../management/logger.js';
 import { registerMirrorMetrics } from '../management/mirror-metrics.js';
-import { MirrorError, MirrorGroup, type MirrorOptions, resolveMirrorsSection } from '../mirror/index.js';
+import { MirrorError, MirrorGroup, type MirrorOptions, type MirrorsReloadReport, resolveMirrorsSection } from '../mirror/index.js';
+import type { RawConfig } from '../config/schema.js';
 import { Watchdog, loadSystemdIntegration } from '../management/systemd.js';
+import { ExitCode, StartAbortedError, StartupError, waitForStartup } from '../startup.js';
 import { missingNodeFlags } from './node-flags.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, strict: true, options: { config: { type: 'string', short: 'c' } } });
   const file = values.config ?? '/etc/ferry/ferry.yml';
   const run = loadRunConfigFile(file);
-  const mirrors = mirrorsOf(run);
+  const mirrors = mirrorsOf(run.raw);
   // Listen for SIGTERM/SIGINT before anything starts: one that arrives while starting (a service
-  // manager stopping Ferry right after it came up) is then a drain, not node's default death.
-  const stopped = stopSignal();
-  if (run.xdr === null) return runMirrorsOnly(run, mirrors, stopped);
+  // manager stopping Ferry right after it came up) ends start-up cleanly, not by node's default death.
+  const signals = new StopSignals();
+  if (run.xdr === null) return runMirrorsOnly(file, run, mirrors, signals);
   const config = run.xdr;
   // service.security and service.tls files are read here; a bad one is a ConfigError (exit 2).
   const ferry = new Ferry(config);
@@ -46,56 +52,124 @@ export async function runCommand(argv: string[]): Promise<number> {
   const watchdog = Watchdog.fromEnvironment(systemd, () => ferry.healthy(), (err) => log.warn({ err: err.message }, 'watchdog ping failed'));
   watchdog?.start();
 
-  const bound = await ferry.start();
-  const group = mirrors.length === 0 ? null : startMirrors(run, mirrors, ferry.logging);
-  if (group !== null) registerMirrorMetrics(ferry.registry, () => group.stats());
-  notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
-
+  let ready = false;
   const reload = async (): Promise<void> => {
     notify('RELOADING=1');
     try {
       const next = loadConfigFile(file);
+      // Resolved first: a bad mirrors section refuses the whole reload, like any other bad key.
+      const nextMirrors = mirrorsOf(next.raw);
       const report = await ferry.reload(next);
-      log.info(report, report.needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+      const mirrorsReport = group === null ? null : await applyMirrors(group, next.raw, nextMirrors);
+      log.info({ ...report, mirrors: mirrorsReport }, report.needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
       log.error({ problems }, 'reload refused: the file is invalid; still running on the previous configuration');
     }
     notify('READY=1');
   };
-  const onHup = (): void => void reload();
+  // Taken from the start: node's default for SIGHUP is to die.
+  const onHup = (): void => {
+    if (ready) void reload();
+    else log.warn('SIGHUP ignored: still starting');
+  };
   process.on('SIGHUP', onHup);
+  const stopping = (): boolean => signals.received;
+  let group: MirrorGroup | null = null;
 
-  await stopped;
+  let bound: Array<{ address: string; port: number }>;
+  try {
+    bound = await ferry.start(stopping);
+  } catch (err) {
+    process.off('SIGHUP', onHup);
+    watchdog?.stop();
+    return startFailed(err, log, ferry.logging);
+  }
+  // Always a group, even an empty one: a reload may add mirrors.
+  const mirrorGroup = startMirrors(run.raw, mirrors, ferry.logging);
+  group = mirrorGroup;
+  registerMirrorMetrics(ferry.registry, () => mirrorGroup.stats());
+  try {
+    await waitForMirrors(mirrorGroup, config.service.startupTimeoutMs, stopping);
+  } catch (err) {
+    const code = startFailed(err, log, ferry.logging);
+    process.off('SIGHUP', onHup);
+    await mirrorGroup.stop();
+    await ferry.stop();
+    watchdog?.stop();
+    return code;
+  }
+  ready = true;
+  notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
+
+  await signals.stopped;
   process.off('SIGHUP', onHup);
   notify(`STOPPING=1\nSTATUS=draining ${ferry.inFlight()} records`);
-  await group?.stop();
+  await mirrorGroup.stop();
   await ferry.stop();
   watchdog?.stop();
   return 0;
 }
 
 /** The `mirrors:` section, resolved; a bad or overlapping mirror is a configuration error (exit 2). */
-function mirrorsOf(run: RunConfig): MirrorOptions[] {
-  if (run.raw.mirrors === undefined) return [];
+function mirrorsOf(raw: RawConfig): MirrorOptions[] {
+  if (raw.mirrors === undefined) return [];
   try {
-    return resolveMirrorsSection(run.raw.mirrors);
+    return resolveMirrorsSection(raw.mirrors);
   } catch (err) {
     if (err instanceof MirrorError) throw new ConfigError([`${err.code}: ${err.message}`]);
     throw err;
   }
 }
 
-function startMirrors(run: RunConfig, mirrors: MirrorOptions[], logging: Logging): MirrorGroup {
-  const group = new MirrorGroup(mirrors, logging.get('mirror'), run.raw.mirrors!['status-interval'] * 1000);
-  group.start();
+function statusIntervalMs(raw: RawConfig): number {
+  return (raw.mirrors?.['status-interval'] ?? 10) * 1000;
+}
+
+function startMirrors(raw: RawConfig, mirrors: MirrorOptions[], logging: Logging): MirrorGroup {
+  const group = new MirrorGroup(logging.get('mirror'), statusIntervalMs(raw));
+  group.start(mirrors);
   return group;
 }
 
-/** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT. */
-async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[], stopped: Promise<void>): Promise<number> {
+function applyMirrors(group: MirrorGroup, raw: RawConfig, mirrors: MirrorOptions[]): Promise<MirrorsReloadReport> {
+  return group.apply(mirrors, statusIntervalMs(raw));
+}
+
+/**
+ * A start-up that did not complete: one fatal line and exit 3 for a failure that may pass, or exit
+ * 0 when a stop signal ended it. Anything else (an invalid configuration: exit 2) is rethrown.
+ */
+function startFailed(err: unknown, log: Logger, logging: Logging): number {
+  if (err instanceof StartAbortedError) {
+    log.info('stopped while starting');
+    logging.flush();
+    return ExitCode.Stopped;
+  }
+  if (!(err instanceof StartupError)) throw err;
+  const cause = (err.cause as { code?: unknown } | undefined)?.code;
+  log.fatal({ code: err.code, cause: typeof cause === 'string' ? cause : undefined }, `cannot start: ${err.message}`);
+  logging.flush();
+  return ExitCode.Startup;
+}
+
+/**
+ * Every mirror must reach both of its etcd clusters (it syncs or watches, and has seen the
+ * source's revision) within the start-up timeout; one that fails for good fails start-up now.
+ */
+async function waitForMirrors(group: MirrorGroup, timeoutMs: number, stopping: () => boolean): Promise<void> {
+  const pending = (): string[] =>
+    [...group.stats()].filter(([, st]) => !((st.phase === 'syncing' || st.phase === 'watching') && st.headRevision > 0)).map(([name, st]) => `${name} (${st.phase})`);
+  const deadline = { at: performance.now() + timeoutMs, timeoutMs };
+  await waitForStartup(() => pending().length === 0 || !group.healthy(), deadline, stopping, () => `etcd mirrors did not reach their clusters: ${pending().join(', ')}`);
+  if (!group.healthy()) throw new StartupError('ERR_STARTUP_TIMEOUT', `etcd mirrors failed while starting: ${pending().join(', ')}`);
+}
+
+/** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT; SIGHUP reloads them. */
+async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptions[], signals: StopSignals): Promise<number> {
   const logging = new Logging(run.logging);
-  const group = startMirrors(run, mirrors, logging);
+  const log = logging.get('server');
+  const group = startMirrors(run.raw, mirrors, logging);
   // The management port serves the mirrors' metrics, health and log levels (there is nothing to pause).
   const manage = run.raw.service.manage;
   let server: ManagementServer | null = null;
@@ -115,27 +189,63 @@ async function runMirrorsOnly(run: RunConfig, mirrors: MirrorOptions[], stopped:
       token,
       logging.get('management'),
     );
-    const a = await server.listen(manage.port, manage.address);
-    address = `${a.address}:${a.port}`;
   }
-  logging.get('server').info({ mirrors: mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
-  await stopped;
+  try {
+    if (server !== null) {
+      const a = await server.listen(manage.port, manage.address);
+      address = `${a.address}:${a.port}`;
+    }
+    await waitForMirrors(group, run.raw.service['startup-timeout'], () => signals.received);
+  } catch (err) {
+    const code = startFailed(err, log, logging);
+    await server?.close();
+    await group.stop();
+    return code;
+  }
+  log.info({ mirrors: group.mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
+  const reload = async (): Promise<void> => {
+    try {
+      const next = loadRunConfigFile(file);
+      const report = await applyMirrors(group, next.raw, mirrorsOf(next.raw));
+      // Starting the XDR service takes a restart.
+      const needsRestart = next.xdr !== null ? ['aerospike / file (the XDR service)'] : [];
+      log.info({ mirrors: report, needsRestart }, needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+      log.error({ problems }, 'reload refused: the file is invalid; still running on the previous configuration');
+    }
+  };
+  const onHup = (): void => void reload();
+  process.on('SIGHUP', onHup);
+  await signals.stopped;
+  process.off('SIGHUP', onHup);
   await server?.close();
   await group.stop();
-  logging.get('server').info('stopped');
+  log.info('stopped');
   logging.flush();
-  return group.healthy() ? 0 : 1;
+  return group.healthy() ? ExitCode.Stopped : ExitCode.Fault;
 }
 
-/** Resolve at the first SIGTERM or SIGINT. */
-function stopSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+/**
+ * SIGTERM and SIGINT: the first resolves `stopped` (a drain, or the end of start-up); a second one,
+ * whatever Ferry is doing, exits at once with 128 + the signal's number (143, 130).
+ */
+class StopSignals {
+  received = false;
+  readonly stopped: Promise<void>;
+
+  constructor() {
+    this.stopped = new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (this.received) {
+          process.stderr.write(`ferry: second ${signal}: exiting at once\n`);
+          process.exit(128 + constants.signals[signal]);
+        }
+        this.received = true;
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+  }
 }

@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseObjectSpec } from './load/record-factory.js';
 import { type LoadStats, XdrSource, type XdrLoadOptions } from './load/xdr-source.js';
+import { FerryError } from '../errors.js';
 
 export const XDR_LOAD_USAGE = `usage: ferry xdr-load [options]
   -h, --hosts HOST:PORT     where to ship (Ferry's service port)            [127.0.0.1:8901]
@@ -44,8 +45,9 @@ export const XDR_LOAD_USAGE = `usage: ferry xdr-load [options]
       --ledger FILE         write the expected final state (key → version | deleted)
       --quiet               no status lines`;
 
-export class UsageError extends Error {
+export class UsageError extends FerryError {
   readonly code = 'ERR_USAGE';
+  readonly retriable = false;
 }
 
 function int(name: string, v: string | undefined, dflt: number, min = 0): number {

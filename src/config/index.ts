@@ -13,3 +13,4 @@ export {
 } from './load-config.js';
 export { checkReferencedFiles, maskSecrets } from './referenced-files.js';
 export { readConfigFile, readFirstLine } from './config-files.js';
+export { RELOAD_KEYS, type ReloadClass, changedKeys, classifyChanges, reloadClassOf } from './reload-keys.js';

@@ -8,9 +8,11 @@ import { availableParallelism, cpus } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig } from './schema.js';
+import { FerryError } from '../errors.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends FerryError {
   readonly code = 'ERR_CONFIG';
+  readonly retriable = false;
   constructor(readonly problems: string[]) {
     super(problems.join('\n'));
   }
@@ -28,6 +30,8 @@ export interface FerryConfig {
     readonly maxInFlightPerConnection: number;
     readonly slowReaderMs: number;
     readonly dispatchDelayMs: number;
+    /** how long start-up waits for the destination to answer */
+    readonly startupTimeoutMs: number;
     /** CPUs worker i is pinned to: cpus[i % length]; empty = no pinning */
     readonly cpus: readonly number[];
     /** source authentication (`service.security`); null = LOGIN is answered 52 */
@@ -139,7 +143,7 @@ function elementOf(t: z.ZodType): z.ZodType | null {
   return null;
 }
 
-function shapeOf(t: z.ZodType): Record<string, z.ZodType> | null {
+export function shapeOf(t: z.ZodType): Record<string, z.ZodType> | null {
   let cur: unknown = t;
   for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
     const def = (cur as { def?: { type?: string; shape?: Record<string, z.ZodType>; innerType?: unknown; in?: unknown } }).def;
@@ -213,6 +217,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
       maxInFlightPerConnection: Math.min(s['max-in-flight-per-connection'], s['max-concurrent-records']),
       slowReaderMs: s['slow-reader-timeout'],
       dispatchDelayMs: s['dispatch-delay'],
+      startupTimeoutMs: s['startup-timeout'],
       cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
       security: sourceSecurity(s.security),
       tls: sourceTls(s.tls),

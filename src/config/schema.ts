@@ -96,6 +96,9 @@ export const serviceSchema = z.strictObject({
   // least ms between two wake-ups of one worker by the main thread (0 = wake at once)
   'dispatch-delay': z.number().int().min(0).max(10).default(1),
   'cpu-affinity': z.union([z.boolean(), z.array(z.number().int().min(0).max(4095)).min(1)]).default(false),
+  // ms `ferry run` waits at start-up for the destination (and each etcd mirror) to answer before
+  // it gives up with exit 3
+  'startup-timeout': z.number().int().min(1000).max(600_000).default(10_000),
 });
 
 export const aerospikeSchema = z.strictObject({
@@ -170,7 +173,6 @@ const etcdCluster = {
 /** etcd → etcd mirrors run by `ferry run`: several sources into one destination. */
 export const mirrorsSchema = z.strictObject({
   destination: z.strictObject(etcdCluster),
-  'allow-overlap': z.boolean().default(false),
   'status-interval': z.number().int().min(1).max(86400).default(10),
   'command-timeout': z.number().int().min(100).max(600_000).default(10_000),
   sources: z
@@ -184,9 +186,11 @@ export const mirrorsSchema = z.strictObject({
         prefix: z.string().default(''),
         'dest-prefix': z.string().optional(),
         'no-dest-prefix': z.boolean().default(false),
-        'max-txn-ops': z.number().int().min(2).max(1_000_000).default(128),
+        'max-txn-ops': z.number().int().min(4).max(1_000_000).default(128),
         rev: z.number().int().min(0).default(0),
         'keep-leases': z.boolean().default(false),
+        exclusive: z.boolean().default(false),
+        'exact-prefix': z.boolean().default(false),
       }),
     )
     .min(1),

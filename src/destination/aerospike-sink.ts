@@ -16,16 +16,13 @@
  * source gets the retry code). New writes for such a partition wait behind them.
  */
 
-import { Outcome } from './outcome.js';
 import { PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
+import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SnapshotFormatError } from '../threads/index.js';
 import type { ConnectionEvents, DestinationConnection } from './connection.js';
 import { authenticateMessage } from './login.js';
-import type { TlsSettings } from './node-link.js';
+import type { LinkAddress, TlsSettings } from './node-link.js';
 import { NodePool } from './node-pool.js';
-import { NO_NODE, PartitionMapReader } from './partition-map.js';
 import type { RecordSink, SinkEvents } from './record-sink.js';
-import { SessionShare } from './session-share.js';
-import type { DestinationSettings, PolicySettings } from './settings.js';
 import { WritePolicy } from './write-policy.js';
 
 export type AerospikeSettings = Extract<DestinationSettings, { kind: 'aerospike' }>;
@@ -42,7 +39,7 @@ interface Retry {
 export class AerospikeSink implements RecordSink, ConnectionEvents {
   private policy: WritePolicy;
   private readonly map: PartitionMapReader;
-  private readonly session: SessionShare;
+  private readonly session: SessionTokenShare;
   private readonly tls: TlsSettings | null;
   private pools: Array<NodePool | null> = [];
   private readonly inflight = new Uint32Array(PARTITIONS);
@@ -63,7 +60,7 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   ) {
     this.policy = new WritePolicy(policy);
     this.map = new PartitionMapReader(settings.map);
-    this.session = new SessionShare(settings.session);
+    this.session = new SessionTokenShare(settings.session);
     const t = settings.tls;
     this.tls = t === null ? null : { ca: t.ca === undefined ? undefined : Buffer.from(t.ca), cert: t.cert === undefined ? undefined : Buffer.from(t.cert), key: t.key === undefined ? undefined : Buffer.from(t.key) };
   }
@@ -84,13 +81,30 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   }
 
   private greeting = (): Buffer | null => {
-    const s = this.session.current();
+    let s: { user: string; token: Buffer } | null;
+    try {
+      s = this.session.current();
+    } catch (err) {
+      this.reportSnapshotError('session token', err);
+      return null;
+    }
     return s === null ? null : authenticateMessage(s.user, s.token);
   };
 
+  /** A shared value that did not decode: kept visible, never applied (the old one stays). */
+  private reportSnapshotError(what: string, err: unknown): void {
+    if (!(err instanceof SnapshotFormatError)) throw err;
+    this.events.problem(what, { code: err.code, message: err.message, retriable: false }, false);
+  }
+
   /** Follow the tender: new nodes get pools, gone or moved ones are closed (their writes retried). */
   private refreshMap(): void {
-    if (!this.map.refresh()) return;
+    try {
+      if (!this.map.refresh()) return;
+    } catch (err) {
+      this.reportSnapshotError('partition map', err);
+      return;
+    }
     const nodes = this.map.desc.nodes;
     const next: Array<NodePool | null> = [];
     for (let slot = 0; slot < Math.max(nodes.length, this.pools.length); slot++) {
@@ -277,15 +291,26 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     this.events.progress();
   }
 
-  up(): void {
+  up(addr: LinkAddress): void {
     this.events.up();
+    this.events.cleared(nodeKey(addr));
   }
 
-  down(reason: string): void {
-    this.events.down(reason);
+  down(addr: LinkAddress, reason: string | null): void {
+    this.events.down();
+    if (reason !== null) this.events.problem(nodeKey(addr), { code: 'ERR_DESTINATION_CONNECTION', message: `connection lost: ${reason}`, retriable: true }, false);
+  }
+
+  failed(addr: LinkAddress, reason: string): void {
+    this.events.problem(nodeKey(addr), { code: 'ERR_DESTINATION_CONNECT', message: `cannot connect: ${reason}`, retriable: true }, false);
   }
 
   authRefused(): void {
     this.session.requestRelogin();
   }
+}
+
+/** The diagnostics key of a destination node. */
+function nodeKey(addr: LinkAddress): string {
+  return `node ${addr.host}:${addr.port}`;
 }

@@ -7,8 +7,11 @@
  *             and a node masters p when p's bit is set in its first bitmap.
  */
 
-export class InfoFormatError extends Error {
+import { FerryError } from '../errors.js';
+
+export class InfoFormatError extends FerryError {
   readonly code = 'ERR_DESTINATION_INFO_FORMAT';
+  readonly retriable = false;
 }
 
 export interface Peer {

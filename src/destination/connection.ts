@@ -23,8 +23,11 @@ export interface ConnectionEvents {
   lost(connection: number, seq: number, partition: number, bytes: Buffer, timedOut: boolean): void;
   /** A batch of replies was handled (publish completions, unblock). */
   progress(): void;
-  up(): void;
-  down(reason: string): void;
+  up(addr: LinkAddress): void;
+  /** A ready connection closed; `reason` is null when it was closed for being idle. */
+  down(addr: LinkAddress, reason: string | null): void;
+  /** A connect (or its login) failed before the connection was ever ready. */
+  failed(addr: LinkAddress, reason: string): void;
   /** AUTHENTICATE was refused: the session token needs renewing. */
   authRefused(result: number): void;
 }
@@ -69,6 +72,8 @@ export class DestinationConnection implements FrameSink {
   private backoffMs = BACKOFF_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private timedOut = false;
+  /** why the socket is closing: its error, or the reason Ferry destroyed it */
+  private closeReason: string | null = null;
   /** closed because idle: reopen on demand, not after a backoff */
   private idleClosing = false;
   /** closed for good */
@@ -124,7 +129,8 @@ export class DestinationConnection implements FrameSink {
     this.socket = socket;
     this.framer = new Framer(MAX_REPLY);
     this.timedOut = false;
-    const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), this.opts.connectTimeoutMs);
+    this.closeReason = null;
+    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
     socket.once(this.opts.tls === null ? 'connect' : 'secureConnect', () => {
       clearTimeout(timer);
       const hello = this.opts.greeting();
@@ -134,8 +140,9 @@ export class DestinationConnection implements FrameSink {
         socket.write(hello);
       }
     });
-    socket.on('error', () => {
-      // 'close' follows and does the work.
+    socket.on('error', (err: Error & { code?: string }) => {
+      // 'close' follows and reports it, with this reason.
+      this.closeReason ??= err.code !== undefined && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message;
     });
     socket.on('close', () => {
       clearTimeout(timer);
@@ -147,7 +154,7 @@ export class DestinationConnection implements FrameSink {
     this.state = State.Ready;
     this.backoffMs = BACKOFF_MIN_MS;
     this.lastUsed = performance.now();
-    this.events.up();
+    this.events.up(this.opts.addr);
     this.events.progress();
   }
 
@@ -242,7 +249,9 @@ export class DestinationConnection implements FrameSink {
     this.out = Buffer.allocUnsafe(CHUNK);
     this.outPos = 0;
     this.flushedPos = 0;
-    if (wasReady) this.events.down(this.idleClosing ? 'idle' : this.timedOut ? 'timeout' : 'connection lost');
+    const reason = this.closeReason ?? (this.timedOut ? 'destination timeout' : 'closed by the destination');
+    if (wasReady) this.events.down(this.opts.addr, this.idleClosing || this.shutDown ? null : reason);
+    else if (!this.shutDown) this.events.failed(this.opts.addr, reason);
     if (this.shutDown) this.state = State.Closed;
     else if (this.idleClosing) {
       this.idleClosing = false;

@@ -10,15 +10,13 @@
  * One write is in flight at a time; records offered meanwhile form the next batch (group commit).
  */
 
-import { close, fdatasync, open, write } from 'node:fs';
+import { close, fdatasync, mkdir, open, write } from 'node:fs';
 import { dirname } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import { Packr } from 'msgpackr';
 import { ResultCode } from '../protocol/index.js';
+import { type DestinationSettings, Outcome } from '../threads/index.js';
 import { changeRecordJson, toChangeRecord } from './change-record.js';
-import { Outcome } from './outcome.js';
 import type { RecordSink, SinkEvents } from './record-sink.js';
-import type { DestinationSettings } from './settings.js';
 
 export type FileSettings = Extract<DestinationSettings, { kind: 'file' }>;
 
@@ -42,17 +40,27 @@ export class FileSink implements RecordSink {
     return this.pendingIds.length / 2 + (this.writing?.length ?? 0) / 2;
   }
 
+  private get key(): string {
+    return `file ${this.settings.path}`;
+  }
+
+  /** Open the file (its folder made first); retried every second while it cannot be opened. */
   open(): void {
-    mkdirSync(dirname(this.settings.path), { recursive: true });
-    open(this.settings.path, 'a', 0o640, (err, fd) => {
-      if (err !== null) {
-        this.events.down(`cannot open ${this.settings.path}: ${err.message}`);
-        setTimeout(() => this.open(), 1000);
-        return;
-      }
-      this.fd = fd;
-      this.events.up();
-      this.events.progress();
+    const path = this.settings.path;
+    const failed = (err: Error): void => {
+      this.events.problem(this.key, { code: 'ERR_DESTINATION_OPEN', message: `cannot open ${path}: ${err.message}`, retriable: true }, true);
+      if (!this.closed) setTimeout(() => this.open(), 1000).unref();
+    };
+    makeFolder(dirname(path), (mkdirErr) => {
+      if (mkdirErr !== null) return failed(mkdirErr);
+      open(path, 'a', 0o640, (err, fd) => {
+        if (err !== null) return failed(err);
+        if (this.closed) return close(fd, () => undefined);
+        this.fd = fd;
+        this.events.up();
+        this.events.cleared(this.key);
+        this.events.progress();
+      });
     });
   }
 
@@ -83,7 +91,8 @@ export class FileSink implements RecordSink {
         this.writing = null;
         const outcome = e === null ? ResultCode.Ok : Outcome.StorageError;
         for (let i = 0; i < ids.length; i += 2) this.events.done(ids[i]!, ids[i + 1]!, outcome);
-        if (e !== null) this.events.down(`write to ${this.settings.path} failed: ${e.message}`);
+        if (e !== null) this.events.problem(this.key, { code: 'ERR_DESTINATION_WRITE', message: `write to ${this.settings.path} failed: ${e.message}`, retriable: true }, true);
+        else this.events.cleared(this.key);
         this.events.progress();
         if (!this.closed) this.flush();
       };
@@ -111,4 +120,17 @@ export class FileSink implements RecordSink {
     if (this.fd >= 0) await new Promise<void>((r) => close(this.fd, () => r()));
     this.fd = -1;
   }
+}
+
+/**
+ * mkdir -p, one level at a time. Node 20's own `recursive: true` never calls back for a path under
+ * /proc (it retries ENOENT forever, at full CPU); this gives up with the first real error.
+ */
+function makeFolder(path: string, cb: (err: NodeJS.ErrnoException | null) => void): void {
+  mkdir(path, (err) => {
+    if (err === null || err.code === 'EEXIST') return cb(null);
+    const parent = dirname(path);
+    if (err.code !== 'ENOENT' || parent === path) return cb(err);
+    makeFolder(parent, (parentErr) => (parentErr !== null ? cb(parentErr) : mkdir(path, (again) => cb(again === null || again.code === 'EEXIST' ? null : again))));
+  });
 }

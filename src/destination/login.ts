@@ -12,6 +12,7 @@
  */
 
 import { ResultCode, SecurityCommand, SecurityField, credentialOf, encodeSecurityMessage, parseSecurityMessage } from '../protocol/index.js';
+import { FerryError } from '../errors.js';
 
 export type AuthMode = 'internal' | 'external' | 'external-insecure' | 'pki';
 
@@ -21,7 +22,7 @@ export interface Credentials {
   mode: AuthMode;
 }
 
-export class LoginError extends Error {
+export class LoginError extends FerryError {
   readonly code = 'ERR_DESTINATION_LOGIN';
   constructor(
     message: string,

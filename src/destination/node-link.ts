@@ -7,6 +7,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { FrameError, Framer, MessageType, encodeInfoRequest, parseInfoReply } from '../protocol/index.js';
+import { FerryError } from '../errors.js';
 
 export interface TlsSettings {
   ca: Buffer | undefined;
@@ -20,8 +21,9 @@ export interface LinkAddress {
   tlsName: string | undefined;
 }
 
-export class LinkError extends Error {
+export class LinkError extends FerryError {
   readonly code = 'ERR_DESTINATION_LINK';
+  readonly retriable = true;
 }
 
 interface Pending {

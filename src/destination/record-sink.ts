@@ -5,15 +5,24 @@
  *   ring ─▶ offer(record) … offer(record) ─▶ flush()      (once per drained batch)
  *   sink ─▶ done(connection, seq, outcome)                  (any time, in any order)
  *   sink ─▶ progress()                                      (room freed: drain again; publish)
+ *   sink ─▶ problem(key, error) … cleared(key)              (main logs, counts, readiness)
  */
 
-import type { PolicySettings } from './settings.js';
+import type { ErrorShape } from '../errors.js';
+import type { PolicySettings } from '../threads/index.js';
 
 export interface SinkEvents {
   done(connection: number, seq: number, outcome: number): void;
   progress(): void;
+  /** a destination connection came up / went down (counted) */
   up(): void;
-  down(reason: string): void;
+  down(): void;
+  /**
+   * A condition began (or changed) that main should log once, count, and, when it blocks all
+   * traffic, reflect in readiness; `cleared` ends it. Keys name what it is about.
+   */
+  problem(key: string, error: ErrorShape, blocksTraffic: boolean): void;
+  cleared(key: string): void;
 }
 
 export interface RecordSink {

@@ -9,7 +9,7 @@
  *          a node fails twice running, or answers with another id ─▶ drop it
  *   published: node table + owners per namespace ─▶ PartitionMapWriter (SAB) ─▶ workers
  *
- * The session token is shared with the workers through SessionShare; the tender logs in again
+ * The session token is shared with the workers through SessionTokenShare; the tender logs in again
  * before the TTL runs out, and whenever a worker asks (a connection was told 80 or 66).
  */
 
@@ -17,9 +17,9 @@ import type { Logger } from 'pino';
 import { MessageType, PARTITIONS } from '../protocol/index.js';
 import { InfoFormatError, masters, parsePeers, parseReplicas } from './cluster-info.js';
 import { type Credentials, LoginError, type Session, authenticateMessage, loginMessage, parseLoginReply } from './login.js';
-import { type LinkAddress, NodeLink, type TlsSettings } from './node-link.js';
-import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter } from './partition-map.js';
-import type { SessionShare } from './session-share.js';
+import { type LinkAddress, LinkError, NodeLink, type TlsSettings } from './node-link.js';
+import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter, type SessionTokenShare } from '../threads/index.js';
+import { FerryError } from '../errors.js';
 
 export interface TenderOptions {
   seeds: LinkAddress[];
@@ -42,8 +42,9 @@ interface NodeState {
   replicas: Map<string, Buffer>;
 }
 
-export class TenderError extends Error {
+export class TenderError extends FerryError {
   readonly code = 'ERR_DESTINATION_CLUSTER';
+  readonly retriable = false;
 }
 
 export class Tender {
@@ -61,7 +62,7 @@ export class Tender {
   constructor(
     private readonly opts: TenderOptions,
     private readonly map: PartitionMapWriter,
-    private readonly share: SessionShare,
+    private readonly share: SessionTokenShare,
     private readonly log: Logger,
   ) {}
 
@@ -98,7 +99,10 @@ export class Tender {
   private async tendSafely(): Promise<void> {
     if (this.tending !== null) return;
     this.tending = this.tend()
-      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'tend failed'))
+      // After stop() a round still in flight fails as its links close: not worth a line.
+      .catch((err: unknown) => {
+        if (this.timer !== null) this.log.warn({ err: (err as Error).message }, 'tend failed');
+      })
       .finally(() => {
         this.tending = null;
       });
@@ -160,7 +164,7 @@ export class Tender {
         errors.push(`${addr.host}:${addr.port}: ${(err as Error).message}`);
       }
     }
-    throw new Error(`no seed answered: ${errors.join('; ')}`);
+    throw new LinkError(`no seed answered: ${errors.join('; ')}`);
   }
 
   /** LOGIN through `addr` (or any known node) and share the token with the workers. */
@@ -201,7 +205,7 @@ export class Tender {
     const id = info.get('node') ?? '';
     if (id === '' || (expectedId !== undefined && id !== expectedId)) {
       link.close();
-      throw new Error(`node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
+      throw new LinkError(`${addr.host}:${addr.port}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
     }
     const name = info.get('cluster-name');
     if (this.opts.clusterName !== undefined && name !== this.opts.clusterName) {

@@ -13,12 +13,7 @@
  */
 
 import { AS_MSG_HEADER_SIZE, AsMsg, FieldType, Info2, MessageType, PROTO_HEADER_SIZE, PROTO_VERSION, Scan, copyBytes } from '../protocol/index.js';
-
-export interface WritePolicyOptions {
-  stripLut: boolean;
-  stripDurableDelete: boolean;
-  namespaceMap: ReadonlyArray<readonly [string, string]>;
-}
+import type { PolicySettings } from '../threads/index.js';
 
 const LUT_FIELD_SIZE = 4 + 1 + 8;
 
@@ -28,7 +23,7 @@ export class WritePolicy {
   private readonly stripLut: boolean;
   private readonly info2Mask: number;
 
-  constructor(opts: WritePolicyOptions) {
+  constructor(opts: PolicySettings) {
     this.from = opts.namespaceMap.map(([f]) => Buffer.from(f, 'utf8'));
     this.to = opts.namespaceMap.map(([, t]) => Buffer.from(t, 'utf8'));
     this.stripLut = opts.stripLut;

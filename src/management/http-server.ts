@@ -17,6 +17,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { FerryError } from '../errors.js';
+import { listenOn } from '../startup.js';
 
 export interface ManagementTarget {
   readonly registry: Registry;
@@ -30,7 +32,10 @@ export interface ManagementTarget {
 
 const MAX_BODY = 64 * 1024;
 
-class HttpError extends Error {
+/** A request the management port refuses: its status is the HTTP answer. */
+class HttpError extends FerryError {
+  readonly code = 'ERR_MANAGEMENT_REQUEST';
+  readonly retriable = false;
   constructor(
     readonly status: number,
     message: string,
@@ -54,23 +59,16 @@ export class ManagementServer {
         send(res, status, { error: (err as Error).message });
       });
     });
-    this.server.on('clientError', (_err, socket) => {
+    this.server.on('clientError', (err, socket) => {
+      this.log.debug({ err: err.message, code: (err as { code?: string }).code }, 'malformed HTTP request');
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
   }
 
-  async listen(port: number, address: string): Promise<{ address: string; port: number }> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, address, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.server.address();
-    if (a === null || typeof a === 'string') throw new Error('management port has no address');
-    return { address: a.address, port: a.port };
+  /** Listen, or fail with ERR_LISTEN naming service.manage.port. */
+  listen(port: number, address: string): Promise<{ address: string; port: number }> {
+    return listenOn(this.server, port, address, 'service.manage.port');
   }
 
   close(): Promise<void> {
@@ -194,7 +192,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   const body = await readBody(req);
   try {
     return JSON.parse(body.toString('utf8')) as unknown;
-  } catch {
-    throw new HttpError(400, 'body is not valid JSON');
+  } catch (err) {
+    throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
   }
 }

@@ -8,8 +8,7 @@
  */
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { WorkerCounter } from '../dispatch/index.js';
-import { OUTCOME_SLOTS, Outcome } from '../destination/index.js';
+import { OUTCOME_SLOTS, Outcome, WorkerCounter } from '../threads/index.js';
 import type { SourceStats } from '../source/source-stats.js';
 import { type Sample, ScrapeMetric, histogramSamples } from './scrape-metric.js';
 
@@ -19,6 +18,10 @@ export interface WorkerView {
   wakeups: number;
   ringUsedBytes: number;
   ringBytes: number;
+  /** problems and errors the worker reported, by code */
+  problems: ReadonlyMap<string, number>;
+  /** problems active now */
+  activeProblems: number;
 }
 
 /** What the metrics read from the running daemon. */
@@ -103,6 +106,10 @@ export function createMetrics(src: MetricsSource): Registry {
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.Records]! })),
     ),
     new ScrapeMetric('ferry_worker_restarts_total', 'Worker threads replaced after dying.', 'counter', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.restarts }))),
+    new ScrapeMetric('ferry_worker_problems_total', 'Problems and errors workers reported (destination unreachable, file cannot open, …), by code.', 'counter', () =>
+      src.workers().flatMap((w, i) => [...w.problems].map(([code, value]) => ({ labels: { worker: i, code }, value }))),
+    ),
+    new ScrapeMetric('ferry_worker_problems_active', 'Problems a worker reports now and has not reported cleared.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.activeProblems }))),
     new ScrapeMetric('ferry_worker_wakeups_total', 'Times the main thread woke each sleeping worker for records (service.dispatch-delay spaces them).', 'counter', () =>
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.wakeups })),
     ),

@@ -21,6 +21,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FerryError } from '../errors.js';
 
 /** The addon's file, relative to this module; the same from src/management and dist/management. */
 const ADDON_URL = new URL('../../native/build/Release/ferry_native.node', import.meta.url);
@@ -28,7 +29,7 @@ const ADDON_URL = new URL('../../native/build/Release/ferry_native.node', import
 /** systemd-notify waits (BARRIER=1) up to 5 s for the manager to take its message; allow a little more. */
 const SYSTEMD_NOTIFY_TIMEOUT_MS = 6_000;
 
-export class SystemdError extends Error {
+export class SystemdError extends FerryError {
   readonly code = 'ERR_SYSTEMD';
   /** True when trying again later may succeed (the manager's queue was full). */
   readonly retriable: boolean;

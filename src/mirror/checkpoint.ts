@@ -4,6 +4,9 @@
  *
  *   __ferry/mirror/<name>/checkpoint = {"v":1, "phase":"watch", "revision":812, "events":5120, …}
  *
+ * Ownership markers (`__ferry/mirror/<name>/own/<key>`) live beside it and are written in the same
+ * transactions, so after a kill -9 they still say exactly which destination keys this mirror wrote.
+ *
  * Every transaction also compares the checkpoint's mod revision with the one this process last
  * wrote: if anything else moved it (a second process running the same mirror), the transaction
  * fails instead of applying events twice.
@@ -12,7 +15,8 @@
 import { classifyEtcdError } from './etcd-client.js';
 import type { Etcd3, IRequestOp, ITxnResponse } from 'etcd3';
 import { MirrorCheckpointError } from './errors.js';
-import { checkpointKey, prefixRange, RESERVED_PREFIX, rangeRequest } from './key-range.js';
+import { checkpointKey, prefixEnd, RESERVED_PREFIX } from './key-range.js';
+import type { MirrorMode } from './mirror-options.js';
 
 export interface Checkpoint {
   readonly v: 1;
@@ -35,6 +39,13 @@ export interface Checkpoint {
   readonly events: number;
   /** completed syncs, the first one included */
   readonly syncs: number;
+  /** the mirror's mode, for other mirrors' overlap checks (absent in checkpoints older than modes: merge) */
+  readonly mode?: MirrorMode | undefined;
+  /**
+   * Source keys created at or before this revision may lack an ownership marker (the mirror started
+   * with --rev, without a sync): their puts write one. After a sync every key the source holds has one.
+   */
+  readonly markedFrom?: number | undefined;
   readonly updated: string;
 }
 
@@ -56,21 +67,35 @@ export function decodeCheckpoint(value: Buffer, where: string): Checkpoint {
   return c as Checkpoint;
 }
 
-/** Every mirror registered in a destination: name → checkpoint. */
+/**
+ * Every mirror registered in a destination: name → checkpoint. Names cannot hold `/`, so the scan
+ * jumps from one mirror's key space to the next and never reads ownership markers or lease mappings.
+ */
 export async function listCheckpoints(dest: Etcd3): Promise<Array<{ name: string; checkpoint: Checkpoint; createRevision: number }>> {
-  const res = await atDestination(dest.kv.range({ ...rangeRequest(prefixRange(RESERVED_PREFIX)) }));
   const out: Array<{ name: string; checkpoint: Checkpoint; createRevision: number }> = [];
-  for (const kv of res.kvs) {
-    const rest = kv.key.subarray(RESERVED_PREFIX.length).toString('utf8');
-    if (!rest.endsWith('/checkpoint')) continue;
-    const name = rest.slice(0, -'/checkpoint'.length);
-    try {
-      out.push({ name, checkpoint: decodeCheckpoint(kv.value, kv.key.toString('utf8')), createRevision: Number(kv.create_revision) });
-    } catch {
-      // Not ours to judge: another mirror's unreadable checkpoint is that mirror's problem.
+  let from: Buffer = RESERVED_PREFIX;
+  for (;;) {
+    const first = (await atDestination(dest.kv.range({ key: from, range_end: prefixEnd(RESERVED_PREFIX)!, limit: 1, keys_only: true }))).kvs[0];
+    if (first === undefined) return out;
+    const rest = first.key.subarray(RESERVED_PREFIX.length);
+    const slash = rest.indexOf(0x2f);
+    if (slash < 0) {
+      // Not a mirror's key space (nothing of ours is written here): step over it.
+      from = Buffer.concat([first.key, Buffer.from([0])]);
+      continue;
     }
+    const name = rest.subarray(0, slash).toString('utf8');
+    const key = checkpointKey(name);
+    const kv = (await atDestination(dest.kv.range({ key }))).kvs[0];
+    if (kv !== undefined) {
+      try {
+        out.push({ name, checkpoint: decodeCheckpoint(kv.value, key.toString('utf8')), createRevision: Number(kv.create_revision) });
+      } catch {
+        // Not ours to judge: another mirror's unreadable checkpoint is that mirror's problem.
+      }
+    }
+    from = prefixEnd(Buffer.concat([RESERVED_PREFIX, rest.subarray(0, slash + 1)]))!;
   }
-  return out;
 }
 
 /** Writes data and checkpoint together, guarded by the checkpoint's mod revision. */
@@ -118,6 +143,27 @@ export class CheckpointedWriter {
     this.modRevision = Number(res.header.revision);
     this.current = next;
     return res;
+  }
+
+  /**
+   * Take over `other` (a checkpoint key with mod revision `modRevision`) as this writer's checkpoint,
+   * in one transaction that moves it here and deletes the original; false if either key changed first.
+   */
+  async adopt(other: Buffer, modRevision: number, next: Checkpoint): Promise<boolean> {
+    const res = await atDestination(
+      this.dest.kv.txn({
+        compare: [
+          { key: other, target: 'Mod', result: 'Equal', mod_revision: modRevision },
+          { key: this.key, target: 'Mod', result: 'Equal', mod_revision: 0 },
+        ],
+        success: [{ request_put: { key: this.key, value: encodeCheckpoint(next) } }, { request_delete_range: { key: other } }],
+      }),
+    );
+    if (res.succeeded) {
+      this.modRevision = Number(res.header.revision);
+      this.current = next;
+    }
+    return res.succeeded;
   }
 
   /** Remove the checkpoint if it is still the one this process wrote (a refused claim). */

@@ -3,7 +3,9 @@
  * decides between "back off and reconnect" and "stop with a non-zero exit code".
  */
 
-export class MirrorError extends Error {
+import { FerryError } from '../errors.js';
+
+export class MirrorError extends FerryError {
   constructor(
     readonly code: string,
     message: string,

@@ -8,8 +8,10 @@ export {
   type MirrorSpec,
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_MAX_TXN_OPS,
+  type MirrorMode,
+  defaultMirrorName,
   describeCluster,
   resolveMirrorOptions,
 } from './mirror-options.js';
 export { StatusReporter, renderProgress, renderStatus } from './status-reporter.js';
-export { MirrorGroup, type MirrorsSection, resolveMirrorsSection } from './mirror-group.js';
+export { MirrorGroup, type MirrorsReloadReport, type MirrorsSection, resolveMirrorsSection } from './mirror-group.js';

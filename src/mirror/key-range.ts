@@ -15,7 +15,8 @@ export interface KeyRange {
 }
 
 /**
- * Where every mirror keeps its state in the destination: `__ferry/mirror/<name>/checkpoint` and,
+ * Where every mirror keeps its state in the destination: `__ferry/mirror/<name>/checkpoint`, the
+ * ownership markers `__ferry/mirror/<name>/own/<destination key>` (the keys this mirror wrote) and,
  * with lease mirroring, `__ferry/mirror/<name>/lease/<source lease id>`. Mirrored data never lands
  * here, and a resync never deletes here, even when a mirror maps onto the root.
  */
@@ -72,6 +73,11 @@ export function mapKey(key: Buffer, sourcePrefix: Buffer, destPrefix: Buffer): B
 
 export function checkpointKey(name: string): Buffer {
   return Buffer.concat([RESERVED_PREFIX, Buffer.from(`${name}/checkpoint`)]);
+}
+
+/** A mirror's ownership markers; a marker's key is this prefix plus the destination key it owns. */
+export function ownerPrefix(name: string): Buffer {
+  return Buffer.concat([RESERVED_PREFIX, Buffer.from(`${name}/own/`)]);
 }
 
 export function leaseMapPrefix(name: string): Buffer {

@@ -22,9 +22,20 @@ export interface EtcdClusterOptions {
   readonly commandTimeoutMs: number;
 }
 
+/**
+ * What a mirror may do to destination keys it shares with other mirrors.
+ * `merge` (the default): overlap with other merge mirrors is the point; conflicts are counted.
+ * `exclusive`: refuse to run beside any mirror whose destination range overlaps this one's.
+ * `exact`: exclusive, and a sync deletes every destination key under the prefix the source lacks.
+ */
+export type MirrorMode = 'merge' | 'exclusive' | 'exact';
+
 export interface MirrorOptions {
-  /** identifies the mirror's checkpoint in the destination: `__ferry/mirror/<name>/checkpoint` */
-  readonly name: string;
+  /**
+   * identifies the mirror's checkpoint in the destination: `__ferry/mirror/<name>/checkpoint`;
+   * null: derived at start from the source cluster's id and the prefix mapping
+   */
+  readonly name: string | null;
   readonly source: EtcdClusterOptions;
   readonly destination: EtcdClusterOptions;
   readonly prefix: string;
@@ -33,7 +44,7 @@ export interface MirrorOptions {
   /** 0: start from the checkpoint (or an initial sync); N: skip the sync and watch from N + 1 */
   readonly rev: number;
   readonly keepLeases: boolean;
-  readonly allowOverlap: boolean;
+  readonly mode: MirrorMode;
 }
 
 /** What the operator wrote, before defaults (kebab-case, as in the YAML file and etcdctl's flags). */
@@ -45,15 +56,25 @@ export interface MirrorSpec {
   'max-txn-ops'?: number | undefined;
   rev?: number | undefined;
   'keep-leases'?: boolean | undefined;
-  'allow-overlap'?: boolean | undefined;
+  exclusive?: boolean | undefined;
+  'exact-prefix'?: boolean | undefined;
 }
 
 export const DEFAULT_MAX_TXN_OPS = 128;
+export const MIN_TXN_OPS = 4;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Stable default name: two mirrors with the same prefix mapping into one destination share it. */
-export function defaultMirrorName(prefix: string, destPrefix: string): string {
+/**
+ * The default name: one per source cluster and prefix mapping, so mirrors of different clusters
+ * into one destination never share a checkpoint unless told to (`--name`).
+ */
+export function defaultMirrorName(sourceClusterId: string, prefix: string, destPrefix: string): string {
+  return `m-${createHash('sha256').update(sourceClusterId).update('\0').update(prefix).update('\0').update(destPrefix).digest('hex').slice(0, 12)}`;
+}
+
+/** The default name before it included the source cluster: a checkpoint found under it is adopted. */
+export function legacyMirrorName(prefix: string, destPrefix: string): string {
   return `m-${createHash('sha256').update(prefix).update('\0').update(destPrefix).digest('hex').slice(0, 12)}`;
 }
 
@@ -73,12 +94,17 @@ export function resolveMirrorOptions(
   }
   const destPrefix = spec['no-dest-prefix'] === true ? '' : (spec['dest-prefix'] ?? prefix);
   const maxTxnOps = spec['max-txn-ops'] ?? DEFAULT_MAX_TXN_OPS;
-  // One op of every transaction is the checkpoint, so at least one more is needed for data.
-  if (!Number.isInteger(maxTxnOps) || maxTxnOps < 2 || maxTxnOps > 1_000_000) problems.push(`${label('max-txn-ops')} must be an integer between 2 and 1000000, got ${maxTxnOps}`);
+  // A key's write takes up to three ops (the key, its ownership marker, a new lease mapping), and
+  // every transaction carries the checkpoint.
+  if (!Number.isInteger(maxTxnOps) || maxTxnOps < MIN_TXN_OPS || maxTxnOps > 1_000_000) problems.push(`${label('max-txn-ops')} must be an integer between ${MIN_TXN_OPS} and 1000000, got ${maxTxnOps}`);
   const rev = spec.rev ?? 0;
   if (!Number.isSafeInteger(rev) || rev < 0) problems.push(`${label('rev')} must be an integer ≥ 0, got ${rev}`);
-  const name = spec.name ?? defaultMirrorName(prefix, destPrefix);
-  if (!NAME.test(name)) problems.push(`${label('name')} must be 1–64 of A–Z a–z 0–9 . _ -, got '${name}'`);
+  const name = spec.name ?? null;
+  if (name !== null && !NAME.test(name)) problems.push(`${label('name')} must be 1–64 of A–Z a–z 0–9 . _ -, got '${name}'`);
+  // Exact mode deletes whatever else is under the destination prefix: the whole destination, at the root.
+  if (spec['exact-prefix'] === true && destPrefix === '') {
+    problems.push(`${label('exact-prefix')} needs a dedicated, non-empty destination prefix: at the root it would delete every key the destination holds`);
+  }
   if (destPrefix.startsWith('__ferry/mirror/')) {
     problems.push(`${label('dest-prefix')} must not be under the reserved prefix __ferry/mirror/`);
   }
@@ -102,8 +128,13 @@ export function resolveMirrorOptions(
     maxTxnOps,
     rev,
     keepLeases: spec['keep-leases'] ?? false,
-    allowOverlap: spec['allow-overlap'] ?? false,
+    mode: spec['exact-prefix'] === true ? 'exact' : spec.exclusive === true ? 'exclusive' : 'merge',
   });
+}
+
+/** What tells two mirrors apart before their names are known: an explicit name, or source and mapping. */
+export function mirrorIdentity(o: MirrorOptions): string {
+  return o.name ?? `${[...o.source.endpoints].sort().join(',')} ${JSON.stringify(o.prefix)}→${JSON.stringify(o.destPrefix)}`;
 }
 
 /** A cluster's identity for logs and messages (never the password). */

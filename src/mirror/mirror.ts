@@ -1,12 +1,18 @@
 /**
  * One mirror: a source prefix copied into a destination prefix, kept in step, resumable exactly.
  *
- *   claim ─▶ load checkpoint ─┬─ none / other cluster / compacted ─▶ converging sync at revision R
+ *   claim ─▶ load checkpoint ─┬─ none / other cluster / other mapping / compacted ─▶ converging sync at R
  *                             ├─ phase sync ─▶ finish that sync at its revision, from its cursor
  *                             └─ phase watch ─▶ ─────────────────────────────────────┐
  *                                                                                    ▼
  *                               watch from checkpoint + 1: one destination txn per source revision
  *                               (split at max-txn-ops), each carrying the checkpoint
+ *
+ * Ownership: every key the mirror writes gets a marker, `__ferry/mirror/<name>/own/<key>`, in the same
+ * transaction. A sync deletes a destination key the source lacks only if the marker says this mirror
+ * wrote it (or, with `--exact-prefix`, any key under the dedicated prefix); keys the destination held
+ * before, and other mirrors' keys, stay. Live deletes always propagate: the source deleted the key
+ * while mirrored.
  *
  *   any transient failure ─▶ backoff ─▶ reload the checkpoint ─▶ resume from it (the destination
  *   is the only truth about what was applied, so an ambiguous commit is resolved by reading it)
@@ -14,22 +20,13 @@
 
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
-import { type Checkpoint, CheckpointedWriter, listCheckpoints } from './checkpoint.js';
+import { type Checkpoint, CheckpointedWriter, decodeCheckpoint, listCheckpoints } from './checkpoint.js';
 import { classifyEtcdError, openCluster } from './etcd-client.js';
 import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
-import {
-  type KeyRange,
-  inRange,
-  intersect,
-  isReserved,
-  mapKey,
-  prefixRange,
-  rangesOverlap,
-  showKey,
-} from './key-range.js';
+import { type KeyRange, RESERVED_PREFIX, checkpointKey, inRange, intersect, isReserved, mapKey, ownerPrefix, prefixEnd, prefixRange, showKey } from './key-range.js';
 import { LeaseMirror } from './lease-mirror.js';
 import type { MirrorLogger } from './mirror-logger.js';
-import type { MirrorOptions } from './mirror-options.js';
+import { type MirrorOptions, defaultMirrorName, describeCluster, legacyMirrorName } from './mirror-options.js';
 import { MirrorStats } from './mirror-stats.js';
 import { RangePager } from './range-pager.js';
 import { SourceWatch } from './source-watch.js';
@@ -64,6 +61,16 @@ interface Unit {
 }
 
 const STOPPED = new MirrorError('ERR_MIRROR_STOPPED', 'mirror stopped', false);
+/** The first key after the reserved namespace (it does not end in 0xff, so it has one). */
+const RESERVED_END = prefixEnd(RESERVED_PREFIX)!;
+/** A programming error: the writer and markers exist only once claim() has named the mirror. */
+const NOT_CLAIMED = new Error('mirror used before claim() named it');
+
+/** A destination range shared with another merge mirror, whose markers a resync consults. */
+interface SharedRange {
+  range: KeyRange;
+  mirror: string;
+}
 
 export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [number]; resync: [string] }> {
   readonly stats = new MirrorStats();
@@ -74,10 +81,13 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   private readonly source: Etcd3;
   private readonly dest: Etcd3;
   private readonly ownsClients: boolean;
-  private readonly writer: CheckpointedWriter;
-  private readonly leases: LeaseMirror | null;
-  /** destination ranges shared with other mirrors (overlap allowed): never pruned, conflicts counted */
-  private shared: KeyRange[] = [];
+  /** set by claim(), once the source cluster (and so the default name) is known */
+  private claimed: { name: string; writer: CheckpointedWriter; owner: Buffer } | null = null;
+  private leases: LeaseMirror | null = null;
+  /** destination ranges shared with other merge mirrors: conflicts counted, their keys kept */
+  private shared: SharedRange[] = [];
+  /** whether the watch asked for previous values (the range was shared when it opened) */
+  private countConflicts = false;
   private clusterId = '';
   private stopped = false;
   private wake: (() => void) | null = null;
@@ -106,8 +116,16 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     this.ownsClients = clients === undefined;
     this.source = clients?.source ?? openCluster('source', options.source);
     this.dest = clients?.destination ?? openCluster('destination', options.destination);
-    this.writer = new CheckpointedWriter(this.dest, options.name);
-    this.leases = options.keepLeases ? new LeaseMirror(this.source, this.dest, options.name, this.stats, log) : null;
+  }
+
+  /** The mirror's name: given, or derived from the source cluster once known (a placeholder until then). */
+  get name(): string {
+    return this.claimed?.name ?? this.options.name ?? `(${describeCluster(this.options.source)} ${showKey(this.sourcePrefix)}→${showKey(this.destPrefix)})`;
+  }
+
+  private get writer(): CheckpointedWriter {
+    if (this.claimed === null) throw NOT_CLAIMED;
+    return this.claimed.writer;
   }
 
   /**
@@ -125,14 +143,17 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
           const cp = await this.writer.load();
           if (useRev) {
             useRev = false;
-            this.log.info({ mirror: this.options.name, rev: this.options.rev }, 'starting from --rev: no initial sync');
-            await this.follow(this.watchCheckpoint(cp, this.options.rev, 0), () => (attempt = 0));
-          } else if (forceResync !== null || cp === null || cp.phase === 'claimed' || cp.sourceClusterId !== this.clusterId) {
+            this.log.info({ mirror: this.name, rev: this.options.rev }, 'starting from --rev: no initial sync');
+            // Keys created up to --rev were never written by this mirror: their next put marks them.
+            await this.follow(this.newCheckpoint('watch', this.options.rev, { events: 0, syncs: cp?.syncs ?? 0, markedFrom: this.options.rev }), () => (attempt = 0));
+          } else if (forceResync !== null || cp === null || cp.phase === 'claimed' || cp.sourceClusterId !== this.clusterId || this.remapped(cp)) {
             const reason =
               forceResync ??
               (cp === null || cp.phase === 'claimed'
                 ? 'initial sync'
-                : `checkpoint belongs to source cluster ${cp.sourceClusterId}, not ${this.clusterId}: resync`);
+                : cp.sourceClusterId !== this.clusterId
+                  ? `checkpoint belongs to source cluster ${cp.sourceClusterId}, not ${this.clusterId}: resync`
+                  : `checkpoint was written for prefix ${showKey(Buffer.from(cp.sourcePrefix))} → ${showKey(Buffer.from(cp.destPrefix))}: resync`);
             forceResync = null;
             await this.sync(cp, null, reason);
             attempt = 0;
@@ -150,7 +171,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
           if (e instanceof MirrorCompactedError) {
             this.stats.resyncs++;
             forceResync = `the source compacted past the checkpoint (${e.message}): converging resync`;
-            this.log.warn({ mirror: this.options.name, compactRevision: e.compactRevision }, forceResync);
+            this.log.warn({ mirror: this.name, compactRevision: e.compactRevision }, forceResync);
             this.emit('resync', forceResync);
             continue;
           }
@@ -186,9 +207,14 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   // ---- start-up: source identity, overlap check, registration ---------------------------------------
 
   private async claim(): Promise<void> {
-    const head = await this.source.kv.range({ key: this.sourceRange.start.length === 0 ? Buffer.from([0]) : this.sourceRange.start, limit: 1, keys_only: true });
+    const head = await this.source.kv.range({ key: this.rangeKey(), limit: 1, keys_only: true });
     this.clusterId = head.header.cluster_id;
     this.stats.observeHead(Number(head.header.revision), performance.now());
+    const name = this.options.name ?? defaultMirrorName(this.clusterId, this.options.prefix, this.options.destPrefix);
+    this.claimed = { name, writer: new CheckpointedWriter(this.dest, name), owner: ownerPrefix(name) };
+    if (this.options.keepLeases && this.leases === null) this.leases = new LeaseMirror(this.source, this.dest, name, this.stats, this.log);
+    this.log.info({ mirror: name, sourceCluster: this.clusterId, mode: this.options.mode }, 'mirror identified');
+    if (this.options.name === null) await this.adoptLegacyCheckpoint();
     await this.checkOverlap();
     if ((await this.writer.load()) === null) {
       await this.writer.commit([], this.newCheckpoint('claimed', 0, {}));
@@ -202,48 +228,101 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
   }
 
+  /**
+   * Before default names included the source cluster, this mapping's default name was the legacy
+   * one. A checkpoint there from this very source cluster and mapping is this mirror's: take it
+   * over, so an upgrade resumes exactly instead of resyncing. (Keys it wrote carry no ownership
+   * markers, so a later resync keeps them: it never deletes what it cannot show it wrote.)
+   */
+  private async adoptLegacyCheckpoint(): Promise<void> {
+    if ((await this.writer.load()) !== null) return;
+    const legacy = legacyMirrorName(this.options.prefix, this.options.destPrefix);
+    const key = checkpointKey(legacy);
+    const kv = (await this.dest.kv.range({ key })).kvs[0];
+    if (kv === undefined) return;
+    let old: Checkpoint;
+    try {
+      old = decodeCheckpoint(kv.value, key.toString('utf8'));
+    } catch {
+      return;
+    }
+    if (old.sourceClusterId !== this.clusterId || this.remapped(old)) return;
+    if (await this.writer.adopt(key, Number(kv.mod_revision), { ...old, name: this.name, mode: this.options.mode, markedFrom: old.revision, updated: new Date().toISOString() })) {
+      this.log.warn({ mirror: this.name, previousName: legacy }, 'adopted the checkpoint of the previous default name (it did not include the source cluster); resuming from it');
+    }
+  }
+
+  private remapped(cp: Checkpoint): boolean {
+    return cp.sourcePrefix !== this.options.prefix || cp.destPrefix !== this.options.destPrefix;
+  }
+
+  /**
+   * Merge mirrors may share destination ranges (that is how clusters are merged); an exclusive or
+   * exact mirror may not, on either side of the overlap.
+   */
   private async checkOverlap(): Promise<void> {
-    const mine = (await listCheckpoints(this.dest)).find((c) => c.name === this.options.name);
-    const shared: KeyRange[] = [];
-    for (const other of await listCheckpoints(this.dest)) {
-      if (other.name === this.options.name) continue;
+    const all = await listCheckpoints(this.dest);
+    const mine = all.find((c) => c.name === this.name);
+    const shared: SharedRange[] = [];
+    for (const other of all) {
+      if (other.name === this.name) continue;
       const theirs = prefixRange(Buffer.from(other.checkpoint.destPrefix));
-      if (!rangesOverlap(this.destRange, theirs)) continue;
-      if (!this.options.allowOverlap) {
+      const common = intersect(this.destRange, theirs);
+      if (common === null) continue;
+      const theirMode = other.checkpoint.mode ?? 'merge';
+      if (this.options.mode !== 'merge' || theirMode !== 'merge') {
         // With a registration of our own, only an older overlapping claim refuses us.
         if (mine !== undefined && mine.createRevision < other.createRevision && other.checkpoint.phase === 'claimed') continue;
+        const who = this.options.mode !== 'merge' ? `this mirror is ${this.options.mode === 'exact' ? '--exact-prefix' : '--exclusive'}` : `mirror '${other.name}' is ${theirMode === 'exact' ? '--exact-prefix' : '--exclusive'}`;
         throw new MirrorOverlapError(
-          `mirror '${this.options.name}' would write destination keys under ${showKey(this.destPrefix)}, which overlaps mirror '${other.name}' ` +
-            `(destination prefix ${showKey(Buffer.from(other.checkpoint.destPrefix))}, registered as __ferry/mirror/${other.name}/checkpoint). ` +
-            'Give the mirrors disjoint destination prefixes, or allow overlap (--allow-overlap) to merge them; conflicts are then counted',
+          `mirror '${this.name}' would write destination keys under ${showKey(this.destPrefix)}, which overlaps mirror '${other.name}' ` +
+            `(destination prefix ${showKey(Buffer.from(other.checkpoint.destPrefix))}, registered as __ferry/mirror/${other.name}/checkpoint), and ${who}. ` +
+            'Give the mirrors disjoint destination prefixes, or run both as merge mirrors (the default: overlap allowed, conflicts counted)',
         );
       }
-      const common = intersect(this.destRange, theirs);
-      if (common !== null) shared.push(common);
+      shared.push({ range: common, mirror: other.name });
     }
     this.shared = shared;
-    if (shared.length > 0) this.log.warn({ mirror: this.options.name, shared: shared.length }, 'destination range overlaps other mirrors: their keys are kept, conflicts are counted');
+    if (shared.length > 0) this.log.info({ mirror: this.name, sharedWith: shared.map((s) => s.mirror) }, 'destination range overlaps other merge mirrors: their keys are kept, conflicts are counted');
   }
 
   private isShared(key: Buffer): boolean {
-    for (const r of this.shared) if (inRange(key, r)) return true;
+    for (const s of this.shared) if (inRange(key, s.range)) return true;
+    return false;
+  }
+
+  /** Whether a mirror sharing this key's range also wrote it (its marker is there): then it stays. */
+  private async ownedByAnother(key: Buffer): Promise<boolean> {
+    for (const s of this.shared) {
+      if (!inRange(key, s.range)) continue;
+      const res = await this.dest.kv.range({ key: Buffer.concat([ownerPrefix(s.mirror), key]), count_only: true }).catch((err: unknown) => {
+        throw classifyEtcdError('destination', err);
+      });
+      if (Number(res.count) > 0) return true;
+    }
     return false;
   }
 
   // ---- converging sync ---------------------------------------------------------------------------------
 
   /**
-   * Make the destination range equal the source range at one revision: a merge of both, in key
-   * order, that puts what differs and deletes what the source lacks. From scratch, or resumed from a
-   * sync checkpoint's cursor (a destination key: everything up to it is done).
+   * Bring the destination range to the source range at one revision: a merge, in key order, of the
+   * source, the destination and this mirror's ownership markers. Keys that differ are put (and
+   * marked); keys the source lacks are deleted only if this mirror wrote them (any key, with
+   * --exact-prefix). From scratch, or resumed from a sync checkpoint's cursor (a destination key:
+   * everything up to it is done).
+   *
+   *   source  (mapped)  ─┐
+   *   destination       ─┼─▶ smallest key first ─▶ put / mark / delete / leave ─▶ txns ≤ max-txn-ops
+   *   own/<key> markers ─┘
    */
   private async sync(cp: Checkpoint | null, resume: { revision: number; cursor: Buffer | null } | null, reason: string): Promise<void> {
     const started = performance.now();
     this.stats.phase = 'syncing';
     this.stats.syncStartedAtMs = started;
     const syncs = cp?.syncs ?? 0;
-    // Mirrors sharing the range may have registered since start-up: their keys must survive pruning.
-    if (this.options.allowOverlap) await this.checkOverlap();
+    // Mirrors sharing the range may have registered since start-up: their keys must survive the sync.
+    await this.checkOverlap();
     let revision: number;
     if (resume !== null) revision = resume.revision;
     else {
@@ -262,10 +341,12 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       this.stats.syncKeysDone = Number(before.count);
     }
     this.stats.syncRevision = revision;
-    this.log.info({ mirror: this.options.name, revision, keys: this.stats.syncKeysTotal, resumeAfter: cursor === null ? undefined : showKey(cursor) }, reason);
+    this.log.info({ mirror: this.name, revision, keys: this.stats.syncKeysTotal, resumeAfter: cursor === null ? undefined : showKey(cursor) }, reason);
 
+    const owner = this.owner();
     const src = new RangePager(this.source, 'source', { start: srcStart, end: this.sourceRange.end }, revision, this.settings.pageSize);
-    const dst = new RangePager(this.dest, 'destination', { start: dstStart, end: this.destRange.end }, 0, this.settings.pageSize);
+    let dst = new RangePager(this.dest, 'destination', { start: dstStart, end: this.destRange.end }, 0, this.settings.pageSize);
+    const own = new RangePager(this.dest, 'destination', { start: Buffer.concat([owner, dstStart]), end: this.destRange.end === null ? prefixEnd(owner) : Buffer.concat([owner, this.destRange.end]) }, 0, this.settings.pageSize, true);
     let units: Unit[] = [];
     let bytes = 0;
     let position: Buffer | null = cursor;
@@ -286,9 +367,11 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       if (this.stopped) throw STOPPED;
       const s = await src.peek();
       const d = await dst.peek();
-      if (s === null && d === null) break;
+      const o = await own.peek();
       if (d !== null && isReserved(d.key)) {
-        dst.advance();
+        // Bookkeeping inside the range (a mirror onto the root): jump past it rather than read
+        // every mirror's markers.
+        dst = new RangePager(this.dest, 'destination', { start: RESERVED_END, end: this.destRange.end }, 0, this.settings.pageSize);
         continue;
       }
       const sKey = s === null ? null : mapKey(s.key, this.sourcePrefix, this.destPrefix);
@@ -298,30 +381,42 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         src.advance();
         continue;
       }
-      const cmp = sKey === null ? 1 : d === null ? -1 : Buffer.compare(sKey, d.key);
-      if (cmp < 0) {
-        await add(await this.putUnit(sKey!, s!, undefined));
-        position = sKey;
-        src.advance();
+      const oKey = o === null ? null : o.key.subarray(owner.length);
+      const key = smallest(sKey, d?.key ?? null, oKey);
+      if (key === null) break;
+      const inS = sKey !== null && sKey.equals(key);
+      const inD = d !== null && d.key.equals(key);
+      const marked = oKey !== null && oKey.equals(key);
+      if (inS) {
+        if (inD && this.sameAs(s!, d!)) {
+          this.stats.keysUnchanged++;
+          // Already equal to the source: the mirror stands behind it from now on, as if it wrote it.
+          if (!marked) await add({ ops: [this.markerPut(key, d!.lease)], bytes: owner.length + key.length });
+        } else {
+          if (inD && this.isShared(key)) this.stats.conflicts++;
+          await add(await this.putUnit(key, s!, undefined, !marked || (this.leases !== null && s!.lease !== '0')));
+        }
         this.stats.syncKeysDone++;
-      } else if (cmp > 0) {
-        if (!this.isShared(d!.key)) {
-          await add({ ops: [{ request_delete_range: { key: d!.key } }], bytes: d!.key.length });
+      } else if (this.options.mode === 'exact') {
+        const ops: IRequestOp[] = [];
+        if (inD) ops.push({ request_delete_range: { key } });
+        if (marked) ops.push(this.markerDelete(key));
+        if (inD) this.stats.keysDeleted++;
+        await add({ ops, bytes: 2 * key.length + owner.length });
+      } else if (marked) {
+        // The source lacks a key this mirror wrote: delete it, unless a mirror sharing the range
+        // wrote it too (then it is theirs as much as ours); the marker goes either way.
+        const ops: IRequestOp[] = [this.markerDelete(key)];
+        if (inD && !(this.isShared(key) && (await this.ownedByAnother(key)))) {
+          ops.unshift({ request_delete_range: { key } });
           this.stats.keysDeleted++;
         }
-        position = d!.key;
-        dst.advance();
-      } else {
-        if (this.sameAs(s!, d!)) this.stats.keysUnchanged++;
-        else {
-          if (this.isShared(d!.key)) this.stats.conflicts++;
-          await add(await this.putUnit(sKey!, s!, undefined));
-        }
-        position = sKey;
-        src.advance();
-        dst.advance();
-        this.stats.syncKeysDone++;
+        await add({ ops, bytes: 2 * key.length + owner.length });
       }
+      position = key;
+      if (inS) src.advance();
+      if (inD) dst.advance();
+      if (marked) own.advance();
       if (this.stats.syncKeysDone % 64 === 0) await this.leases?.tick();
     }
     // The last transaction of a sync also switches the checkpoint to the watch phase.
@@ -329,7 +424,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     this.stats.syncs++;
     this.stats.appliedRevision = revision;
     const ms = performance.now() - started;
-    this.log.info({ mirror: this.options.name, revision, keys: this.stats.syncKeysTotal, ms: Math.round(ms) }, 'sync complete: destination equals source; watching');
+    this.log.info({ mirror: this.name, revision, keys: this.stats.syncKeysTotal, ms: Math.round(ms) }, 'sync complete: destination holds the source; watching');
     this.emit('synced', { revision, keys: this.stats.syncKeysTotal, ms, reason });
   }
 
@@ -340,7 +435,11 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     return this.leases.known(s.lease) === d.lease;
   }
 
-  private async putUnit(key: Buffer, kv: IKeyValue, expectPrev: Buffer | null | undefined): Promise<Unit> {
+  /**
+   * A key's write: the put, a new lease mapping if it needs one, and (when `mark`) its ownership
+   * marker, on the key's destination lease so that it expires with the key.
+   */
+  private async putUnit(key: Buffer, kv: IKeyValue, expectPrev: Buffer | null | undefined, mark: boolean): Promise<Unit> {
     let lease = '0';
     const ops: IRequestOp[] = [];
     if (this.leases !== null && kv.lease !== '0') {
@@ -348,34 +447,48 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       lease = l.id;
       ops.push(...l.ops);
     }
+    // The put comes first: conflict counting reads its response by position.
     const put: IRequestOp = { request_put: { key, value: kv.value, lease, prev_kv: expectPrev !== undefined } };
+    if (mark) ops.push(this.markerPut(key, lease));
     this.stats.keysPut++;
-    const u: Unit = { ops: [put, ...ops], bytes: key.length + kv.value.length + 64 * ops.length };
+    const u: Unit = { ops: [put, ...ops], bytes: key.length + kv.value.length + 64 * ops.length + (mark ? this.owner().length + key.length : 0) };
     if (expectPrev !== undefined) u.expectPrev = expectPrev;
     return u;
   }
 
-  // ---- watch --------------------------------------------------------------------------------------------
-
-  private watchCheckpoint(cp: Checkpoint | null, revision: number, events: number): Checkpoint {
-    return this.newCheckpoint('watch', revision, { events, syncs: cp?.syncs ?? 0 });
+  private owner(): Buffer {
+    if (this.claimed === null) throw NOT_CLAIMED;
+    return this.claimed.owner;
   }
+
+  private markerPut(key: Buffer, lease: string): IRequestOp {
+    return { request_put: { key: Buffer.concat([this.owner(), key]), value: Buffer.alloc(0), lease } };
+  }
+
+  private markerDelete(key: Buffer): IRequestOp {
+    return { request_delete_range: { key: Buffer.concat([this.owner(), key]) } };
+  }
+
+  // ---- watch --------------------------------------------------------------------------------------------
 
   /** Follow the source from the checkpoint until stop() or a failure (thrown). */
   private async follow(cp: Checkpoint, progressed: () => void): Promise<void> {
     const skipRevision = cp.partialRevision ?? 0;
     const skipEvents = cp.partialEvents ?? 0;
     const start = skipRevision > 0 ? skipRevision : cp.revision + 1;
-    // With overlap allowed, another mirror may start sharing the range at any time: always ask for
-    // the previous values, which conflict counting compares with the destination's.
-    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.options.allowOverlap);
+    // Conflicts need the source's previous values (compared with the destination's), which cost the
+    // source a read per event: asked for only while another mirror shares the range.
+    this.countConflicts = this.shared.length > 0;
+    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.countConflicts);
     this.stats.phase = 'watching';
     this.stats.appliedRevision = cp.revision;
-    this.log.info({ mirror: this.options.name, fromRevision: start }, 'watching the source');
+    this.log.info({ mirror: this.name, fromRevision: start }, 'watching the source');
     progressed();
     let lastHeard = performance.now();
     let current = cp;
     this.abortWatch = (err) => watch.abort(err);
+    // stop() while the watch was being opened found nothing to abort: the loop below would never end.
+    if (this.stopped) watch.abort(STOPPED);
     this.timer = setInterval(() => {
       const silentMs = performance.now() - lastHeard;
       if (silentMs > this.settings.probeIntervalMs * 3) {
@@ -384,6 +497,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       }
       watch.requestProgress();
       void this.leases?.tick();
+      void this.watchForSharers(watch);
     }, this.settings.probeIntervalMs);
     try {
       for (;;) {
@@ -418,7 +532,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
             if (rev > current.revision) {
               const skip = rev === skipRevision && current.partialRevision === rev ? skipEvents : 0;
               const group = res.events.slice(i, j);
-              const units = await this.eventUnits(group, skip);
+              const units = await this.eventUnits(group, skip, current.markedFrom ?? 0);
               const ops = this.opsIn(units);
               const bytes = units.reduce((n, u) => n + u.bytes, 0);
               if (skip > 0 || ops > this.options.maxTxnOps - 1 || bytes > this.settings.maxTxnBytes) {
@@ -449,8 +563,28 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
   }
 
-  /** The destination writes for one revision's events, from event `skip` on. */
-  private async eventUnits(events: IEvent[], skip: number): Promise<Unit[]> {
+  /**
+   * A merge mirror watching alone is joined when another mirror registers on an overlapping range:
+   * the watch is then reopened (from the checkpoint, exactly) with previous values, to count conflicts.
+   */
+  private async watchForSharers(watch: SourceWatch): Promise<void> {
+    if (this.countConflicts || this.options.mode !== 'merge') return;
+    try {
+      await this.checkOverlap();
+    } catch {
+      // A registration that cannot be read or judged now is looked at again at the next probe.
+      return;
+    }
+    if (this.shared.length > 0) watch.abort(new MirrorEtcdError('source', 'another mirror now shares the destination range: reopening the watch to count conflicts', true));
+  }
+
+  /**
+   * The destination writes for one revision's events, from event `skip` on. A put of a key the
+   * source already had (version > 1) finds its marker in place, written when the mirror first wrote
+   * the key (sync or creation event), so only creations, keys older than `markedFrom`, and leased
+   * keys (the marker follows the key's lease) write one; a delete removes the marker with the key.
+   */
+  private async eventUnits(events: IEvent[], skip: number, markedFrom: number): Promise<Unit[]> {
     const units: Unit[] = [];
     for (let k = skip; k < events.length; k++) {
       const ev = events[k]!;
@@ -460,14 +594,16 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         units.push({ ops: [], bytes: 0 });
         continue;
       }
-      // Outside shared ranges the destination's previous value always equals the source's, so
-      // comparing every key costs a little bandwidth and never counts a false conflict.
-      const expectPrev = this.options.allowOverlap ? (ev.prev_kv?.value ?? null) : undefined;
+      // Where no other writer touched the key the destination's previous value equals the source's,
+      // so comparing every key costs a little bandwidth and never counts a false conflict.
+      const expectPrev = this.countConflicts ? (ev.prev_kv?.value ?? null) : undefined;
       let u: Unit;
-      if (ev.type === 'Put') u = await this.putUnit(key, ev.kv, expectPrev);
-      else {
+      if (ev.type === 'Put') {
+        const mark = ev.kv.version === '1' || Number(ev.kv.create_revision) <= markedFrom || (this.leases !== null && ev.kv.lease !== '0');
+        u = await this.putUnit(key, ev.kv, expectPrev, mark);
+      } else {
         this.stats.keysDeleted++;
-        u = { ops: [{ request_delete_range: { key, prev_kv: expectPrev !== undefined } }], bytes: key.length };
+        u = { ops: [{ request_delete_range: { key, prev_kv: expectPrev !== undefined } }, this.markerDelete(key)], bytes: 2 * key.length + this.owner().length };
         if (expectPrev !== undefined) u.expectPrev = expectPrev;
       }
       u.key = key.toString('latin1');
@@ -485,7 +621,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       events += b.events;
       units.push(...b.units);
     }
-    const next = this.newCheckpoint('watch', last, { events: cp.events + events, syncs: cp.syncs });
+    const next = this.newCheckpoint('watch', last, { events: cp.events + events, syncs: cp.syncs, markedFrom: cp.markedFrom });
     await this.commitUnits(units, next);
     this.stats.eventsApplied += events;
     this.stats.revisionsApplied += batch.length;
@@ -506,8 +642,8 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     const commit = async (last: boolean): Promise<void> => {
       done += chunk.length;
       next = last
-        ? this.newCheckpoint('watch', rev, { events: cp.events + (total - skip), syncs: cp.syncs })
-        : this.newCheckpoint('watch', cp.revision, { events: cp.events + (done - skip), syncs: cp.syncs, partialRevision: rev, partialEvents: done });
+        ? this.newCheckpoint('watch', rev, { events: cp.events + (total - skip), syncs: cp.syncs, markedFrom: cp.markedFrom })
+        : this.newCheckpoint('watch', cp.revision, { events: cp.events + (done - skip), syncs: cp.syncs, partialRevision: rev, partialEvents: done, markedFrom: cp.markedFrom });
       await this.commitUnits(chunk, next);
       chunk = [];
       bytes = 0;
@@ -558,11 +694,13 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   private newCheckpoint(
     phase: Checkpoint['phase'],
     revision: number,
-    extra: { cursor?: string | undefined; events?: number; syncs?: number; partialRevision?: number; partialEvents?: number },
+    extra: { cursor?: string | undefined; events?: number; syncs?: number; partialRevision?: number; partialEvents?: number; markedFrom?: number | undefined },
   ): Checkpoint {
     return {
       v: 1,
-      name: this.options.name,
+      name: this.name,
+      mode: this.options.mode,
+      markedFrom: extra.markedFrom,
       sourcePrefix: this.options.prefix,
       destPrefix: this.options.destPrefix,
       sourceClusterId: this.clusterId,
@@ -615,7 +753,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     this.stats.transientErrors++;
     const ceiling = Math.min(this.settings.backoffMaxMs, this.settings.backoffInitialMs * 2 ** Math.min(attempt, 20));
     const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-    this.log.warn({ mirror: this.options.name, code: e.code, err: e.message, attempt: attempt + 1, retryInMs: delay }, 'transient failure; reconnecting');
+    this.log.warn({ mirror: this.name, code: e.code, err: e.message, attempt: attempt + 1, retryInMs: delay }, 'transient failure; reconnecting');
     await new Promise<void>((resolve) => {
       const t = setTimeout(done, delay);
       function done(): void {
@@ -638,4 +776,11 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   private unmapKey(destKey: Buffer): Buffer {
     return Buffer.concat([this.sourcePrefix, destKey.subarray(this.destPrefix.length)]);
   }
+}
+
+/** The smallest of some keys (null: absent), or null when all are absent. */
+function smallest(...keys: Array<Buffer | null>): Buffer | null {
+  let min: Buffer | null = null;
+  for (const k of keys) if (k !== null && (min === null || Buffer.compare(k, min) < 0)) min = k;
+  return min;
 }

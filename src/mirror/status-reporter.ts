@@ -36,8 +36,9 @@ export class StatusReporter {
   private lastStatusAt = 0;
   private last = { at: 0, keys: 0, events: 0 };
 
+  /** `name` is read at every line: a mirror's default name is known only once it reached its source. */
   constructor(
-    private readonly name: string,
+    private readonly name: () => string,
     private readonly stats: MirrorStats,
     private readonly emit: (line: string, kind: 'progress' | 'status') => void,
     private readonly intervals: { progressMs: number; statusMs: number },
@@ -57,14 +58,14 @@ export class StatusReporter {
     if (s.phase === 'syncing') {
       const rate = Math.max(0, s.syncKeysDone - this.last.keys) / dt;
       this.last = { at: now, keys: s.syncKeysDone, events: s.eventsApplied };
-      this.emit(renderProgress(this.name, s, rate), 'progress');
+      this.emit(renderProgress(this.name(), s, rate), 'progress');
       return;
     }
     if (now - this.lastStatusAt < this.intervals.statusMs) return;
     const rate = (s.eventsApplied - this.last.events) / dt;
     this.last = { at: now, keys: s.syncKeysDone, events: s.eventsApplied };
     this.lastStatusAt = now;
-    this.emit(renderStatus(this.name, s, now, rate), 'status');
+    this.emit(renderStatus(this.name(), s, now, rate), 'status');
   }
 
   stop(): void {

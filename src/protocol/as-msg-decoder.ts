@@ -5,6 +5,7 @@
 
 import { AS_MSG_HEADER_SIZE, AsMsg, FieldType, OP_FLAG_BIN_LUT } from './constants.js';
 import { ScanError, newScan, scanErrorText, scanRecordMessage } from './as-msg-reader.js';
+import { FerryError } from '../errors.js';
 
 export interface DecodedOp {
   op: number;
@@ -34,7 +35,9 @@ export interface DecodedRecordMessage {
   ops: DecodedOp[];
 }
 
-export class DecodeError extends Error {
+export class DecodeError extends FerryError {
+  readonly code = 'ERR_DECODE';
+  readonly retriable = false;
   constructor(readonly reason: ScanError) {
     super(scanErrorText(reason));
   }

@@ -15,6 +15,7 @@
  */
 
 import { ParticleType } from './constants.js';
+import { FerryError } from '../errors.js';
 
 export type ParticleValue = null | boolean | number | bigint | string | Buffer | ParticleValue[] | { [key: string]: ParticleValue } | object;
 
@@ -24,8 +25,9 @@ export interface DecodedParticle {
   value: ParticleValue;
 }
 
-export class ParticleError extends Error {
+export class ParticleError extends FerryError {
   readonly code = 'ERR_PARTICLE';
+  readonly retriable = false;
 }
 
 const TYPE_NAMES: Record<number, string> = {

@@ -1,6 +1,6 @@
 /**
- * The XDR service port: accepts source connections, owns their sessions, routes completions to
- * them, and enforces the ack deadline.
+ * The XDR service port: accepts source connections, owns their sessions (registering each where
+ * completions find it: session-registry.ts), and enforces the ack deadline.
  *
  * The deadline sweep runs every `sweepMs`: a record not answered `ackDeadlineMs` after it arrived
  * is answered with the retry code in its turn. A late result for it is ignored; the source re-ships
@@ -25,8 +25,10 @@ import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { LogLimiter } from '../management/logger.js';
 import { ResultCode } from '../protocol/index.js';
+import { listenOn } from '../startup.js';
 import type { InFlightBudget } from './in-flight-budget.js';
 import { Session } from './session.js';
+import type { SessionRegistry } from './session-registry.js';
 import type { SourceStats } from './source-stats.js';
 import { type SourceTls, clientCertProblem } from './source-tls.js';
 import type { Clock, RecordRouter, SessionLimits } from './types.js';
@@ -39,6 +41,12 @@ export interface ListenerOptions {
 }
 
 const SWEEP_MS = 50;
+/**
+ * How long a record is held before its retry code while Ferry is paused or has no destination at
+ * all (capped at half the ack deadline): a source re-ships a retried record almost at once, so
+ * answering at once would keep both sides busy for nothing.
+ */
+export const HOLD_MS = 1000;
 
 /** At most one warning per cause and peer host this often (README "Logs"). */
 export const WARN_INTERVAL_MS = 10_000;
@@ -56,7 +64,6 @@ let nextConnectionId = 1;
 export class SourceListener {
   private readonly server: Server;
   private readonly sessions = new Map<number, Session>();
-  private readonly dirty = new Set<Session>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly handshakes = new Map<string, Handshake>();
   private readonly warnings = new LogLimiter(WARN_INTERVAL_MS);
@@ -67,6 +74,7 @@ export class SourceListener {
     private readonly opts: ListenerOptions,
     private readonly router: RecordRouter,
     private readonly budget: InFlightBudget,
+    private readonly registry: SessionRegistry,
     readonly stats: SourceStats,
     private readonly log: Logger,
   ) {
@@ -85,7 +93,6 @@ export class SourceListener {
       });
       this.server = server;
     }
-    this.server.on('error', (err) => this.log.error({ err: err.message }, 'service port error'));
   }
 
   get ackDeadlineMs(): number {
@@ -105,16 +112,10 @@ export class SourceListener {
   }
 
   async listen(): Promise<{ address: string; port: number }> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.address, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    // A failure to listen is the caller's start-up error; errors after that are logged here.
+    const addr = await listenOn(this.server, this.opts.port, this.opts.address, 'service.port');
+    this.server.on('error', (err) => this.log.error({ err: err.message }, 'service port error'));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    const addr = this.server.address();
-    if (addr === null || typeof addr === 'string') throw new Error('service port has no address');
     const tls = this.opts.limits.tls ?? null;
     const auth = this.opts.limits.auth ?? null;
     if (tls !== null || auth !== null) {
@@ -198,28 +199,10 @@ export class SourceListener {
     this.stats.connectionsOpened++;
     const session = new Session(id, socket, this.opts.limits, this.router, this.budget, this.stats, this.clock, this.log, (s) => {
       this.sessions.delete(s.id);
-      this.dirty.delete(s);
+      this.registry.remove(s);
     });
     this.sessions.set(id, session);
-  }
-
-  /** A result for (connection, seq); replies go out at the next `flushDirty()`. */
-  complete(connection: number, seq: number, code: number): void {
-    const s = this.sessions.get(connection);
-    if (s !== undefined && s.complete(seq, code)) this.dirty.add(s);
-  }
-
-  flushDirty(): void {
-    for (const s of this.dirty) s.flush();
-    this.dirty.clear();
-  }
-
-  /** A worker died: answer its records with the retry code now rather than at the deadline. */
-  failWorker(worker: number): number {
-    let n = 0;
-    for (const s of this.sessions.values()) n += s.failWorker(worker, ResultCode.Unavailable);
-    this.stats.workerLostRetries += n;
-    return n;
+    this.registry.add(session);
   }
 
   private sweep(): void {
@@ -228,6 +211,7 @@ export class SourceListener {
     const cutoff = this.clock.now - this.opts.ackDeadlineMs;
     for (const s of this.sessions.values()) {
       this.stats.deadlineRetries += s.expire(cutoff, ResultCode.Unavailable);
+      s.releaseHeld(this.clock.now - Math.min(HOLD_MS, this.opts.ackDeadlineMs / 2), ResultCode.Unavailable);
       s.checkSlowReader(this.clock.now);
     }
   }

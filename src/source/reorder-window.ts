@@ -15,6 +15,8 @@ export const PENDING = -1;
 /** a slot whose reply is a prepared message (security, info) rather than a 30-byte result */
 export const PREPARED = -2;
 export const NO_WORKER = -1;
+/** owner of a record held by the session itself (nowhere to send it now) until it is answered */
+export const HELD = -2;
 
 export class ReorderWindow {
   readonly capacity: number;
@@ -85,6 +87,24 @@ export class ReorderWindow {
       }
     }
     return n;
+  }
+
+  /**
+   * Answer `code` to every held request (owner HELD) that arrived at or before `cutoff`. Returns
+   * how many were answered, and how many held ones are still pending in `stillHeld`.
+   */
+  releaseHeld(cutoff: number, code: number): { answered: number; stillHeld: number } {
+    let answered = 0;
+    let stillHeld = 0;
+    for (let seq = this.head; seq !== this.tail; seq = (seq + 1) >>> 0) {
+      const slot = seq & this.mask;
+      if (this.codes[slot] !== PENDING || this.owner[slot] !== HELD) continue;
+      if (this.arrival[slot]! <= cutoff) {
+        this.codes[slot] = code;
+        answered++;
+      } else stillHeld++;
+    }
+    return { answered, stillHeld };
   }
 
   /** Answer `code` to every pending request owned by `worker`. */

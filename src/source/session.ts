@@ -50,7 +50,7 @@ import {
   writeReply,
 } from '../protocol/index.js';
 import type { InFlightBudget, Resumable } from './in-flight-budget.js';
-import { ReorderWindow } from './reorder-window.js';
+import { HELD, ReorderWindow } from './reorder-window.js';
 import type { SourceStats } from './source-stats.js';
 import type { Clock, RecordRouter, SessionLimits } from './types.js';
 
@@ -92,6 +92,8 @@ export class Session implements FrameSink, Resumable {
   private failedLogins = 0;
   /** too many failed logins: end the connection once every reply is written */
   private ending = false;
+  /** records held here (paused, or no destination) that may still be pending */
+  private held = 0;
   readonly peer: string;
 
   constructor(
@@ -189,10 +191,16 @@ export class Session implements FrameSink, Resumable {
     if (this.limits.recordLog !== null) this.limits.recordLog(buf, start, end);
     const info2 = buf[start + 2]!;
     if (this.limits.paused || this.limits.destinationDown) {
-      // Paused, or nowhere to write: the source keeps the record and ships it again later.
+      // Paused, or nowhere to write: the source keeps the record and ships it again later. The
+      // retry code comes after HOLD_MS (the sweep answers it), not at once: a source re-ships a
+      // retried record almost at once, so answering now would spin both sides at full CPU. Held
+      // records count against the in-flight caps, so reading pauses when they are full.
       if (this.limits.paused) this.stats.pausedRetries++;
       else this.stats.destinationDownRetries++;
-      this.answerHere(window, ResultCode.Unavailable);
+      this.stats.records++;
+      this.budget.take();
+      window.open(this.clock.now, HELD);
+      this.held++;
       return true;
     }
     if ((info2 & Info2.Write) !== 0 && (info2 & Info2.Delete) === 0 && scan[Scan.OpCount] === 0) {
@@ -337,6 +345,15 @@ export class Session implements FrameSink, Resumable {
     const n = this.window.expire(cutoff, code);
     if (n > 0) this.flush();
     return n;
+  }
+
+  /** Answer `code` to every held record that arrived at or before `cutoff`. */
+  releaseHeld(cutoff: number, code: number): number {
+    if (this.held === 0 || this.window === null) return 0;
+    const { answered, stillHeld } = this.window.releaseHeld(cutoff, code);
+    this.held = stillHeld;
+    if (answered > 0) this.flush();
+    return answered;
   }
 
   failWorker(worker: number, code: number): number {

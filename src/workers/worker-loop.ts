@@ -9,19 +9,41 @@
  * and main stops reading the source. The sink's progress() resumes it.
  */
 
-import { COMPLETION_SIZE, INBOUND_HEADER, RingReader, RingWriter, WorkerCounter, type WorkerTask } from '../dispatch/index.js';
-import { AerospikeSink, FileSink, Outcome, type PolicySettings, type RecordSink, type SinkEvents } from '../destination/index.js';
+import type { ErrorShape } from '../errors.js';
+import { AerospikeSink, FileSink, type RecordSink, type SinkEvents } from '../destination/index.js';
 import { loadSystemdIntegration } from '../management/systemd.js';
 import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
+import {
+  DiagnosticsWriter,
+  INBOUND_HEADER,
+  Outcome,
+  type PolicySettings,
+  RingReader,
+  RingWriter,
+  type SnapshotCell,
+  SnapshotFormatError,
+  WorkerControl,
+  WorkerCounter,
+  type WorkerTask,
+  inboundArrival,
+  inboundConnection,
+  inboundSequence,
+  policyCell,
+  writeCompletion,
+} from '../threads/index.js';
 
 const BATCH = 512;
 const TIMER_MS = 100;
+/** How often a worker with writes out looks at its ring when no reply has come meanwhile. */
+const POLL_MS = 1;
 
 export class WorkerLoop implements SinkEvents {
   private readonly inbound: RingReader;
   private readonly completions: RingWriter;
-  private readonly control: Int32Array;
+  private readonly control: WorkerControl;
   private readonly counters: Float64Array;
+  private readonly diagnostics: DiagnosticsWriter;
+  private readonly policy: SnapshotCell<PolicySettings>;
   private readonly sink: RecordSink;
   private readonly scan = newScan();
   /** completions the ring had no room for (main is behind); retried before new ones */
@@ -29,21 +51,25 @@ export class WorkerLoop implements SinkEvents {
   /** the sink refused a record: draining waits for its progress (or the next tick) */
   private blocked = false;
   private unblock: (() => void) | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
   private recordsSeen = 0;
-  private policyGeneration = 0;
   private publishScheduled = false;
 
   constructor(private readonly task: WorkerTask) {
     this.inbound = new RingReader(task.inbound);
-    this.completions = new RingWriter(task.completions, { cells: new Int32Array(task.bell), index: 0 });
-    this.control = new Int32Array(task.control);
+    this.completions = new RingWriter(task.completions);
+    this.control = new WorkerControl(task.control);
     this.counters = new Float64Array(task.counters);
+    this.diagnostics = new DiagnosticsWriter(task.diagnostics);
+    this.policy = policyCell(task.policy);
     const d = task.destination;
-    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, task.policy, this);
+    const policy = this.policy.poll();
+    if (policy === undefined) throw new Error(`worker ${task.index}: no write policy was published`);
+    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, policy, this);
   }
 
   private get stopping(): boolean {
-    return Atomics.load(this.control, 0) === 1;
+    return this.control.stopping;
   }
 
   async run(): Promise<void> {
@@ -63,15 +89,15 @@ export class WorkerLoop implements SinkEvents {
           await new Promise<void>((r) => setImmediate(r));
           continue;
         }
-        if (this.blocked) {
-          // Until the sink reports progress (a reply, a connection up or down) or the next tick;
-          // progress that came while this thread was elsewhere has cleared the flag already.
-          await new Promise<void>((r) => {
-            this.unblock = r;
-          });
+        if (this.blocked || this.sink.inFlight > 0) {
+          // Blocked: until the sink reports progress (a reply, a connection up or down) or the
+          // next tick; progress that came while this thread was elsewhere has cleared the flag.
+          // Busy (writes out): their replies wake this thread anyway, and it looks at the ring
+          // then, or within POLL_MS; not asleep on the doorbell, so main need not wake it.
+          await this.nextProgress(this.blocked ? 0 : POLL_MS);
           continue;
         }
-        // Main's next publish wakes it; so does the pool's stop().
+        // Idle: main's next publish wakes it; so does the pool's stop().
         await this.inbound.waitForData();
       }
       await this.finishInFlight();
@@ -81,14 +107,17 @@ export class WorkerLoop implements SinkEvents {
     }
   }
 
-  /** Pick up a policy main published since the last batch. */
+  /** Pick up a policy main published since the last batch (one atomic load while unchanged). */
   private checkPolicy(): void {
-    const gen = Atomics.load(this.control, 1);
-    if (gen === this.policyGeneration) return;
-    this.policyGeneration = gen;
-    const view = Buffer.from(this.task.policyText);
-    const text = view.toString('utf8', 4, 4 + view.readUInt32LE(0));
-    this.sink.setPolicy?.(JSON.parse(text) as PolicySettings);
+    if (!this.policy.changed()) return;
+    try {
+      const next = this.policy.poll();
+      if (next !== undefined) this.sink.setPolicy?.(next);
+    } catch (err) {
+      // Never expected (the snapshot is read whole); kept visible rather than applied.
+      if (!(err instanceof SnapshotFormatError)) throw err;
+      this.diagnostics.error('write policy', { code: err.code, message: err.message, retriable: false });
+    }
   }
 
   /** Take up to BATCH records from the ring; returns how many were handled. */
@@ -97,21 +126,19 @@ export class WorkerLoop implements SinkEvents {
     this.sink.beginBatch?.();
     const ring = this.inbound;
     const data = ring.data;
-    const words = ring.words;
     const scan = this.scan;
     // Records past their ack deadline were answered 11 by main already: skip them rather than
     // send them (during a stall, this is what keeps the ring from filling with answered records).
-    const deadline = Atomics.load(this.control, 2);
+    const deadline = this.control.ackDeadlineMs;
     const now = Date.now() % 0x100000000 | 0;
     let n = 0;
     for (; n < BATCH; n++) {
       const at = ring.peek();
       if (at < 0) break;
-      const i = at >> 2;
       // Ages as signed 32-bit differences: right across the wrap, and a record stamped a moment
       // "in the future" by main's clock (the threads' clocks differ slightly) is simply young.
-      if (deadline > 0 && ((now - words[i + 2]!) | 0) > deadline) {
-        this.done(words[i]! >>> 0, words[i + 1]! >>> 0, Outcome.Expired);
+      if (deadline > 0 && ((now - inboundArrival(ring, at)) | 0) > deadline) {
+        this.done(inboundConnection(ring, at), inboundSequence(ring, at), Outcome.Expired);
         ring.next(at);
         continue;
       }
@@ -121,7 +148,7 @@ export class WorkerLoop implements SinkEvents {
         // Main validated it; a failure here means the ring is corrupt.
         throw new Error(`worker ${this.task.index}: corrupt record in the inbound ring`);
       }
-      if (!this.sink.offer(data, start, end, scan, words[at >> 2]! >>> 0, words[(at >> 2) + 1]! >>> 0)) {
+      if (!this.sink.offer(data, start, end, scan, inboundConnection(ring, at), inboundSequence(ring, at))) {
         this.blocked = true;
         break;
       }
@@ -142,16 +169,7 @@ export class WorkerLoop implements SinkEvents {
 
   done(connection: number, seq: number, outcome: number): void {
     this.counters[outcome]!++;
-    if (this.overflow.length === 0) {
-      const at = this.completions.reserve(COMPLETION_SIZE);
-      if (at >= 0) {
-        const w = this.completions.words;
-        w[at >> 2] = connection;
-        w[(at >> 2) + 1] = seq;
-        w[(at >> 2) + 2] = outcome;
-        return;
-      }
-    }
+    if (this.overflow.length === 0 && writeCompletion(this.completions, connection, seq, outcome)) return;
     this.overflow.push(connection, seq, outcome);
   }
 
@@ -161,14 +179,26 @@ export class WorkerLoop implements SinkEvents {
     for (let i = 0; i < pending.length; i += 3) this.done(pending[i]!, pending[i + 1]!, pending[i + 2]!);
   }
 
+  /** Resolve at the sink's next progress, or after `pollMs` (0: no timer). */
+  private nextProgress(pollMs: number): Promise<void> {
+    return new Promise<void>((r) => {
+      this.unblock = r;
+      if (pollMs > 0) this.pollTimer = setTimeout(this.progressed, pollMs);
+    });
+  }
+
   /** The sink may have room again: let the loop drain (at once if it waits for this). */
-  private progressed(): void {
+  private readonly progressed = (): void => {
     this.blocked = false;
+    if (this.pollTimer !== null) {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = null;
+    }
     const wake = this.unblock;
     if (wake === null) return;
     this.unblock = null;
     wake();
-  }
+  };
 
   /** Results arrived (per socket read): publish them once per event-loop turn, not per read. */
   progress(): void {
@@ -192,6 +222,14 @@ export class WorkerLoop implements SinkEvents {
   down(): void {
     this.counters[WorkerCounter.ConnectsLost]!++;
     if (this.counters[WorkerCounter.ConnectionsUp]! > 0) this.counters[WorkerCounter.ConnectionsUp]!--;
+  }
+
+  problem(key: string, error: ErrorShape, blocksTraffic: boolean): void {
+    this.diagnostics.problem(key, error, blocksTraffic);
+  }
+
+  cleared(key: string): void {
+    this.diagnostics.cleared(key);
   }
 
   /** On stop: wait (bounded) for results of what is already sent. */

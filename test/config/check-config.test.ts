@@ -135,13 +135,13 @@ describe('config/reference.yml', () => {
 });
 
 describe('check-config with etcd mirrors', () => {
-  const mirrors = (destPrefixes: [string, string]): string =>
+  const mirrors = (destPrefixes: [string, string], exclusive = false): string =>
     stringifyYaml({
       mirrors: {
         destination: { endpoints: ['127.0.0.1:2379'] },
         sources: [
           { endpoints: ['127.0.0.1:2381'], prefix: 'a/', 'dest-prefix': destPrefixes[0] },
-          { endpoints: ['127.0.0.1:2383'], prefix: 'b/', 'dest-prefix': destPrefixes[1] },
+          { endpoints: ['127.0.0.1:2383'], prefix: 'b/', 'dest-prefix': destPrefixes[1], exclusive },
         ],
       },
     });
@@ -153,9 +153,10 @@ describe('check-config with etcd mirrors', () => {
     expect(r.stdout).toContain('dest-prefix: x/b/');
   });
 
-  it('refuses mirrors whose destination keys overlap', () => {
-    const r = checkConfig('--syntax-only', writeConfig('overlap.yml', mirrors(['merged/', 'merged/b/'])));
+  it('accepts merge mirrors whose destination keys overlap, and refuses an exclusive one', () => {
+    expect(checkConfig('--syntax-only', writeConfig('merge.yml', mirrors(['merged/', 'merged/b/']))).status).toBe(0);
+    const r = checkConfig('--syntax-only', writeConfig('overlap.yml', mirrors(['merged/', 'merged/b/'], true)));
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/overlapping destination keys/);
+    expect(r.stderr).toMatch(/overlapping destination keys .*1 is exclusive/);
   });
 });

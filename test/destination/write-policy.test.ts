@@ -1,17 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { WritePolicy, type WritePolicyOptions } from '../../src/destination/write-policy.js';
+import { WritePolicy } from '../../src/destination/write-policy.js';
+import type { PolicySettings } from '../../src/threads/index.js';
 import { type DecodedRecordMessage, Scan, ScanError, decodeRecordMessage, newScan, scanRecordMessage } from '../../src/protocol/index.js';
 import { ByteList, asMsgBody, bodyOf, captureCases, captureMessage, CAPTURES, fieldBytes, hexBytes, opBytes } from '../support/bytes.js';
 
-const PLAIN: WritePolicyOptions = { stripLut: false, stripDurableDelete: false, namespaceMap: [] };
+const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [] };
 
 /**
  * Run the policy on `body` the way a worker does: scan, pick the mapping, size the output, write it.
  * The body sits at an offset inside a larger buffer and the output at an offset inside another, so
  * that absolute offsets are exercised; bytes around the output must stay untouched.
  */
-function apply(opts: WritePolicyOptions, body: Buffer): Buffer {
+function apply(opts: PolicySettings, body: Buffer): Buffer {
   const before = 7;
   const buf = Buffer.concat([Buffer.alloc(before, 0xee), body, Buffer.alloc(5, 0xee)]);
   const start = before;

@@ -7,11 +7,12 @@ describe('ferry mirror: initial sync, then the live stream', () => {
   // The source allows bigger transactions than the mirror's max-txn-ops, so one revision must be split.
   const etcd = etcdPair(['--max-txn-ops', '1000']);
 
-  it('copies 20,000 keys in transactions within max-txn-ops, prunes strays, then follows puts and deletes', async () => {
+  it('copies 20,000 keys in transactions within max-txn-ops, keeps the destination own keys, then follows puts and deletes', async () => {
     await putMany(etcd.source.client, 'app/', 20_000, (i) => `value-${i}`);
     await etcd.source.client.put('other/untouched').value('x');
-    // Strays under the destination prefix: a converged mirror has none of them.
-    await etcd.dest.client.put('mirror/app/zz-stray').value('stale');
+    // The destination's own keys under the prefix: the mirror never deletes what it did not write,
+    // and overwrites a key the source also has (the source is the last writer).
+    await etcd.dest.client.put('mirror/app/zz-own').value('the destination');
     await etcd.dest.client.put('mirror/app/000005').value('stale value');
     await etcd.dest.client.put('elsewhere/keep').value('not ours');
 
@@ -23,9 +24,10 @@ describe('ferry mirror: initial sync, then the live stream', () => {
     const running = mirror.run();
     const s = await synced;
     expect(s.keys).toBe(20_000);
-    // 20,000 puts and 2 fixes at ≤ 99 data ops per transaction (one op is the checkpoint).
-    expect(mirror.stats.txns).toBeGreaterThanOrEqual(Math.ceil(20_001 / 99));
+    // 20,000 puts, each with its ownership marker, at ≤ 99 data ops per transaction (one op is the checkpoint).
+    expect(mirror.stats.txns).toBeGreaterThanOrEqual(Math.ceil(40_000 / 99));
     const want = new Map([...(await dump(etcd.source.client, 'app/'))].map(([k, v]) => [`mirror/${k}`, v]));
+    want.set('mirror/app/zz-own', 'the destination');
     expect(await dump(etcd.dest.client, 'mirror/app/')).toEqual(want);
     expect(await etcd.dest.client.get('elsewhere/keep').string()).toBe('not ours');
     expect(await etcd.dest.client.get('other/untouched').string()).toBeNull();
@@ -44,6 +46,7 @@ describe('ferry mirror: initial sync, then the live stream', () => {
     const cp = await waitForCheckpoint(etcd.dest.client, 'sync', (c) => c.phase === 'watch' && c.revision >= last);
     expect(cp.partialRevision).toBeUndefined();
     const want2 = new Map([...(await dump(etcd.source.client, 'app/'))].map(([k, v]) => [`mirror/${k}`, v]));
+    want2.set('mirror/app/zz-own', 'the destination');
     expect(await dump(etcd.dest.client, 'mirror/app/')).toEqual(want2);
     // 200 puts, 100 deletes, the range delete's 100 keys (app/000100–000199), 250 puts in one
     // revision: each event applied exactly once.

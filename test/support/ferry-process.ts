@@ -36,6 +36,29 @@ export class FerryProcess {
 
   /** Start Ferry with `config` (an object written as YAML) and wait until it listens. */
   static async start(config: Record<string, unknown>, timeoutMs = 20_000, nodeFlags: readonly string[] = NODE_FLAGS): Promise<FerryProcess> {
+    const p = FerryProcess.launch(config, nodeFlags);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`ferry did not start within ${timeoutMs} ms: ${p.stderr.join('')}`)), timeoutMs);
+      p.child.stdout!.on('data', () => {
+        const started = p.logs.find((l) => l.msg === 'ferry started');
+        if (started === undefined) return;
+        const listening = started['listening'] as string[];
+        p.port = Number(listening[0]!.split(':').pop());
+        const management = started['management'] as string | null;
+        if (management !== null) p.managePort = Number(management.split(':').pop());
+        clearTimeout(timer);
+        resolve();
+      });
+      p.child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`ferry exited with ${code} before listening: ${p.stderr.join('')}`));
+      });
+    });
+    return p;
+  }
+
+  /** Spawn Ferry with `config` and collect its log lines, without waiting for anything. */
+  static launch(config: Record<string, unknown>, nodeFlags: readonly string[] = NODE_FLAGS): FerryProcess {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
     const file = join(dir, 'ferry.yml');
     writeFileSync(file, stringify(config));
@@ -43,34 +66,17 @@ export class FerryProcess {
     child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const p = new FerryProcess(child, file);
     let buffered = '';
-    const started = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`ferry did not start within ${timeoutMs} ms: ${p.stderr.join('')}`)), timeoutMs);
-      child.stdout!.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          if (line.trim() === '') continue;
-          const parsed = JSON.parse(line) as LogLine;
-          p.logs.push(parsed);
-          if (parsed.msg === 'ferry started') {
-            const listening = parsed['listening'] as string[];
-            p.port = Number(listening[0]!.split(':').pop());
-            const management = parsed['management'] as string | null;
-            if (management !== null) p.managePort = Number(management.split(':').pop());
-            clearTimeout(timer);
-            resolve();
-          }
-        }
-      });
-      child.stderr!.on('data', (chunk: Buffer) => p.stderr.push(chunk.toString('utf8')));
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`ferry exited with ${code} before listening: ${p.stderr.join('')}`));
-      });
+    // Registered first, so every other 'data' listener sees the lines of its chunk in `logs`.
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.trim() !== '') p.logs.push(JSON.parse(line) as LogLine);
+      }
     });
-    await started;
+    child.stderr!.on('data', (chunk: Buffer) => p.stderr.push(chunk.toString('utf8')));
     return p;
   }
 

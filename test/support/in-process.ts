@@ -2,7 +2,7 @@
 
 import { buildConfig } from '../../src/config/index.js';
 import { Ferry } from '../../src/main.js';
-import type { WorkerFaults } from '../../src/dispatch/index.js';
+import type { WorkerFaults } from '../../src/threads/index.js';
 
 export const WORKER_FILE = new URL('../../dist/workers/worker-entry.js', import.meta.url);
 

@@ -11,14 +11,16 @@
 
 import { createHash } from 'node:crypto';
 import { ParticleType } from '../../protocol/index.js';
+import { FerryError } from '../../errors.js';
 
 export interface BinSpec {
   kind: 'I' | 'D' | 'B' | 'S' | 'Z' | 'L' | 'M' | 'G' | 'H';
   size: number;
 }
 
-export class SpecError extends Error {
+export class SpecError extends FerryError {
   readonly code = 'ERR_OBJECT_SPEC';
+  readonly retriable = false;
 }
 
 export function parseObjectSpec(spec: string): BinSpec[] {

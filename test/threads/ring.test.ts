@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RingReader, RingWriter, newDoorbell, newRingBuffer, ringBytes } from '../../src/dispatch/ring.js';
+import { RingReader, RingWriter, newDoorbell, newRingBuffer, ringBytes } from '../../src/threads/ring.js';
 
 /** Control words as documented at the top of ring.ts (Int32 indexes). */
 const HEAD = 0;

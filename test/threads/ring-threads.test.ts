@@ -1,18 +1,14 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RingWriter, newRingBuffer } from '../../src/dispatch/ring.js';
+import { RingWriter, newRingBuffer } from '../../src/threads/ring.js';
+import { ensureBuilt } from '../support/built.js';
 
 /**
- * Producer here, consumer in a worker thread (test/dispatch/fixtures/ring-consumer.mjs) that loads the
+ * Producer here, consumer in a worker thread (test/threads/fixtures/ring-consumer.mjs) that loads the
  * compiled ring from dist/. The build is refreshed first when dist is missing or older than the source.
  */
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const ringSource = `${root}src/dispatch/ring.ts`;
-const ringBuilt = `${root}dist/dispatch/ring.js`;
+let ringUrl = '';
 const consumerUrl = new URL('./fixtures/ring-consumer.mjs', import.meta.url);
 
 /** The pattern the consumer checks (kept in step with the fixture). */
@@ -41,13 +37,7 @@ type ConsumerMessage = { type: 'sleeping' } | Done;
 let worker: Worker | null = null;
 
 beforeAll(() => {
-  const stale = !existsSync(ringBuilt) || statSync(ringBuilt).mtimeMs < statSync(ringSource).mtimeMs;
-  if (stale) {
-    // tsc emits even when files elsewhere in src do not typecheck; only ring.js matters here.
-    spawnSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.build.json`], { cwd: root, stdio: 'ignore' });
-  }
-  expect(existsSync(ringBuilt), `${ringBuilt} is missing: run npm run build`).toBe(true);
-  expect(statSync(ringBuilt).mtimeMs, `${ringBuilt} is older than its source: run npm run build`).toBeGreaterThanOrEqual(statSync(ringSource).mtimeMs);
+  ringUrl = ensureBuilt('threads/ring.ts', 'threads/ring.js');
 }, 120_000);
 
 afterEach(async () => {
@@ -84,7 +74,7 @@ function messages(w: Worker): () => Promise<ConsumerMessage> {
 }
 
 function startConsumer(sab: SharedArrayBuffer, spaceSab: SharedArrayBuffer, total: number): () => Promise<ConsumerMessage> {
-  worker = new Worker(consumerUrl, { workerData: { ringUrl: pathToFileURL(ringBuilt).href, sab, space: spaceSab, total } });
+  worker = new Worker(consumerUrl, { workerData: { ringUrl, sab, space: spaceSab, total } });
   return messages(worker);
 }
 

@@ -1,0 +1,64 @@
+/**
+ * Every open source session of the process by connection id: where completions from the workers
+ * go, straight to the session that owns them.
+ *
+ *   completion ring ─▶ WorkerPool pump ─▶ registry.complete(connection, seq, outcome)
+ *                      ─▶ outcome → reply code ─▶ session window      (per record)
+ *                    ─▶ registry.batchEnd() ─▶ each touched session flushes once   (per batch)
+ *
+ * Connection ids are unique across the process's listeners, so one map serves them all.
+ */
+
+import { type CompletionSink, Outcome } from '../threads/index.js';
+import { ResultCode, isTransientDestinationCode } from '../protocol/index.js';
+import type { Session } from './session.js';
+import type { SourceStats } from './source-stats.js';
+
+/**
+ * Outcome → the code the source gets. Done codes pass; every transient outcome (and each of
+ * Ferry's own outcomes, which all mean "not written") becomes 11, so the source retries; a
+ * permanent rejection passes back as it is.
+ */
+export function replyCodeFor(outcome: number): number {
+  if (outcome >= Outcome.ConnectionLost) return ResultCode.Unavailable;
+  if (isTransientDestinationCode(outcome)) return ResultCode.Unavailable;
+  return outcome;
+}
+
+export class SessionRegistry implements CompletionSink {
+  private readonly sessions = new Map<number, Session>();
+  private readonly dirty = new Set<Session>();
+
+  constructor(private readonly stats: SourceStats) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  add(session: Session): void {
+    this.sessions.set(session.id, session);
+  }
+
+  remove(session: Session): void {
+    this.sessions.delete(session.id);
+    this.dirty.delete(session);
+  }
+
+  complete(connection: number, seq: number, outcome: number): void {
+    const s = this.sessions.get(connection);
+    if (s !== undefined && s.complete(seq, replyCodeFor(outcome))) this.dirty.add(s);
+  }
+
+  batchEnd(): void {
+    if (this.dirty.size === 0) return;
+    for (const s of this.dirty) s.flush();
+    this.dirty.clear();
+  }
+
+  /** A worker died: answer its records with the retry code now rather than at the deadline. */
+  workerLost(worker: number): void {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.failWorker(worker, ResultCode.Unavailable);
+    this.stats.workerLostRetries += n;
+  }
+}

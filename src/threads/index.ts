@@ -1,0 +1,11 @@
+export { WorkerControl, newControlBuffer } from './control.js';
+export { WorkerCounter, newCountersBuffer } from './counters.js';
+export { DiagnosticsReader, DiagnosticsWriter, type WorkerDiagnostic, newDiagnosticsBuffer } from './diagnostics.js';
+export { OUTCOME_SLOTS, Outcome } from './outcome.js';
+export { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, PartitionMapReader, PartitionMapWriter, newPartitionMapBuffer } from './partition-map.js';
+export { COMPLETION_SIZE, type CompletionSink, INBOUND_HEADER, drainCompletions, inboundArrival, inboundConnection, inboundSequence, reserveInbound, writeCompletion } from './records.js';
+export { type Doorbell, RingReader, RingWriter, newRingBuffer, sleepOnDoorbell } from './ring.js';
+export { SessionTokenShare, newSessionBuffer } from './session-token.js';
+export { SnapshotCell, SnapshotFormatError } from './snapshot.js';
+export { type DestinationSettings, type WorkerFaults, type WorkerTask } from './worker-task.js';
+export { type PolicySettings, newPolicyBuffer, policyCell } from './write-policy.js';

@@ -1,0 +1,78 @@
+/**
+ * Record layouts in the rings (ring.ts); host byte order, every ring record 4-byte aligned, so the
+ * fixed fields are read and written as Int32 words of the ring's `words` view.
+ *
+ *   inbound   (main → worker):  [u32 connection][u32 sequence][u32 arrival, epoch ms mod 2^32]
+ *                               [as_msg body: header, fields, ops]
+ *   completion (worker → main): [u32 connection][u32 sequence][u32 outcome (outcome.ts)]
+ */
+
+import type { RingReader, RingWriter } from './ring.js';
+
+/** Where main hands the completions it drains (the source side's session registry). */
+export interface CompletionSink {
+  /** One result; the sink batches its own replies. */
+  complete(connection: number, seq: number, outcome: number): void;
+  /** End of a drained batch: flush replies. */
+  batchEnd(): void;
+  /** Worker `worker` died: everything it held is answered now. */
+  workerLost(worker: number): void;
+}
+
+export const INBOUND_HEADER = 12;
+export const COMPLETION_SIZE = 12;
+
+const CONNECTION = 0;
+const SEQUENCE = 1;
+const ARRIVAL = 2;
+const OUTCOME = 2;
+
+/** Main: reserve an inbound record for a `length`-byte body; returns the body's offset, or -1. */
+export function reserveInbound(ring: RingWriter, connection: number, seq: number, epochMs: number, length: number): number {
+  const at = ring.reserve(INBOUND_HEADER + length);
+  if (at < 0) return -1;
+  const i = at >> 2;
+  ring.words[i + CONNECTION] = connection;
+  ring.words[i + SEQUENCE] = seq;
+  ring.words[i + ARRIVAL] = epochMs % 0x100000000 | 0;
+  return at + INBOUND_HEADER;
+}
+
+/** Worker: the fields of the inbound record whose payload is at `at`. */
+export function inboundConnection(ring: RingReader, at: number): number {
+  return ring.words[(at >> 2) + CONNECTION]! >>> 0;
+}
+
+export function inboundSequence(ring: RingReader, at: number): number {
+  return ring.words[(at >> 2) + SEQUENCE]! >>> 0;
+}
+
+/** Arrival as signed epoch ms mod 2^32: compare with `(now - arrival) | 0`. */
+export function inboundArrival(ring: RingReader, at: number): number {
+  return ring.words[(at >> 2) + ARRIVAL]!;
+}
+
+/** Worker: append a completion; false when the ring is full. */
+export function writeCompletion(ring: RingWriter, connection: number, seq: number, outcome: number): boolean {
+  const at = ring.reserve(COMPLETION_SIZE);
+  if (at < 0) return false;
+  const i = at >> 2;
+  ring.words[i + CONNECTION] = connection;
+  ring.words[i + SEQUENCE] = seq;
+  ring.words[i + OUTCOME] = outcome;
+  return true;
+}
+
+/** Main: hand every published completion to `each`; returns how many. */
+export function drainCompletions(ring: RingReader, each: (connection: number, seq: number, outcome: number) => void): number {
+  const words = ring.words;
+  let n = 0;
+  for (let at = ring.peek(); at >= 0; at = ring.peek()) {
+    const i = at >> 2;
+    each(words[i + CONNECTION]! >>> 0, words[i + SEQUENCE]! >>> 0, words[i + OUTCOME]!);
+    ring.next(at);
+    n++;
+  }
+  if (n > 0) ring.release();
+  return n;
+}
