@@ -355,7 +355,7 @@ interface Capture {
 }
 
 function loadCaptures(): Capture[] {
-  const text = readFileSync(new URL('../../shared/vectors/xdr-captures.txt', import.meta.url), 'utf8');
+  const text = readFileSync(new URL('./fixtures/xdr-captures.txt', import.meta.url), 'utf8');
   return text
     .split('\n')
     .filter((line) => line.trim() !== '' && !line.startsWith('#'))

@@ -22,6 +22,7 @@ export const XDR_LOAD_USAGE = `usage: ferry xdr-load [options]
   -d, -t, --duration S      seconds to run (0 = until --changes)            [0]
   -g, --throttle TPS        transactions/s, reads included (0 = unlimited)  [0]
       --changes N           stop after N changes                            [0]
+      --drain-s S           after the stop, give up once nothing is acknowledged for S seconds [5]
       --compress            compress writes over 128 bytes (type 4)
       --deletes PCT         percentage of changes that are deletes          [0]
       --durable-deletes     ship deletes as durable (info2 0x13)
@@ -78,6 +79,7 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
       time: { type: 'string', short: 't' },
       throttle: { type: 'string', short: 'g' },
       changes: { type: 'string' },
+      'drain-s': { type: 'string' },
       compress: { type: 'boolean' },
       deletes: { type: 'string' },
       'durable-deletes': { type: 'boolean' },
@@ -148,6 +150,7 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
     probeEvery: int('probe-every', values['probe-every'], 0),
     probeNamespace: values['probe-namespace'] ?? 'ferry-order-probe',
     seed: int('seed', values.seed, 1),
+    drainMs: int('drain-s', values['drain-s'], 5, 1) * 1000,
     ...tlsOptions(values),
     ...loginOptions(values),
   };
@@ -227,7 +230,10 @@ export function summarize(stats: LoadStats, elapsedMs: number): Record<string, u
     byCode: stats.byCode,
     logins: stats.logins,
     loginFailures: stats.loginFailures,
+    securityCodes: stats.securityCodes,
     connectErrors: stats.connectErrors,
+    tlsFailures: stats.tlsFailures,
+    unacknowledged: stats.unacknowledged,
     ...(stats.lastConnectError !== '' ? { lastConnectError: stats.lastConnectError } : {}),
     latencyMs: { p50: percentileMs(stats.latency, 0.5), p99: percentileMs(stats.latency, 0.99), p999: percentileMs(stats.latency, 0.999) },
   };
@@ -247,7 +253,8 @@ export function latencyColumns(latency: readonly number[]): string {
 
 /**
  * One status line, asbenchmark-style: this second's writes (tps, retries, abandons, timeouts, which
- * are connection resets after silence) and latency columns, then the run's totals.
+ * are connection resets after silence) and latency columns, then the run's totals, failed
+ * connections (of which TLS) and refused logins included.
  */
 export function statusLine(s: LoadStats, last: LoadStats, seconds: number, inFlight: number): string {
   const lat = s.latency.map((n, i) => n - last.latency[i]!);
@@ -255,7 +262,8 @@ export function statusLine(s: LoadStats, last: LoadStats, seconds: number, inFli
   return (
     `${new Date().toISOString()} xdr-load write(tps=${tps} retries=${s.retries - last.retries} abandons=${s.abandons - last.abandons} timeouts=${s.resets - last.resets}) ` +
     `latency(${latencyColumns(lat)} p50<=${percentileMs(lat, 0.5)}ms p99<=${percentileMs(lat, 0.99)}ms) ` +
-    `total(changes=${s.changes} ships=${s.ships} acks=${s.acks} retries=${s.retries} abandons=${s.abandons} timeouts=${s.resets}) inflight=${inFlight}`
+    `total(changes=${s.changes} ships=${s.ships} acks=${s.acks} retries=${s.retries} abandons=${s.abandons} timeouts=${s.resets}) inflight=${inFlight} ` +
+    `failures(connect=${s.connectErrors} tls=${s.tlsFailures} login=${s.loginFailures})`
   );
 }
 
@@ -282,10 +290,13 @@ export async function xdrLoadCommand(argv: string[]): Promise<number> {
     if (e !== '' && e !== lastError) process.stderr.write(`xdr-load: connection failed: ${e}\n`);
     lastError = e;
   }, 1000);
-  const stop = (): void => source.stopGenerating();
+  // A signal ends the run at once: what is not acknowledged yet is reported, not waited for.
+  const stop = (): void => source.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const stats = await source.run();
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
   clearInterval(errors);
   if (status !== null) clearInterval(status);
   const summary = summarize(stats, source.elapsedMs());
@@ -294,6 +305,7 @@ export async function xdrLoadCommand(argv: string[]): Promise<number> {
     for (let k = 0; k < opts.keys; k++) if (source.version[k]! > 0) keys[String(opts.startKey + k)] = source.deleted[k] === 1 ? 'deleted' : source.version[k]!;
     writeFileSync(ledger, JSON.stringify({ namespace: opts.namespace, set: opts.set, object: argv, keys }));
   }
+  if (stats.unacknowledged > 0) process.stderr.write(`xdr-load: ended with ${stats.unacknowledged} changes not acknowledged\n`);
   process.stdout.write(`${JSON.stringify(summary)}\n`);
-  return stats.abandons > 0 || stats.orderViolations > 0 ? 1 : 0;
+  return stats.abandons > 0 || stats.orderViolations > 0 || stats.unacknowledged > 0 ? 1 : 0;
 }

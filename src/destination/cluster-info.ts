@@ -1,5 +1,5 @@
 /**
- * Parsers for the info values cluster tending reads (xdr-wire.md §4).
+ * Parsers for the info values cluster tending reads (docs/wire.md §4).
  *
  *   peers-*   <peers-gen>,<default port>,[[<NODE-ID>,<tls-name>,[<addr>[:port],…]],…]
  *   replicas  ns1:<regime>,<n replicas>,<base64 bitmap>,…;ns2:…

@@ -1,5 +1,5 @@
 /**
- * Logging in to a destination that has security enabled (xdr-wire.md §3).
+ * Logging in to a destination that has security enabled (docs/wire.md §3).
  *
  *   LOGIN (20):        user (0), credential (3) = bcrypt(password, fixed salt)
  *                      external modes add the clear password (4); pki sends no field at all

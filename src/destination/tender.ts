@@ -1,5 +1,5 @@
 /**
- * Cluster tending, in the main thread (xdr-wire.md §4).
+ * Cluster tending, in the main thread (docs/wire.md §4).
  *
  *   start: seeds (first that answers wins) ─▶ LOGIN (when credentials are set) ─▶ cluster-name check
  *          ─▶ peers ─▶ replicas ─▶ publish the partition map

@@ -76,3 +76,47 @@ export class Logging {
     this.root.flush();
   }
 }
+
+/**
+ * Bounds repeated log lines: the first line for a key (say, a cause and the peer's host) is logged
+ * at once, then at most one per `intervalMs`. Lines in between are only counted, and the next line
+ * logged for the key carries that count (`suppressed`). A client reconnecting in a tight loop
+ * thus costs one line per interval instead of one per connection; counters and metrics still see
+ * every event.
+ *
+ * The key table holds at most `maxKeys` keys, least recently logged evicted first (a Map keeps
+ * insertion order, and a logged key is re-inserted at the end). An evicted key's next line is
+ * logged at once, so a flood from more than `maxKeys` keys is bounded by its rate of new keys.
+ */
+export class LogLimiter {
+  private readonly keys = new Map<string, { loggedAt: number; suppressed: number }>();
+
+  constructor(
+    readonly intervalMs = 10_000,
+    readonly maxKeys = 1024,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /**
+   * Whether a line for `key` may be logged now: null when it is to be suppressed, else how many
+   * lines for the key were suppressed since the last one logged.
+   */
+  admit(key: string): number | null {
+    const t = this.now();
+    const entry = this.keys.get(key);
+    if (entry !== undefined && t - entry.loggedAt < this.intervalMs) {
+      entry.suppressed++;
+      return null;
+    }
+    const suppressed = entry?.suppressed ?? 0;
+    this.keys.delete(key);
+    this.keys.set(key, { loggedAt: t, suppressed: 0 });
+    if (this.keys.size > this.maxKeys) this.keys.delete(this.keys.keys().next().value!);
+    return suppressed;
+  }
+
+  /** Keys held (bounded by maxKeys). */
+  get size(): number {
+    return this.keys.size;
+  }
+}

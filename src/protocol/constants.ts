@@ -1,5 +1,5 @@
 /**
- * Wire constants, named once. Grammar and meanings: shared/docs/xdr-wire.md.
+ * Wire constants, named once. Grammar and meanings: docs/wire.md.
  *
  *   proto header (8 bytes)
  *   +---------+------+----------------------------+

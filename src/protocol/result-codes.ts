@@ -1,5 +1,5 @@
 /**
- * Result codes, and what an XDR source does with each (xdr-wire.md §3). Decoding bytes into a code
+ * Result codes, and what an XDR source does with each (docs/wire.md §3). Decoding bytes into a code
  * happens in the readers; interpreting a code happens only here, through one table.
  */
 

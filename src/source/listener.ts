@@ -12,13 +12,18 @@
  *   TCP accept ─▶ handshake ─┬─ secure ─▶ client certificate check ─┬─ ok ─▶ Session
  *                            │                                       └─ refused: logged, counted, closed
  *                            ├─ closed having sent nothing ─▶ a health check (debug only)
- *                            └─ failed (a plaintext client, no or an untrusted certificate, timeout)
- *                                 ─▶ logged once with the peer, counted as a protocol error
+ *                            └─ failed (a plaintext client, a timeout)
+ *                                 ─▶ logged with the peer, counted as a protocol error
+ *
+ * Both warnings are rate-limited per cause and peer host (`LogLimiter`): a client reconnecting in
+ * a loop gets one line at once and then one per `WARN_INTERVAL_MS`, carrying how many were not
+ * logged. The counters and metrics still count every connection.
  */
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
+import { LogLimiter } from '../management/logger.js';
 import { ResultCode } from '../protocol/index.js';
 import { listenOn } from '../startup.js';
 import type { InFlightBudget } from './in-flight-budget.js';
@@ -43,6 +48,9 @@ const SWEEP_MS = 50;
  */
 export const HOLD_MS = 1000;
 
+/** At most one warning per cause and peer host this often (README "Logs"). */
+export const WARN_INTERVAL_MS = 10_000;
+
 /** A TLS connection whose handshake has not completed, keyed by its peer address. */
 interface Handshake {
   secured: boolean;
@@ -58,6 +66,7 @@ export class SourceListener {
   private readonly sessions = new Map<number, Session>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly handshakes = new Map<string, Handshake>();
+  private readonly warnings = new LogLimiter(WARN_INTERVAL_MS);
   readonly clock: Clock = { now: performance.now(), epochMs: Date.now() };
   private draining = false;
 
@@ -78,6 +87,9 @@ export class SourceListener {
       server.on('tlsClientError', (err, socket) => {
         const h = this.handshakes.get(peerOf(socket));
         if (h !== undefined) h.error = (err as { code?: string }).code ?? err.message;
+        // node reports the failure but leaves the connection open until the handshake timeout:
+        // a client that sent garbage (plaintext, say) would hold it for 10 s. Close it now.
+        socket.destroy();
       });
       this.server = server;
     }
@@ -111,7 +123,7 @@ export class SourceListener {
       this.log.info(
         {
           port: `${addr.address}:${addr.port}`,
-          tls: o === undefined ? false : { protocols: `${o.minVersion}-${o.maxVersion}`, clientCertificates: o.rejectUnauthorized === true ? 'required' : o.requestCert === true ? 'verified when presented' : 'not asked for', allowedPeerNames: tls!.allowedPeerNames },
+          tls: o === undefined ? false : { protocols: `${o.minVersion}-${o.maxVersion}`, clientCertificates: tls!.requireClientCert ? 'required' : o.requestCert === true ? 'verified when presented' : 'not asked for', allowedPeerNames: tls!.allowedPeerNames },
           authentication: auth === null ? false : { sessionTtl: auth.sessionTtlS },
         },
         'service port security',
@@ -145,7 +157,8 @@ export class SourceListener {
           return;
         }
         this.stats.protocolErrors++;
-        this.log.warn({ peer, reason: h.error ?? 'closed during the handshake', bytes: raw.bytesRead }, 'closing source connection: TLS handshake failed');
+        const reason = h.error ?? 'closed during the handshake';
+        this.warn(raw, reason, { peer, reason, bytes: raw.bytesRead }, 'closing source connection: TLS handshake failed');
       }),
     );
   }
@@ -162,11 +175,18 @@ export class SourceListener {
       this.stats.connectionsOpened++;
       this.stats.connectionsClosed++;
       this.stats.protocolErrors++;
-      this.log.warn({ peer, reason: problem }, 'closing source connection: client certificate refused');
+      this.warn(socket, problem, { peer, reason: problem }, 'closing source connection: client certificate refused');
       socket.destroy();
       return;
     }
     this.accept(socket);
+  }
+
+  /** A warning, unless one for the same message, cause and peer host was logged lately. */
+  private warn(socket: Socket, cause: string, fields: Record<string, unknown>, msg: string): void {
+    const suppressed = this.warnings.admit(`${msg}\0${cause}\0${socket.remoteAddress ?? '?'}`);
+    if (suppressed === null) return;
+    this.log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, msg);
   }
 
   private accept(socket: Socket): void {

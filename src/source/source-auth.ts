@@ -1,6 +1,6 @@
 /**
  * Source authentication: Ferry answers LOGIN and AUTHENTICATE as a server with security enabled
- * does (xdr-wire.md §3), for the users in `service.security`.
+ * does (docs/wire.md §3), for the users in `service.security`.
  *
  *   LOGIN (20)        user + credential ─▶ 0 with a session token (5) and its TTL (6, u32 s)
  *                                          60 unknown user, 62 wrong credential

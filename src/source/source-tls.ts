@@ -23,6 +23,8 @@ export interface SourceTls {
   readonly server: TlsOptions;
   /** lower-cased; empty = any verified client */
   readonly allowedPeerNames: readonly string[];
+  /** refuse a client that presents no certificate */
+  readonly requireClientCert: boolean;
 }
 
 /** A handshake that takes longer than this is dropped (node's default is 120 s). */
@@ -58,14 +60,15 @@ export function loadSourceTls(t: SourceTlsSettings): SourceTls {
       ...(ca !== undefined ? { ca } : {}),
       minVersion: t.minVersion,
       maxVersion: t.maxVersion,
-      // With a CA file, client certificates are asked for. Only require-client-cert makes one
-      // mandatory; without it a certificate that is presented must still verify (checked after
-      // the handshake, see `clientCertProblem`).
+      // With a CA file, client certificates are asked for. Every check is ours, after the
+      // handshake (`clientCertProblem`): node's own rejectUnauthorized would close the connection
+      // without a word about why (no tlsClientError), leaving the log to say only that it closed.
       requestCert: verify,
-      rejectUnauthorized: t.requireClientCert,
+      rejectUnauthorized: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     },
     allowedPeerNames: t.allowedPeerNames.map((n) => n.toLowerCase()),
+    requireClientCert: t.requireClientCert,
   };
 }
 
@@ -84,11 +87,19 @@ export function certificateNames(cert: PeerCertificate): string[] {
 
 /**
  * Why a secured connection's client must be refused after the handshake, or null when it may stay:
- * a presented certificate that does not verify, or a name not in allowed-peer-names.
+ * no certificate when one is required, a presented certificate that does not verify (untrusted:
+ * another CA, expired, …), or a name not in allowed-peer-names.
+ *
+ * `authorizationError` is node's verification error: typed as an Error, it is in fact the OpenSSL
+ * code as a string (e.g. UNABLE_TO_GET_ISSUER_CERT_LOCALLY); both are handled.
  */
-export function clientCertProblem(tls: SourceTls, authorized: boolean, authorizationError: Error | null, cert: PeerCertificate | null): string | null {
+export function clientCertProblem(tls: SourceTls, authorized: boolean, authorizationError: Error | string | null, cert: PeerCertificate | null): string | null {
   const presented = cert !== null && Object.keys(cert).length > 0;
-  if (presented && !authorized) return `client certificate not trusted: ${authorizationError?.message ?? 'unverified'}`;
+  if (presented && !authorized) {
+    const why = typeof authorizationError === 'string' ? authorizationError : (authorizationError?.message ?? 'not verified');
+    return `untrusted: ${why}`;
+  }
+  if (!presented && tls.requireClientCert) return 'no client certificate';
   if (tls.allowedPeerNames.length === 0) return null;
   if (!presented) return 'no client certificate';
   const names = certificateNames(cert);

@@ -13,7 +13,7 @@ import { parse, stringify as stringifyYaml } from 'yaml';
 import { ConfigError, buildConfig, maskSecrets } from '../../src/config/index.js';
 import { FERRY_BIN } from '../support/ferry-process.js';
 
-const XDR_PROXY_FILE = fileURLToPath(new URL('../../../shared/vectors/aerospike-xdr-proxy.yml', import.meta.url));
+const XDR_PROXY_FILE = fileURLToPath(new URL('../fixtures/aerospike-xdr-proxy.yml', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ferry-config-'));
 
 function checkConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {

@@ -6,7 +6,7 @@
 // which stands for a real node proxying the request to the partition's master and relaying
 // the answer. Such requests are counted as `forwarded`.
 
-import { readBatchField } from './batch.js';
+import { type BatchRow, readBatchField } from './batch.js';
 import { RecordExecutor, type RecordOutcome } from './execute.js';
 import type { FaultState } from './faults.js';
 import type { Frame } from './framer.js';
@@ -174,7 +174,7 @@ export class RequestHandler {
   private handleBatch(msg: AsMsg): Buffer {
     const field = findField(msg.fields, FieldType.BATCH_INDEX);
     if (!field) return this.reject(ResultCode.PARAMETER, true);
-    let rows;
+    let rows: BatchRow[];
     try {
       rows = readBatchField(field);
     } catch (err) {

@@ -60,7 +60,12 @@ describe('FerryError', () => {
     // Follow the inheritance chains: a class extending a known error class is an error class too.
     for (let grew = true; grew; ) {
       grew = false;
-      for (const c of classes) if (errorNames.has(c.base) && !errorNames.has(c.name)) (errorNames.add(c.name), (grew = true));
+      for (const c of classes) {
+        if (errorNames.has(c.base) && !errorNames.has(c.name)) {
+          errorNames.add(c.name);
+          grew = true;
+        }
+      }
     }
     const plain = classes.filter((c) => c.base === 'Error' && c.name !== 'FerryError').map((c) => `${c.file.slice(SRC.length + 1)}: ${c.name}`);
     expect(plain).toEqual([]);

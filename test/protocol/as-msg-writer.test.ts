@@ -53,7 +53,7 @@ describe('writeReply', () => {
   });
 });
 
-describe('encodeRecordRequest: the worked write of xdr-wire.md §3', () => {
+describe('encodeRecordRequest: the worked write of docs/wire.md §3', () => {
   // namespace test, set demo, integer key 1 stored, bin a = 7, 3600 s of TTL left, generation 3
   const keyBytes = hexBytes('0000000000000001');
   const digest = createHash('ripemd160').update('demo').update(Buffer.from([1])).update(keyBytes).digest();

@@ -16,7 +16,7 @@ import {
 } from '../../src/protocol/index.js';
 import { CAPTURES, type Capture, bodyOf, captureCases, hexBytes } from '../support/bytes.js';
 
-/** What each kind of capture must carry in info2 (xdr-wire.md §3). */
+/** What each kind of capture must carry in info2 (docs/wire.md §3). */
 function expectedInfo2(c: Capture): number {
   if (c.kind === 'delete') return 0x03;
   // Bin LUTs are announced with 0x10 only when there are bins to ship.

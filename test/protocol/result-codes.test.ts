@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ResultCode, SourceAction, isTransientDestinationCode, sourceActionOf } from '../../src/protocol/index.js';
 
-describe('what a source does with a reply code (xdr-wire.md §3)', () => {
+describe('what a source does with a reply code (docs/wire.md §3)', () => {
   it.each([0, 2, 28])('%i is done', (code) => {
     expect(sourceActionOf(code)).toBe(SourceAction.Done);
   });

@@ -121,14 +121,14 @@ describe('TLS on the service port', () => {
       const before = await metricsOf(ferry);
       const anonymous = await refusedLoad(new XdrSource(loadOptions(ferry.port, { keys: 10, changes: 10, set: 'mtls-none', healthChecks: false, connections: 1, tls: { ca } })));
       expect(anonymous.acks).toBe(0);
-      await until(() => ferry.logs.some((l) => l.msg === 'closing source connection: TLS handshake failed'), 5000, 'the handshake warning');
+      await until(() => ferry.logs.some((l) => l.msg === 'closing source connection: client certificate refused' && l['reason'] === 'no client certificate'), 5000, 'the missing-certificate warning');
 
       const intruder = await refusedLoad(
         new XdrSource(loadOptions(ferry.port, { keys: 10, changes: 10, set: 'mtls-other', healthChecks: false, connections: 1, tls: { ca, cert: fx.pem(fx.files.otherClientCert), key: fx.pem(fx.files.otherClientKey) } })),
       );
       expect(intruder.acks).toBe(0);
-      await until(() => ferry.logs.some((l) => l.msg === 'closing source connection: client certificate refused'), 5000, 'the peer-name warning');
-      expect(ferry.logs.find((l) => l.msg === 'closing source connection: client certificate refused')!['reason']).toContain('intruder');
+      const nameRefused = (l: { msg: string; [k: string]: unknown }): boolean => l.msg === 'closing source connection: client certificate refused' && String(l['reason']).includes('intruder');
+      await until(() => ferry.logs.some(nameRefused), 5000, 'the peer-name warning');
 
       const source = new XdrSource(loadOptions(ferry.port, { keys: 1000, changes: 5000, set: 'mtls-ok', tls: { ca, cert: fx.pem(fx.files.clientCert), key: fx.pem(fx.files.clientKey) } }));
       const stats = await source.run();

@@ -168,7 +168,7 @@ export interface Capture {
 }
 
 /**
- * Real XDR → connector messages, from /work/shared/vectors/xdr-captures.txt (published as hex in
+ * Real XDR → connector messages, as in test/fixtures/xdr-captures.txt (published as hex in
  * colton-aerospike/wire-protocol-parser, notes.txt, with the connector's one-byte 0x01 prefix
  * removed). `loggedAt` is the timestamp of the log line that printed each message in notes.txt.
  * columns: bin-policy | ship-bin-luts | kind | ce812 | hex

@@ -32,7 +32,7 @@ function inWorker(calls: unknown[][]): Promise<ProbeResult[]> {
   });
 }
 
-function valueOf(result: ProbeResult | undefined): unknown {
+function probeValue(result: ProbeResult | undefined): unknown {
   if (result === undefined || !result.ok) throw new Error(`call failed: ${JSON.stringify(result)}`);
   return result.value;
 }
@@ -49,7 +49,7 @@ describe('ferry_native.node', () => {
   it('loads in several worker threads at once, next to the main thread (context-aware)', async () => {
     loadAddon();
     const results = await Promise.all([inWorker([['threadId']]), inWorker([['threadId']]), inWorker([['threadId']])]);
-    const tids = results.map((r) => valueOf(r[0]));
+    const tids = results.map((r) => probeValue(r[0]));
     for (const tid of tids) {
       expect(typeof tid).toBe('number');
       expect(tid).not.toBe(process.pid);
@@ -62,7 +62,7 @@ describe('ferry_native.node', () => {
     const mainBefore = cpusAllowedOf(addon.threadId());
     const [setResult, allowed] = await inWorker([['setThreadAffinity', [0]], ['cpusAllowed']]);
     expect(setResult).toEqual({ ok: true, value: null });
-    expect(valueOf(allowed)).toBe('0');
+    expect(probeValue(allowed)).toBe('0');
     expect(cpusAllowedOf(addon.threadId())).toBe(mainBefore);
   });
 
@@ -142,7 +142,7 @@ describe('watchdogUsec', () => {
       [['watchdogUsec'], ['setenv', 'WATCHDOG_PID', '$PID'], ['watchdogUsec'], ['setenv', 'WATCHDOG_PID', '1'], ['watchdogUsec']],
       { WATCHDOG_USEC: '30000000' },
     );
-    expect(out.results.map(valueOf)).toEqual([30_000_000, null, 30_000_000, null, 0]);
+    expect(out.results.map(probeValue)).toEqual([30_000_000, null, 30_000_000, null, 0]);
   });
 
   it('throws ERR_SYSTEMD_ENVIRONMENT on malformed values', async () => {

@@ -168,7 +168,10 @@ describe('Watchdog', () => {
   /** A stand-in integration that records what would be sent. */
   function recorder(usec = 0): Pick<SystemdIntegration, 'notify' | 'watchdogUsec'> & { sent: string[] } {
     const sent: string[] = [];
-    return { sent, notify: (state) => (sent.push(state), true), watchdogUsec: () => usec };
+    return { sent, notify: (state) => {
+        sent.push(state);
+        return true;
+      }, watchdogUsec: () => usec };
   }
 
   beforeEach(() => {

@@ -1,6 +1,6 @@
 /**
  * A simulated XDR source: it ships changes to a connector node exactly the way XDR does
- * (xdr-wire.md §3), so Ferry can be tested and measured without an Enterprise source.
+ * (docs/wire.md §3), so Ferry can be tested and measured without an Enterprise source.
  *
  *   changes ─▶ key state (latest version | deleted, dirty) ─▶ ship queue ─▶ connection lanes
  *   lane: socket, FIFO of (key, probe?, sent-at); replies are matched strictly in order
@@ -22,6 +22,10 @@
  *   record answered 80 (not authenticated) is re-shipped like any retry, and the lane logs in again
  *   first: AUTHENTICATE with the token, or LOGIN when there is none or it is refused (65/66). A
  *   refused LOGIN closes the lane; it reconnects a second later.
+ * - The end: once the change budget or the duration is spent, the run waits for every shipment to be
+ *   acknowledged. With `drainMs`, it gives up when nothing has been acknowledged for that long (a
+ *   destination that cannot be reached, a TLS handshake or a login that keeps being refused) and
+ *   reports what was left unacknowledged; `abort()` ends it at once.
  *
  *   lane: connect ─▶ [TLS handshake] ─▶ LOGIN ─(0)─▶ records … ─(80)─▶ AUTHENTICATE ─(0)─▶ records …
  *
@@ -120,6 +124,11 @@ export interface XdrLoadOptions {
   /** log in on every connection as this user (both or neither) */
   user?: string;
   password?: string;
+  /**
+   * Once generating has stopped, end the run when nothing has been acknowledged for this long
+   * (absent or 0: wait for every acknowledgement, however long the destination takes).
+   */
+  drainMs?: number;
 }
 
 export interface LoadStats {
@@ -143,13 +152,25 @@ export interface LoadStats {
   loginFailures: number;
   /** LOGIN / AUTHENTICATE replies by code */
   securityCodes: Record<number, number>;
-  /** connections that failed (refused, reset, TLS verification) */
+  /** connections that failed (refused, reset, TLS handshake, closed before replying) */
   connectErrors: number;
+  /** of connectErrors, those that failed in or right after the TLS handshake */
+  tlsFailures: number;
+  /** changes whose latest version was never acknowledged when the run ended (0 unless aborted) */
+  unacknowledged: number;
   /** the last connection error, e.g. "CERT_HAS_EXPIRED: certificate has expired" */
   lastConnectError: string;
   /** ack latency histogram: bucket i counts latencies in [2^i, 2^(i+1)) µs */
   latency: number[];
 }
+
+/**
+ * Error codes of a failed TLS handshake or verification, as Node and OpenSSL name them
+ * (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED, ERR_TLS_CERT_ALTNAME_INVALID, UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+ * DEPTH_ZERO_SELF_SIGNED_CERT, CERT_HAS_EXPIRED, …).
+ */
+const TLS_ERROR_CODE = /^ERR_SSL_|^ERR_TLS_|CERT|^UNABLE_TO_|SELF_SIGNED/;
+const CLOSED_BEFORE_REPLY = 'CLOSED';
 
 /** In-flight FIFO slots that are not keys. */
 const PROBE = -1;
@@ -197,6 +218,8 @@ export class XdrSource {
     loginFailures: 0,
     securityCodes: {},
     connectErrors: 0,
+    tlsFailures: 0,
+    unacknowledged: 0,
     lastConnectError: '',
     latency: new Array<number>(32).fill(0),
   };
@@ -205,6 +228,8 @@ export class XdrSource {
   readonly deleted: Uint8Array;
   private readonly inFlight: Uint8Array;
   private readonly dirty: Uint8Array;
+  /** 1 while the key waits `retryDelayMs` to be shipped again */
+  private readonly retryWaiting: Uint8Array;
   private readonly digests: Array<Buffer | undefined>;
   /** the namespace and set fields every shipment carries, encoded once */
   private readonly namespaceField: RequestField;
@@ -217,6 +242,9 @@ export class XdrSource {
   private insertCursor = 0;
   private shipCounter = 0;
   private stopped = false;
+  /** when generating stopped, and when a shipment was last settled (acknowledged or abandoned) */
+  private stoppedAt = 0;
+  private lastSettled = 0;
   private started = 0;
   private timers: NodeJS.Timeout[] = [];
   private finish: (() => void) | null = null;
@@ -237,6 +265,7 @@ export class XdrSource {
     this.deleted = new Uint8Array(opts.keys);
     this.inFlight = new Uint8Array(opts.keys);
     this.dirty = new Uint8Array(opts.keys);
+    this.retryWaiting = new Uint8Array(opts.keys);
     this.digests = new Array<Buffer | undefined>(opts.keys);
     this.namespaceField = stringField(FieldType.Namespace, opts.namespace);
     this.setField = opts.set.length > 0 ? stringField(FieldType.Set, opts.set) : null;
@@ -256,32 +285,62 @@ export class XdrSource {
   /** Run until the change budget or the duration is spent and every shipment is acknowledged. */
   async run(): Promise<LoadStats> {
     this.started = performance.now();
+    // `finish` marks the run as live: lanes open only while it is set.
+    const done = new Promise<void>((resolve) => (this.finish = resolve));
     for (let i = 0; i < this.opts.connections * this.hostList.length; i++) this.lanes.push(this.newLane(i));
     for (const l of this.lanes) this.open(l);
-    this.timers.push(setInterval(() => this.checkResets(), 250));
+    this.timers.push(
+      setInterval(() => {
+        this.checkResets();
+        this.checkDrain();
+      }, 250),
+    );
     if (this.opts.healthChecks) this.timers.push(setInterval(() => this.healthCheck(), 5000));
     if (this.opts.durationS > 0) this.timers.push(setTimeout(() => this.stopGenerating(), this.opts.durationS * 1000));
-    const done = new Promise<void>((resolve) => (this.finish = resolve));
     this.timers.push(setInterval(() => this.pump(), 1));
     this.pump();
     await done;
     for (const t of this.timers) clearInterval(t);
     for (const l of this.lanes) l.socket?.destroy();
+    this.stats.unacknowledged = this.countUnacknowledged();
     return this.stats;
   }
 
   /** Stop making new changes; the run ends once everything in flight is acknowledged. */
   stopGenerating(): void {
-    this.stopped = true;
+    this.stopGenerated();
     this.pump();
+  }
+
+  private stopGenerated(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stoppedAt = performance.now();
   }
 
   /** End the run now, acknowledged or not (e.g. when the server can never be reached). */
   abort(): void {
-    this.stopped = true;
+    this.stopGenerated();
     const f = this.finish;
     this.finish = null;
     f?.();
+  }
+
+  /**
+   * After the stop, give up once nothing has been settled for `drainMs`; never before the duration
+   * is over, so a destination that comes up late in a timed run still gets its changes.
+   */
+  private checkDrain(): void {
+    const drainMs = this.opts.drainMs ?? 0;
+    if (!this.stopped || drainMs <= 0) return;
+    const durationEnd = this.started + this.opts.durationS * 1000;
+    if (performance.now() - Math.max(this.stoppedAt, this.lastSettled, durationEnd) >= drainMs) this.abort();
+  }
+
+  private countUnacknowledged(): number {
+    let n = 0;
+    for (let k = 0; k < this.opts.keys; k++) if (this.dirty[k] === 1 || this.inFlight[k] === 1 || this.retryWaiting[k] === 1) n++;
+    return n;
   }
 
   private newLane(index: number): Lane {
@@ -294,6 +353,8 @@ export class XdrSource {
   }
 
   private open(lane: Lane): void {
+    // A reconnect timer that fires after the run ended opens nothing.
+    if (this.finish === null) return;
     const o = this.opts;
     const { host, port } = this.hostOf(lane);
     const socket =
@@ -307,13 +368,23 @@ export class XdrSource {
     // to in plain TCP) fails as surely as one that errors: count both.
     let failed = false;
     let replied = false;
-    const fail = (reason: string): void => {
+    // Where a TLS connection got to: a failure after the TCP connect and before the handshake ends
+    // is a TLS failure. So is a TLS alert after it, or a close before any reply: with TLS 1.3 a
+    // server refuses a client certificate only after the client's side of the handshake is done.
+    let tcpUp = false;
+    let secured = false;
+    const fail = (reason: string, code: string): void => {
       failed = true;
       this.stats.connectErrors++;
+      if (o.tls !== undefined && tcpUp && (!secured || TLS_ERROR_CODE.test(code) || code === CLOSED_BEFORE_REPLY)) this.stats.tlsFailures++;
       this.stats.lastConnectError = reason;
     };
     socket.setNoDelay(true);
+    socket.on('connect', () => {
+      tcpUp = true;
+    });
     socket.on(o.tls === undefined ? 'connect' : 'secureConnect', () => {
+      secured = true;
       lane.lastReply = performance.now();
       if (this.credential !== null) this.sendLogin(lane);
       else lane.ready = true;
@@ -329,19 +400,22 @@ export class XdrSource {
         },
       });
       if (err !== FrameError.None) {
-        fail(`BAD_REPLY: ${frameErrorText(err)} (is the port TLS?)`);
+        fail(`BAD_REPLY: ${frameErrorText(err)} (is the port TLS?)`, 'BAD_REPLY');
         socket.destroy();
       }
       this.pump();
     });
-    socket.on('error', (err: Error & { code?: string }) => fail(`${err.code ?? 'ERROR'}: ${err.message.trim()}`));
+    socket.on('error', (err: Error & { code?: string }) => fail(`${err.code ?? 'ERROR'}: ${err.message.trim()}`, err.code ?? 'ERROR'));
     socket.on('close', () => {
-      if (!failed && !replied && this.finish !== null) fail('CLOSED: the server closed the connection before replying');
+      if (!failed && !replied && this.finish !== null) {
+        const hint = o.tls !== undefined && secured ? ' (was the client certificate refused?)' : '';
+        fail(`${CLOSED_BEFORE_REPLY}: the server closed the connection before replying${hint}`, CLOSED_BEFORE_REPLY);
+      }
       if (lane.socket !== socket) return;
       lane.socket = null;
       lane.ready = false;
       this.requeueLane(lane);
-      if (!this.isFinished()) setTimeout(() => this.open(lane), lane.refused ? 1000 : 100);
+      if (this.finish !== null) setTimeout(() => this.open(lane), lane.refused ? 1000 : 100);
     });
   }
 
@@ -483,6 +557,7 @@ export class XdrSource {
     if (code === ResultCode.NamespaceNotFound && this.opts.probeEvery > 0) this.stats.orderViolations++;
     this.inFlight[k] = 0;
     const action = sourceActionOf(code);
+    if (action !== SourceAction.Retry) this.lastSettled = now;
     if (action === SourceAction.Done) {
       this.stats.acks++;
       if (this.dirty[k] === 1) this.enqueue(k);
@@ -492,8 +567,10 @@ export class XdrSource {
       if (this.opts.retryDelayMs > 0) {
         // Counted until it is queued again, so the run does not end while a retry waits.
         this.retriesWaiting++;
+        this.retryWaiting[k] = 1;
         setTimeout(() => {
           this.retriesWaiting--;
+          this.retryWaiting[k] = 0;
           this.enqueue(k);
           this.pump();
         }, this.opts.retryDelayMs);
@@ -615,7 +692,7 @@ export class XdrSource {
       let k: number;
       if (o.workload === 'insert') {
         if (this.insertCursor >= o.keys) {
-          this.stopped = true;
+          this.stopGenerated();
           break;
         }
         k = this.insertCursor++;
@@ -629,7 +706,7 @@ export class XdrSource {
       if (this.dirty[k] === 0 && this.inFlight[k] === 0) this.enqueue(k);
       else this.dirty[k] = 1;
     }
-    if (this.stats.changes >= this.stopAt) this.stopped = true;
+    if (this.stats.changes >= this.stopAt) this.stopGenerated();
   }
 
   private digest(k: number): Buffer {
