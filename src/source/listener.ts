@@ -15,7 +15,8 @@
  *                            └─ failed (a plaintext client, a timeout)
  *                                 ─▶ logged with the peer, counted as a protocol error
  *
- * Both warnings are rate-limited per cause and peer host (`LogLimiter`): a client reconnecting in
+ * These warnings, and each session's (malformed input, too many failed logins, a slow reader), are
+ * rate-limited per cause and peer host (`LogLimiter`): a client reconnecting in
  * a loop gets one line at once and then one per `WARN_INTERVAL_MS`, carrying how many were not
  * logged. The counters and metrics still count every connection.
  */
@@ -183,11 +184,11 @@ export class SourceListener {
   }
 
   /** A warning, unless one for the same message, cause and peer host was logged lately. */
-  private warn(socket: Socket, cause: string, fields: Record<string, unknown>, msg: string): void {
+  private readonly warn = (socket: Socket, cause: string, fields: Record<string, unknown>, msg: string): void => {
     const suppressed = this.warnings.admit(`${msg}\0${cause}\0${socket.remoteAddress ?? '?'}`);
     if (suppressed === null) return;
     this.log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, msg);
-  }
+  };
 
   private accept(socket: Socket): void {
     if (this.draining) {
@@ -197,10 +198,21 @@ export class SourceListener {
     const id = nextConnectionId;
     nextConnectionId = (nextConnectionId + 1) >>> 0 || 1;
     this.stats.connectionsOpened++;
-    const session = new Session(id, socket, this.opts.limits, this.router, this.budget, this.stats, this.clock, this.log, (s) => {
-      this.sessions.delete(s.id);
-      this.registry.remove(s);
-    });
+    const session = new Session(
+      id,
+      socket,
+      this.opts.limits,
+      this.router,
+      this.budget,
+      this.stats,
+      this.clock,
+      this.log,
+      (s) => {
+        this.sessions.delete(s.id);
+        this.registry.remove(s);
+      },
+      this.warn,
+    );
     this.sessions.set(id, session);
     this.registry.add(session);
   }

@@ -106,6 +106,8 @@ export class Session implements FrameSink, Resumable {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly onClose: (s: Session) => void,
+    /** a warning about this connection, rate-limited per message, cause and peer host by the listener */
+    private readonly warn: (socket: Socket, cause: string, fields: Record<string, unknown>, msg: string) => void,
   ) {
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.framer = new Framer(limits.maxFrame);
@@ -308,7 +310,7 @@ export class Session implements FrameSink, Resumable {
     this.failedLogins++;
     this.log.debug({ peer: this.peer, user: loggableUser(user), command, result: code, attempt: this.failedLogins }, 'source login refused');
     if (this.failedLogins >= MAX_FAILED_LOGINS) {
-      this.log.warn({ peer: this.peer, user: loggableUser(user), attempts: this.failedLogins, result: code }, 'closing source connection: too many failed logins');
+      this.warn(this.socket, String(code), { peer: this.peer, user: loggableUser(user), attempts: this.failedLogins, result: code }, 'closing source connection: too many failed logins');
       this.endAfterReplies();
     }
     return reply;
@@ -419,7 +421,7 @@ export class Session implements FrameSink, Resumable {
   checkSlowReader(now: number): boolean {
     if (this.closed || this.repliesStuckSince === 0 || now - this.repliesStuckSince < this.limits.slowReaderMs) return false;
     this.stats.slowReaders++;
-    this.log.warn({ peer: this.peer, waitingMs: Math.round(now - this.repliesStuckSince), unread: this.socket.writableLength }, 'closing source connection: it has not read its replies');
+    this.warn(this.socket, 'slow reader', { peer: this.peer, waitingMs: Math.round(now - this.repliesStuckSince), unread: this.socket.writableLength }, 'closing source connection: it has not read its replies');
     this.destroy();
     return true;
   }
@@ -453,7 +455,7 @@ export class Session implements FrameSink, Resumable {
   private reject(reason: string): void {
     if (this.closed) return;
     this.stats.protocolErrors++;
-    this.log.warn({ peer: this.peer, reason }, 'closing source connection: malformed input');
+    this.warn(this.socket, reason, { peer: this.peer, reason }, 'closing source connection: malformed input');
     this.socket.destroy();
     this.finish();
   }

@@ -100,7 +100,7 @@ describe('hostile input on the service port', () => {
     await double?.close();
   });
 
-  it('each malformed stream closes only its connection, logged once with the peer; the load is untouched', async () => {
+  it('each malformed stream closes only its connection, logged once per cause with the peer, counted; the load is untouched', async () => {
     const source = new XdrSource(loadOptions(ferry.port, { keys: 5000, changes: scale(40_000, 400_000), object: 'I,S:32', set: 'hostile', throttle: 8000, connections: 4 }));
     const run = source.run();
     await until(() => source.stats.acks > 2000, 20_000, 'the load to be under way');
@@ -119,11 +119,14 @@ describe('hostile input on the service port', () => {
     expect(stats.resets).toBe(0);
     expect(stats.orderViolations).toBe(0);
 
+    // One line per cause and peer host (the listener's rate limit): every stream from this host with
+    // a cause not seen yet is logged, with its peer, once; a repeated cause is counted, not logged.
     const warnings = ferry.logs.filter((l) => l.msg === 'closing source connection: malformed input');
-    expect(warnings).toHaveLength(Object.keys(corpus).length);
-    for (const [name, local] of Object.entries(peers)) {
-      expect(warnings.filter((w) => w['peer'] === local), name).toHaveLength(1);
-    }
+    const reasons = warnings.map((w) => String(w['reason']));
+    expect(new Set(reasons).size).toBe(reasons.length);
+    expect(warnings.length).toBeGreaterThan(Object.keys(corpus).length / 2);
+    const logged = new Set(Object.values(peers));
+    for (const w of warnings) expect(logged.has(String(w['peer'])), String(w['peer'])).toBe(true);
     const metrics = await (await fetch(`http://127.0.0.1:${ferry.managePort}/metrics`)).text();
     expect(metrics).toContain(`aerospike_xdr_proxy_requests{status="parse-error"} ${Object.keys(corpus).length}`);
     expect(ferry.child.exitCode).toBe(null);
