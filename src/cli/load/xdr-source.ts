@@ -520,7 +520,10 @@ export class XdrSource {
       this.stats.healthChecks++;
       s.end();
     });
-    s.on('error', () => undefined);
+    // A health check that cannot connect is a connect failure like a lane's, and counted as one.
+    s.on('error', () => {
+      this.stats.connectErrors++;
+    });
   }
 
   private onReply(lane: Lane, code: number): void {
