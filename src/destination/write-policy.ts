@@ -35,6 +35,7 @@ import {
   Scan,
   copyBytes,
   encodeVersionGuard,
+  indexOfName,
 } from '../protocol/index.js';
 import type { LastWriteWinsSettings, PolicySettings } from '../threads/index.js';
 
@@ -104,15 +105,7 @@ export class WritePolicy {
 
   /** Index of the namespace mapping that applies, or -1 to keep the namespace. */
   mappingOf(buf: Buffer, scan: Int32Array): number {
-    const off = scan[Scan.NamespaceOffset]!;
-    const len = scan[Scan.NamespaceLength]!;
-    outer: for (let m = 0; m < this.from.length; m++) {
-      const f = this.from[m]!;
-      if (f.length !== len) continue;
-      for (let i = 0; i < len; i++) if (f[i] !== buf[off + i]) continue outer;
-      return m;
-    }
-    return -1;
+    return indexOfName(this.from, buf, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
   }
 
   get mappings(): number {

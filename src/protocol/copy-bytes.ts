@@ -14,3 +14,17 @@ export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint
   }
   dst.set(new Uint8Array(src.buffer, src.byteOffset + start, n), at);
 }
+
+/**
+ * Index of the name in `names` equal to `buf[off, off + len)`, or -1. No allocation: a record's
+ * namespace is matched in place, per record.
+ */
+export function indexOfName(names: readonly Uint8Array[], buf: Uint8Array, off: number, len: number): number {
+  outer: for (let i = 0; i < names.length; i++) {
+    const n = names[i]!;
+    if (n.length !== len) continue;
+    for (let j = 0; j < len; j++) if (n[j] !== buf[off + j]) continue outer;
+    return i;
+  }
+  return -1;
+}

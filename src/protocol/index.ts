@@ -10,5 +10,5 @@ export { CREDENTIAL_SALT, SecurityCommand, SecurityField, type SecurityMessage, 
 export { encodeInfoReply, encodeInfoRequest, parseInfoReply, parseInfoRequest } from './info.js';
 export { lutFromUnixMs, lutSourceId, lutToUnixMs } from './lut.js';
 export { type DecodedParticle, ParticleError, type ParticleValue, decodeParticle } from './particles.js';
-export { copyBytes } from './copy-bytes.js';
+export { copyBytes, indexOfName } from './copy-bytes.js';
 export { ExpOp, ExpType, MAX_BIN_NAME, type VersionGuard, encodeVersionGuard } from './version-guard.js';

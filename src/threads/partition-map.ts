@@ -15,6 +15,7 @@
  * which workers see as a changed address for that slot.
  */
 
+import { indexOfName } from '../protocol/index.js';
 import { SnapshotCell, isRecord, jsonCodec, snapshotBytes } from './snapshot.js';
 
 export const MAX_NODES = 128;
@@ -113,13 +114,7 @@ export class PartitionMapReader {
 
   /** Index of the namespace whose name is `buf[off, off + len)`, or -1. No allocation. */
   namespaceIndex(buf: Uint8Array, off: number, len: number): number {
-    outer: for (let i = 0; i < this.names.length; i++) {
-      const n = this.names[i]!;
-      if (n.length !== len) continue;
-      for (let j = 0; j < len; j++) if (n[j] !== buf[off + j]) continue outer;
-      return i;
-    }
-    return -1;
+    return indexOfName(this.names, buf, off, len);
   }
 
   /** The node slot mastering `partition` of namespace index `ns`, or NO_NODE. */
