@@ -2,7 +2,8 @@
  * Fleet membership with a real etcd and three `ferry run` processes (file destinations): each
  * registers once ready, `ferry fleet status` lists them with state, address, uptime and records/s,
  * SIGTERM deregisters at once, SIGKILL is noticed when the lease expires, and a restarted instance
- * registers again under a new id.
+ * registers again under a new id. An etcd unreachable at start-up fails it (exit 3); an outage
+ * later leaves replication and readiness alone, and the instance registers again afterwards.
  */
 
 import { spawn } from 'node:child_process';
@@ -65,6 +66,14 @@ async function waitForMembers(pred: (m: MemberRecord[]) => boolean, what: string
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${what}: not within ${timeoutMs} ms; last seen ${JSON.stringify(last)}`);
+}
+
+async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 const addresses = (m: MemberRecord[]): string[] => m.map((x) => x.address).sort();
@@ -151,6 +160,35 @@ describe('fleet membership', () => {
     expect(fatal?.['code']).toBe('ERR_STARTUP_TIMEOUT');
     expect(fatal?.msg).toMatch(/fleet etcd/);
   }, 30_000);
+
+  it('an etcd outage after start leaves replication alone; the instance registers again when etcd is back', async () => {
+    const own = await startEtcd({ name: 'fleet-outage' });
+    const port = await freePort();
+    const cfg = config(port, 'outage') as { fleet: Record<string, unknown> };
+    cfg.fleet['endpoints'] = [own.endpoint];
+    cfg.fleet['command-timeout'] = 1000;
+    const p = await FerryProcess.start(cfg);
+    try {
+      await waitFor(async () => (await p.metric('ferry_fleet_registered')) === 1, 'registered');
+      await own.kill();
+      await waitFor(async () => (await p.metric('ferry_fleet_registered')) === 0 && (await p.metric('ferry_fleet_failures_total')) > 0, 'the outage noticed');
+      // Records flow as before, and the service stays ready.
+      const stats = await new XdrSource(loadOptions(p.port, { keys: 1000, changes: 5000, probeEvery: 0, set: 'outage' })).run();
+      expect(stats.abandons).toBe(0);
+      expect(stats.changes).toBe(5000);
+      expect(stats.unacknowledged).toBe(0);
+      expect(stats.retries).toBe(0);
+      expect((await fetch(`http://127.0.0.1:${p.managePort}/health/ready`)).status).toBe(200);
+      expect(p.logs.some((l) => l.msg === 'fleet membership: etcd request failed; retrying' && l['code'] === 'ERR_FLEET_UNAVAILABLE')).toBe(true);
+      await own.restart();
+      await waitFor(async () => (await p.metric('ferry_fleet_registered')) === 1, 'registered again', 60_000);
+      const records = await own.client.getAll().prefix(`__ferry/fleet/${FLEET}/members/`).strings();
+      expect(Object.values(records).map((v) => (JSON.parse(v) as MemberRecord).address)).toEqual([`127.0.0.1:${port}`]);
+    } finally {
+      await p.stop('SIGTERM');
+      await own.close();
+    }
+  }, 120_000);
 
   it('renders durations and an empty fleet', () => {
     const now = new Date('2026-01-02T03:04:05Z');
