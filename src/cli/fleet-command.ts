@@ -15,7 +15,7 @@ export const FLEET_USAGE = `usage: ferry fleet status --config FILE [--json]
 
 export async function fleetCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'status') throw new UsageError(`fleet: unknown subcommand '${sub ?? ''}'\n${FLEET_USAGE}`);
+  if (sub !== 'status') throw new UsageError(`${sub === undefined ? 'fleet: a subcommand is needed' : `fleet: unknown subcommand '${sub}'`}\n${FLEET_USAGE}`);
   const { values } = parseArgs({ args: rest, strict: true, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean', default: false } } });
   const file = values.config ?? '/etc/ferry/ferry.yml';
   const section = loadRunConfigFile(file).raw.fleet;
