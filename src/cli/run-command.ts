@@ -15,7 +15,9 @@ import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError, type RunConfig, loadConfigFile, loadRunConfigFile } from '../config/index.js';
+import { FleetMember, openFleet } from '../coordination/fleet.js';
 import { Ferry } from '../main.js';
+import { registerFleetMetrics } from '../management/fleet-metrics.js';
 import { ManagementServer } from '../management/http-server.js';
 import { Logging } from '../management/logger.js';
 import { registerMirrorMetrics } from '../management/mirror-metrics.js';
@@ -35,9 +37,21 @@ export async function runCommand(argv: string[]): Promise<number> {
   const signals = new StopSignals();
   if (run.xdr === null) return runMirrorsOnly(file, run, mirrors, signals);
   const config = run.xdr;
+  // fleet.cacert, cert, key and password-file are read here; a bad one is a ConfigError (exit 2).
+  const fleetEtcd = run.raw.fleet === undefined ? null : openFleet(run.raw.fleet);
   // service.security and service.tls files are read here; a bad one is a ConfigError (exit 2).
   const ferry = new Ferry(config);
   const log = ferry.logging.get('server');
+  const fleet =
+    fleetEtcd === null
+      ? null
+      : new FleetMember(
+          fleetEtcd.client,
+          fleetEtcd.settings,
+          { state: () => (ferry.paused() ? 'paused' : ferry.ready().ready ? 'ready' : 'not-ready'), records: () => ferry.stats.records },
+          ferry.logging.get('fleet'),
+        );
+  if (fleet !== null) registerFleetMetrics(ferry.registry, fleet);
   const systemd = loadSystemdIntegration();
   const notify = (state: string): void => {
     try {
@@ -82,6 +96,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     bound = await ferry.start(stopping);
   } catch (err) {
     process.off('SIGHUP', onHup);
+    await fleet?.stop();
     watchdog?.stop();
     return startFailed(err, log, ferry.logging);
   }
@@ -91,9 +106,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   registerMirrorMetrics(ferry.registry, () => mirrorGroup.stats());
   try {
     await waitForMirrors(mirrorGroup, config.service.startupTimeoutMs, stopping);
+    if (fleet !== null) await joinFleet(fleet, config.service.startupTimeoutMs, stopping);
   } catch (err) {
     const code = startFailed(err, log, ferry.logging);
     process.off('SIGHUP', onHup);
+    await fleet?.stop();
     await mirrorGroup.stop();
     await ferry.stop();
     watchdog?.stop();
@@ -105,6 +122,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   await signals.stopped;
   process.off('SIGHUP', onHup);
   notify(`STOPPING=1\nSTATUS=draining ${ferry.inFlight()} records`);
+  // Leave the fleet first, so new traffic goes elsewhere while this instance drains.
+  await fleet?.stop();
   await mirrorGroup.stop();
   await ferry.stop();
   watchdog?.stop();
@@ -163,6 +182,16 @@ async function waitForMirrors(group: MirrorGroup, timeoutMs: number, stopping: (
   const deadline = { at: performance.now() + timeoutMs, timeoutMs };
   await waitForStartup(() => pending().length === 0 || !group.healthy(), deadline, stopping, () => `etcd mirrors did not reach their clusters: ${pending().join(', ')}`);
   if (!group.healthy()) throw new StartupError('ERR_STARTUP_TIMEOUT', `etcd mirrors failed while starting: ${pending().join(', ')}`);
+}
+
+/**
+ * Register in the fleet once ready; etcd not reached within the start-up timeout fails start-up
+ * (exit 3). Later failures are only logged and retried: membership never stops the data path.
+ */
+async function joinFleet(fleet: FleetMember, timeoutMs: number, stopping: () => boolean): Promise<void> {
+  fleet.start();
+  const deadline = { at: performance.now() + timeoutMs, timeoutMs };
+  await waitForStartup(() => fleet.registered, deadline, stopping, () => 'the fleet etcd did not accept this instance');
 }
 
 /** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT; SIGHUP reloads them. */

@@ -23,6 +23,11 @@ export function checkReferencedFiles(raw: RawConfig): string[] {
   raw.service.security?.users.forEach((u, i) => check(u['password-file'], `service.security.users.${i}.password-file`, problems));
   const token = raw.service.manage['token-file'];
   if (token !== undefined) check(token, 'service.manage.token-file', problems);
+  const fleet = raw.fleet;
+  for (const key of ['cacert', 'cert', 'key', 'password-file'] as const) {
+    const path = fleet?.[key];
+    if (path !== undefined) check(path, `fleet.${key}`, problems);
+  }
   for (const [section, tls] of [
     ['service.tls', raw.service.tls],
     ['aerospike.tls', raw.aerospike?.tls],

@@ -65,6 +65,9 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   // etcd mirrors: added, removed and changed ones are applied by the mirror group on SIGHUP
   // (src/cli/run-command.ts), the others left running untouched
   mirrors: 'live',
+
+  // fleet membership: the etcd client and the lease are set up once
+  fleet: 'restart',
 };
 
 /** The class of `path`: its own entry or its nearest ancestor's; unknown keys need a restart. */

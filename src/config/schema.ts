@@ -210,6 +210,22 @@ export const mirrorsSchema = z.strictObject({
     .min(1),
 });
 
+/** Fleet membership: this instance registers in etcd while it serves (src/coordination/). */
+export const fleetSchema = z.strictObject({
+  ...etcdCluster,
+  // the fleet's name: instances with the same name (and etcd) are one fleet
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 of A–Z a–z 0–9 . _ -')
+    .default('default'),
+  // host:port the source's XDR should connect to for this instance
+  advertise: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^\s/:[\]]+):\d{1,5}$/, 'must be host:port'),
+  // seconds the membership outlives a silent instance (a crash, a lost network)
+  'lease-ttl': z.number().int().min(2).max(3600).default(10),
+  // ms per etcd request
+  'command-timeout': z.number().int().min(100).max(600_000).default(5000),
+});
+
 export const configSchema = z
   .strictObject({
     service: serviceSchema.prefault({}),
@@ -217,12 +233,16 @@ export const configSchema = z
     file: fileSchema.optional(),
     logging: loggingSchema.prefault({}),
     mirrors: mirrorsSchema.optional(),
+    fleet: fleetSchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.aerospike !== undefined && c.file !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['file'], message: 'give one destination: either aerospike or file, not both' });
     } else if (c.aerospike === undefined && c.file === undefined && c.mirrors === undefined) {
       ctx.addIssue({ code: 'custom', path: ['aerospike'], message: 'a destination is required: an aerospike section (a cluster) or a file section (the embedded default); or, for etcd mirroring only, a mirrors section' });
+    }
+    if (c.fleet !== undefined && c.aerospike === undefined && c.file === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['fleet'], message: 'a fleet is made of XDR services: it needs an aerospike or a file section' });
     }
   });
 

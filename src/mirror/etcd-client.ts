@@ -36,7 +36,11 @@ function readOption(path: string | undefined, flag: string): Buffer | undefined 
 }
 
 export function openCluster(side: Side, c: EtcdClusterOptions): Etcd3 {
-  const flag = (name: string): string => (side === 'source' ? `--${name}` : `--dest-${name}`);
+  return openEtcd(c, (name) => (side === 'source' ? `--${name}` : `--dest-${name}`));
+}
+
+/** An etcd client for `c`; `flag(name)` names an option the way the operator wrote it, for messages. */
+export function openEtcd(c: EtcdClusterOptions, flag: (name: string) => string): Etcd3 {
   const ca = readOption(c.cacert, flag('cacert'));
   const cert = readOption(c.cert, flag('cert'));
   const key = readOption(c.key, flag('key'));

@@ -18,7 +18,7 @@ import type { MirrorStats } from './mirror-stats.js';
 import { StatusReporter } from './status-reporter.js';
 
 export type MirrorsSection = NonNullable<RawConfig['mirrors']>;
-type ClusterSection = MirrorsSection['destination'];
+export type ClusterSection = MirrorsSection['destination'];
 
 function passwordFrom(file: string | undefined, path: string): string | undefined {
   if (file === undefined) return undefined;
@@ -29,7 +29,8 @@ function passwordFrom(file: string | undefined, path: string): string | undefine
   }
 }
 
-function clusterOptions(c: ClusterSection, path: string, commandTimeoutMs: number): EtcdClusterOptions {
+/** How to reach one etcd cluster of the YAML file (`path` names its section in messages); reads the password file. */
+export function clusterOptions(c: ClusterSection, path: string, commandTimeoutMs: number): EtcdClusterOptions {
   return {
     endpoints: c.endpoints,
     cacert: c.cacert,

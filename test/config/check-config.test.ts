@@ -182,3 +182,28 @@ describe('check-config with last-write-wins', () => {
     expect(r.stderr).toContain('aerospike.last-write-wins.bin: a bin name is at most 15 bytes');
   });
 });
+
+describe('check-config with a fleet', () => {
+  const file = { file: { path: '/tmp/ferry-changes.jsonl' } };
+
+  it('fills in the fleet defaults', () => {
+    const c = buildConfig({ ...file, fleet: { endpoints: ['127.0.0.1:2379'], advertise: 'ferry-1.example.com:8901' } });
+    expect(c.raw.fleet).toEqual({ endpoints: ['127.0.0.1:2379'], 'insecure-transport': true, name: 'default', advertise: 'ferry-1.example.com:8901', 'lease-ttl': 10, 'command-timeout': 5000 });
+  });
+
+  it('refuses an address that is not host:port, a too-short lease and a fleet without a destination', () => {
+    expect(problemsOf({ ...file, fleet: { endpoints: ['e:2379'], advertise: 'ferry-1', 'lease-ttl': 1 } })).toEqual([
+      'fleet.advertise: must be host:port',
+      'fleet.lease-ttl: Too small: expected number to be >=2',
+    ]);
+    expect(problemsOf({ fleet: { endpoints: ['e:2379'], advertise: '[::1]:8901' }, mirrors: { destination: { endpoints: ['d:2379'] }, sources: [{ endpoints: ['s:2379'] }] } })).toEqual([
+      'fleet: a fleet is made of XDR services: it needs an aerospike or a file section',
+    ]);
+  });
+
+  it('checks the files the fleet section names', () => {
+    const r = checkConfig(writeConfig('fleet.yml', stringifyYaml({ ...file, fleet: { endpoints: ['e:2379'], advertise: 'h:1', cacert: '/nonexistent/ca.pem' } })));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('fleet.cacert: cannot read /nonexistent/ca.pem (no such file)');
+  });
+});

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { SpecError } from '../../src/cli/load/record-factory.js';
 import { UsageError } from '../../src/cli/xdr-load-command.js';
 import { ConfigError } from '../../src/config/index.js';
+import { FleetError } from '../../src/coordination/fleet.js';
 import { InfoFormatError } from '../../src/destination/cluster-info.js';
 import { LoginError } from '../../src/destination/login.js';
 import { LinkError } from '../../src/destination/node-link.js';
@@ -43,6 +44,7 @@ describe('FerryError', () => {
     [new MirrorError('ERR_MIRROR_UNAVAILABLE', 'x', true), 'ERR_MIRROR_UNAVAILABLE', true],
     [new DecodeError(ScanError.NoDigest), 'ERR_DECODE', false],
     [new ParticleError('x'), 'ERR_PARTICLE', false],
+    [new FleetError('x'), 'ERR_FLEET_UNAVAILABLE', true],
   ];
 
   it.each(samples)('%s has its stable code and retriable flag', (err, code, retriable) => {
