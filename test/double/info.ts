@@ -27,6 +27,8 @@ export interface InfoContext {
   /** The TLS name peers are listed with; undefined when the node listens in clear. */
   readonly tlsName: string | undefined;
   readonly tls: boolean;
+  /** XDR DC commands received (`context=xdr;dc=…;node-address-port=…;action=…`), in order */
+  readonly xdrCommands: string[];
   objectCount(ns: string): number;
 }
 
@@ -168,6 +170,11 @@ export function infoValue(name: string, ctx: InfoContext): string | undefined {
 function parameterisedInfo(name: string, ctx: InfoContext): string | undefined {
   // 8.1 clients announce themselves once per connection (`user-agent-set:value=<base64>`).
   if (name.startsWith('user-agent-set:')) return 'ok';
+  // A Ferry fleet adds and removes its members in a source DC; recorded for tests to assert on.
+  if (/^set-config:context=xdr;dc=[^;]+;node-address-port=[^;]+;action=(add|remove)$/.test(name)) {
+    ctx.xdrCommands.push(name.slice('set-config:'.length));
+    return 'ok';
+  }
   const match = /^namespace(?:\/|:(?:namespace=|ns=)?)(.+)$/.exec(name);
   if (!match) return undefined;
   const ns = match[1]!;
