@@ -28,10 +28,10 @@ function logTo(lines: Line[]): { info: (f: Record<string, unknown>, m: string) =
   return { info: add, warn: add };
 }
 
-function member(address: string): FleetMember {
+function member(address: string, fleet = FLEET): FleetMember {
   const client = new Etcd3({ hosts: etcd.endpoint });
   clients.push(client);
-  return new FleetMember(client, { name: FLEET, advertise: address, leaseTtlSeconds: 5 }, { state: () => 'ready', records: () => 0 }, logTo([]));
+  return new FleetMember(client, { name: fleet, advertise: address, leaseTtlSeconds: 5 }, { state: () => 'ready', records: () => 0 }, logTo([]));
 }
 
 const command = (address: string, action: 'add' | 'remove'): string => `context=xdr;dc=${DC};node-address-port=${address};action=${action}`;
@@ -43,6 +43,21 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): P
     if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms; node commands: ${JSON.stringify(cluster.nodes.map((n) => n.xdrCommands))}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+function settingsFor(fleet: string, self: string): SourceDcSettings {
+  const seed = cluster.seeds()[0]!;
+  return {
+    fleet,
+    self,
+    dc: DC,
+    seeds: [{ host: seed.host, port: seed.port, tlsName: undefined }],
+    tls: null,
+    credentials: { user: 'xdr-admin', password: 'secret', mode: 'internal' },
+    intervalMs: 100,
+    timeoutMs: 1000,
+    claimTtlSeconds: 60,
+  };
 }
 
 beforeAll(async () => {
@@ -64,18 +79,7 @@ describe('SourceDc', () => {
     one.start();
     two.start();
     await waitFor(() => one.registered && two.registered, 'both registered');
-    const seed = cluster.seeds()[0]!;
-    const settings: SourceDcSettings = {
-      fleet: FLEET,
-      self: '10.0.0.1:8901',
-      dc: DC,
-      seeds: [{ host: seed.host, port: seed.port, tlsName: undefined }],
-      tls: null,
-      credentials: { user: 'xdr-admin', password: 'secret', mode: 'internal' },
-      intervalMs: 100,
-      timeoutMs: 1000,
-      claimTtlSeconds: 60,
-    };
+    const settings = settingsFor(FLEET, '10.0.0.1:8901');
     const lines: Line[] = [];
     const dcClient = new Etcd3({ hosts: etcd.endpoint });
     clients.push(dcClient);
@@ -104,5 +108,30 @@ describe('SourceDc', () => {
     expect(count(1, '10.0.0.1:8901', 'remove')).toBe(1);
     expect(await etcd.client.get(`${removalsPrefix(FLEET)}${one.id}`).string()).toBe('10.0.0.1:8901');
     expect(lines.some((l) => l.msg === 'source DC: removed this instance')).toBe(true);
+  }, 60_000);
+
+  it('retries a refused command with backoff until the node accepts it', async () => {
+    const one = member('10.0.0.9:8901', 'dc-retry');
+    one.start();
+    await waitFor(() => one.registered, 'registered');
+    cluster.nodes[0]!.xdrRefusals = 2;
+    const lines: Line[] = [];
+    const dcClient = new Etcd3({ hosts: etcd.endpoint });
+    clients.push(dcClient);
+    const dc = new SourceDc(dcClient, settingsFor('dc-retry', '10.0.0.9:8901'), one.id, logTo(lines));
+    dc.start();
+    try {
+      await waitFor(() => count(0, '10.0.0.9:8901', 'add') === 1 && count(1, '10.0.0.9:8901', 'add') === 1, 'added on both nodes');
+      expect(dc.commands.add).toEqual({ ok: 2, failed: 2 });
+      expect(dc.failures).toBe(2);
+      const refused = lines.filter((l) => l.msg === 'source DC: command failed; retrying');
+      expect(refused.map((l) => [l.fields['code'], l.fields['action'], l.fields['err']])).toEqual([
+        ['ERR_FLEET_SOURCE', 'add', `node ${cluster.nodes[0]!.nodeId} answered 'ERROR:4:refused by the test'`],
+        ['ERR_FLEET_SOURCE', 'add', `node ${cluster.nodes[0]!.nodeId} answered 'ERROR:4:refused by the test'`],
+      ]);
+    } finally {
+      await dc.leave();
+      await one.stop();
+    }
   }, 60_000);
 });

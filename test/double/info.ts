@@ -29,6 +29,8 @@ export interface InfoContext {
   readonly tls: boolean;
   /** XDR DC commands received (`context=xdr;dc=…;node-address-port=…;action=…`), in order */
   readonly xdrCommands: string[];
+  /** how many of the next XDR DC commands to refuse (answered with an error, not recorded) */
+  xdrRefusals: number;
   objectCount(ns: string): number;
 }
 
@@ -172,6 +174,10 @@ function parameterisedInfo(name: string, ctx: InfoContext): string | undefined {
   if (name.startsWith('user-agent-set:')) return 'ok';
   // A Ferry fleet adds and removes its members in a source DC; recorded for tests to assert on.
   if (/^set-config:context=xdr;dc=[^;]+;node-address-port=[^;]+;action=(add|remove)$/.test(name)) {
+    if (ctx.xdrRefusals > 0) {
+      ctx.xdrRefusals--;
+      return 'ERROR:4:refused by the test';
+    }
     ctx.xdrCommands.push(name.slice('set-config:'.length));
     return 'ok';
   }
