@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError, type RunConfig, loadConfigFile, loadRunConfigFile } from '../config/index.js';
 import { FleetMember, openFleet } from '../coordination/fleet.js';
+import { SourceDc, sourceDcSettings } from '../coordination/source-dc.js';
 import { Ferry } from '../main.js';
 import { registerFleetMetrics } from '../management/fleet-metrics.js';
 import { ManagementServer } from '../management/http-server.js';
@@ -51,7 +52,14 @@ export async function runCommand(argv: string[]): Promise<number> {
           { state: () => (ferry.paused() ? 'paused' : ferry.ready().ready ? 'ready' : 'not-ready'), records: () => ferry.stats.records },
           ferry.logging.get('fleet'),
         );
-  if (fleet !== null) registerFleetMetrics(ferry.registry, fleet);
+  // fleet.source TLS and password files are read here too (exit 2 when unreadable).
+  const fleetSection = run.raw.fleet;
+  const source = fleetSection?.source;
+  const sourceDc =
+    fleet === null || fleetEtcd === null || fleetSection === undefined || source === undefined
+      ? null
+      : new SourceDc(fleetEtcd.client, sourceDcSettings(fleetSection, source), fleet.id, ferry.logging.get('fleet'));
+  if (fleet !== null) registerFleetMetrics(ferry.registry, fleet, sourceDc);
   const systemd = loadSystemdIntegration();
   const notify = (state: string): void => {
     try {
@@ -107,6 +115,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     await waitForMirrors(mirrorGroup, config.service.startupTimeoutMs, stopping);
     if (fleet !== null) await joinFleet(fleet, config.service.startupTimeoutMs, stopping);
+    // Registered: the source DC may now send records here.
+    sourceDc?.start();
   } catch (err) {
     const code = startFailed(err, log, ferry.logging);
     process.off('SIGHUP', onHup);
@@ -122,7 +132,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   await signals.stopped;
   process.off('SIGHUP', onHup);
   notify(`STOPPING=1\nSTATUS=draining ${ferry.inFlight()} records`);
-  // Leave the fleet first, so new traffic goes elsewhere while this instance drains.
+  // Leave the fleet first, so new traffic goes elsewhere while this instance drains: out of the
+  // source DC, then out of etcd (a survivor seeing the lease go finds the removal already claimed).
+  await sourceDc?.leave();
   await fleet?.stop();
   await mirrorGroup.stop();
   await ferry.stop();

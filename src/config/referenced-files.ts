@@ -23,6 +23,8 @@ export function checkReferencedFiles(raw: RawConfig): string[] {
   raw.service.security?.users.forEach((u, i) => check(u['password-file'], `service.security.users.${i}.password-file`, problems));
   const token = raw.service.manage['token-file'];
   if (token !== undefined) check(token, 'service.manage.token-file', problems);
+  const sourceCred = raw.fleet?.source?.credentials;
+  if (sourceCred?.['password-file'] !== undefined) check(sourceCred['password-file'], 'fleet.source.credentials.password-file', problems);
   const fleet = raw.fleet;
   for (const key of ['cacert', 'cert', 'key', 'password-file'] as const) {
     const path = fleet?.[key];
@@ -31,6 +33,7 @@ export function checkReferencedFiles(raw: RawConfig): string[] {
   for (const [section, tls] of [
     ['service.tls', raw.service.tls],
     ['aerospike.tls', raw.aerospike?.tls],
+    ['fleet.source.tls', raw.fleet?.source?.tls],
   ] as const) {
     if (tls === undefined) continue;
     for (const key of ['key-file', 'cert-chain-file', 'ca-file', 'key-store-file', 'key-store-password-file', 'trust-store-file', 'trust-store-password-file'] as const) {

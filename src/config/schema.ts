@@ -101,21 +101,23 @@ export const serviceSchema = z.strictObject({
   'startup-timeout': z.number().int().min(1000).max(600_000).default(10_000),
 });
 
+/** Login to an Aerospike cluster: the destination's, and the fleet's source cluster's. */
+const aerospikeCredentials = z
+  .strictObject({
+    // required except in pki mode, where the client certificate is the identity
+    username: z.string().min(1).optional(),
+    'password-file': z.string().min(1).optional(),
+    'auth-mode': z.enum(['internal', 'external', 'external-insecure', 'pki']).default('internal'),
+  })
+  .superRefine((c, ctx) => {
+    if (c['auth-mode'] === 'pki') return;
+    if (c.username === undefined) ctx.addIssue({ code: 'custom', path: ['username'], message: `required with auth-mode ${c['auth-mode']}` });
+    if (c['password-file'] === undefined) ctx.addIssue({ code: 'custom', path: ['password-file'], message: `required with auth-mode ${c['auth-mode']}` });
+  });
+
 export const aerospikeSchema = z.strictObject({
   seeds: z.array(seed).min(1),
-  credentials: z
-    .strictObject({
-      // required except in pki mode, where the client certificate is the identity
-      username: z.string().min(1).optional(),
-      'password-file': z.string().min(1).optional(),
-      'auth-mode': z.enum(['internal', 'external', 'external-insecure', 'pki']).default('internal'),
-    })
-    .superRefine((c, ctx) => {
-      if (c['auth-mode'] === 'pki') return;
-      if (c.username === undefined) ctx.addIssue({ code: 'custom', path: ['username'], message: `required with auth-mode ${c['auth-mode']}` });
-      if (c['password-file'] === undefined) ctx.addIssue({ code: 'custom', path: ['password-file'], message: `required with auth-mode ${c['auth-mode']}` });
-    })
-    .optional(),
+  credentials: aerospikeCredentials.optional(),
   'cluster-name': z.string().optional(),
   tls: tls.optional(),
   'rack-id': z.number().int().min(0).optional(),
@@ -224,6 +226,20 @@ export const fleetSchema = z.strictObject({
   'lease-ttl': z.number().int().min(2).max(3600).default(10),
   // ms per etcd request
   'command-timeout': z.number().int().min(100).max(600_000).default(5000),
+  // the source cluster whose XDR DC lists the fleet's members (set-config … node-address-port)
+  source: z
+    .strictObject({
+      seeds: z.array(seed).min(1),
+      credentials: aerospikeCredentials.optional(),
+      tls: tls.optional(),
+      // the DC (xdr.dc) this fleet serves on every source node
+      dc: z.string().regex(/^[A-Za-z0-9_-]{1,31}$/, 'must be 1–31 of A–Z a–z 0–9 _ -'),
+      // ms between rounds: nodes tended, members compared, commands sent or retried
+      'tend-interval': z.number().int().min(100).max(60_000).default(1000),
+      // ms per connection and per info command
+      timeout: z.number().int().min(100).max(60_000).default(2000),
+    })
+    .optional(),
 });
 
 export const configSchema = z

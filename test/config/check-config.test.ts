@@ -201,6 +201,25 @@ describe('check-config with a fleet', () => {
     ]);
   });
 
+  it('fills in the fleet.source defaults and refuses a bad DC name', () => {
+    const source = { seeds: [{ '10.0.1.1': {} }], dc: 'dc2' };
+    const c = buildConfig({ ...file, fleet: { endpoints: ['127.0.0.1:2379'], advertise: 'h:1', source } });
+    expect(c.raw.fleet?.source).toEqual({ seeds: [{ '10.0.1.1': { port: 3000 } }], dc: 'dc2', 'tend-interval': 1000, timeout: 2000 });
+    expect(problemsOf({ ...file, fleet: { endpoints: ['e:2379'], advertise: 'h:1', source: { seeds: [], dc: 'a b', credentials: { username: 'u' } } } })).toEqual([
+      'fleet.source.seeds: Too small: expected array to have >=1 items',
+      'fleet.source.credentials.password-file: required with auth-mode internal',
+      'fleet.source.dc: must be 1–31 of A–Z a–z 0–9 _ -',
+    ]);
+  });
+
+  it('checks the files fleet.source names', () => {
+    const source = { seeds: [{ h: { port: 3000 } }], dc: 'dc2', credentials: { username: 'u', 'password-file': '/nonexistent/pw' }, tls: { 'ca-file': '/nonexistent/ca.pem' } };
+    const r = checkConfig(writeConfig('fleet-source.yml', stringifyYaml({ ...file, fleet: { endpoints: ['e:2379'], advertise: 'h:1', source } })));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('fleet.source.credentials.password-file: cannot read /nonexistent/pw (no such file)');
+    expect(r.stderr).toContain('fleet.source.tls.ca-file: cannot read /nonexistent/ca.pem (no such file)');
+  });
+
   it('checks the files the fleet section names', () => {
     const r = checkConfig(writeConfig('fleet.yml', stringifyYaml({ ...file, fleet: { endpoints: ['e:2379'], advertise: 'h:1', cacert: '/nonexistent/ca.pem' } })));
     expect(r.status).toBe(2);

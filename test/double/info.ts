@@ -27,6 +27,10 @@ export interface InfoContext {
   /** The TLS name peers are listed with; undefined when the node listens in clear. */
   readonly tlsName: string | undefined;
   readonly tls: boolean;
+  /** XDR DC commands received (`context=xdr;dc=…;node-address-port=…;action=…`), in order */
+  readonly xdrCommands: string[];
+  /** how many of the next XDR DC commands to refuse (answered with an error, not recorded) */
+  xdrRefusals: number;
   objectCount(ns: string): number;
 }
 
@@ -168,6 +172,15 @@ export function infoValue(name: string, ctx: InfoContext): string | undefined {
 function parameterisedInfo(name: string, ctx: InfoContext): string | undefined {
   // 8.1 clients announce themselves once per connection (`user-agent-set:value=<base64>`).
   if (name.startsWith('user-agent-set:')) return 'ok';
+  // A Ferry fleet adds and removes its members in a source DC; recorded for tests to assert on.
+  if (/^set-config:context=xdr;dc=[^;]+;node-address-port=[^;]+;action=(add|remove)$/.test(name)) {
+    if (ctx.xdrRefusals > 0) {
+      ctx.xdrRefusals--;
+      return 'ERROR:4:refused by the test';
+    }
+    ctx.xdrCommands.push(name.slice('set-config:'.length));
+    return 'ok';
+  }
   const match = /^namespace(?:\/|:(?:namespace=|ns=)?)(.+)$/.exec(name);
   if (!match) return undefined;
   const ns = match[1]!;

@@ -76,6 +76,8 @@ export class AerospikeDouble implements InfoContext {
   readonly stats: DoubleStats = emptyStats();
   readonly faults: DoubleFaults;
   /** Every info name asked, with how often and whether the double knew it. */
+  readonly xdrCommands: string[] = [];
+  xdrRefusals = 0;
   readonly infoNames = new Map<string, { count: number; known: boolean }>();
 
   private readonly store: RecordStore;
