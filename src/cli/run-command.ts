@@ -75,6 +75,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   watchdog?.start();
 
   let ready = false;
+  let reloadWhenReady = false;
   const reload = async (): Promise<void> => {
     notify('RELOADING=1');
     try {
@@ -93,7 +94,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   // Taken from the start: node's default for SIGHUP is to die.
   const onHup = (): void => {
     if (ready) void reload();
-    else log.warn('SIGHUP ignored: still starting');
+    else {
+      // Not lost: a reload asked for while starting (a file edited right after a restart) is
+      // applied as soon as start-up completes.
+      reloadWhenReady = true;
+      log.info('SIGHUP while starting: the file is re-read once started');
+    }
   };
   process.on('SIGHUP', onHup);
   const stopping = (): boolean => signals.received;
@@ -128,6 +134,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   ready = true;
   notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
+  if (reloadWhenReady) void reload();
 
   await signals.stopped;
   process.off('SIGHUP', onHup);
@@ -211,6 +218,27 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
   const logging = new Logging(run.logging);
   const log = logging.get('server');
   const group = startMirrors(run.raw, mirrors, logging);
+  const reload = async (): Promise<void> => {
+    try {
+      const next = loadRunConfigFile(file);
+      const report = await applyMirrors(group, next.raw, mirrorsOf(next.raw));
+      // Starting the XDR service takes a restart.
+      const needsRestart = next.xdr !== null ? ['aerospike / file (the XDR service)'] : [];
+      log.info({ mirrors: report, needsRestart }, needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+      log.error({ problems }, 'reload refused: the file is invalid; still running on the previous configuration');
+    }
+  };
+  // Taken from the start (node's default for SIGHUP is to die); one that comes while starting is
+  // applied once started.
+  let ready = false;
+  let reloadWhenReady = false;
+  const onHup = (): void => {
+    if (ready) void reload();
+    else reloadWhenReady = true;
+  };
+  process.on('SIGHUP', onHup);
   // The management port serves the mirrors' metrics, health and log levels (there is nothing to pause).
   const manage = run.raw.service.manage;
   let server: ManagementServer | null = null;
@@ -239,25 +267,14 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
     await waitForMirrors(group, run.raw.service['startup-timeout'], () => signals.received);
   } catch (err) {
     const code = startFailed(err, log, logging);
+    process.off('SIGHUP', onHup);
     await server?.close();
     await group.stop();
     return code;
   }
   log.info({ mirrors: group.mirrors.map((m) => m.name), management: address }, 'ferry started (mirrors only)');
-  const reload = async (): Promise<void> => {
-    try {
-      const next = loadRunConfigFile(file);
-      const report = await applyMirrors(group, next.raw, mirrorsOf(next.raw));
-      // Starting the XDR service takes a restart.
-      const needsRestart = next.xdr !== null ? ['aerospike / file (the XDR service)'] : [];
-      log.info({ mirrors: report, needsRestart }, needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
-    } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
-      log.error({ problems }, 'reload refused: the file is invalid; still running on the previous configuration');
-    }
-  };
-  const onHup = (): void => void reload();
-  process.on('SIGHUP', onHup);
+  ready = true;
+  if (reloadWhenReady) void reload();
   await signals.stopped;
   process.off('SIGHUP', onHup);
   await server?.close();
