@@ -14,6 +14,7 @@
  * counted and retried with backoff, and the service keeps replicating meanwhile.
  */
 
+import { Pause } from './pause.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Etcd3, Lease } from 'etcd3';
@@ -124,7 +125,7 @@ export class FleetMember {
   private readonly refreshMs: number;
   private lease: Lease | null = null;
   private stopped = false;
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   private loop: Promise<void> | null = null;
   private lastRecords = 0;
   private lastAt = performance.now();
@@ -151,7 +152,7 @@ export class FleetMember {
   /** Deregister: revoke the lease (the record goes with it) and close the client. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
     const lease = this.lease;
     this.lease = null;
@@ -194,7 +195,7 @@ export class FleetMember {
         this.lease = null;
         this.registered = false;
         this.failed(err);
-        this.wake?.();
+        this.pause.wake();
       });
       this.lease = lease;
       await lease.grant();
@@ -233,14 +234,6 @@ export class FleetMember {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
+    return this.stopped ? Promise.resolve() : this.pause.for(ms);
   }
 }

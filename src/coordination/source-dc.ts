@@ -16,6 +16,7 @@
  * with backoff; all of it runs on timers, off the data path.
  */
 
+import { Pause } from './pause.js';
 import type { Etcd3 } from 'etcd3';
 import { ConfigError, readConfigFile, readFirstLine } from '../config/index.js';
 import { FerryError } from '../errors.js';
@@ -104,7 +105,7 @@ export class SourceDc {
   private session: Session | null = null;
   private sessionExpires = 0;
   private stopped = false;
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   private loop: Promise<void> | null = null;
 
   constructor(
@@ -127,7 +128,7 @@ export class SourceDc {
   async leave(): Promise<void> {
     const started = this.loop !== null;
     this.stopped = true;
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
     if (started) {
       const self = this.settings.self;
@@ -340,14 +341,6 @@ export class SourceDc {
   private greeting = (): Buffer | null => (this.session === null ? null : authenticateMessage(this.settings.credentials!.user, this.session.token));
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
+    return this.stopped ? Promise.resolve() : this.pause.for(ms);
   }
 }
