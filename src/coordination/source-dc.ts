@@ -23,6 +23,7 @@ import { FerryError } from '../errors.js';
 import { InfoFormatError, type Peer, parsePeers } from '../destination/cluster-info.js';
 import { type Credentials, LoginError, type Session, authenticateMessage, loginMessage, parseLoginReply } from '../destination/login.js';
 import { type LinkAddress, NodeLink, type TlsSettings } from '../destination/node-link.js';
+import { addFirstSeed } from '../destination/seeds.js';
 import { MessageType } from '../protocol/index.js';
 import { type FleetLog, FleetError, type FleetSection, listMembers } from './fleet.js';
 
@@ -247,16 +248,8 @@ export class SourceDc {
   }
 
   private async seed(): Promise<void> {
-    const errors: string[] = [];
-    for (const addr of this.settings.seeds) {
-      try {
-        await this.addNode(addr, undefined);
-        return;
-      } catch (err) {
-        errors.push(`${addr.host}:${addr.port}: ${(err as Error).message}`);
-      }
-    }
-    throw new SourceDcError(`no source seed answered: ${errors.join('; ')}`);
+    const errors = await addFirstSeed(this.settings.seeds, (addr) => this.addNode(addr, undefined));
+    if (errors !== null) throw new SourceDcError(`no source seed answered: ${errors.join('; ')}`);
   }
 
   /** Ask each node who it is and who its peers are: drop the silent, add the new. */

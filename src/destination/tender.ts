@@ -18,6 +18,7 @@ import { MessageType, PARTITIONS } from '../protocol/index.js';
 import { InfoFormatError, masters, parsePeers, parseReplicas } from './cluster-info.js';
 import { type Credentials, LoginError, type Session, authenticateMessage, loginMessage, parseLoginReply } from './login.js';
 import { type LinkAddress, LinkError, NodeLink, type TlsSettings } from './node-link.js';
+import { addFirstSeed } from './seeds.js';
 import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter, type SessionTokenShare } from '../threads/index.js';
 import { FerryError } from '../errors.js';
 
@@ -153,18 +154,12 @@ export class Tender {
   }
 
   private async seed(): Promise<void> {
-    const errors: string[] = [];
-    for (const addr of this.opts.seeds) {
-      try {
-        await this.addNode(addr, undefined);
-        return;
-      } catch (err) {
-        if (err instanceof LoginError && !err.retriable) throw err;
-        if (err instanceof TenderError) throw err;
-        errors.push(`${addr.host}:${addr.port}: ${(err as Error).message}`);
-      }
-    }
-    throw new LinkError(`no seed answered: ${errors.join('; ')}`);
+    const errors = await addFirstSeed(
+      this.opts.seeds,
+      (addr) => this.addNode(addr, undefined),
+      (err) => (err instanceof LoginError && !err.retriable) || err instanceof TenderError,
+    );
+    if (errors !== null) throw new LinkError(`no seed answered: ${errors.join('; ')}`);
   }
 
   /** LOGIN through `addr` (or any known node) and share the token with the workers. */
