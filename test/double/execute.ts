@@ -2,9 +2,9 @@
 // gives. Both plain messages and batch rows come through here; bytes are already decoded by
 // message.ts / batch.ts, and this file only interprets them.
 
-import { ExpressionError, passesFilter } from './expression.js';
+import { ExpressionError, passesFilter, readExpression } from './expression.js';
 import { findField, namespaceOf, type MsgField, type MsgOp, type ReplyBin } from './message.js';
-import { citrusNow, type RecordStore, type StoredBin, type StoredRecord } from './store.js';
+import { citrusNow, nowNs, type RecordStore, type StoredBin, type StoredRecord } from './store.js';
 import {
   DIGEST_SIZE,
   FieldType,
@@ -68,6 +68,18 @@ function binsOf(record: StoredRecord): ReplyBin[] {
   return bins;
 }
 
+/** An EXP_READ op's result as an integer bin under the op's name, or PARAMETER. */
+function expressionBin(op: MsgOp, record: StoredRecord): ReplyBin | number {
+  try {
+    const value = Buffer.allocUnsafe(8);
+    value.writeBigInt64BE(BigInt.asIntN(64, readExpression(op.value, record)), 0);
+    return { name: op.name, particle: ParticleType.INTEGER, value };
+  } catch (err) {
+    if (err instanceof ExpressionError) return ResultCode.PARAMETER;
+    throw err;
+  }
+}
+
 function generationCheckFails(info2: number, requested: number, existing: StoredRecord): boolean {
   if (info2 & Info2.GENERATION) return existing.generation !== requested;
   if (info2 & Info2.GENERATION_GT) return requested <= existing.generation;
@@ -91,16 +103,23 @@ export class RecordExecutor {
   }
 
   private read(ns: string, digestHex: string, req: RecordRequest): RecordOutcome {
-    for (const op of req.ops) if (op.op !== OpType.READ) return rejected(ResultCode.PARAMETER);
+    for (const op of req.ops) if (op.op !== OpType.READ && op.op !== OpType.EXP_READ) return rejected(ResultCode.PARAMETER);
     const record = this.store.get(ns, digestHex);
     if (!record) return rejected(ResultCode.NOT_FOUND);
     let bins: ReplyBin[] = [];
     if (req.info1 & Info1.NO_BIN_DATA) {
       bins = [];
     } else if (req.info1 & Info1.GET_ALL || req.ops.length === 0) {
+      // A server ignores the ops of a read that asks for every bin, expression reads included.
       bins = binsOf(record);
     } else {
       for (const op of req.ops) {
+        if (op.op === OpType.EXP_READ) {
+          const result = expressionBin(op, record);
+          if (typeof result === 'number') return rejected(result);
+          bins.push(result);
+          continue;
+        }
         const bin = record.bins.get(op.name);
         if (bin) bins.push({ name: op.name, particle: bin.type, value: bin.value });
       }
@@ -169,6 +188,7 @@ export class RecordExecutor {
       generation: existing ? nextGeneration(existing.generation) : 1,
       voidTime: voidTimeFor(req.ttl, existing),
       lut: lutField && lutField.length === 8 ? lutField.readBigUInt64BE(0) : undefined,
+      lastUpdateNs: nowNs(),
       xdr,
       key: keyField ? Buffer.from(keyField) : existing?.key,
       set: setField ? setField.toString('utf8') : existing?.set,

@@ -10,7 +10,7 @@ import { ParticleType } from './wire.js';
 
 const unpackr = new Unpackr({ int64AsType: 'bigint', mapsAsObjects: false, useRecords: false });
 
-const Op = { EQ: 1, NE: 2, GT: 3, GE: 4, LT: 5, LE: 6, AND: 16, OR: 17, NOT: 18, BIN: 81, BIN_TYPE: 82 } as const;
+const Op = { EQ: 1, NE: 2, GT: 3, GE: 4, LT: 5, LE: 6, AND: 16, OR: 17, NOT: 18, LAST_UPDATE: 66, BIN: 81, BIN_TYPE: 82 } as const;
 const EXP_TYPE_INT = 2;
 
 const UNKNOWN = Symbol('unknown');
@@ -65,6 +65,9 @@ function evaluate(node: unknown, record: StoredRecord): Value {
       if (typeof v !== 'boolean') throw new ExpressionError('not takes a boolean');
       return !v;
     }
+    case Op.LAST_UPDATE:
+      // Nanoseconds since the Unix epoch.
+      return record.lastUpdateNs;
     case Op.BIN: {
       const [type, name] = args;
       if (integer(type) !== BigInt(EXP_TYPE_INT) || typeof name !== 'string') throw new ExpressionError('only integer bins are modelled');
@@ -82,13 +85,27 @@ function evaluate(node: unknown, record: StoredRecord): Value {
   }
 }
 
-/** Whether `record` passes the filter `bytes`; throws ExpressionError for what is not modelled. */
-export function passesFilter(bytes: Buffer, record: StoredRecord): boolean {
-  let tree: unknown;
+function unpack(bytes: Buffer): unknown {
   try {
-    tree = unpackr.unpack(bytes);
+    return unpackr.unpack(bytes);
   } catch (err) {
     throw new ExpressionError(`not msgpack: ${String(err)}`);
   }
-  return evaluate(tree, record) === true;
+}
+
+/** Whether `record` passes the filter `bytes`; throws ExpressionError for what is not modelled. */
+export function passesFilter(bytes: Buffer, record: StoredRecord): boolean {
+  return evaluate(unpack(bytes), record) === true;
+}
+
+/**
+ * The integer an EXP_READ op computes: its value is msgpack `[expression, flags]`. Only integer
+ * results are modelled (LAST_UPDATE is what a client asks for); anything else throws.
+ */
+export function readExpression(value: Buffer, record: StoredRecord): bigint {
+  const op = unpack(value);
+  if (!Array.isArray(op) || op.length !== 2) throw new ExpressionError('an expression read is [expression, flags]');
+  const result = evaluate(op[0], record);
+  if (typeof result !== 'bigint') throw new ExpressionError('only integer expression reads are modelled');
+  return result;
 }

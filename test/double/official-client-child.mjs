@@ -164,6 +164,11 @@ const commands = {
     const results = await client.batchRemove(keys.map(key));
     return results.map((r) => ({ status: r.status }));
   },
+  // A whole scan (the client scans partition by partition); digests as hex.
+  async scan({ namespace, set }) {
+    const records = await client.scan(namespace, set).results();
+    return records.map((r) => ({ digest: r.key.digest.toString('hex'), bins: fromClientValue(r.bins ?? {}), gen: r.gen }));
+  },
   async info({ command }) {
     return client.infoAny(command);
   },

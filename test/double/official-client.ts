@@ -150,6 +150,10 @@ export class OfficialClient {
   batchRemove(keys: ClientKey[]): Promise<{ status: number }[]> {
     return this.call('batchRemove', { keys });
   }
+  /** Every record of `namespace` (only `set`'s when given), as the client's scan returns them. */
+  scan(namespace: string, set?: string): Promise<{ digest: string; bins: ClientBins; gen: number }[]> {
+    return this.call('scan', { namespace, set });
+  }
   info(command: string): Promise<string> {
     return this.call('info', { command });
   }

@@ -22,6 +22,7 @@ import {
   writeReplyMessage,
   type AsMsg,
 } from './message.js';
+import { answerScan, isScanRequest } from './scan.js';
 import { answerSecurity, type ConnectionAuth, type SecurityPolicy } from './security.js';
 import type { RecordStore } from './store.js';
 import { partitionOf } from './topology.js';
@@ -45,6 +46,8 @@ export interface DoubleStats {
    * the master's behalf. Always 0 on a stand-alone double, which masters every partition.
    */
   forwarded: number;
+  /** Scans answered (counted in `requests` too). */
+  scans: number;
   /** Successful writes (batch rows included). */
   writes: number;
   /** Successful deletes, including writes that left a record without bins. */
@@ -70,6 +73,7 @@ export function emptyStats(): DoubleStats {
   return {
     requests: 0,
     forwarded: 0,
+    scans: 0,
     writes: 0,
     deletes: 0,
     reads: 0,
@@ -87,7 +91,7 @@ export class RequestHandler {
   private readonly executor: RecordExecutor;
 
   constructor(
-    store: RecordStore,
+    private readonly store: RecordStore,
     private readonly info: InfoContext,
     private readonly stats: DoubleStats,
     private readonly faults: FaultState,
@@ -161,6 +165,10 @@ export class RequestHandler {
       throw err;
     }
     if (isBatch) return this.handleBatch(msg);
+    if (isScanRequest(msg)) {
+      this.stats.scans++;
+      return answerScan(msg, this.store, this.info.topology);
+    }
 
     this.countForwarded(findField(msg.fields, FieldType.DIGEST));
     const outcome = this.executor.execute({ ...msg, honourXdr: true });

@@ -16,11 +16,18 @@ export interface StoredRecord {
   voidTime: number;
   /** LUT field (type 14) of the last write, if it carried one. */
   lut: bigint | undefined;
+  /** When the record was last written: nanoseconds since the Unix epoch, as LAST_UPDATE reads it. */
+  lastUpdateNs: bigint;
   /** Whether the last write had the XDR bit (info1 0x10). */
   xdr: boolean;
   /** User key field data, particle type byte included. */
   key: Buffer | undefined;
   set: string | undefined;
+}
+
+/** Now as a record's last-update time: nanoseconds since the Unix epoch. */
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
 }
 
 /** Seconds since 2010-01-01T00:00:00Z, the server's clock for void times. */

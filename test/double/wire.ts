@@ -38,6 +38,8 @@ export const Info2 = {
 
 export const Info3 = {
   LAST: 0x01,
+  /** On a scan request: the client understands per-partition markers. On a reply: a partition is done. */
+  PARTITION_DONE: 0x04,
   UPDATE_ONLY: 0x08,
   CREATE_OR_REPLACE: 0x10,
   REPLACE_ONLY: 0x20,
@@ -48,6 +50,18 @@ export const FieldType = {
   SET: 1,
   USER_KEY: 2,
   DIGEST: 4,
+  /** u64 id the client gives a scan */
+  TASK_ID: 7,
+  /** u32 ms a scan may wait on a client that does not read */
+  SOCKET_TIMEOUT: 9,
+  /** u32 records per second a scan is held to */
+  RECORDS_PER_SECOND: 10,
+  /** partitions to scan: u16 ids, little-endian */
+  PID_ARRAY: 11,
+  /** partitions to resume: 20-byte digests, scanning each one's partition after that digest */
+  DIGEST_ARRAY: 12,
+  /** u64 most records a scan returns */
+  MAX_RECORDS: 13,
   LUT: 14,
   BATCH_INDEX: 41,
   FILTER_EXPRESSION: 43,
@@ -59,6 +73,8 @@ export const OpType = {
   CDT_READ: 3,
   CDT_MODIFY: 4,
   INCR: 5,
+  /** value: msgpack [expression, flags]; answers the expression's value under the op's name */
+  EXP_READ: 7,
   APPEND: 9,
   PREPEND: 10,
   TOUCH: 11,
@@ -84,7 +100,9 @@ export const ResultCode = {
   GENERATION: 3,
   PARAMETER: 4,
   RECORD_EXISTS: 5,
+  PARTITION_UNAVAILABLE: 11,
   INCOMPATIBLE_TYPE: 12,
+  UNSUPPORTED_FEATURE: 16,
   NAMESPACE: 20,
   BIN_NAME: 21,
   ENTERPRISE_ONLY: 25,

@@ -1,0 +1,166 @@
+// Partition scans and expression reads of the conformance double: the official client must scan
+// it and get exactly what the store holds, and raw requests get the answers Community Edition
+// 8.1.2 gives (checked by hand against a real server: no PARTITION_DONE flag answers 16, an empty
+// set name answers 4, records come as namespace, digest, set fields and READ ops, then LAST).
+// Requests are built with the byte helpers of test/support, independently of src/.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asMsgBody, fieldBytes as field, opBytes, protoMessage as proto } from './support/bytes.js';
+import { FrameSocket } from './support/frame-socket.js';
+import { OfficialClient, type ClientKey } from './double/official-client.js';
+import { AerospikeDouble } from './double/server.js';
+
+const NS = 'test';
+
+interface ReplyMsg {
+  info3: number;
+  result: number;
+  generation: number;
+  fields: Map<number, Buffer>;
+  bins: Map<string, { particle: number; value: Buffer }>;
+}
+
+/** The as_msgs of one reply frame. */
+function messagesOf(body: Buffer): ReplyMsg[] {
+  const out: ReplyMsg[] = [];
+  let at = 0;
+  while (at < body.length) {
+    const nFields = body.readUInt16BE(at + 18);
+    const nOps = body.readUInt16BE(at + 20);
+    const msg: ReplyMsg = { info3: body[at + 3]!, result: body[at + 5]!, generation: body.readUInt32BE(at + 6), fields: new Map(), bins: new Map() };
+    at += 22;
+    for (let i = 0; i < nFields; i++) {
+      const size = body.readUInt32BE(at);
+      msg.fields.set(body[at + 4]!, body.subarray(at + 5, at + 4 + size));
+      at += 4 + size;
+    }
+    for (let i = 0; i < nOps; i++) {
+      const size = body.readUInt32BE(at);
+      const nameLength = body[at + 7]!;
+      msg.bins.set(body.toString('utf8', at + 8, at + 8 + nameLength), { particle: body[at + 5]!, value: body.subarray(at + 8 + nameLength, at + 4 + size) });
+      at += 4 + size;
+    }
+    out.push(msg);
+  }
+  return out;
+}
+
+/** Every as_msg of the frames that answer one scan, up to and including the LAST one. */
+async function scanReplies(socket: FrameSocket): Promise<ReplyMsg[]> {
+  const out: ReplyMsg[] = [];
+  for (;;) {
+    for (const msg of messagesOf((await socket.one()).body)) {
+      out.push(msg);
+      if (msg.info3 & 0x01) return out;
+    }
+  }
+}
+
+function scanRequest(opts: { set?: string; pids?: number[]; info3?: number; info1?: number }): Buffer {
+  const fields = [field(0, NS)];
+  if (opts.set !== undefined) fields.push(field(1, opts.set));
+  if (opts.pids !== undefined) {
+    const pids = Buffer.alloc(opts.pids.length * 2);
+    opts.pids.forEach((p, i) => pids.writeUInt16LE(p, i * 2));
+    fields.push(field(11, pids));
+  }
+  fields.push(field(9, Buffer.from([0, 0, 0x27, 0x10])), field(7, Buffer.alloc(8, 1)));
+  return proto(3, asMsgBody({ info1: opts.info1 ?? 0x01, info3: opts.info3 ?? 0x04 }, fields, []));
+}
+
+const partitionOf = (digestHex: string): number => (parseInt(digestHex.slice(0, 2), 16) | (parseInt(digestHex.slice(2, 4), 16) << 8)) & 4095;
+
+describe('scans of the double', () => {
+  let double: AerospikeDouble;
+  let client: OfficialClient;
+  const key = (k: string | number, set: string): ClientKey => [NS, set, k];
+
+  beforeAll(async () => {
+    double = await AerospikeDouble.start({ namespaces: [NS] });
+    client = await OfficialClient.start();
+    await client.connect(double.port);
+    const items = [];
+    for (let i = 0; i < 300; i++) items.push({ key: key(`a${i}`, 'sa'), bins: { i, s: `v${i}`, b: new Uint8Array([i & 0xff, 7]) } });
+    for (let i = 0; i < 40; i++) items.push({ key: key(`b${i}`, 'sb'), bins: { j: i * 2 } });
+    const { failures } = await client.putMany(items);
+    expect(failures).toEqual([]);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await client?.stop();
+    await double?.close();
+  });
+
+  it('gives the official client exactly the records of a set, and of the whole namespace', async () => {
+    const store = double.records(NS);
+    const inSet = [...store].filter(([, r]) => r.set === 'sa').map(([d]) => d);
+    const scanned = await client.scan(NS, 'sa');
+    expect(scanned.map((r) => r.digest).sort()).toEqual(inSet.sort());
+    for (const r of scanned) {
+      const i = r.bins['i'] as number;
+      expect(r.bins).toEqual({ i, s: `v${i}`, b: new Uint8Array([i & 0xff, 7]) });
+      expect(r.gen).toBe(store.get(r.digest)!.generation);
+    }
+    const all = await client.scan(NS);
+    expect(all.map((r) => r.digest).sort()).toEqual([...store.keys()].sort());
+    expect(double.stats.scans).toBeGreaterThan(0);
+  });
+
+  it('scans the partitions of a PID array in order, digests ascending within each, then LAST', async () => {
+    const digests = [...double.records(NS).keys()];
+    const wanted = [...new Set(digests.map(partitionOf))].slice(0, 5).sort((a, b) => b - a);
+    const socket = await FrameSocket.open(double.port);
+    socket.send(scanRequest({ pids: wanted }));
+    const replies = await scanReplies(socket);
+    socket.close();
+    const last = replies.pop()!;
+    expect(last).toMatchObject({ info3: 0x01, result: 0 });
+    const got = replies.map((m) => m.fields.get(4)!.toString('hex'));
+    const expected = wanted.flatMap((p) => digests.filter((d) => partitionOf(d) === p).sort());
+    expect(got).toEqual(expected);
+    for (const m of replies) {
+      expect(m.fields.get(0)!.toString()).toBe(NS);
+      expect(['sa', 'sb']).toContain(m.fields.get(1)!.toString());
+      expect(m.result).toBe(0);
+    }
+  });
+
+  it('answers 16 without the PARTITION_DONE flag, 4 for an empty set name, 20 for an unknown namespace', async () => {
+    const socket = await FrameSocket.open(double.port);
+    socket.send(scanRequest({ info3: 0 }));
+    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, result: 16 });
+    socket.send(scanRequest({ set: '' }));
+    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, result: 4 });
+    socket.send(proto(3, asMsgBody({ info1: 0x01, info3: 0x04 }, [field(0, 'nope')], [])));
+    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, result: 20 });
+    socket.close();
+  });
+
+  it('returns headers only with NO_BIN_DATA', async () => {
+    const socket = await FrameSocket.open(double.port);
+    socket.send(scanRequest({ set: 'sb', info1: 0x21 }));
+    const replies = await scanReplies(socket);
+    socket.close();
+    expect(replies).toHaveLength(41);
+    for (const m of replies.slice(0, -1)) expect(m.bins.size).toBe(0);
+  });
+
+  it('answers an expression read of LAST_UPDATE with the time of the last write, in nanoseconds', async () => {
+    const before = BigInt(Date.now()) * 1_000_000n;
+    await client.put(key('lut', 'sa'), { v: 1 });
+    const after = BigInt(Date.now()) * 1_000_000n;
+    const [digest] = [...double.records(NS)].find(([, r]) => r.bins.get('v') !== undefined && r.set === 'sa')!;
+    const expression = Buffer.from([0x92, 0x91, 66, 0x00]); // [[LAST_UPDATE], flags 0]
+    const socket = await FrameSocket.open(double.port);
+    socket.send(proto(3, asMsgBody({ info1: 0x01 }, [field(0, NS), field(1, 'sa'), field(4, Buffer.from(digest, 'hex'))], [opBytes(7, 4, 'lut', expression)])));
+    const [reply] = messagesOf((await socket.one()).body);
+    socket.close();
+    expect(reply!.result).toBe(0);
+    const lut = reply!.bins.get('lut')!;
+    expect(lut.particle).toBe(1);
+    const ns = lut.value.readBigInt64BE(0);
+    expect(ns).toBe(double.records(NS).get(digest)!.lastUpdateNs);
+    expect(ns >= before && ns <= after).toBe(true);
+  });
+});
