@@ -471,7 +471,7 @@ const DRAIN_MARGIN_MS = 1000;
  * The destination's TLS files, read and loaded now: a missing, unreadable or malformed one is a
  * configuration error naming its key, not a tender that retries a handshake that cannot work.
  */
-function destinationTls(tls: AerospikeDestination['tls']): { ca: string | undefined; cert: string | undefined; key: string | undefined } | null {
+export function destinationTls(tls: AerospikeDestination['tls']): { ca: string | undefined; cert: string | undefined; key: string | undefined } | null {
   if (tls === null) return null;
   const problems: string[] = [];
   const read = (path: string | undefined, key: string): string | undefined => (path === undefined ? undefined : readConfigFile(path, `aerospike.tls.${key}`, problems)?.toString('utf8'));
@@ -496,7 +496,7 @@ function destinationTls(tls: AerospikeDestination['tls']): { ca: string | undefi
 }
 
 /** The destination password: the first line of its file; an unreadable file is a config error. */
-function passwordOf(path: string): string {
+export function passwordOf(path: string): string {
   const problems: string[] = [];
   const password = readFirstLine(path, 'aerospike.credentials.password-file', problems);
   if (password === undefined) throw new ConfigError(problems);
