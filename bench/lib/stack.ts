@@ -45,8 +45,16 @@ export class Double {
   ) {}
 
   /** The conformance double in its own process (`test/double/main.ts`). */
-  static async start(opts: { stall?: boolean } = {}): Promise<Double> {
-    const proc = new Tracked('double', ['--import', 'tsx', join(ROOT, 'test/double/main.ts'), '--port', '0', ...(opts.stall === true ? ['--stall'] : [])]);
+  static async start(opts: { stall?: boolean; namespaces?: string[] } = {}): Promise<Double> {
+    const proc = new Tracked('double', [
+      '--import',
+      'tsx',
+      join(ROOT, 'test/double/main.ts'),
+      '--port',
+      '0',
+      ...(opts.stall === true ? ['--stall'] : []),
+      ...(opts.namespaces === undefined ? [] : ['--namespaces', opts.namespaces.join(',')]),
+    ]);
     const { port } = await proc.waitForJson<{ port: number }>('its {"port":N} line', (v) => typeof v.port === 'number', 30_000);
     return new Double(proc, { host: '127.0.0.1', port });
   }

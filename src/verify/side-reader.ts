@@ -11,8 +11,8 @@
  */
 
 import { createHash } from 'node:crypto';
-import { DIGEST_SIZE, INFO3_PARTITION_DONE, LUT_BIN, ParticleType, type ReplyCursor, ResultCode, encodeBatchRead, encodeScanRequest, replyOps } from '../protocol/index.js';
-import type { VerifyCluster } from './cluster.js';
+import { DIGEST_SIZE, INFO3_PARTITION_DONE, LUT_BIN, PARTITIONS, ParticleType, type ReplyCursor, ResultCode, encodeBatchRead, encodeScanRequest, replyOps } from '../protocol/index.js';
+import type { ClusterNode, VerifyCluster } from './cluster.js';
 import { VerifyClusterError } from './errors.js';
 
 export interface SideRecord {
@@ -66,24 +66,46 @@ export interface ScanSpec {
 
 let nextTaskId = BigInt(Date.now()) << 16n;
 
-/** Every record of `partition` on this side (of the sets asked for). */
-export async function scanPartition(cluster: VerifyCluster, spec: ScanSpec, partition: number, hasher: RecordHasher): Promise<PartitionRecords> {
-  const node = cluster.masterOf(spec.namespace, partition);
-  const records: PartitionRecords = new Map();
-  for (const set of spec.sets) {
-    const request = encodeScanRequest({ namespace: spec.namespace, set, partitions: [partition], socketTimeoutMs: spec.socketTimeoutMs, taskId: nextTaskId++ });
-    await node.withLink((link) =>
-      link.request(request, (buf, msg) => {
-        if (msg.info3 & INFO3_PARTITION_DONE) {
-          if (msg.resultCode !== ResultCode.Ok) throw new VerifyClusterError(`${cluster.role} ${link.where}: partition ${msg.generation} could not be scanned (result ${msg.resultCode}); is the cluster migrating?`);
-          return;
-        }
-        if (msg.resultCode !== ResultCode.Ok) throw new VerifyClusterError(`${cluster.role} ${link.where}: scan record answered ${msg.resultCode}`);
-        records.set(digestHex(buf, msg, link.where), hasher.record(buf, msg));
-      }),
-    );
+/**
+ * Every record of these partitions on this side (of the sets asked for), by partition; a partition
+ * without records maps to an empty map. One scan request per node (and set) covers all the
+ * partitions that node masters; records of different partitions may come interleaved, so the
+ * result is whole only once every request has ended.
+ */
+export async function scanPartitions(cluster: VerifyCluster, spec: ScanSpec, partitions: readonly number[], hasher: RecordHasher): Promise<Map<number, PartitionRecords>> {
+  const out = new Map<number, PartitionRecords>();
+  const byNode = new Map<ClusterNode, number[]>();
+  for (const p of partitions) {
+    out.set(p, new Map());
+    const node = cluster.masterOf(spec.namespace, p);
+    const list = byNode.get(node);
+    if (list === undefined) byNode.set(node, [p]);
+    else list.push(p);
   }
-  return records;
+  const scanNode = async (node: ClusterNode, pids: number[]): Promise<void> => {
+    for (const set of spec.sets) {
+      const request = encodeScanRequest({ namespace: spec.namespace, set, partitions: pids, socketTimeoutMs: spec.socketTimeoutMs, taskId: nextTaskId++ });
+      await node.withLink((link) =>
+        link.request(request, (buf, msg) => {
+          if (msg.info3 & INFO3_PARTITION_DONE) {
+            if (msg.resultCode !== ResultCode.Ok) throw new VerifyClusterError(`${cluster.role} ${link.where}: partition ${msg.generation} could not be scanned (result ${msg.resultCode}); is the cluster migrating?`);
+            return;
+          }
+          if (msg.resultCode !== ResultCode.Ok) throw new VerifyClusterError(`${cluster.role} ${link.where}: scan record answered ${msg.resultCode}`);
+          const digest = digestHex(buf, msg, link.where);
+          const records = out.get(partitionOfDigest(buf, msg.digestAt));
+          if (records === undefined) throw new VerifyClusterError(`${cluster.role} ${link.where}: a record of a partition not asked for`);
+          records.set(digest, hasher.record(buf, msg));
+        }),
+      );
+    }
+  };
+  await Promise.all([...byNode].map(([node, pids]) => scanNode(node, pids)));
+  return out;
+}
+
+function partitionOfDigest(buf: Buffer, at: number): number {
+  return (buf[at]! | (buf[at + 1]! << 8)) & (PARTITIONS - 1);
 }
 
 /** The records of these digests of one partition (absent ones are left out), by batch read. */

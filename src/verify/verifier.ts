@@ -1,9 +1,10 @@
 /**
- * The verification: partitions in order, a few at a time, each one read on both sides, compared,
- * and its differences handed out in partition order. Memory holds only the partitions in flight.
+ * The verification: partitions in order, in groups, a few groups at a time; each group read on
+ * both sides, compared partition by partition, and its differences handed out in partition
+ * order. Memory holds only the groups in flight.
  *
- *   partition p ─┬─ source:      scan (or batch read of the listed digests) ─┐
- *                └─ destination: scan (or batch read)                        ─┴─▶ compare
+ *   group [p, p+k) ─┬─ source:      scan (or batch read of the listed digests) ─┐
+ *                   └─ destination: scan (or batch read)                        ─┴─▶ compare each partition
  *      ─▶ last-write-wins: versions of equal records against the source LUTs (batch read)
  *      ─▶ --ignore-recent: differences whose record changed in the last N s are dropped
  *      ─▶ in partition order: onDifferences(p, differences)
@@ -13,7 +14,7 @@ import { PARTITIONS } from '../protocol/index.js';
 import type { VerifyCluster } from './cluster.js';
 import { type Difference, compareRecords, versionMatches } from './compare.js';
 import { RateLimiter } from './rate-limiter.js';
-import { type PartitionRecords, RecordHasher, readLastUpdates, readPartitionDigests, scanPartition } from './side-reader.js';
+import { type PartitionRecords, RecordHasher, readLastUpdates, readPartitionDigests, scanPartitions } from './side-reader.js';
 
 export interface VerifyOptions {
   namespace: string;
@@ -22,7 +23,7 @@ export interface VerifyOptions {
   sets: readonly string[];
   /** records/s read from each side; 0 = unlimited */
   rate: number;
-  /** partitions read at once */
+  /** partition groups read at once */
   concurrency: number;
   /** the destination's last-write-wins version bin, if it keeps one */
   versionBin: string | undefined;
@@ -53,6 +54,15 @@ export interface VerifyEvents {
   onProgress?(progress: VerifyProgress): void;
 }
 
+/**
+ * A scan group holds about this many records per side: one request per node then covers many
+ * partitions (a request per partition costs a round trip and a server job each), while memory
+ * stays bounded whatever the namespace's size.
+ */
+const GROUP_RECORDS = 20_000;
+/** Most partitions in one scan group. */
+const GROUP_PARTITIONS = 256;
+
 interface WorkItem {
   partition: number;
   digests: Buffer[] | undefined;
@@ -80,25 +90,37 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
   const limits = { source: new RateLimiter(opts.rate), destination: new RateLimiter(opts.rate) };
   const sets = opts.sets.length === 0 ? [undefined] : opts.sets;
 
-  const read = async (side: 'source' | 'destination', item: WorkItem): Promise<PartitionRecords> => {
+  /** Each partition's records on one side: one scan for the group, or a batch read per partition. */
+  const read = async (side: 'source' | 'destination', group: readonly WorkItem[]): Promise<Map<number, PartitionRecords>> => {
     const cluster = side === 'source' ? source : destination;
     const namespace = side === 'source' ? opts.namespace : opts.destinationNamespace;
     const hasher = side === 'source' ? sourceHasher : destinationHasher;
-    const records =
-      item.digests === undefined
-        ? await scanPartition(cluster, { namespace, sets, socketTimeoutMs: opts.socketTimeoutMs }, item.partition, hasher)
-        : await readPartitionDigests(cluster, namespace, item.partition, item.digests, hasher);
-    if (side === 'source') report.sourceRecords += records.size;
-    else report.destinationRecords += records.size;
-    await limits[side].take(records.size);
+    let records: Map<number, PartitionRecords>;
+    if (opts.digests === undefined) {
+      records = await scanPartitions(cluster, { namespace, sets, socketTimeoutMs: opts.socketTimeoutMs }, group.map((i) => i.partition), hasher);
+    } else {
+      records = new Map();
+      for (const item of group) records.set(item.partition, await readPartitionDigests(cluster, namespace, item.partition, item.digests ?? [], hasher));
+    }
+    let count = 0;
+    for (const r of records.values()) count += r.size;
+    if (side === 'source') report.sourceRecords += count;
+    else report.destinationRecords += count;
+    await limits[side].take(count);
     return records;
   };
 
-  const check = async (item: WorkItem): Promise<Difference[]> => {
-    const [src, dst] = await Promise.all([read('source', item), read('destination', item)]);
+  const check = async (group: readonly WorkItem[]): Promise<Difference[][]> => {
+    const [src, dst] = await Promise.all([read('source', group), read('destination', group)]);
+    const out: Difference[][] = [];
+    for (const { partition } of group) out.push(await comparePartition(partition, src.get(partition) ?? new Map(), dst.get(partition) ?? new Map()));
+    return out;
+  };
+
+  const comparePartition = async (partition: number, src: PartitionRecords, dst: PartitionRecords): Promise<Difference[]> => {
     const { differences, versioned } = compareRecords(src, dst);
     if (versioned.size > 0) {
-      const luts = await readLastUpdates(source, opts.namespace, item.partition, [...versioned.keys()].map((d) => Buffer.from(d, 'hex')));
+      const luts = await readLastUpdates(source, opts.namespace, partition, [...versioned.keys()].map((d) => Buffer.from(d, 'hex')));
       for (const [digest, version] of versioned) {
         const lut = luts.get(digest);
         // A record gone from the source since the scan is left to the next run.
@@ -107,7 +129,7 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
       differences.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
     }
     if (opts.ignoreRecentSeconds <= 0 || differences.length === 0) return differences;
-    return dropRecent(item.partition, differences);
+    return dropRecent(partition, differences);
   };
 
   const dropRecent = async (partition: number, differences: Difference[]): Promise<Difference[]> => {
@@ -127,29 +149,43 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
     });
   };
 
-  // Results wait here until every partition before theirs has been handed out.
-  const done = new Map<number, Difference[]>();
+  // Groups are cut in partition order, sized from the records per partition seen so far; their
+  // results wait here until every group before theirs has been handed out.
+  let cut = 0;
+  const nextGroup = (): WorkItem[] => {
+    let size = 1;
+    if (opts.digests === undefined && report.partitionsDone > 0) {
+      const perPartition = Math.max(report.sourceRecords, report.destinationRecords) / report.partitionsDone;
+      size = Math.max(1, Math.min(GROUP_PARTITIONS, Math.floor(GROUP_RECORDS / Math.max(1, perPartition))));
+    }
+    const group = items.slice(cut, cut + size);
+    cut += group.length;
+    return group;
+  };
+  const done = new Map<number, { group: WorkItem[]; differences: Difference[][] }>();
   let flushed = 0;
-  let next = 0;
+  let started = 0;
   const flush = (): void => {
-    for (let item = items[flushed]; item !== undefined && done.has(flushed); item = items[flushed]) {
-      const differences = done.get(flushed)!;
+    for (let next = done.get(flushed); next !== undefined; next = done.get(flushed)) {
       done.delete(flushed);
-      for (const d of differences) report[d.kind]++;
-      events.onDifferences(item.partition, differences);
+      next.group.forEach((item, i) => {
+        const differences = next.differences[i]!;
+        for (const d of differences) report[d.kind]++;
+        events.onDifferences(item.partition, differences);
+      });
+      report.partitionsDone += next.group.length;
       flushed++;
-      report.partitionsDone = flushed;
     }
     events.onProgress?.(report);
   };
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const at = next++;
-      done.set(at, await check(items[at]!));
+    for (let group = nextGroup(); group.length > 0; group = nextGroup()) {
+      const at = started++;
+      done.set(at, { group, differences: await check(group) });
       flush();
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, items.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
   flush();
   return report;
 }

@@ -100,17 +100,15 @@ export function answerScan(msg: AsMsg, store: RecordStore, topology: NodeTopolog
     frames.add(marker(Info3.LAST, plan.resultCode, 0));
     return frames.finish();
   }
-  const byPartition = recordsByPartition(store.records(plan.namespace), plan);
   let sent = 0;
   for (const [partition, after] of plan.partitions) {
     if (!topology.isMaster(partition)) {
       frames.add(marker(Info3.PARTITION_DONE, ResultCode.PARTITION_UNAVAILABLE, partition));
       continue;
     }
-    const records = byPartition.get(partition) ?? [];
-    records.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [digestHex, record] of records) {
+    for (const [digestHex, record] of store.partitionRecords(plan.namespace, partition)) {
       if (after !== '' && digestHex <= after) continue;
+      if (plan.set !== undefined && record.set !== plan.set) continue;
       if (plan.maxRecords > 0 && sent >= plan.maxRecords) break;
       frames.add(recordMessage(plan, digestHex, record));
       sent++;
@@ -118,22 +116,6 @@ export function answerScan(msg: AsMsg, store: RecordStore, topology: NodeTopolog
   }
   frames.add(marker(Info3.LAST, ResultCode.OK, 0));
   return frames.finish();
-}
-
-function recordsByPartition(records: Map<string, StoredRecord>, plan: ScanPlan): Map<number, Array<[string, StoredRecord]>> {
-  const out = new Map<number, Array<[string, StoredRecord]>>();
-  for (const [digestHex, record] of records) {
-    if (plan.set !== undefined && record.set !== plan.set) continue;
-    const partition = (parseInt(digestHex.slice(0, 2), 16) | (parseInt(digestHex.slice(2, 4), 16) << 8)) & (N_PARTITIONS - 1);
-    if (!plan.partitions.has(partition)) continue;
-    let list = out.get(partition);
-    if (list === undefined) {
-      list = [];
-      out.set(partition, list);
-    }
-    list.push([digestHex, record]);
-  }
-  return out;
 }
 
 /** A message without fields or ops: a partition marker or the closing LAST. */

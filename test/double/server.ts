@@ -19,9 +19,8 @@ import { FaultState, type DoubleFaults } from './faults.js';
 import type { InfoContext } from './info.js';
 import { RequestHandler, emptyStats, type DoubleStats } from './request-handler.js';
 import { SecurityPolicy, type DoubleSecurityOptions } from './security.js';
-import { RecordStore, type StoredRecord } from './store.js';
+import { RecordStore, type StoredRecord, partitionOfHex } from './store.js';
 import { SOLO_TOPOLOGY, type NodeTopology } from './topology.js';
-import { N_PARTITIONS } from './wire.js';
 
 export type { DoubleFaults } from './faults.js';
 export type { DoubleSecurityOptions } from './security.js';
@@ -156,8 +155,7 @@ export class AerospikeDouble implements InfoContext {
     if (this.topology === SOLO_TOPOLOGY) return this.store.count(ns);
     let count = 0;
     for (const digestHex of this.store.records(ns).keys()) {
-      const partition = (parseInt(digestHex.slice(0, 2), 16) | (parseInt(digestHex.slice(2, 4), 16) << 8)) & (N_PARTITIONS - 1);
-      if (this.topology.isMaster(partition)) count++;
+      if (this.topology.isMaster(partitionOfHex(digestHex))) count++;
     }
     return count;
   }

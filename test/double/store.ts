@@ -1,7 +1,7 @@
 // In-memory record store: namespace → digest (hex) → record. Expired records read as absent
 // and are dropped when touched, as a server's expiry would have removed them.
 
-import { CITRUSLEAF_EPOCH_SECONDS } from './wire.js';
+import { CITRUSLEAF_EPOCH_SECONDS, N_PARTITIONS } from './wire.js';
 
 /** One bin: particle type and the particle bytes exactly as they travel on the wire. */
 export interface StoredBin {
@@ -35,13 +35,27 @@ export function citrusNow(): number {
   return Math.floor(Date.now() / 1000) - CITRUSLEAF_EPOCH_SECONDS;
 }
 
+/** The partition of a digest given in hex: the low 12 bits of its first two bytes, little-endian. */
+export function partitionOfHex(digestHex: string): number {
+  return (parseInt(digestHex.slice(0, 2), 16) | (parseInt(digestHex.slice(2, 4), 16) << 8)) & (N_PARTITIONS - 1);
+}
+
 export class RecordStore {
   private readonly spaces = new Map<string, Map<string, StoredRecord>>();
+  /**
+   * Per namespace, the digests written into each partition, so a scan of one partition costs that
+   * partition's records, not the namespace's. Entries may outlive their record (a delete, an
+   * expiry): a scan looks each one up.
+   */
+  private readonly partitions = new Map<string, Array<Set<string>>>();
   /** The last filter expression (field 43) a request carried, for tests that pin its bytes. */
   lastFilterExpression: Buffer | undefined;
 
   constructor(namespaces: readonly string[]) {
-    for (const ns of namespaces) this.spaces.set(ns, new Map());
+    for (const ns of namespaces) {
+      this.spaces.set(ns, new Map());
+      this.partitions.set(ns, Array.from({ length: N_PARTITIONS }, () => new Set<string>()));
+    }
   }
 
   hasNamespace(ns: string): boolean {
@@ -66,10 +80,25 @@ export class RecordStore {
 
   put(ns: string, digestHex: string, record: StoredRecord): void {
     this.space(ns).set(digestHex, record);
+    this.partitions.get(ns)![partitionOfHex(digestHex)]!.add(digestHex);
   }
 
   delete(ns: string, digestHex: string): boolean {
+    this.partitions.get(ns)?.[partitionOfHex(digestHex)]?.delete(digestHex);
     return this.space(ns).delete(digestHex);
+  }
+
+  /** The live records of one partition, in digest order. */
+  partitionRecords(ns: string, partition: number): Array<[string, StoredRecord]> {
+    const digests = this.partitions.get(ns)?.[partition];
+    if (digests === undefined) return [];
+    const out: Array<[string, StoredRecord]> = [];
+    for (const digestHex of digests) {
+      const record = this.get(ns, digestHex);
+      if (record === undefined) digests.delete(digestHex);
+      else out.push([digestHex, record]);
+    }
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
   /** The live map of a namespace (expired records are purged first). */
