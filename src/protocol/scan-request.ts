@@ -4,7 +4,7 @@
  *
  *   scan := proto(3) header(22) fields, no ops
  *     header: info1 READ, info3 PARTITION_DONE (a server answers 16 without it)
- *     fields: namespace (0), [set (1)], PID_ARRAY (11), SOCKET_TIMEOUT (9), TASK_ID (7)
+ *     fields: namespace (0), [set (1)], PID_ARRAY (11), [RECORDS_PER_SECOND (10)], SOCKET_TIMEOUT (9), TASK_ID (7)
  *     PID_ARRAY := [u16 partition id, little-endian]{n}
  *   reply := as_msg{n} in one or more frames: records (fields namespace, digest, [set], [key]; READ
  *            ops, one per bin), a PARTITION_DONE marker with a non-zero result for each partition
@@ -34,6 +34,8 @@ export const INFO3_PARTITION_DONE = 0x04;
 export const ScanField = {
   TaskId: 7,
   SocketTimeout: 9,
+  /** u32: the server holds the scan to this many records per second */
+  RecordsPerSecond: 10,
   PidArray: 11,
 } as const;
 
@@ -51,6 +53,8 @@ export interface ScanRequest {
   partitions: readonly number[];
   /** how long the server waits on a client that does not read, ms */
   socketTimeoutMs: number;
+  /** the server's pace for this scan; 0 = as fast as it can */
+  recordsPerSecond: number;
   taskId: bigint;
 }
 
@@ -70,12 +74,17 @@ function finish(w: BufferWriter): Buffer {
 
 export function encodeScanRequest(req: ScanRequest): Buffer {
   const w = new BufferWriter(128 + 2 * req.partitions.length);
-  header(w, Info1.Read, INFO3_PARTITION_DONE, req.set === undefined ? 4 : 5, 0);
+  header(w, Info1.Read, INFO3_PARTITION_DONE, 4 + (req.set === undefined ? 0 : 1) + (req.recordsPerSecond > 0 ? 1 : 0), 0);
   field(w, FieldType.Namespace, Buffer.from(req.namespace, 'utf8'));
   if (req.set !== undefined) field(w, FieldType.Set, Buffer.from(req.set, 'utf8'));
   const pids = Buffer.allocUnsafe(2 * req.partitions.length);
   req.partitions.forEach((p, i) => pids.writeUInt16LE(p, 2 * i));
   field(w, ScanField.PidArray, pids);
+  if (req.recordsPerSecond > 0) {
+    const rps = Buffer.allocUnsafe(4);
+    rps.writeUInt32BE(req.recordsPerSecond);
+    field(w, ScanField.RecordsPerSecond, rps);
+  }
   const timeout = Buffer.allocUnsafe(4);
   timeout.writeUInt32BE(req.socketTimeoutMs);
   field(w, ScanField.SocketTimeout, timeout);

@@ -89,6 +89,8 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
   const destinationHasher = new RecordHasher(opts.versionBin);
   const limits = { source: new RateLimiter(opts.rate), destination: new RateLimiter(opts.rate) };
   const sets = opts.sets.length === 0 ? [undefined] : opts.sets;
+  // Each request in flight gets its share of the rate from the server too, so reads do not burst.
+  const serverPace = opts.rate > 0 ? Math.max(1, Math.ceil(opts.rate / Math.max(1, opts.concurrency))) : 0;
 
   /** Each partition's records on one side: one scan for the group, or a batch read per partition. */
   const read = async (side: 'source' | 'destination', group: readonly WorkItem[]): Promise<Map<number, PartitionRecords>> => {
@@ -97,7 +99,7 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
     const hasher = side === 'source' ? sourceHasher : destinationHasher;
     let records: Map<number, PartitionRecords>;
     if (opts.digests === undefined) {
-      records = await scanPartitions(cluster, { namespace, sets, socketTimeoutMs: opts.socketTimeoutMs }, group.map((i) => i.partition), hasher);
+      records = await scanPartitions(cluster, { namespace, sets, socketTimeoutMs: opts.socketTimeoutMs, recordsPerSecond: serverPace }, group.map((i) => i.partition), hasher);
     } else {
       records = new Map();
       for (const item of group) records.set(item.partition, await readPartitionDigests(cluster, namespace, item.partition, item.digests ?? [], hasher));

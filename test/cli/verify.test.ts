@@ -172,6 +172,36 @@ describe(`ferry verify (${real === undefined ? 'double' : 'real server'})`, () =
     expect(scan.stdout).toMatch(/^equal: 4096 partitions, 60 source records, 60 destination records/);
   });
 
+  it('compares a last-write-wins version with the source LUT, leaving the version bin out of the bins (double)', async () => {
+    if (double === undefined) return;
+    const LWW = `vl${tag}`;
+    const keys = ['a', 'b', 'c'];
+    for (const k of keys) await put('test', LWW, k, { i: 1 });
+    // The version Ferry writes: ms since 2010 of the source LUT, shifted 16, with the generation.
+    const versionOf = (k: string): number => {
+      const r = double!.records('test').get(digestOf(LWW, k))!;
+      return Number(((r.lastUpdateNs / 1_000_000n - 1_262_304_000_000n) << 16n) | BigInt(r.generation));
+    };
+    await put('bar', LWW, 'a', { i: 1, v: versionOf('a') });
+    await put('bar', LWW, 'b', { i: 1, v: versionOf('b') - 0x10000 }); // one ms older: stale
+    await put('bar', LWW, 'c', { i: 2, v: versionOf('c') }); // current version, other bins
+    const out = join(dir, 'lww.txt');
+    const run = await ferryVerify([...base(), '-s', LWW, '--lww-bin', 'v', '--out', out, '--json']);
+    expect(run.code).toBe(1);
+    expect(outLines(out)).toEqual([`${digestOf(LWW, 'b')} different`, `${digestOf(LWW, 'c')} different`].sort());
+    // Without the bin named, the version bin itself makes every record different.
+    const plain = await ferryVerify([...base(), '-s', LWW, '--json']);
+    expect(JSON.parse(plain.stdout)).toMatchObject({ different: 3 });
+  });
+
+  it('takes the destination and the namespace mapping from a Ferry configuration', async () => {
+    const config = join(dir, 'ferry.yml');
+    writeFileSync(config, `service:\n  port: 8901\naerospike:\n  seeds:\n    - ${host}:\n        port: ${port}\n  namespace-mapping:\n    test: bar\n`);
+    const run = await ferryVerify(['--source', `${host}:${port}`, '--config', config, '-n', 'test', '-s', SET, '--rate', '0', '--quiet', '--json']);
+    expect(JSON.parse(run.stdout)).toMatchObject({ sourceRecords: 60, destinationRecords: 60 });
+    expect(run.code).toBe(0);
+  });
+
   it('exits 2 for bad input and 3 when a cluster cannot be reached', async () => {
     expect((await ferryVerify(['--source', `${host}:${port}`, '--destination', `${host}:${port}`])).code).toBe(2);
     expect((await ferryVerify([...base(), '--rate', 'fast'])).code).toBe(2);
