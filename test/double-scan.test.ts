@@ -5,51 +5,18 @@
 // Requests are built with the byte helpers of test/support, independently of src/.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asMsgBody, fieldBytes as field, opBytes, protoMessage as proto } from './support/bytes.js';
+import { type ReplyMessage, asMsgBody, fieldBytes as field, opBytes, parseReplyMessages, protoMessage as proto } from './support/bytes.js';
 import { FrameSocket } from './support/frame-socket.js';
 import { OfficialClient, type ClientKey } from './double/official-client.js';
 import { AerospikeDouble } from './double/server.js';
 
 const NS = 'test';
 
-interface ReplyMsg {
-  info3: number;
-  result: number;
-  generation: number;
-  fields: Map<number, Buffer>;
-  bins: Map<string, { particle: number; value: Buffer }>;
-}
-
-/** The as_msgs of one reply frame. */
-function messagesOf(body: Buffer): ReplyMsg[] {
-  const out: ReplyMsg[] = [];
-  let at = 0;
-  while (at < body.length) {
-    const nFields = body.readUInt16BE(at + 18);
-    const nOps = body.readUInt16BE(at + 20);
-    const msg: ReplyMsg = { info3: body[at + 3]!, result: body[at + 5]!, generation: body.readUInt32BE(at + 6), fields: new Map(), bins: new Map() };
-    at += 22;
-    for (let i = 0; i < nFields; i++) {
-      const size = body.readUInt32BE(at);
-      msg.fields.set(body[at + 4]!, body.subarray(at + 5, at + 4 + size));
-      at += 4 + size;
-    }
-    for (let i = 0; i < nOps; i++) {
-      const size = body.readUInt32BE(at);
-      const nameLength = body[at + 7]!;
-      msg.bins.set(body.toString('utf8', at + 8, at + 8 + nameLength), { particle: body[at + 5]!, value: body.subarray(at + 8 + nameLength, at + 4 + size) });
-      at += 4 + size;
-    }
-    out.push(msg);
-  }
-  return out;
-}
-
 /** Every as_msg of the frames that answer one scan, up to and including the LAST one. */
-async function scanReplies(socket: FrameSocket): Promise<ReplyMsg[]> {
-  const out: ReplyMsg[] = [];
+async function scanReplies(socket: FrameSocket): Promise<ReplyMessage[]> {
+  const out: ReplyMessage[] = [];
   for (;;) {
-    for (const msg of messagesOf((await socket.one()).body)) {
+    for (const msg of parseReplyMessages((await socket.one()).body)) {
       out.push(msg);
       if (msg.info3 & 0x01) return out;
     }
@@ -115,25 +82,25 @@ describe('scans of the double', () => {
     const replies = await scanReplies(socket);
     socket.close();
     const last = replies.pop()!;
-    expect(last).toMatchObject({ info3: 0x01, result: 0 });
+    expect(last).toMatchObject({ info3: 0x01, resultCode: 0 });
     const got = replies.map((m) => m.fields.get(4)!.toString('hex'));
     const expected = wanted.flatMap((p) => digests.filter((d) => partitionOf(d) === p).sort());
     expect(got).toEqual(expected);
     for (const m of replies) {
       expect(m.fields.get(0)!.toString()).toBe(NS);
       expect(['sa', 'sb']).toContain(m.fields.get(1)!.toString());
-      expect(m.result).toBe(0);
+      expect(m.resultCode).toBe(0);
     }
   });
 
   it('answers 16 without the PARTITION_DONE flag, 4 for an empty set name, 20 for an unknown namespace', async () => {
     const socket = await FrameSocket.open(double.port);
     socket.send(scanRequest({ info3: 0 }));
-    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, result: 16 });
+    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, resultCode: 16 });
     socket.send(scanRequest({ set: '' }));
-    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, result: 4 });
+    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, resultCode: 4 });
     socket.send(proto(3, asMsgBody({ info1: 0x01, info3: 0x04 }, [field(0, 'nope')], [])));
-    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, result: 20 });
+    expect((await scanReplies(socket))[0]).toMatchObject({ info3: 0x01, resultCode: 20 });
     socket.close();
   });
 
@@ -143,7 +110,7 @@ describe('scans of the double', () => {
     const replies = await scanReplies(socket);
     socket.close();
     expect(replies).toHaveLength(41);
-    for (const m of replies.slice(0, -1)) expect(m.bins.size).toBe(0);
+    for (const m of replies.slice(0, -1)) expect(m.bins).toHaveLength(0);
   });
 
   it('answers an expression read of LAST_UPDATE with the time of the last write, in nanoseconds', async () => {
@@ -154,10 +121,10 @@ describe('scans of the double', () => {
     const expression = Buffer.from([0x92, 0x91, 66, 0x00]); // [[LAST_UPDATE], flags 0]
     const socket = await FrameSocket.open(double.port);
     socket.send(proto(3, asMsgBody({ info1: 0x01 }, [field(0, NS), field(1, 'sa'), field(4, Buffer.from(digest, 'hex'))], [opBytes(7, 4, 'lut', expression)])));
-    const [reply] = messagesOf((await socket.one()).body);
+    const [reply] = parseReplyMessages((await socket.one()).body);
     socket.close();
-    expect(reply!.result).toBe(0);
-    const lut = reply!.bins.get('lut')!;
+    expect(reply!.resultCode).toBe(0);
+    const lut = reply!.bins.find((b) => b.name === 'lut')!;
     expect(lut.particle).toBe(1);
     const ns = lut.value.readBigInt64BE(0);
     expect(ns).toBe(double.records(NS).get(digest)!.lastUpdateNs);

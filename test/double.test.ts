@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fieldBytes as field, opBytes, protoMessage as proto } from './support/bytes.js';
+import { type ReplyMessage, fieldBytes as field, opBytes, parseReplyMessages, protoMessage as proto } from './support/bytes.js';
 import { type Frame, FrameSocket } from './support/frame-socket.js';
 import { ClientCallError, OfficialClient, type ClientKey } from './double/official-client.js';
 import { Framer } from './double/framer.js';
@@ -96,46 +96,8 @@ const readAll = (digest: Buffer, namespace = 'test'): Buffer => message({ info1:
 const remove = (digest: Buffer, info2 = 0x03): Buffer => message({ info2, fields: [ns(), digestField(digest)] });
 
 
-interface Reply {
-  resultCode: number;
-  info3: number;
-  generation: number;
-  voidTime: number;
-  transactionTtl: number;
-  bins: { name: string; particle: number; value: Buffer }[];
-}
-
-/** Parses one or more as_msgs of a type-3 body. */
-function parseMessages(body: Buffer): Reply[] {
-  const out: Reply[] = [];
-  let at = 0;
-  while (at < body.length) {
-    const nFields = body.readUInt16BE(at + 18);
-    const nOps = body.readUInt16BE(at + 20);
-    const reply: Reply = {
-      resultCode: body[at + 5]!,
-      info3: body[at + 3]!,
-      generation: body.readUInt32BE(at + 6),
-      voidTime: body.readUInt32BE(at + 10),
-      transactionTtl: body.readUInt32BE(at + 14),
-      bins: [],
-    };
-    at += 22;
-    for (let i = 0; i < nFields; i++) at += 4 + body.readUInt32BE(at);
-    for (let i = 0; i < nOps; i++) {
-      const size = body.readUInt32BE(at);
-      const nameLength = body[at + 7]!;
-      reply.bins.push({
-        name: body.toString('utf8', at + 8, at + 8 + nameLength),
-        particle: body[at + 5]!,
-        value: Buffer.from(body.subarray(at + 8 + nameLength, at + 4 + size)),
-      });
-      at += 4 + size;
-    }
-    out.push(reply);
-  }
-  return out;
-}
+type Reply = ReplyMessage;
+const parseMessages = parseReplyMessages;
 
 const parseReply = (frame: Frame): Reply => {
   expect(frame.type).toBe(3);

@@ -66,6 +66,8 @@ export const Info2 = {
 
 export const Info3 = {
   Last: 0x01,
+  /** on a scan request: partition markers are understood; on a reply: a partition is done */
+  PartitionDone: 0x04,
   UpdateOnly: 0x08,
   CreateOrReplace: 0x10,
   ReplaceOnly: 0x20,
@@ -77,7 +79,14 @@ export const FieldType = {
   Set: 1,
   UserKey: 2,
   Digest: 4,
+  /** u64; a scan's task id */
   TransactionId: 7,
+  /** u32 ms a scan waits on a client that does not read */
+  SocketTimeout: 9,
+  /** u32: the server holds the scan to this many records per second */
+  RecordsPerSecond: 10,
+  /** the partitions a scan covers: u16 ids, little-endian */
+  PidArray: 11,
   /** last-update time, u64: (src_id << 40) | ms since 2010-01-01 */
   LastUpdateTime: 14,
   Batch: 41,
@@ -91,6 +100,8 @@ export const OpType = {
   Read: 1,
   Write: 2,
   Incr: 5,
+  /** value: msgpack [expression, flags]; answers the expression's value under the op's name */
+  ExpRead: 7,
   Append: 9,
   Prepend: 10,
   Touch: 11,

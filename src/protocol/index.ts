@@ -12,5 +12,5 @@ export { lutFromUnixMs, lutSourceId, lutToUnixMs } from './lut.js';
 export { type DecodedParticle, ParticleError, type ParticleValue, decodeParticle } from './particles.js';
 export { copyBytes, indexOfName } from './copy-bytes.js';
 export { ExpOp, ExpType, MAX_BIN_NAME, type VersionGuard, encodeVersionGuard } from './version-guard.js';
-export { type BatchReadKind, INFO3_PARTITION_DONE, LUT_BIN, type ScanRequest, encodeBatchRead, encodeScanRequest } from './scan-request.js';
+export { type BatchReadKind, LUT_BIN, type ScanRequest, encodeBatchRead, encodeScanRequest } from './scan-request.js';
 export { ReplyCursor, type ReplyOp, replyOps } from './reply-reader.js';

@@ -24,28 +24,13 @@
  * single or batch read.
  */
 
-import { AS_MSG_HEADER_SIZE, DIGEST_SIZE, FieldType, Info1, MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from './constants.js';
+import { AS_MSG_HEADER_SIZE, DIGEST_SIZE, FieldType, Info1, Info3, MessageType, OpType, PROTO_HEADER_SIZE, PROTO_VERSION, ParticleType } from './constants.js';
 import { BufferWriter } from './buffer-writer.js';
 
-/** info3 bit: on a scan request, "I take partition markers"; on a reply, a partition is done. */
-export const INFO3_PARTITION_DONE = 0x04;
-
-/** Scan-only field types. */
-export const ScanField = {
-  TaskId: 7,
-  SocketTimeout: 9,
-  /** u32: the server holds the scan to this many records per second */
-  RecordsPerSecond: 10,
-  PidArray: 11,
-} as const;
-
-/** Op type of an expression read. */
-export const OP_EXP_READ = 7;
 /** Bin name the last-update time comes back under. */
 export const LUT_BIN = 'lut';
 /** msgpack [[LAST_UPDATE (66)], flags 0] */
 const LAST_UPDATE_READ = Buffer.from([0x92, 0x91, 66, 0x00]);
-const PARTICLE_BLOB = 4;
 
 export interface ScanRequest {
   namespace: string;
@@ -74,23 +59,23 @@ function finish(w: BufferWriter): Buffer {
 
 export function encodeScanRequest(req: ScanRequest): Buffer {
   const w = new BufferWriter(128 + 2 * req.partitions.length);
-  header(w, Info1.Read, INFO3_PARTITION_DONE, 4 + (req.set === undefined ? 0 : 1) + (req.recordsPerSecond > 0 ? 1 : 0), 0);
+  header(w, Info1.Read, Info3.PartitionDone, 4 + (req.set === undefined ? 0 : 1) + (req.recordsPerSecond > 0 ? 1 : 0), 0);
   field(w, FieldType.Namespace, Buffer.from(req.namespace, 'utf8'));
   if (req.set !== undefined) field(w, FieldType.Set, Buffer.from(req.set, 'utf8'));
   const pids = Buffer.allocUnsafe(2 * req.partitions.length);
   req.partitions.forEach((p, i) => pids.writeUInt16LE(p, 2 * i));
-  field(w, ScanField.PidArray, pids);
+  field(w, FieldType.PidArray, pids);
   if (req.recordsPerSecond > 0) {
     const rps = Buffer.allocUnsafe(4);
     rps.writeUInt32BE(req.recordsPerSecond);
-    field(w, ScanField.RecordsPerSecond, rps);
+    field(w, FieldType.RecordsPerSecond, rps);
   }
   const timeout = Buffer.allocUnsafe(4);
   timeout.writeUInt32BE(req.socketTimeoutMs);
-  field(w, ScanField.SocketTimeout, timeout);
+  field(w, FieldType.SocketTimeout, timeout);
   const task = Buffer.allocUnsafe(8);
   task.writeBigUInt64BE(req.taskId);
-  field(w, ScanField.TaskId, task);
+  field(w, FieldType.TransactionId, task);
   return finish(w);
 }
 
@@ -111,7 +96,7 @@ export function encodeBatchRead(namespace: string, digests: readonly Buffer[], k
       .u16(kind === 'bins' ? 0 : 1);
     field(w, FieldType.Namespace, ns);
     if (kind === 'lut') {
-      w.u32(4 + lutName.length + LAST_UPDATE_READ.length).u8(OP_EXP_READ).u8(PARTICLE_BLOB).u8(0).u8(lutName.length).bytes(lutName).bytes(LAST_UPDATE_READ);
+      w.u32(4 + lutName.length + LAST_UPDATE_READ.length).u8(OpType.ExpRead).u8(ParticleType.Blob).u8(0).u8(lutName.length).bytes(lutName).bytes(LAST_UPDATE_READ);
     }
   });
   w.patchU32(fieldAt, w.length - fieldAt - 4);

@@ -11,7 +11,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { DIGEST_SIZE, INFO3_PARTITION_DONE, LUT_BIN, PARTITIONS, ParticleType, type ReplyCursor, ResultCode, encodeBatchRead, encodeScanRequest, replyOps } from '../protocol/index.js';
+import { DIGEST_SIZE, Info3, LUT_BIN, PARTITIONS, ParticleType, type ReplyCursor, ResultCode, encodeBatchRead, encodeScanRequest, replyOps } from '../protocol/index.js';
 import type { ClusterNode, VerifyCluster } from './cluster.js';
 import { VerifyClusterError } from './errors.js';
 
@@ -89,7 +89,7 @@ export async function scanPartitions(cluster: VerifyCluster, spec: ScanSpec, par
       const request = encodeScanRequest({ namespace: spec.namespace, set, partitions: pids, socketTimeoutMs: spec.socketTimeoutMs, recordsPerSecond: spec.recordsPerSecond, taskId: nextTaskId++ });
       await node.withLink((link) =>
         link.request(request, (buf, msg) => {
-          if (msg.info3 & INFO3_PARTITION_DONE) {
+          if (msg.info3 & Info3.PartitionDone) {
             if (msg.resultCode !== ResultCode.Ok) throw new VerifyClusterError(`${cluster.role} ${link.where}: partition ${msg.generation} could not be scanned (result ${msg.resultCode}); is the cluster migrating?`);
             return;
           }

@@ -223,3 +223,52 @@ export function bodyOf(message: Buffer): Buffer {
 export function captureCases(filter: (c: Capture) => boolean = () => true): Array<[string, Capture]> {
   return CAPTURES.map((c, i) => [captureName(c, i), c] as [string, Capture]).filter(([, c]) => filter(c));
 }
+
+/** One as_msg of a reply, as parsed by parseReplyMessages. */
+export interface ReplyMessage {
+  resultCode: number;
+  info3: number;
+  generation: number;
+  voidTime: number;
+  transactionTtl: number;
+  /** field type → data (the last of a type wins) */
+  fields: Map<number, Buffer>;
+  bins: { name: string; particle: number; value: Buffer }[];
+}
+
+/** The as_msgs of a type-3 body (one reply, or a run of them: batch and scan replies). */
+export function parseReplyMessages(body: Buffer): ReplyMessage[] {
+  const out: ReplyMessage[] = [];
+  let at = 0;
+  while (at < body.length) {
+    const nFields = body.readUInt16BE(at + 18);
+    const nOps = body.readUInt16BE(at + 20);
+    const reply: ReplyMessage = {
+      resultCode: body[at + 5]!,
+      info3: body[at + 3]!,
+      generation: body.readUInt32BE(at + 6),
+      voidTime: body.readUInt32BE(at + 10),
+      transactionTtl: body.readUInt32BE(at + 14),
+      fields: new Map(),
+      bins: [],
+    };
+    at += 22;
+    for (let i = 0; i < nFields; i++) {
+      const size = body.readUInt32BE(at);
+      reply.fields.set(body[at + 4]!, Buffer.from(body.subarray(at + 5, at + 4 + size)));
+      at += 4 + size;
+    }
+    for (let i = 0; i < nOps; i++) {
+      const size = body.readUInt32BE(at);
+      const nameLength = body[at + 7]!;
+      reply.bins.push({
+        name: body.toString('utf8', at + 8, at + 8 + nameLength),
+        particle: body[at + 5]!,
+        value: Buffer.from(body.subarray(at + 8 + nameLength, at + 4 + size)),
+      });
+      at += 4 + size;
+    }
+    out.push(reply);
+  }
+  return out;
+}
