@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientBins, OfficialClient } from '../double/official-client.js';
+import { DoubleCluster } from '../double/cluster.js';
 import { AerospikeDouble } from '../double/server.js';
 import { ensureBuilt } from '../support/built.js';
 import { freePort, realServer } from '../support/destination.js';
@@ -212,5 +213,46 @@ describe(`ferry verify (${real === undefined ? 'double' : 'real server'})`, () =
     const down = await ferryVerify(['--source', `${host}:${port}`, '--destination', `127.0.0.1:${closed}`, '-n', 'test', '--quiet', '--timeout-ms', '2000']);
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/destination: no seed answered/);
+  });
+});
+
+describe('ferry verify between two clusters of doubles', () => {
+  let source: DoubleCluster;
+  let destination: DoubleCluster;
+
+  beforeAll(async () => {
+    ensureBuilt('cli/verify-command.ts', 'cli/verify-command.js');
+    [source, destination] = await Promise.all([DoubleCluster.start({ nodes: 3 }), DoubleCluster.start({ nodes: 2 })]);
+    const plant = async (cluster: DoubleCluster, items: { key: string; bins: ClientBins }[]): Promise<void> => {
+      const client = await OfficialClient.start();
+      try {
+        await client.connect({ hosts: cluster.seeds() });
+        const { failures } = await client.putMany(items.map((i) => ({ key: ['test', 'cl', i.key], bins: i.bins })));
+        expect(failures).toEqual([]);
+      } finally {
+        await client.close();
+        await client.stop();
+      }
+    };
+    const keys = Array.from({ length: 300 }, (_, i) => `c${i}`);
+    await plant(source, keys.map((key) => ({ key, bins: { v: key } })));
+    await plant(destination, keys.filter((k) => k !== 'c10').map((key) => ({ key, bins: { v: key === 'c20' ? 'other' : key } })));
+  }, 60_000);
+
+  afterAll(async () => {
+    await source?.close();
+    await destination?.close();
+  });
+
+  it('scans each partition on the node that masters it, on both sides', async () => {
+    const seeds = (c: DoubleCluster): string => c.seeds().map((s) => `${s.host}:${s.port}`).join(',');
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-verify-cluster-'));
+    const out = join(dir, 'diff.txt');
+    const run = await ferryVerify(['--source', seeds(source), '--destination', seeds(destination), '-n', 'test', '--rate', '0', '--quiet', '--json', '--out', out]);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ sourceRecords: 300, destinationRecords: 299, missing: 1, different: 1, extra: 0 });
+    expect(readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').sort()).toEqual([`${digestOf('cl', 'c10')} missing`, `${digestOf('cl', 'c20')} different`].sort());
+    // A node asked for a partition it does not master would mark it unavailable and fail the run.
+    for (const node of [...source.nodes, ...destination.nodes]) expect(node.stats.scans).toBeGreaterThan(0);
   });
 });
