@@ -32,7 +32,7 @@ export function compareRecords(source: PartitionRecords, destination: PartitionR
   for (const [digest, s] of source) {
     const d = destination.get(digest);
     if (d === undefined) differences.push({ digest, kind: 'missing' });
-    else if (d.fingerprint !== s.fingerprint) differences.push({ digest, kind: 'different' });
+    else if (!d.fingerprint.equals(s.fingerprint)) differences.push({ digest, kind: 'different' });
     else if (d.version !== undefined) versioned.set(digest, d.version);
   }
   for (const digest of destination.keys()) if (!source.has(digest)) differences.push({ digest, kind: 'extra' });
