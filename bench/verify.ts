@@ -108,7 +108,7 @@ async function runOwnScan(e: Endpoint, set: string): Promise<ScanRun> {
     const cpu0 = process.cpuUsage();
     const started = performance.now();
     const all = Array.from({ length: PARTITIONS }, (_, p) => p);
-    const byPartition = await scanPartitions(cluster, { namespace: 'test', sets: [set], socketTimeoutMs: 10_000, recordsPerSecond: 0 }, all, new RecordHasher(undefined));
+    const byPartition = await scanPartitions(cluster, { namespace: 'test', sets: [set], socketTimeoutMs: 10_000 }, all, new RecordHasher(undefined));
     const elapsedMs = performance.now() - started;
     const cpu = process.cpuUsage(cpu0);
     let records = 0;

@@ -83,8 +83,6 @@ export const FieldType = {
   TransactionId: 7,
   /** u32 ms a scan waits on a client that does not read */
   SocketTimeout: 9,
-  /** u32: the server holds the scan to this many records per second */
-  RecordsPerSecond: 10,
   /** the partitions a scan covers: u16 ids, little-endian */
   PidArray: 11,
   /** last-update time, u64: (src_id << 40) | ms since 2010-01-01 */

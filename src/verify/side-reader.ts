@@ -80,8 +80,6 @@ export interface ScanSpec {
   /** sets to scan one after the other; [undefined] scans the whole namespace */
   sets: ReadonlyArray<string | undefined>;
   socketTimeoutMs: number;
-  /** the server's pace for each scan request; 0 = as fast as it can */
-  recordsPerSecond: number;
 }
 
 let nextTaskId = BigInt(Date.now()) << 16n;
@@ -104,7 +102,7 @@ export async function scanPartitions(cluster: VerifyCluster, spec: ScanSpec, par
   }
   const scanNode = async (node: ClusterNode, pids: number[]): Promise<void> => {
     for (const set of spec.sets) {
-      const request = encodeScanRequest({ namespace: spec.namespace, set, partitions: pids, socketTimeoutMs: spec.socketTimeoutMs, recordsPerSecond: spec.recordsPerSecond, taskId: nextTaskId++ });
+      const request = encodeScanRequest({ namespace: spec.namespace, set, partitions: pids, socketTimeoutMs: spec.socketTimeoutMs, taskId: nextTaskId++ });
       await node.withLink((link) =>
         link.request(request, (buf, msg) => {
           if (msg.info3 & Info3.PartitionDone) {

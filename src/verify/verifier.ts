@@ -55,7 +55,7 @@ export interface VerifyEvents {
 }
 
 /**
- * A scan group holds about this many records per side: one request per node then covers many
+ * A scan group holds about this many records per side (fewer under a rate): one request per node then covers many
  * partitions (a request per partition costs a round trip and a server job each), while memory
  * stays bounded whatever the namespace's size.
  */
@@ -89,8 +89,9 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
   const destinationHasher = new RecordHasher(opts.versionBin);
   const limits = { source: new RateLimiter(opts.rate), destination: new RateLimiter(opts.rate) };
   const sets = opts.sets.length === 0 ? [undefined] : opts.sets;
-  // Each request in flight gets its share of the rate from the server too, so reads do not burst.
-  const serverPace = opts.rate > 0 ? Math.max(1, Math.ceil(opts.rate / Math.max(1, opts.concurrency))) : 0;
+  // Under a rate, a group is a quarter second of one worker's share: reads come in small bursts,
+  // each followed by its wait, rather than 20,000 records at full speed and then a long pause.
+  const groupRecords = opts.rate > 0 ? Math.max(1, Math.min(GROUP_RECORDS, Math.floor(opts.rate / (4 * Math.max(1, opts.concurrency))))) : GROUP_RECORDS;
 
   /** Each partition's records on one side: one scan for the group, or a batch read per partition. */
   const read = async (side: 'source' | 'destination', group: readonly WorkItem[]): Promise<Map<number, PartitionRecords>> => {
@@ -99,7 +100,7 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
     const hasher = side === 'source' ? sourceHasher : destinationHasher;
     let records: Map<number, PartitionRecords>;
     if (opts.digests === undefined) {
-      records = await scanPartitions(cluster, { namespace, sets, socketTimeoutMs: opts.socketTimeoutMs, recordsPerSecond: serverPace }, group.map((i) => i.partition), hasher);
+      records = await scanPartitions(cluster, { namespace, sets, socketTimeoutMs: opts.socketTimeoutMs }, group.map((i) => i.partition), hasher);
     } else {
       records = new Map();
       for (const item of group) records.set(item.partition, await readPartitionDigests(cluster, namespace, item.partition, item.digests ?? [], hasher));
@@ -158,7 +159,7 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
     let size = 1;
     if (opts.digests === undefined && report.partitionsDone > 0) {
       const perPartition = Math.max(report.sourceRecords, report.destinationRecords) / report.partitionsDone;
-      size = Math.max(1, Math.min(GROUP_PARTITIONS, Math.floor(GROUP_RECORDS / Math.max(1, perPartition))));
+      size = Math.max(1, Math.min(GROUP_PARTITIONS, Math.floor(groupRecords / Math.max(1, perPartition))));
     }
     const group = items.slice(cut, cut + size);
     cut += group.length;
@@ -180,10 +181,17 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
     }
     events.onProgress?.(report);
   };
+  // The first failure stops every worker: no new requests go to clusters about to be closed.
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let group = nextGroup(); group.length > 0; group = nextGroup()) {
+    for (let group = nextGroup(); group.length > 0 && !failed; group = nextGroup()) {
       const at = started++;
-      done.set(at, { group, differences: await check(group) });
+      try {
+        done.set(at, { group, differences: await check(group) });
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
       flush();
     }
   };

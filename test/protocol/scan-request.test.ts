@@ -10,15 +10,14 @@ import { ByteList, asMsgBody, fieldBytes, opBytes, protoMessage } from '../suppo
 const digest = (fill: number): Buffer => Buffer.alloc(20, fill);
 
 describe('encodeScanRequest', () => {
-  it('lays out a partition scan: READ, PARTITION_DONE, namespace, set, PID array (LE), pace, timeout, task id', () => {
-    const got = encodeScanRequest({ namespace: 'test', set: 'demo', partitions: [1, 0x0203, 4095], socketTimeoutMs: 10_000, recordsPerSecond: 500, taskId: 0x0102030405060708n });
+  it('lays out a partition scan: READ, PARTITION_DONE, namespace, set, PID array (LE), timeout, task id', () => {
+    const got = encodeScanRequest({ namespace: 'test', set: 'demo', partitions: [1, 0x0203, 4095], socketTimeoutMs: 10_000, taskId: 0x0102030405060708n });
     const expected = protoMessage(
       3,
       asMsgBody({ info1: 0x01, info3: 0x04 }, [
         fieldBytes(0, 'test'),
         fieldBytes(1, 'demo'),
         fieldBytes(11, Buffer.from([0x01, 0x00, 0x03, 0x02, 0xff, 0x0f])),
-        fieldBytes(10, new ByteList().u32(500).join()),
         fieldBytes(9, new ByteList().u32(10_000).join()),
         fieldBytes(7, new ByteList().u64(0x0102030405060708n).join()),
       ], []),
@@ -26,8 +25,8 @@ describe('encodeScanRequest', () => {
     expect(got.toString('hex')).toBe(expected.toString('hex'));
   });
 
-  it('leaves out the set and the pace when there are none', () => {
-    const got = encodeScanRequest({ namespace: 'ns', set: undefined, partitions: [7], socketTimeoutMs: 1, recordsPerSecond: 0, taskId: 1n });
+  it('leaves out the set when there is none', () => {
+    const got = encodeScanRequest({ namespace: 'ns', set: undefined, partitions: [7], socketTimeoutMs: 1, taskId: 1n });
     const expected = protoMessage(3, asMsgBody({ info1: 0x01, info3: 0x04 }, [fieldBytes(0, 'ns'), fieldBytes(11, Buffer.from([7, 0])), fieldBytes(9, new ByteList().u32(1).join()), fieldBytes(7, new ByteList().u64(1n).join())], []));
     expect(got.equals(expected)).toBe(true);
   });
