@@ -1,6 +1,6 @@
 /**
  * Requests that read many records: a partition scan, and a batch read by digest (bins, or the
- * last-update time). Used off the hot path, by `ferry verify`.
+ * last-update time). Used off the hot path, by `ferry verify` (docs/wire.md §7).
  *
  *   scan := proto(3) header(22) fields, no ops
  *     header: info1 READ, info3 PARTITION_DONE (a server answers 16 without it)
