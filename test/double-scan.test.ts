@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReplyMessage, asMsgBody, fieldBytes as field, opBytes, parseReplyMessages, protoMessage as proto } from './support/bytes.js';
 import { FrameSocket } from './support/frame-socket.js';
 import { OfficialClient, type ClientKey } from './double/official-client.js';
+import { DoubleCluster } from './double/cluster.js';
 import { AerospikeDouble } from './double/server.js';
 
 const NS = 'test';
@@ -23,13 +24,19 @@ async function scanReplies(socket: FrameSocket): Promise<ReplyMessage[]> {
   }
 }
 
-function scanRequest(opts: { set?: string; pids?: number[]; info3?: number; info1?: number }): Buffer {
+function scanRequest(opts: { set?: string; pids?: number[]; info3?: number; info1?: number; after?: string[]; maxRecords?: number }): Buffer {
   const fields = [field(0, NS)];
   if (opts.set !== undefined) fields.push(field(1, opts.set));
   if (opts.pids !== undefined) {
     const pids = Buffer.alloc(opts.pids.length * 2);
     opts.pids.forEach((p, i) => pids.writeUInt16LE(p, i * 2));
     fields.push(field(11, pids));
+  }
+  if (opts.after !== undefined) fields.push(field(12, Buffer.concat(opts.after.map((d) => Buffer.from(d, 'hex')))));
+  if (opts.maxRecords !== undefined) {
+    const max = Buffer.alloc(8);
+    max.writeBigUInt64BE(BigInt(opts.maxRecords));
+    fields.push(field(13, max));
   }
   fields.push(field(9, Buffer.from([0, 0, 0x27, 0x10])), field(7, Buffer.alloc(8, 1)));
   return proto(3, asMsgBody({ info1: opts.info1 ?? 0x01, info3: opts.info3 ?? 0x04 }, fields, []));
@@ -93,6 +100,22 @@ describe('scans of the double', () => {
     }
   });
 
+  it('resumes a partition after a digest (digest array) and stops at max records', async () => {
+    const digests = [...double.records(NS).keys()];
+    // The fullest partition: with 341 records in 4096 partitions some hold two or more.
+    const byPartition = new Map<number, string[]>();
+    for (const d of digests) byPartition.set(partitionOf(d), [...(byPartition.get(partitionOf(d)) ?? []), d]);
+    const inPartition = [...byPartition.values()].sort((a, b) => b.length - a.length)[0]!.sort();
+    expect(inPartition.length).toBeGreaterThan(1);
+    const socket = await FrameSocket.open(double.port);
+    socket.send(scanRequest({ after: [inPartition[0]!] }));
+    const resumed = (await scanReplies(socket)).slice(0, -1).map((m) => m.fields.get(4)!.toString('hex'));
+    expect(resumed).toEqual(inPartition.slice(1));
+    socket.send(scanRequest({ maxRecords: 7 }));
+    expect((await scanReplies(socket)).slice(0, -1)).toHaveLength(7);
+    socket.close();
+  });
+
   it('answers 16 without the PARTITION_DONE flag, 4 for an empty set name, 20 for an unknown namespace', async () => {
     const socket = await FrameSocket.open(double.port);
     socket.send(scanRequest({ info3: 0 }));
@@ -111,6 +134,28 @@ describe('scans of the double', () => {
     socket.close();
     expect(replies).toHaveLength(41);
     for (const m of replies.slice(0, -1)) expect(m.bins).toHaveLength(0);
+  });
+
+  it('marks the partitions a cluster node does not master with 11, the partition id in the generation', async () => {
+    const cluster = await DoubleCluster.start({ nodes: 2, namespaces: [NS] });
+    try {
+      const node = cluster.nodes[0]!;
+      const pids = Array.from({ length: 64 }, (_, p) => p);
+      const socket = await FrameSocket.open(node.port);
+      socket.send(scanRequest({ pids }));
+      const replies = await scanReplies(socket);
+      socket.close();
+      const markers = replies.filter((m) => m.info3 & 0x04);
+      expect(markers.length).toBeGreaterThan(0);
+      expect(markers.length).toBeLessThan(64);
+      for (const m of markers) {
+        expect(m.resultCode).toBe(11);
+        expect(node.topology.isMaster(m.generation)).toBe(false);
+      }
+      expect(markers.length).toBe(pids.filter((p) => !node.topology.isMaster(p)).length);
+    } finally {
+      await cluster.close();
+    }
   });
 
   it('answers an expression read of LAST_UPDATE with the time of the last write, in nanoseconds', async () => {

@@ -117,6 +117,10 @@ describe(`ferry verify (${real === undefined ? 'double' : 'real server'})`, () =
     expect(run.code).toBe(1);
     expect(outLines(out)).toEqual(planted());
     expect(JSON.parse(run.stdout)).toMatchObject({ equal: false, partitions: 4096, sourceRecords: 60, destinationRecords: 59, missing: 2, extra: 1, different: 3, ignoredRecent: 0 });
+    const twoSets = join(dir, 'two-sets.txt');
+    const both = await ferryVerify([...base(), '-s', SET, '-s', OTHER_SET, '--out', twoSets]);
+    expect(both.code).toBe(1);
+    expect(outLines(twoSets)).toEqual([...planted(), `${digestOf(OTHER_SET, 'o2')} missing`].sort());
   });
 
   it('compares every set when none is named, and re-checks only the listed digests', async () => {
