@@ -104,6 +104,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
           writeSync(fd, differences.map((d) => `${d.digest} ${d.kind}\n`).join(''));
         },
         onProgress: (p) => progress?.update(p),
+        onRetry: (first, last, err) => process.stderr.write(`ferry verify: partitions ${first}-${last} read again after: ${err.message}\n`),
       },
     );
     progress?.finish(report);

@@ -6,9 +6,8 @@
  *   each peer                 ─▶ node, replicas
  *   namespace × 4096 partitions ─▶ the node whose first replica bitmap has the bit
  *
- * The map is read once: a verification runs while the cluster is stable. A partition a node no
- * longer masters comes back marked unavailable and fails the run (exit 3) rather than being
- * reported as missing.
+ * The map is read at start, and again whenever a request fails (a node gone, a partition moved:
+ * the old master marks it unavailable); the verifier then retries the partition group.
  */
 
 import { masters, parsePeers, parseReplicas } from '../destination/cluster-info.js';
@@ -55,44 +54,47 @@ export class ClusterNode {
   }
 }
 
+interface FoundNode {
+  id: string;
+  addr: LinkAddress;
+  replicas: Map<string, Buffer>;
+}
+
 export class VerifyCluster {
-  private constructor(
-    readonly role: string,
-    private readonly nodes: ClusterNode[],
-    /** namespace → owner node index per partition (-1: nobody) */
-    private readonly owners: Map<string, Int16Array>,
-  ) {}
+  private nodes: ClusterNode[] = [];
+  /** namespace → owner node index per partition (-1: nobody) */
+  private owners = new Map<string, Int16Array>();
+
+  private constructor(private readonly opts: ClusterOptions) {}
+
+  get role(): string {
+    return this.opts.role;
+  }
 
   static async connect(opts: ClusterOptions): Promise<VerifyCluster> {
-    const greeting = (): Buffer | null => (opts.credentials === null ? null : loginMessage(opts.credentials));
-    const peersName = opts.tls === null ? 'peers-clear-std' : 'peers-tls-std';
-    const found: Array<{ id: string; addr: LinkAddress; replicas: Map<string, Buffer> }> = [];
-    let peers: LinkAddress[] = [];
-    const failed = await addFirstSeed(opts.seeds, async (seed) => {
-      const link = new NodeLink(seed, opts.tls, opts.timeoutMs, greeting);
-      try {
-        const info = await link.info(['node', peersName, 'replicas']);
-        found.push({ id: info.get('node') ?? '', addr: seed, replicas: parseReplicas(info.get('replicas') ?? '') });
-        peers = parsePeers(info.get(peersName) ?? '0,3000,[]').peers.flatMap((p) => {
-          const a = p.addresses[0];
-          return a === undefined ? [] : [{ host: a.host, port: a.port, tlsName: p.tlsName }];
-        });
-      } finally {
-        link.close();
-      }
+    const cluster = new VerifyCluster(opts);
+    cluster.adopt(await discover(opts, opts.seeds));
+    return cluster;
+  }
+
+  /**
+   * Read the nodes and the partition map again (after a node failed or a partition moved), from
+   * the seeds and every node known so far. Nodes still there keep their links.
+   */
+  async refresh(): Promise<void> {
+    const known = this.nodes.map((n) => n.addr);
+    this.adopt(await discover(this.opts, [...known, ...this.opts.seeds]));
+  }
+
+  private adopt(found: FoundNode[]): void {
+    const previous = new Map(this.nodes.map((n) => [`${n.id}@${n.addr.host}:${n.addr.port}`, n]));
+    const nodes = found.map((f) => {
+      const key = `${f.id}@${f.addr.host}:${f.addr.port}`;
+      const node = previous.get(key) ?? new ClusterNode(f.id, f.addr, this.opts);
+      previous.delete(key);
+      return node;
     });
-    if (failed !== null) throw new VerifyClusterError(`${opts.role}: no seed answered: ${failed.join('; ')}`);
-    for (const addr of peers) {
-      const link = new NodeLink(addr, opts.tls, opts.timeoutMs, greeting);
-      try {
-        const info = await link.info(['node', 'replicas']);
-        found.push({ id: info.get('node') ?? '', addr, replicas: parseReplicas(info.get('replicas') ?? '') });
-      } catch (err) {
-        throw new VerifyClusterError(`${opts.role}: node ${addr.host}:${addr.port} did not answer: ${(err as Error).message}`, { cause: err });
-      } finally {
-        link.close();
-      }
-    }
+    for (const gone of previous.values()) gone.close();
     const owners = new Map<string, Int16Array>();
     found.forEach((node, index) => {
       for (const [ns, bitmap] of node.replicas) {
@@ -104,11 +106,8 @@ export class VerifyCluster {
         for (let p = 0; p < PARTITIONS; p++) if (masters(bitmap, p)) table[p] = index;
       }
     });
-    return new VerifyCluster(
-      opts.role,
-      found.map((n) => new ClusterNode(n.id, n.addr, opts)),
-      owners,
-    );
+    this.nodes = nodes;
+    this.owners = owners;
   }
 
   get nodeCount(): number {
@@ -130,4 +129,38 @@ export class VerifyCluster {
   close(): void {
     for (const node of this.nodes) node.close();
   }
+}
+
+/** The first seed that answers, then each of its peers: id, address and master bitmaps. */
+async function discover(opts: ClusterOptions, seeds: readonly LinkAddress[]): Promise<FoundNode[]> {
+  const greeting = (): Buffer | null => (opts.credentials === null ? null : loginMessage(opts.credentials));
+  const peersName = opts.tls === null ? 'peers-clear-std' : 'peers-tls-std';
+  const found: FoundNode[] = [];
+  let peers: LinkAddress[] = [];
+  const failed = await addFirstSeed(seeds, async (seed) => {
+    const link = new NodeLink(seed, opts.tls, opts.timeoutMs, greeting);
+    try {
+      const info = await link.info(['node', peersName, 'replicas']);
+      found.push({ id: info.get('node') ?? '', addr: seed, replicas: parseReplicas(info.get('replicas') ?? '') });
+      peers = parsePeers(info.get(peersName) ?? '0,3000,[]').peers.flatMap((p) => {
+        const a = p.addresses[0];
+        return a === undefined ? [] : [{ host: a.host, port: a.port, tlsName: p.tlsName }];
+      });
+    } finally {
+      link.close();
+    }
+  });
+  if (failed !== null) throw new VerifyClusterError(`${opts.role}: no seed answered: ${failed.join('; ')}`);
+  for (const addr of peers) {
+    const link = new NodeLink(addr, opts.tls, opts.timeoutMs, greeting);
+    try {
+      const info = await link.info(['node', 'replicas']);
+      found.push({ id: info.get('node') ?? '', addr, replicas: parseReplicas(info.get('replicas') ?? '') });
+    } catch (err) {
+      throw new VerifyClusterError(`${opts.role}: node ${addr.host}:${addr.port} did not answer: ${(err as Error).message}`, { cause: err });
+    } finally {
+      link.close();
+    }
+  }
+  return found;
 }

@@ -8,11 +8,14 @@
  *      ─▶ last-write-wins: versions of equal records against the source LUTs (batch read)
  *      ─▶ --ignore-recent: differences whose record changed in the last N s are dropped
  *      ─▶ in partition order: onDifferences(p, differences)
+ *   a request that fails ─▶ both partition maps read again ─▶ the group read again (3 times at most)
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PARTITIONS } from '../protocol/index.js';
 import type { VerifyCluster } from './cluster.js';
 import { type Difference, compareRecords, versionMatches } from './compare.js';
+import { VerifyClusterError } from './errors.js';
 import { RateLimiter } from './rate-limiter.js';
 import { type PartitionRecords, RecordHasher, readLastUpdates, readPartitionDigests, scanPartitions } from './side-reader.js';
 
@@ -52,6 +55,8 @@ export interface VerifyReport extends VerifyProgress {
 export interface VerifyEvents {
   onDifferences(partition: number, differences: readonly Difference[]): void;
   onProgress?(progress: VerifyProgress): void;
+  /** partitions first..last are read again after `err` */
+  onRetry?(first: number, last: number, err: VerifyClusterError): void;
 }
 
 /**
@@ -60,6 +65,9 @@ export interface VerifyEvents {
  * stays bounded whatever the namespace's size.
  */
 const GROUP_RECORDS = 20_000;
+/** Times a failed group is read again, and the pause before the first retry (it grows). */
+const RETRIES = 3;
+const RETRY_PAUSE_MS = 500;
 /** Most partitions in one scan group. */
 const GROUP_PARTITIONS = 256;
 
@@ -85,6 +93,8 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
   destination.checkNamespace(opts.destinationNamespace);
   const items = workItems(opts.digests);
   const report: VerifyReport = { partitionsDone: 0, partitionsTotal: items.length, sourceRecords: 0, destinationRecords: 0, missing: 0, extra: 0, different: 0, ignoredRecent: 0 };
+  // The first failure stops every worker: no new requests go to clusters about to be closed.
+  let failed = false;
   const sourceHasher = new RecordHasher(undefined);
   const destinationHasher = new RecordHasher(opts.versionBin);
   const limits = { source: new RateLimiter(opts.rate), destination: new RateLimiter(opts.rate) };
@@ -107,20 +117,50 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
     }
     let count = 0;
     for (const r of records.values()) count += r.size;
-    if (side === 'source') report.sourceRecords += count;
-    else report.destinationRecords += count;
     await limits[side].take(count);
     return records;
+  };
+
+  const countRecords = (records: Map<number, PartitionRecords>): number => {
+    let count = 0;
+    for (const r of records.values()) count += r.size;
+    return count;
   };
 
   const check = async (group: readonly WorkItem[]): Promise<Difference[][]> => {
     const [src, dst] = await Promise.all([read('source', group), read('destination', group)]);
     const out: Difference[][] = [];
-    for (const { partition } of group) out.push(await comparePartition(partition, src.get(partition) ?? new Map(), dst.get(partition) ?? new Map()));
+    let ignored = 0;
+    for (const { partition } of group) {
+      const { differences, ignoredRecent } = await comparePartition(partition, src.get(partition) ?? new Map(), dst.get(partition) ?? new Map());
+      out.push(differences);
+      ignored += ignoredRecent;
+    }
+    // Counted once the group has succeeded, so a retried group is not counted twice.
+    report.sourceRecords += countRecords(src);
+    report.destinationRecords += countRecords(dst);
+    report.ignoredRecent += ignored;
     return out;
   };
 
-  const comparePartition = async (partition: number, src: PartitionRecords, dst: PartitionRecords): Promise<Difference[]> => {
+  /**
+   * A group whose requests failed (a node gone, a partition moved away from the node asked) is
+   * read again, after both partition maps are: up to RETRIES times, a pause growing each time.
+   */
+  const checkWithRetries = async (group: readonly WorkItem[]): Promise<Difference[][]> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await check(group);
+      } catch (err) {
+        if (!(err instanceof VerifyClusterError) || attempt > RETRIES || failed) throw err;
+        events.onRetry?.(group[0]!.partition, group[group.length - 1]!.partition, err);
+        await sleep(RETRY_PAUSE_MS * attempt);
+        await Promise.all([source.refresh(), destination.refresh()]);
+      }
+    }
+  };
+
+  const comparePartition = async (partition: number, src: PartitionRecords, dst: PartitionRecords): Promise<{ differences: Difference[]; ignoredRecent: number }> => {
     const { differences, versioned } = compareRecords(src, dst);
     if (versioned.size > 0) {
       const luts = await readLastUpdates(source, opts.namespace, partition, [...versioned.keys()].map((d) => Buffer.from(d, 'hex')));
@@ -131,8 +171,9 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
       }
       differences.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
     }
-    if (opts.ignoreRecentSeconds <= 0 || differences.length === 0) return differences;
-    return dropRecent(partition, differences);
+    if (opts.ignoreRecentSeconds <= 0 || differences.length === 0) return { differences, ignoredRecent: 0 };
+    const kept = await dropRecent(partition, differences);
+    return { differences: kept, ignoredRecent: differences.length - kept.length };
   };
 
   const dropRecent = async (partition: number, differences: Difference[]): Promise<Difference[]> => {
@@ -146,9 +187,7 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
     const since = (BigInt(Date.now()) - BigInt(Math.round(opts.ignoreRecentSeconds * 1000))) * 1_000_000n;
     return differences.filter((d) => {
       const lut = (d.kind === 'extra' ? destinationLuts : sourceLuts).get(d.digest);
-      const recent = lut !== undefined && lut > since;
-      if (recent) report.ignoredRecent++;
-      return !recent;
+      return lut === undefined || lut <= since;
     });
   };
 
@@ -181,13 +220,11 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
     }
     events.onProgress?.(report);
   };
-  // The first failure stops every worker: no new requests go to clusters about to be closed.
-  let failed = false;
   const worker = async (): Promise<void> => {
     for (let group = nextGroup(); group.length > 0 && !failed; group = nextGroup()) {
       const at = started++;
       try {
-        done.set(at, { group, differences: await check(group) });
+        done.set(at, { group, differences: await checkWithRetries(group) });
       } catch (err) {
         failed = true;
         throw err;

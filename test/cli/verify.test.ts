@@ -29,7 +29,7 @@ interface Run {
   stderr: string;
 }
 
-function ferryVerify(args: string[]): Promise<Run> {
+function ferryVerify(args: string[], onStderr?: (text: string) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [FERRY, 'verify', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -39,6 +39,7 @@ function ferryVerify(args: string[]): Promise<Run> {
     });
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
+      onStderr?.(stderr);
     });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
@@ -258,5 +259,21 @@ describe('ferry verify between two clusters of doubles', () => {
     expect(readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').sort()).toEqual([`${digestOf('cl', 'c10')} missing`, `${digestOf('cl', 'c20')} different`].sort());
     // A node asked for a partition it does not master would mark it unavailable and fail the run.
     for (const node of [...source.nodes, ...destination.nodes]) expect(node.stats.scans).toBeGreaterThan(0);
+  });
+
+  it('reads the partition maps again and retries when a partition moves or a node dies mid-run', async () => {
+    const seeds = (c: DoubleCluster): string => c.seeds().map((s) => `${s.host}:${s.port}`).join(',');
+    let changed = false;
+    // At --rate 100 the run takes seconds; the clusters change once its first progress line is out.
+    const run = await ferryVerify(['--source', seeds(source), '--destination', seeds(destination), '-n', 'test', '--rate', '100', '--json'], (stderr) => {
+      if (changed || !stderr.includes('verify: partitions')) return;
+      changed = true;
+      source.movePartitions(source.partitionsOf(0), 1);
+      void destination.kill(1);
+    });
+    expect(changed).toBe(true);
+    expect(run.stderr).toMatch(/read again after/);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ sourceRecords: 300, destinationRecords: 299, missing: 1, different: 1, extra: 0 });
   });
 });
