@@ -31,6 +31,10 @@ export const VERIFY_USAGE = `usage: ferry verify --source HOST:PORT[,..] (--dest
                                 of the bin comparison, compare it with the source record's LUT
       --config FILE             take the destination (seeds, credentials, TLS), the namespace mapping
                                 and the last-write-wins bin from a Ferry configuration
+      --tls-cafile FILE         speak TLS to both clusters, verifying them against these PEM CA certificates
+      --tls-certfile FILE       client certificate (PEM), with --tls-keyfile
+      --tls-keyfile FILE        client private key (PEM)
+      --tls-name NAME           name the seeds' certificates must carry      [the host]
   -U, --user USER               log in to both clusters as USER ...
   -P, --password PASSWORD       ... with this password
       --source-user U / --source-password P, --destination-user U / --destination-password P
@@ -149,6 +153,10 @@ const OPTIONS = {
   'destination-user': { type: 'string' },
   'destination-password': { type: 'string' },
   'timeout-ms': { type: 'string' },
+  'tls-cafile': { type: 'string' },
+  'tls-certfile': { type: 'string' },
+  'tls-keyfile': { type: 'string' },
+  'tls-name': { type: 'string' },
   json: { type: 'boolean', default: false },
   quiet: { type: 'boolean', default: false },
 } as const;
@@ -173,14 +181,16 @@ export function parseVerifyArgs(argv: string[]): VerifyCommandOptions {
     if (u === undefined) return null;
     return { user: u, password: password ?? values.password ?? '', mode: 'internal' };
   };
+  const tls = tlsOf(values);
+  const tlsName = values['tls-name'];
   const destination: Side =
     values.destination !== undefined
-      ? { seeds: seedsOf('--destination', values.destination), tls: null, credentials: credentials(values['destination-user'], values['destination-password']) }
+      ? { seeds: seedsOf('--destination', values.destination, tlsName), tls, credentials: credentials(values['destination-user'], values['destination-password']) }
       : config!.side;
   const sets = values.set ?? [];
   for (const s of sets) if (s === '') throw new VerifyInputError('--set cannot be empty');
   return {
-    source: { seeds: seedsOf('--source', values.source), tls: null, credentials: credentials(values['source-user'], values['source-password']) },
+    source: { seeds: seedsOf('--source', values.source, tlsName), tls, credentials: credentials(values['source-user'], values['source-password']) },
     destination,
     namespace,
     destinationNamespace: values['destination-namespace'] ?? config?.namespaceMap.get(namespace) ?? namespace,
@@ -204,14 +214,33 @@ function count(flag: string, text: string | undefined, fallback: number, min: nu
   return n;
 }
 
-function seedsOf(flag: string, values: readonly string[]): LinkAddress[] {
+/** TLS for both clusters: on with --tls-cafile, which the other TLS flags need. */
+function tlsOf(v: { 'tls-cafile'?: string | undefined; 'tls-certfile'?: string | undefined; 'tls-keyfile'?: string | undefined; 'tls-name'?: string | undefined }): TlsSettings | null {
+  const ca = v['tls-cafile'];
+  if (ca === undefined) {
+    if (v['tls-certfile'] !== undefined || v['tls-keyfile'] !== undefined || v['tls-name'] !== undefined) throw new VerifyInputError('--tls-certfile, --tls-keyfile and --tls-name need --tls-cafile (which turns TLS on)');
+    return null;
+  }
+  if ((v['tls-certfile'] === undefined) !== (v['tls-keyfile'] === undefined)) throw new VerifyInputError('--tls-certfile and --tls-keyfile go together');
+  const read = (flag: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new VerifyInputError(`--${flag}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  return { ca: read('tls-cafile', ca), cert: read('tls-certfile', v['tls-certfile']), key: read('tls-keyfile', v['tls-keyfile']) };
+}
+
+function seedsOf(flag: string, values: readonly string[], tlsName: string | undefined): LinkAddress[] {
   const seeds = values
     .flatMap((v) => v.split(','))
     .filter((v) => v.trim() !== '')
     .map((v) => {
       const m = /^\s*([^:\s]+):(\d+)\s*$/.exec(v);
       if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new VerifyInputError(`${flag}: expected HOST:PORT, got '${v}'`);
-      return { host: m[1]!, port: Number(m[2]), tlsName: undefined };
+      return { host: m[1]!, port: Number(m[2]), tlsName };
     });
   if (seeds.length === 0) throw new VerifyInputError(`${flag}: no HOST:PORT given`);
   return seeds;

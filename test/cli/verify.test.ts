@@ -15,6 +15,7 @@ import { DoubleCluster } from '../double/cluster.js';
 import { AerospikeDouble } from '../double/server.js';
 import { ensureBuilt } from '../support/built.js';
 import { freePort, realServer } from '../support/destination.js';
+import { type TlsFixtures, createTlsFixtures } from '../support/tls-fixtures.js';
 
 const FERRY = fileURLToPath(new URL('../../dist/cli/ferry.js', import.meta.url));
 const PARTICLE_STRING = 3;
@@ -275,5 +276,43 @@ describe('ferry verify between two clusters of doubles', () => {
     expect(run.stderr).toMatch(/read again after/);
     expect(run.code).toBe(1);
     expect(JSON.parse(run.stdout)).toMatchObject({ sourceRecords: 300, destinationRecords: 299, missing: 1, different: 1, extra: 0 });
+  });
+});
+
+describe('ferry verify over TLS', () => {
+  let tlsFiles: TlsFixtures;
+  let double: AerospikeDouble;
+
+  beforeAll(async () => {
+    ensureBuilt('cli/verify-command.ts', 'cli/verify-command.js');
+    tlsFiles = createTlsFixtures();
+    double = await AerospikeDouble.start({ namespaces: ['test', 'bar'], tls: { key: tlsFiles.server.key, cert: tlsFiles.server.cert } });
+    const client = await OfficialClient.start();
+    try {
+      await client.connect({ hosts: [{ host: '127.0.0.1', port: double.port, tlsName: tlsFiles.tlsName }], tls: { cafile: tlsFiles.ca.cert } });
+      await client.putMany([
+        { key: ['test', 't', 'same'], bins: { v: 1 } },
+        { key: ['bar', 't', 'same'], bins: { v: 1 } },
+        { key: ['test', 't', 'gone'], bins: { v: 2 } },
+      ]);
+    } finally {
+      await client.close();
+      await client.stop();
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await double?.close();
+    tlsFiles?.remove();
+  });
+
+  it('verifies the server against the CA and reads both sides', async () => {
+    const base = ['--source', `127.0.0.1:${double.port}`, '--destination', `127.0.0.1:${double.port}`, '-n', 'test', '--destination-namespace', 'bar', '--rate', '0', '--quiet', '--json'];
+    const run = await ferryVerify([...base, '--tls-cafile', tlsFiles.ca.cert, '--tls-name', tlsFiles.tlsName]);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ sourceRecords: 2, destinationRecords: 1, missing: 1 });
+    // An untrusted CA fails the handshake: the cluster cannot be reached.
+    expect((await ferryVerify([...base, '--tls-cafile', tlsFiles.untrusted.cert, '--tls-name', tlsFiles.tlsName, '--timeout-ms', '2000'])).code).toBe(3);
+    expect((await ferryVerify([...base, '--tls-name', tlsFiles.tlsName])).code).toBe(2);
   });
 });
