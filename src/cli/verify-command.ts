@@ -325,20 +325,27 @@ function renderSummary(r: VerifyReport, elapsedMs: number): string {
   ].join('\n');
 }
 
-/** The progress line on stderr, at most once a second. */
+/**
+ * The progress line on stderr once a second, also while a slow group holds back the next
+ * update (the report is one object the verifier keeps current).
+ */
 class ProgressLine {
-  private last = 0;
+  private latest: VerifyProgress | undefined;
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly started: number) {}
+  constructor(private readonly started: number) {
+    this.timer = setInterval(() => {
+      if (this.latest !== undefined) process.stderr.write(`${this.render(this.latest, performance.now())}\n`);
+    }, 1000);
+    this.timer.unref();
+  }
 
   update(p: VerifyProgress): void {
-    const now = performance.now();
-    if (now - this.last < 1000) return;
-    this.last = now;
-    process.stderr.write(`${this.render(p, now)}\n`);
+    this.latest = p;
   }
 
   finish(report: VerifyReport | undefined): void {
+    clearInterval(this.timer);
     if (report !== undefined) process.stderr.write(`${this.render(report, performance.now())}\n`);
   }
 
