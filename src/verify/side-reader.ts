@@ -1,5 +1,5 @@
 /**
- * Reads one side's records of one partition into digest → fingerprint, straight from the reply
+ * Reads one side's records of some partitions into digest → fingerprint, straight from the reply
  * bytes: no record is decoded into values.
  *
  *   ops         := the record's bin ops sorted by name, each op's bytes as shipped

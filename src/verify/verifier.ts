@@ -60,16 +60,16 @@ export interface VerifyEvents {
 }
 
 /**
- * A scan group holds about this many records per side (fewer under a rate): one request per node then covers many
- * partitions (a request per partition costs a round trip and a server job each), while memory
- * stays bounded whatever the namespace's size.
+ * A scan group holds about this many records per side (fewer under a rate): one request per node
+ * then covers many partitions (a request per partition costs a round trip and a server job
+ * each), while memory stays bounded whatever the namespace's size.
  */
 const GROUP_RECORDS = 20_000;
+/** Most partitions in one scan group. */
+const GROUP_PARTITIONS = 256;
 /** Times a failed group is read again, and the pause before the first retry (it grows). */
 const RETRIES = 3;
 const RETRY_PAUSE_MS = 500;
-/** Most partitions in one scan group. */
-const GROUP_PARTITIONS = 256;
 
 interface WorkItem {
   partition: number;
@@ -86,6 +86,12 @@ function workItems(digests: readonly Buffer[] | undefined): WorkItem[] {
     else list.push(d);
   }
   return [...byPartition.keys()].sort((a, b) => a - b).map((partition) => ({ partition, digests: byPartition.get(partition) }));
+}
+
+function countRecords(records: Map<number, PartitionRecords>): number {
+  let count = 0;
+  for (const r of records.values()) count += r.size;
+  return count;
 }
 
 export async function verify(source: VerifyCluster, destination: VerifyCluster, opts: VerifyOptions, events: VerifyEvents): Promise<VerifyReport> {
@@ -115,16 +121,8 @@ export async function verify(source: VerifyCluster, destination: VerifyCluster, 
       records = new Map();
       for (const item of group) records.set(item.partition, await readPartitionDigests(cluster, namespace, item.partition, item.digests ?? [], hasher));
     }
-    let count = 0;
-    for (const r of records.values()) count += r.size;
-    await limits[side].take(count);
+    await limits[side].take(countRecords(records));
     return records;
-  };
-
-  const countRecords = (records: Map<number, PartitionRecords>): number => {
-    let count = 0;
-    for (const r of records.values()) count += r.size;
-    return count;
   };
 
   const check = async (group: readonly WorkItem[]): Promise<Difference[][]> => {
