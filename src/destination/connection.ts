@@ -14,11 +14,12 @@
  */
 
 import type { Socket } from 'node:net';
-import { FrameError, Framer, type FrameSink, MessageType } from '../protocol/index.js';
+import { FrameError, Framer, type FrameSink, MessageType, isPermanentDestinationCode } from '../protocol/index.js';
 import { type LinkAddress, type TlsSettings, openSocket } from './node-link.js';
 
 export interface ConnectionEvents {
-  reply(connection: number, seq: number, partition: number, code: number): void;
+  /** The answer to a request; its bytes only when the code rejects it for good (a dead letter). */
+  reply(connection: number, seq: number, partition: number, code: number, rejected: Buffer | null): void;
   /** A request that got no reply: its bytes, to send again or to fail. */
   lost(connection: number, seq: number, partition: number, bytes: Buffer, timedOut: boolean): void;
   /** A batch of replies was handled (publish completions, unblock). */
@@ -174,9 +175,12 @@ export class DestinationConnection implements FrameSink {
     }
     const slot = this.head & this.mask;
     this.head = (this.head + 1) >>> 0;
+    const code = buf[start + 5]!;
+    const chunk = this.chunks[slot]!;
     this.chunks[slot] = undefined;
     this.lastProgress = performance.now();
-    this.events.reply(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, buf[start + 5]!);
+    const rejected = isPermanentDestinationCode(code) ? chunk.subarray(this.offsets[slot]!, this.offsets[slot]! + this.lengths[slot]!) : null;
+    this.events.reply(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, code, rejected);
     return true;
   }
 

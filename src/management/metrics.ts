@@ -89,6 +89,17 @@ export function createMetrics(src: MetricsSource): Registry {
     new ScrapeMetric('ferry_records_unversioned_total', 'Records without a LUT field, written unguarded under last-write-wins.', 'counter', () => [
       { labels: {}, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.Unversioned]!, 0) },
     ]),
+    new ScrapeMetric('ferry_dead_letters_total', 'Records the destination rejected for good, written to a dead-letter file before the source got the code, by result code.', 'counter', () => {
+      const out: Sample[] = [];
+      for (let code = 0; code < 256; code++) {
+        const n = src.workers().reduce((sum, w) => sum + w.counters[WorkerCounter.DeadLetters + code]!, 0);
+        if (n > 0) out.push({ labels: { code }, value: n });
+      }
+      return out;
+    }),
+    new ScrapeMetric('ferry_dead_letters_dropped_total', 'Records rejected for good whose dead letter could not be written (store full, disk full, folder not writable); answered with their code all the same.', 'counter', () => [
+      { labels: {}, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.DeadLettersDropped]!, 0) },
+    ]),
     new ScrapeMetric('ferry_replies_total', 'Replies written to the source, by result code.', 'counter', () => {
       const out: Sample[] = [];
       for (let code = 0; code < 256; code++) if (s.replies[code]! > 0) out.push({ labels: { code }, value: s.replies[code]! });

@@ -7,5 +7,5 @@ export { type CompletionSink, INBOUND_HEADER, drainCompletions, inboundArrival, 
 export { RingReader, RingWriter, newRingBuffer } from './ring.js';
 export { SessionTokenShare, newSessionBuffer } from './session-token.js';
 export { SnapshotCell, SnapshotFormatError } from './snapshot.js';
-export { type DestinationSettings, type WorkerFaults, type WorkerTask } from './worker-task.js';
+export { type DeadLetterSettings, type DestinationSettings, type WorkerFaults, type WorkerTask } from './worker-task.js';
 export { type LastWriteWinsSettings, type PolicySettings, newPolicyBuffer, policyCell } from './write-policy.js';

@@ -65,7 +65,7 @@ export class WorkerLoop implements SinkEvents {
     const d = task.destination;
     const policy = this.policy.poll();
     if (policy === undefined) throw new Error(`worker ${task.index}: no write policy was published`);
-    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, policy, this);
+    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, policy, this, task.index);
   }
 
   private get stopping(): boolean {
