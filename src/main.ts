@@ -299,6 +299,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
         ringBytes: pool.ringBytes,
         problems: pool.health.counts[w]!,
         activeProblems: pool.health.activeCount(w),
+        deadLetters: pool.deadLetters(w),
       });
     }
     return out;

@@ -177,6 +177,8 @@ export class ReplaySender implements SinkEvents {
   }
 
   count(): void {}
+
+  parked(): void {}
 }
 
 function sleep(ms: number): Promise<void> {

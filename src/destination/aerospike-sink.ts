@@ -86,7 +86,8 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
         ? null
         : new DeadLetterWriter(d, worker, {
             done: (connection, seq, code) => events.done(connection, seq, code),
-            parked: (code, written) => events.count(written ? WorkerCounter.DeadLetters + code : WorkerCounter.DeadLettersDropped),
+            parked: (namespace, code) => events.parked(namespace, code),
+            dropped: () => events.count(WorkerCounter.DeadLettersDropped),
             problem: (key, error) => events.problem(key, error, false),
             cleared: (key) => events.cleared(key),
             progress: () => events.progress(),

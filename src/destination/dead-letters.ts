@@ -34,8 +34,10 @@ const RECHECK_MS = 10_000;
 export interface DeadLetterEvents {
   /** the record's answer, once its dead letter is durable (or dropped) */
   done(connection: number, seq: number, code: number): void;
-  /** a dead letter was written (true) or dropped (false) */
-  parked(code: number, written: boolean): void;
+  /** a dead letter was written */
+  parked(namespace: string, code: number): void;
+  /** a dead letter could not be written */
+  dropped(): void;
   problem(key: string, error: { code: string; message: string; retriable: boolean }): void;
   cleared(key: string): void;
   progress(): void;
@@ -44,6 +46,7 @@ export interface DeadLetterEvents {
 interface Entry {
   connection: number;
   seq: number;
+  namespace: string;
   code: number;
   bytes: Buffer;
 }
@@ -103,7 +106,7 @@ export class DeadLetterWriter {
       return;
     }
     const bytes = this.settings.format === 'json' ? Buffer.from(`${changeRecordJson(letter)}\n`, 'utf8') : this.packr.pack(letter);
-    this.pending.push({ connection, seq, code: letter.code, bytes });
+    this.pending.push({ connection, seq, namespace: letter.namespace, code: letter.code, bytes });
     this.pendingBytes += bytes.length;
     if (!this.scheduled && !this.busy) {
       this.scheduled = true;
@@ -112,7 +115,7 @@ export class DeadLetterWriter {
   }
 
   private drop(connection: number, seq: number, code: number): void {
-    this.events.parked(code, false);
+    this.events.dropped();
     this.events.done(connection, seq, code);
   }
 
@@ -162,7 +165,8 @@ export class DeadLetterWriter {
           this.fail(`cannot write ${this.fileName(this.n)}: ${e.message}`);
         }
         for (const x of batch) {
-          this.events.parked(x.code, e === null);
+          if (e === null) this.events.parked(x.namespace, x.code);
+          else this.events.dropped();
           this.events.done(x.connection, x.seq, x.code);
         }
         this.events.progress();

@@ -16,7 +16,6 @@
  *   [270]     dead letters dropped (not written: store full, disk full, folder not writable)
  *   [272, 305) stale records (answered 27 under last-write-wins) by destination namespace:
  *             [272] namespace not in the partition map, [273 + i] the map's namespace i
- *   [305, 561) dead letters written, by the destination's result code
  */
 export const WorkerCounter = {
   Records: 261,
@@ -30,8 +29,7 @@ export const WorkerCounter = {
   Unversioned: 269,
   DeadLettersDropped: 270,
   Stale: 272,
-  DeadLetters: 305,
-  Size: 305 + 256,
+  Size: 272 + 1 + 32,
 } as const;
 
 export function newCountersBuffer(): SharedArrayBuffer {

@@ -1,5 +1,6 @@
 export { WorkerControl, newControlBuffer } from './control.js';
 export { WorkerCounter, newCountersBuffer } from './counters.js';
+export { type DeadLetterTally, DeadLetterTallyWriter, deadLetterTallyCell, newDeadLetterTallyBuffer } from './dead-letter-tally.js';
 export { DiagnosticsReader, DiagnosticsWriter, type WorkerDiagnostic, newDiagnosticsBuffer } from './diagnostics.js';
 export { OUTCOME_SLOTS, Outcome } from './outcome.js';
 export { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, PartitionMapReader, PartitionMapWriter, newPartitionMapBuffer } from './partition-map.js';

@@ -9,6 +9,7 @@
  *   counters     counters.ts             worker ─▶ main: counts, heartbeat
  *   diagnostics  diagnostics.ts          worker ─▶ main: problems and errors
  *   policy       write-policy.ts         main ─▶ workers: the write policy (snapshot)
+ *   deadLetters  dead-letter-tally.ts    worker ─▶ main: dead letters by namespace and code (snapshot)
  *   destination.map / .session           partition-map.ts, session-token.ts (snapshots)
  */
 
@@ -71,6 +72,7 @@ export interface WorkerTask {
   counters: SharedArrayBuffer;
   diagnostics: SharedArrayBuffer;
   policy: SharedArrayBuffer;
+  deadLetters: SharedArrayBuffer;
   destination: DestinationSettings;
   faults: WorkerFaults;
   /** CPUs to pin this worker's thread to (service.cpu-affinity); empty = no pinning */

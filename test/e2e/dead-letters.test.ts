@@ -74,7 +74,7 @@ describe('dead letters and ferry replay', () => {
       expect(stats.byCode[20]).toBe(shipped);
       expect(stats.abandons).toBe(shipped);
       expect(stats.orderViolations).toBe(0);
-      expect(await ferry.metric('ferry_dead_letters_total{code="20"}')).toBe(shipped);
+      expect(await ferry.metric(`ferry_dead_letters_total{namespace="${LOST}",code="20"}`)).toBe(shipped);
       expect(await ferry.metric('ferry_dead_letters_dropped_total')).toBe(0);
       expect(await ferry.metric('ferry_replies_total{code="20"}')).toBe(shipped);
     } finally {
@@ -158,7 +158,7 @@ describe('dead letters and ferry replay', () => {
       const source = new XdrSource(loadOptions(ferry.port, { namespace: LOST, set: `dl-cap-${process.pid}`, keys: 50, changes: 200, object: 'S:300', probeEvery: 0, seed: 8 }));
       const stats = await source.run();
       expect(stats.byCode[20]).toBe(stats.ships);
-      const written = await ferry.metric('ferry_dead_letters_total{code="20"}');
+      const written = await ferry.metric(`ferry_dead_letters_total{namespace="${LOST}",code="20"}`);
       const dropped = await ferry.metric('ferry_dead_letters_dropped_total');
       expect(written).toBeGreaterThan(0);
       expect(dropped).toBeGreaterThan(0);
@@ -182,7 +182,7 @@ describe('dead letters and ferry replay', () => {
       const stats = await source.run();
       expect(stats.byCode[20]).toBe(stats.ships);
       expect(await ferry.metric('ferry_dead_letters_dropped_total')).toBe(stats.ships);
-      expect(await ferry.metric('ferry_dead_letters_total{code="20"}')).toBe(0);
+      expect(await ferry.metric(`ferry_dead_letters_total{namespace="${LOST}",code="20"}`)).toBe(0);
       await until(() => ferry.logs.some((l) => l.msg === 'worker problem' && l['code'] === 'ERR_DEAD_LETTERS' && String(l['reason']).includes('cannot create')));
     } finally {
       expect(await ferry.stop()).toBe(0);
