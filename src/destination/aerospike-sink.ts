@@ -23,6 +23,10 @@
  *   bits 20–30  1 + the namespace mapping applied (0 = none), and bit 31: a delete written as a
  *               tombstone; what a dead letter needs to turn the write back into the record as XDR
  *               shipped it (dead-letter-record.ts)
+ *
+ * With `lut: strip`, the stripped LUT rides beside the write in the connection's pending entry (and
+ * in a retry), for the same reason. A permanent rejection comes back with the write's bytes (kept
+ * for resend anyway): the record is parked as a dead letter and answered once that is durable.
  */
 
 import { AsMsg, Info2, PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
@@ -44,6 +48,8 @@ const NAMESPACE_MASK = 0xff;
 const MAPPING_SHIFT = 20;
 const MAPPING_MASK = 0x7ff;
 const TOMBSTONE = 0x80000000;
+/** the LUT's value in its field: after the field's size word and type */
+const LUT_VALUE_AT = 5;
 
 interface Retry {
   connection: number;
@@ -53,6 +59,9 @@ interface Retry {
   bytes: Buffer;
   deadline: number;
   timedOut: boolean;
+  /** the LUT the write policy stripped (0, 0 = none), for a dead letter */
+  lutHi: number;
+  lutLo: number;
 }
 
 export class AerospikeSink implements RecordSink, ConnectionEvents {
@@ -206,7 +215,11 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     const length = this.policy.outputLength(data, start, end, scan, mapping);
     const at = conn.reserve(length);
     this.policy.write(data, start, end, scan, mapping, conn.buffer, at, length);
-    conn.commit(length, connection, seq, this.tagOf(p, ns, mapping, guarded && (data[start + AsMsg.Info2]! & Info2.Delete) !== 0 && scan[Scan.LutFieldOffset]! >= 0), this.now);
+    const lutAt = scan[Scan.LutFieldOffset]!;
+    const tag = this.tagOf(p, ns, mapping, guarded && (data[start + AsMsg.Info2]! & Info2.Delete) !== 0 && lutAt >= 0);
+    // A stripped LUT is kept beside the write, as two halves, so a dead letter can have it back.
+    if (this.policy.stripsLut && lutAt >= 0) conn.commit(length, connection, seq, tag, this.now, data.readUInt32BE(lutAt + LUT_VALUE_AT), data.readUInt32BE(lutAt + LUT_VALUE_AT + 4));
+    else conn.commit(length, connection, seq, tag, this.now);
     this.inflight[p]!++;
     this.pinned[p] = conn;
     // Without a LUT there is no version to compare: the record is written as it came.
@@ -282,7 +295,7 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       }
       const at = conn.reserve(r.bytes.length);
       r.bytes.copy(conn.buffer, at);
-      conn.commit(r.bytes.length, r.connection, r.seq, r.tag, this.now);
+      conn.commit(r.bytes.length, r.connection, r.seq, r.tag, this.now, r.lutHi, r.lutLo);
       this.pinned[partition] = conn;
       this.resent++;
     }
@@ -327,24 +340,24 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
 
   // ---- ConnectionEvents ----------------------------------------------------------------------
 
-  reply(connection: number, seq: number, tag: number, code: number, rejected: Buffer | null): void {
+  reply(connection: number, seq: number, tag: number, code: number, rejected: Buffer | null, strippedLut: bigint | null): void {
     this.inflight[tag & PARTITION_MASK]!--;
     if (code === ResultCode.NotAuthenticated || code === ResultCode.ExpiredSession) this.session.requestRelogin();
     // 27 comes only from the last-write-wins guard: the destination holds a newer version.
     else if (code === ResultCode.FilteredOut) this.events.count(WorkerCounter.Stale + ((tag >>> PARTITION_BITS) & NAMESPACE_MASK));
     else if (rejected !== null && this.deadLetters !== null) {
       // Rejected for good: answered once its dead letter is durable.
-      this.park(connection, seq, tag, code, rejected);
+      this.park(connection, seq, tag, code, rejected, strippedLut);
       return;
     }
     this.events.done(connection, seq, code);
   }
 
-  private park(connection: number, seq: number, tag: number, code: number, write: Buffer): void {
+  private park(connection: number, seq: number, tag: number, code: number, write: Buffer, strippedLut: bigint | null): void {
     const letters = this.deadLetters!;
     let xdr: Buffer;
     try {
-      xdr = originalMessage(write, this.policy, ((tag >>> MAPPING_SHIFT) & MAPPING_MASK) - 1, (tag & TOMBSTONE) !== 0);
+      xdr = originalMessage(write, this.policy, ((tag >>> MAPPING_SHIFT) & MAPPING_MASK) - 1, (tag & TOMBSTONE) !== 0, strippedLut);
     } catch (err) {
       // Never expected (Ferry built the write); the record is answered, not lost silently.
       this.events.problem('dead letters', { code: 'ERR_DEAD_LETTERS', message: `cannot rebuild a rejected record: ${(err as Error).message}`, retriable: false }, false);
@@ -355,11 +368,11 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     letters.park(connection, seq, deadLetterOf(xdr, code, this.settings.deadLetters!.instance, this.worker, Date.now()));
   }
 
-  lost(connection: number, seq: number, tag: number, bytes: Buffer, timedOut: boolean): void {
+  lost(connection: number, seq: number, tag: number, bytes: Buffer, timedOut: boolean, lutHi: number, lutLo: number): void {
     // Still counted in inflight[partition], and pinned nowhere: later writes for the partition wait
     // until this one is sent again (resend() pins the partition to its new connection).
     this.pinned[tag & PARTITION_MASK] = null;
-    this.retries.push({ connection, seq, tag, bytes, deadline: performance.now() + this.settings.retryWindowMs, timedOut });
+    this.retries.push({ connection, seq, tag, bytes, deadline: performance.now() + this.settings.retryWindowMs, timedOut, lutHi, lutLo });
   }
 
   progress(): void {

@@ -10,7 +10,7 @@
  * it is at replay time (a namespace mapping added since, the write policy) applies to it.
  */
 
-import { FieldType, Info2, decodeRecordMessage, encodeRecordRequest, resultCodeText } from '../protocol/index.js';
+import { FieldType, Info2, type RequestField, decodeRecordMessage, encodeRecordRequest, lutField, resultCodeText } from '../protocol/index.js';
 import { type ChangeRecord, toChangeRecord } from './change-record.js';
 import type { WritePolicy } from './write-policy.js';
 
@@ -35,16 +35,18 @@ export interface ParkedRecord {
 
 /**
  * The record message as XDR shipped it, from the destination write Ferry made of it (proto header
- * included): the source namespace back in place of a mapped one, last-write-wins' guard field and
- * version bin taken out, a tombstone turned back into the delete it came from. What the write policy
- * dropped for good (a stripped LUT, a stripped durable-delete bit) stays dropped.
+ * included): the source namespace back in place of a mapped one, a stripped LUT (`strippedLut`, kept
+ * beside the write) back as the last field, where XDR puts it, last-write-wins' guard field and
+ * version bin taken out, a tombstone turned back into the delete it came from. A durable-delete bit
+ * the policy cleared stays cleared.
  */
-export function originalMessage(write: Buffer, policy: WritePolicy, mapping: number, tombstone: boolean): Buffer {
+export function originalMessage(write: Buffer, policy: WritePolicy, mapping: number, tombstone: boolean, strippedLut: bigint | null): Buffer {
   const m = decodeRecordMessage(write, 8, write.length);
   const bin = policy.versionBin;
-  const fields = m.fields
+  const fields: RequestField[] = m.fields
     .filter((f) => !(bin !== null && f.type === FieldType.FilterExpression))
     .map((f) => (f.type === FieldType.Namespace && mapping >= 0 && mapping < policy.mappings ? { type: f.type, data: policy.source(mapping) } : f));
+  if (strippedLut !== null && m.lut === undefined) fields.push(lutField(strippedLut));
   const ops = tombstone ? [] : m.ops.filter((op, i) => !(bin !== null && i === m.ops.length - 1 && op.name === bin));
   const message = encodeRecordRequest({
     info1: m.info1,

@@ -124,6 +124,11 @@ export class WritePolicy {
     return this.from[m]!;
   }
 
+  /** Whether the LUT field is dropped (`lut: strip`). */
+  get stripsLut(): boolean {
+    return this.stripLut;
+  }
+
   /** Whether last-write-wins turns deletes into tombstones. */
   get tombstones(): boolean {
     return this.guard !== null && this.guard.tombstoneTtl > 0;

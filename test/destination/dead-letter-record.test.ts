@@ -1,7 +1,7 @@
 /**
  * A dead letter holds the record as XDR shipped it: the destination write the write policy made is
- * turned back (mapped namespace, last-write-wins' guard field and version bin, a tombstone), and a
- * dead letter written as JSON or MessagePack reads back as the same record.
+ * turned back (mapped namespace, stripped LUT, last-write-wins' guard field and version bin, a
+ * tombstone), and a dead letter written as JSON or MessagePack reads back as the same record.
  */
 
 import { Packr } from 'msgpackr';
@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { changeRecordJson } from '../../src/destination/change-record.js';
 import { deadLetterOf, originalMessage, parkedRecordOf } from '../../src/destination/dead-letter-record.js';
 import { WritePolicy } from '../../src/destination/write-policy.js';
-import { FieldType, Info2, ScanError, lutToUnixMs, newScan, scanRecordMessage } from '../../src/protocol/index.js';
+import { FieldType, Info2, Scan, ScanError, lutToUnixMs, newScan, scanRecordMessage } from '../../src/protocol/index.js';
 import type { PolicySettings } from '../../src/threads/index.js';
 import { asMsgBody, bodyOf, captureCases, fieldBytes, opBytes } from '../support/bytes.js';
 
@@ -41,7 +41,16 @@ describe('originalMessage', () => {
   it.each(captureCases())('%s: a write made without changes turns back into the captured message', (_n, c) => {
     const body = bodyOf(c.message);
     const { policy, write, mapping } = destinationWrite(PLAIN, body);
-    expect(originalMessage(write, policy, mapping, false)).toEqual(body);
+    expect(originalMessage(write, policy, mapping, false, null)).toEqual(body);
+  });
+
+  it.each(captureCases())('%s: a stripped LUT, kept beside the write, goes back where XDR puts it', (_n, c) => {
+    const body = bodyOf(c.message);
+    const scan = newScan();
+    scanRecordMessage(body, 0, body.length, scan);
+    const lutAt = scan[Scan.LutFieldOffset]!;
+    const { policy, write, mapping } = destinationWrite({ ...PLAIN, stripLut: true }, body);
+    expect(originalMessage(write, policy, mapping, false, lutAt < 0 ? null : body.readBigUInt64BE(lutAt + 5))).toEqual(body);
   });
 
   it('puts the source namespace back in place of a mapped one', () => {
@@ -49,20 +58,23 @@ describe('originalMessage', () => {
     const { policy, write, mapping } = destinationWrite({ ...PLAIN, namespaceMap: [['other', 'x'], ['origin', 'test']] }, body);
     expect(mapping).toBe(1);
     expect(write.includes(Buffer.from('origin'))).toBe(false);
-    expect(originalMessage(write, policy, mapping, false)).toEqual(body);
+    expect(originalMessage(write, policy, mapping, false, null)).toEqual(body);
   });
 
   it('takes out the last-write-wins guard and version bin', () => {
     const body = record(Info2.Write);
     const { policy, write, mapping } = destinationWrite({ ...PLAIN, namespaceMap: [['origin', 'test']], lastWriteWins: { bin: 'ver', tombstoneTtl: 0 } }, body);
     expect(write.length).toBeGreaterThan(body.length + 8);
-    expect(originalMessage(write, policy, mapping, false)).toEqual(body);
+    expect(originalMessage(write, policy, mapping, false, null)).toEqual(body);
+    // All at once: mapped, guarded, LUT stripped.
+    const all = destinationWrite({ ...PLAIN, stripLut: true, namespaceMap: [['origin', 'test']], lastWriteWins: { bin: 'ver', tombstoneTtl: 0 } }, body);
+    expect(originalMessage(all.write, all.policy, all.mapping, false, LUT.readBigUInt64BE(0))).toEqual(body);
   });
 
   it('turns a tombstone back into the delete it came from', () => {
     const body = record(Info2.Write | Info2.Delete);
     const { policy, write, mapping } = destinationWrite({ ...PLAIN, lastWriteWins: { bin: 'ver', tombstoneTtl: 600 } }, body);
-    const back = originalMessage(write, policy, mapping, true);
+    const back = originalMessage(write, policy, mapping, true, null);
     expect(back).toEqual(body);
     const letter = deadLetterOf(back, 20, 'host-a', 0, Date.UTC(2026, 10, 29));
     expect(letter).toMatchObject({ msg: 'delete', namespace: 'origin', set: 'people', bins: {}, gen: 7 });

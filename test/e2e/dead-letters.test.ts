@@ -1,6 +1,6 @@
 /**
  * End to end: records for a namespace the destination lacks are answered 20 (namespace not found)
- * and parked as dead letters; `ferry replay` with a configuration that maps the namespace writes
+ * and parked as dead letters (whole: the LUT Ferry strips from its writes included); `ferry replay` with a configuration that maps the namespace writes
  * them, and the official client finds every key at its last version. Then: dry runs and filters
  * send nothing, a second replay is harmless, and a full dead-letter store (a cap of a few KiB, a
  * folder that cannot be created) never stalls or crashes Ferry: the source still gets its answer.
@@ -61,7 +61,8 @@ describe('dead letters and ferry replay', () => {
   it('parks records the destination rejects for good, and replay writes them once the namespace is mapped', async () => {
     const dir = join(scratch, 'parked');
     const set = `dl-${process.pid}`;
-    const ferry = await FerryProcess.start(testConfig(ctx.dest, { aerospike: { 'dead-letters': { path: dir } } }));
+    // The LUT is stripped from destination writes; the dead letters still carry it.
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { aerospike: { lut: 'strip', 'dead-letters': { path: dir } } }));
     let source: XdrSource;
     let shipped = 0;
     try {
