@@ -3,11 +3,12 @@
  * and parked as dead letters (whole: the LUT Ferry strips from its writes included); `ferry replay` with a configuration that maps the namespace writes
  * them, and the official client finds every key at its last version. Then: dry runs and filters
  * send nothing, a second replay is harmless, and a full dead-letter store (a cap of a few KiB, a
- * folder that cannot be created) never stalls or crashes Ferry: the source still gets its answer.
+ * full disk: a 64 KiB tmpfs the test mounts, which needs root; a folder that cannot be created)
+ * never stalls or crashes Ferry: the source still gets its answer.
  */
 
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -187,6 +188,32 @@ describe('dead letters and ferry replay', () => {
       await until(() => ferry.logs.some((l) => l.msg === 'worker problem' && l['code'] === 'ERR_DEAD_LETTERS' && String(l['reason']).includes('cannot create')));
     } finally {
       expect(await ferry.stop()).toBe(0);
+    }
+  });
+
+  it('a full disk: what does not fit is dropped, counted and reported, and no half record stays', async () => {
+    const disk = join(scratch, 'tiny-disk');
+    mkdirSync(disk);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk]);
+    try {
+      const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { 'worker-threads': 1 }, aerospike: { 'dead-letters': { path: disk } } }));
+      try {
+        const source = new XdrSource(loadOptions(ferry.port, { namespace: LOST, set: `dl-full-${process.pid}`, keys: 60, changes: 60, throttle: 100, workload: 'insert', object: 'S:3000', probeEvery: 0, seed: 10 }));
+        const stats = await source.run();
+        expect(stats.byCode[20]).toBe(stats.ships);
+        const written = await ferry.metric(`ferry_dead_letters_total{namespace="${LOST}",code="20"}`);
+        const dropped = await ferry.metric('ferry_dead_letters_dropped_total');
+        expect(written).toBeGreaterThan(0);
+        expect(dropped).toBeGreaterThan(0);
+        expect(written + dropped).toBe(stats.ships);
+        // Every line on the disk is a whole dead letter.
+        expect(deadLetters(disk).letters).toHaveLength(written);
+        await until(() => ferry.logs.some((l) => l.msg === 'worker problem' && l['code'] === 'ERR_DEAD_LETTERS' && String(l['reason']).includes('ENOSPC')));
+      } finally {
+        expect(await ferry.stop()).toBe(0);
+      }
+    } finally {
+      execFileSync('umount', [disk]);
     }
   });
 });
