@@ -19,7 +19,7 @@
  * so a file never holds half a record.
  */
 
-import { close, fdatasync, ftruncate, open, readdir, unlink } from 'node:fs';
+import { close, fdatasync, fsync, ftruncate, open, readdir, unlink } from 'node:fs';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import type { DeadLetterSettings } from '../threads/index.js';
@@ -208,12 +208,16 @@ export class DeadLetterWriter {
         }
         const next = last + 1;
         open(this.fileName(next), 'wx', 0o640, (err, fd) => {
+          // Another process of the same instance name took that number meanwhile: look again.
+          if (err?.code === 'EEXIST') return this.openNext();
           if (err !== null) return this.opened(`cannot create a dead-letter file in ${dir}: ${err.message}`);
           this.fd = fd;
           this.n = next;
           this.size = 0;
           this.state = State.Open;
-          this.opened(null);
+          if (!this.settings.sync) return this.opened(null);
+          // The new file's name is durable before the first dead letter in it is answered.
+          syncFolder(dir, () => this.opened(null));
         });
       });
     });
@@ -252,4 +256,12 @@ export class DeadLetterWriter {
     this.fd = -1;
     this.state = State.Closed;
   }
+}
+
+/** fsync a folder (its entries); a file system that cannot is not an error here. */
+function syncFolder(dir: string, cb: () => void): void {
+  open(dir, 'r', (err, fd) => {
+    if (err !== null) return cb();
+    fsync(fd, () => close(fd, () => cb()));
+  });
 }
