@@ -61,8 +61,9 @@ export class FerryProcess {
   static launch(config: Record<string, unknown>, nodeFlags: readonly string[] = NODE_FLAGS): FerryProcess {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
     const file = join(dir, 'ferry.yml');
-    writeFileSync(file, stringify(withDeadLettersIn(config, join(dir, 'dead-letters'))));
-    const child = spawn(process.execPath, [...nodeFlags, FERRY_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    writeFileSync(file, stringify(config));
+    // The state directory systemd would give: dead letters go to its dead-letters/ unless a test names a path.
+    const child = spawn(process.execPath, [...nodeFlags, FERRY_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATE_DIRECTORY: dir } });
     child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const p = new FerryProcess(child, file);
     let buffered = '';
@@ -96,14 +97,6 @@ export class FerryProcess {
   exitCode(): Promise<number | null> {
     return this.exited;
   }
-}
-
-/** Dead letters go to `dir` (the process's own temporary folder) unless the test names a path. */
-function withDeadLettersIn(config: Record<string, unknown>, dir: string): Record<string, unknown> {
-  const a = config['aerospike'] as Record<string, unknown> | undefined;
-  if (a === undefined) return config;
-  const d = (a['dead-letters'] ?? {}) as Record<string, unknown>;
-  return d['path'] !== undefined ? config : { ...config, aerospike: { ...a, 'dead-letters': { ...d, path: dir } } };
 }
 
 /** A Ferry configuration for tests: loopback, port 0, the given destination. */
