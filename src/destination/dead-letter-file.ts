@@ -21,13 +21,14 @@ const SHOWN_BAD = 5;
 export function readDeadLetterFile(path: string): DeadLetterFile {
   const bytes = readFileSync(path);
   const out: DeadLetterFile = { records: [], bad: 0, firstBad: [] };
+  const bad = (where: string, why: string): void => {
+    out.bad++;
+    if (out.firstBad.length < SHOWN_BAD) out.firstBad.push(`${path}:${where}: ${why}`);
+  };
   const take = (raw: unknown, where: string): void => {
     const r = parkedRecordOf(raw);
     if (typeof r !== 'string') out.records.push(r);
-    else {
-      out.bad++;
-      if (out.firstBad.length < SHOWN_BAD) out.firstBad.push(`${path}:${where}: ${r}`);
-    }
+    else bad(where, r);
   };
   if (path.endsWith('.msgpack')) {
     const unpackr = new Unpackr({ useRecords: false });
@@ -42,7 +43,7 @@ export function readDeadLetterFile(path: string): DeadLetterFile {
       broken = (err as Error).message;
     }
     values.forEach((v, i) => take(v, `map ${i + 1}`));
-    if (broken !== null) take(null, `map ${values.length + 1} (${broken})`);
+    if (broken !== null) bad(`map ${values.length + 1}`, `cut off (${broken})`);
     return out;
   }
   const lines = bytes.toString('utf8').split('\n');
@@ -52,7 +53,8 @@ export function readDeadLetterFile(path: string): DeadLetterFile {
     try {
       raw = JSON.parse(line);
     } catch {
-      raw = null;
+      bad(`line ${i + 1}`, 'not JSON (cut off?)');
+      return;
     }
     take(raw, `line ${i + 1}`);
   });

@@ -4,9 +4,13 @@
  * tombstone), and a dead letter written as JSON or MessagePack reads back as the same record.
  */
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { changeRecordJson } from '../../src/destination/change-record.js';
+import { readDeadLetterFile } from '../../src/destination/dead-letter-file.js';
 import { deadLetterOf, originalMessage, parkedRecordOf } from '../../src/destination/dead-letter-record.js';
 import { WritePolicy } from '../../src/destination/write-policy.js';
 import { FieldType, Info2, Scan, ScanError, lutToUnixMs, newScan, scanRecordMessage } from '../../src/protocol/index.js';
@@ -103,5 +107,40 @@ describe('a dead letter read back', () => {
     expect(parkedRecordOf({ set: null, code: 20 })).toBe('no namespace');
     expect(parkedRecordOf({ namespace: 'x', set: null, code: 20, at: 'yesterday', xdr: 'AA==' })).toBe('no time (at)');
     expect(parkedRecordOf({ namespace: 'x', set: null, code: 20, at: '2026-11-29T12:00:00Z' })).toBe('no record (xdr)');
+  });
+});
+
+describe('readDeadLetterFile', () => {
+  const xdr = record(Info2.Write);
+  const letter = deadLetterOf(xdr, 20, 'host-a', 0, Date.UTC(2026, 10, 29, 12));
+
+  it('reads JSON lines, counting a line that is not a dead letter and where it is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-dl-read-'));
+    try {
+      const file = join(dir, 'a.jsonl');
+      writeFileSync(file, `${changeRecordJson(letter)}\n{"half":\n\n${changeRecordJson(letter)}\n`);
+      const read = readDeadLetterFile(file);
+      expect(read.records.map((r) => r.xdr)).toEqual([xdr, xdr]);
+      expect(read.bad).toBe(1);
+      expect(read.firstBad).toEqual([`${file}:line 2: not JSON (cut off?)`]);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('reads a MessagePack stream; a cut-off tail counts as one bad map', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-dl-read-'));
+    try {
+      const packr = new Packr({ useRecords: false, variableMapSize: true });
+      const one = packr.pack(letter);
+      const file = join(dir, 'a.msgpack');
+      writeFileSync(file, Buffer.concat([one, one, one.subarray(0, 30)]));
+      const read = readDeadLetterFile(file);
+      expect(read.records).toHaveLength(2);
+      expect(read.records[1]).toMatchObject({ namespace: 'origin', code: 20, xdr });
+      expect(read.bad).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 });
