@@ -104,7 +104,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   }
   if (selected.length === 0) return bad > 0 ? 1 : 0;
 
-  const log = pino({ level: 'warn', base: { name: 'ferry-replay' } }, pino.destination(2));
+  const log = pino({ level: 'error', base: { name: 'ferry-replay' } }, pino.destination(2));
   const sender = new ReplaySender(d, log);
   try {
     if (!(await sender.connect(config.service.startupTimeoutMs))) {
