@@ -305,7 +305,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
     return out;
   }
 
-  ready(): { ready: boolean; reasons: string[] } {
+  ready(): { ready: boolean; reasons: string[]; warnings: string[] } {
     const reasons: string[] = [];
     if (this.listeners.length === 0) reasons.push('not listening yet');
     if (this.stopping !== null) reasons.push('draining');
@@ -322,7 +322,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
       const silent = performance.now() - this.answeredAt;
       if (this.budget.inFlight > 0 && silent > stallMs) reasons.push(`the destination has not answered for ${Math.round(silent)} ms`);
     }
-    return { ready: reasons.length === 0, reasons };
+    return { ready: reasons.length === 0, reasons, warnings: this.pool?.health.warnings() ?? [] };
   }
 
   private heartbeats: number[] = [];

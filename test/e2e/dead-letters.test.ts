@@ -184,6 +184,11 @@ describe('dead letters and ferry replay', () => {
       for (const f of files) expect(statSync(f).size).toBeLessThanOrEqual(4096);
       expect(letters).toHaveLength(written);
       await until(() => ferry.logs.some((l) => l.msg === 'worker problem' && String(l['reason']).includes('dead-letter store full')));
+      // Still ready (traffic flows), with the full store listed as a warning.
+      const ready = await fetch(`http://127.0.0.1:${ferry.managePort}/health/ready`);
+      expect(ready.status).toBe(200);
+      const body = (await ready.json()) as { warnings?: string[] };
+      expect(body.warnings?.some((w) => w.includes('dead-letter store full'))).toBe(true);
     } finally {
       expect(await ferry.stop()).toBe(0);
     }
