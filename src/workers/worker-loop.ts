@@ -14,6 +14,7 @@ import { AerospikeSink, FileSink, type RecordSink, type SinkEvents } from '../de
 import { loadSystemdIntegration } from '../management/systemd.js';
 import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
 import {
+  DeadLetterTallyWriter,
   DiagnosticsWriter,
   INBOUND_HEADER,
   Outcome,
@@ -29,7 +30,6 @@ import {
   inboundConnection,
   inboundSequence,
   policyCell,
-  DeadLetterTallyWriter,
   writeCompletion,
 } from '../threads/index.js';
 
