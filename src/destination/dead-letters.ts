@@ -16,7 +16,8 @@
  * writable, too much pending) is answered with its code all the same, counted as dropped, and the
  * condition is reported as a worker problem (main logs it once and lists it in /health/ready);
  * it clears with the next dead letter written. A failed write is cut back off the file (ftruncate),
- * so a file never holds half a record.
+ * so a file never holds half a record; when it held several records, they are written again one at
+ * a time, so a disk that fills up keeps what fits.
  */
 
 import { close, fdatasync, fsync, ftruncate, open, readdir, unlink } from 'node:fs';
@@ -76,6 +77,8 @@ export class DeadLetterWriter {
   private size = 0;
   /** the number of the file being written */
   private n = 0;
+  /** after a failed write of several records: write one at a time until one fails or all are in */
+  private oneByOne = false;
   private closing = false;
 
   constructor(
@@ -137,6 +140,7 @@ export class DeadLetterWriter {
       if (this.size + bytes + e.bytes.length > this.settings.maxBytes && (batch.length > 0 || this.size > 0)) break;
       batch.push(e);
       bytes += e.bytes.length;
+      if (this.oneByOne) break;
     }
     if (batch.length === 0) {
       this.rotate();
@@ -146,35 +150,48 @@ export class DeadLetterWriter {
     this.pendingBytes -= bytes;
     this.writing = batch.length;
     this.busy = true;
-    const buf = Buffer.concat(batch.map((e) => e.bytes), bytes);
     const fd = this.fd;
     const from = this.size;
-    writeFully(fd, buf, 0, (err) => {
-      const finish = (e: Error | null): void => {
-        this.writing = 0;
-        this.busy = false;
-        if (e === null) {
-          this.size += bytes;
-          this.events.cleared(this.key);
-        } else {
-          // Leave no half record behind (disk full), then close the file; a later write starts the next.
-          this.fd = -1;
-          this.state = State.Closed;
-          const name = this.fileName(this.n);
-          ftruncate(fd, from, () => close(fd, () => (from === 0 ? unlink(name, () => undefined) : undefined)));
-          this.fail(`cannot write ${this.fileName(this.n)}: ${e.message}`);
-        }
-        for (const x of batch) {
-          if (e === null) this.events.parked(x.namespace, x.code);
-          else this.events.dropped();
-          this.events.done(x.connection, x.seq, x.code);
-        }
-        this.events.progress();
-        this.flush();
-      };
-      if (err !== null || !this.settings.sync) finish(err);
+    const finish = (e: Error | null): void => {
+      this.writing = 0;
+      this.busy = false;
+      if (e === null) {
+        this.size += bytes;
+        if (this.pending.length === 0) this.oneByOne = false;
+        this.events.cleared(this.key);
+      } else {
+        this.oneByOne = false;
+        // Leave no half record behind (disk full), then close the file; a later write starts the next.
+        this.fd = -1;
+        this.state = State.Closed;
+        const name = this.fileName(this.n);
+        ftruncate(fd, from, () => close(fd, () => (from === 0 ? unlink(name, () => undefined) : undefined)));
+        this.fail(`cannot write ${name}: ${e.message}`);
+      }
+      for (const x of batch) {
+        if (e === null) this.events.parked(x.namespace, x.code);
+        else this.events.dropped();
+        this.events.done(x.connection, x.seq, x.code);
+      }
+      this.events.progress();
+      this.flush();
+    };
+    const written = (err: Error | null): void => {
+      if (err !== null && batch.length > 1) {
+        // Cut the failed write off and write its records again one at a time: keep what fits.
+        ftruncate(fd, from, () => {
+          this.pending = batch.concat(this.pending);
+          this.pendingBytes += bytes;
+          this.writing = 0;
+          this.busy = false;
+          this.oneByOne = true;
+          this.flush();
+        });
+      } else if (err !== null || !this.settings.sync) finish(err);
       else fdatasync(fd, finish);
-    });
+    };
+    // At the file's known size: after a cut-off write, the fd's own position is past the end.
+    writeFully(fd, Buffer.concat(batch.map((e) => e.bytes), bytes), 0, written, from);
   };
 
   /** Close the full file and go on with the next one, if one more is allowed. */

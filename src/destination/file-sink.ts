@@ -114,11 +114,14 @@ export class FileSink implements RecordSink {
   }
 }
 
-/** Write `buf[from…]` to `fd` whole (a short write goes on where it stopped). */
-export function writeFully(fd: number, buf: Buffer, from: number, cb: (err: Error | null) => void): void {
-  write(fd, buf, from, buf.length - from, null, (err, n) => {
+/**
+ * Write `buf[from…]` to `fd` whole (a short write goes on where it stopped): at the file's position,
+ * or with `at`, at file offset `at` + `from`.
+ */
+export function writeFully(fd: number, buf: Buffer, from: number, cb: (err: Error | null) => void, at: number | null = null): void {
+  write(fd, buf, from, buf.length - from, at === null ? null : at + from, (err, n) => {
     if (err !== null) cb(err);
-    else if (from + n < buf.length) writeFully(fd, buf, from + n, cb);
+    else if (from + n < buf.length) writeFully(fd, buf, from + n, cb, at);
     else cb(null);
   });
 }

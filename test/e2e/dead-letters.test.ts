@@ -28,6 +28,21 @@ async function until(ready: () => boolean): Promise<void> {
   while (!ready()) await new Promise((r) => setTimeout(r, 20));
 }
 
+/**
+ * Ship changes for the missing namespace through `ferry`; every shipment must be answered 20, some
+ * parked and the others dropped. Returns how many were parked.
+ */
+async function partlyParked(ferry: FerryProcess, over: Parameters<typeof loadOptions>[1]): Promise<number> {
+  const stats = await new XdrSource(loadOptions(ferry.port, { namespace: LOST, probeEvery: 0, ...over })).run();
+  expect(stats.byCode[20]).toBe(stats.ships);
+  const written = await ferry.metric(`ferry_dead_letters_total{namespace="${LOST}",code="20"}`);
+  const dropped = await ferry.metric('ferry_dead_letters_dropped_total');
+  expect(written).toBeGreaterThan(0);
+  expect(dropped).toBeGreaterThan(0);
+  expect(written + dropped).toBe(stats.ships);
+  return written;
+}
+
 interface Run {
   code: number;
   stdout: string;
@@ -171,14 +186,7 @@ describe('dead letters and ferry replay', () => {
       testConfig(ctx.dest, { service: { 'worker-threads': 1 }, aerospike: { 'dead-letters': { path: dir, 'max-bytes': 4096, 'max-files': 2 } } }),
     );
     try {
-      const source = new XdrSource(loadOptions(ferry.port, { namespace: LOST, set: `dl-cap-${process.pid}`, keys: 50, changes: 200, object: 'S:300', probeEvery: 0, seed: 8 }));
-      const stats = await source.run();
-      expect(stats.byCode[20]).toBe(stats.ships);
-      const written = await ferry.metric(`ferry_dead_letters_total{namespace="${LOST}",code="20"}`);
-      const dropped = await ferry.metric('ferry_dead_letters_dropped_total');
-      expect(written).toBeGreaterThan(0);
-      expect(dropped).toBeGreaterThan(0);
-      expect(written + dropped).toBe(stats.ships);
+      const written = await partlyParked(ferry, { set: `dl-cap-${process.pid}`, keys: 50, changes: 200, object: 'S:300', seed: 8 });
       const { files, letters } = deadLetters(dir);
       expect(files).toHaveLength(2);
       for (const f of files) expect(statSync(f).size).toBeLessThanOrEqual(4096);
@@ -217,14 +225,7 @@ describe('dead letters and ferry replay', () => {
     try {
       const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { 'worker-threads': 1 }, aerospike: { 'dead-letters': { path: disk } } }));
       try {
-        const source = new XdrSource(loadOptions(ferry.port, { namespace: LOST, set: `dl-full-${process.pid}`, keys: 60, changes: 60, throttle: 100, workload: 'insert', object: 'S:3000', probeEvery: 0, seed: 10 }));
-        const stats = await source.run();
-        expect(stats.byCode[20]).toBe(stats.ships);
-        const written = await ferry.metric(`ferry_dead_letters_total{namespace="${LOST}",code="20"}`);
-        const dropped = await ferry.metric('ferry_dead_letters_dropped_total');
-        expect(written).toBeGreaterThan(0);
-        expect(dropped).toBeGreaterThan(0);
-        expect(written + dropped).toBe(stats.ships);
+        const written = await partlyParked(ferry, { set: `dl-full-${process.pid}`, keys: 60, changes: 60, workload: 'insert', object: 'S:3000', seed: 10 });
         // Every line on the disk is a whole dead letter.
         expect(deadLetters(disk).letters).toHaveLength(written);
         await until(() => ferry.logs.some((l) => l.msg === 'worker problem' && l['code'] === 'ERR_DEAD_LETTERS' && String(l['reason']).includes('ENOSPC')));
