@@ -7,24 +7,19 @@
  *   worker diagnostics: WorkerPool.checkHealth() on the watch ─▶ log, count, readiness
  */
 
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type AerospikeDestination, ConfigError, type FerryConfig, changedKeys, classifyChanges, readConfigFile, readFirstLine } from './config/index.js';
+import { type AerospikeDestination, type FerryConfig, changedKeys, classifyChanges } from './config/index.js';
+import { destinationTender, writePolicyOf } from './destination-setup.js';
 import { WorkerPool } from './dispatch/index.js';
 import { Tender } from './destination/index.js';
 import {
   type DestinationSettings,
   PartitionMapReader,
-  PartitionMapWriter,
   type PolicySettings,
-  SessionTokenShare,
   WorkerCounter,
   type WorkerFaults,
-  newPartitionMapBuffer,
-  newSessionBuffer,
 } from './threads/index.js';
 import { ManagementServer, type ManagementTarget } from './management/http-server.js';
 import { Logging } from './management/logger.js';
@@ -123,26 +118,10 @@ export class Ferry implements MetricsSource, ManagementTarget {
     let destination: DestinationSettings;
     let connectWaitMs = 2000;
     if (d.kind === 'aerospike') {
-      const mapSab = newPartitionMapBuffer();
+      const link = destinationTender(d, this.logging.get('tender'));
+      const { mapSab, sessionSab, tlsText } = link;
       this.map = new PartitionMapReader(mapSab);
-      const sessionSab = newSessionBuffer();
-      const tlsText = destinationTls(d.tls);
-      this.tender = new Tender(
-        {
-          seeds: d.seeds.map((seed) => ({ host: seed.host, port: seed.port, tlsName: seed.tlsName ?? d.tls?.tlsName })),
-          clusterName: d.clusterName,
-          tls: tlsText === null ? null : { ca: toBuffer(tlsText.ca), cert: toBuffer(tlsText.cert), key: toBuffer(tlsText.key) },
-          credentials:
-            d.credentials === null
-              ? null
-              : { user: d.credentials.user ?? '', password: d.credentials.passwordFile === undefined ? '' : passwordOf(d.credentials.passwordFile), mode: d.credentials.mode },
-          intervalMs: d.tendIntervalMs,
-          timeoutMs: d.connectTimeoutMs * 2,
-        },
-        new PartitionMapWriter(mapSab),
-        new SessionTokenShare(sessionSab),
-        this.logging.get('tender'),
-      );
+      this.tender = link.tender;
       // A wrong user or password throws here: a start-up error, not a retry loop.
       await this.tender.start();
       const tender = this.tender;
@@ -160,7 +139,9 @@ export class Ferry implements MetricsSource, ManagementTarget {
         tls: tlsText,
         map: mapSab,
         session: sessionSab,
+        deadLetters: d.deadLetters,
       };
+      if (d.deadLetters !== null) this.log.info({ path: d.deadLetters.path, maxBytes: d.deadLetters.maxBytes, maxFiles: d.deadLetters.maxFiles }, 'records the destination rejects for good are kept as dead letters');
       this.policy = this.policyFor(d);
       connectWaitMs = d.connectTimeoutMs * 2;
     } else {
@@ -226,9 +207,9 @@ export class Ferry implements MetricsSource, ManagementTarget {
    * not reached yet is treated as Community Edition, which is the safe side.
    */
   private policyFor(d: AerospikeDestination): PolicySettings {
-    const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(this.edition));
-    if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: strip }, 'durable-delete policy');
-    return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]), lastWriteWins: d.lastWriteWins === null ? null : { ...d.lastWriteWins } };
+    const policy = writePolicyOf(d, this.edition);
+    if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: policy.stripDurableDelete }, 'durable-delete policy');
+    return policy;
   }
 
   /**
@@ -318,12 +299,13 @@ export class Ferry implements MetricsSource, ManagementTarget {
         ringBytes: pool.ringBytes,
         problems: pool.health.counts[w]!,
         activeProblems: pool.health.activeCount(w),
+        deadLetters: pool.deadLetters(w),
       });
     }
     return out;
   }
 
-  ready(): { ready: boolean; reasons: string[] } {
+  ready(): { ready: boolean; reasons: string[]; warnings: string[] } {
     const reasons: string[] = [];
     if (this.listeners.length === 0) reasons.push('not listening yet');
     if (this.stopping !== null) reasons.push('draining');
@@ -340,7 +322,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
       const silent = performance.now() - this.answeredAt;
       if (this.budget.inFlight > 0 && silent > stallMs) reasons.push(`the destination has not answered for ${Math.round(silent)} ms`);
     }
-    return { ready: reasons.length === 0, reasons };
+    return { ready: reasons.length === 0, reasons, warnings: this.pool?.health.warnings() ?? [] };
   }
 
   private heartbeats: number[] = [];
@@ -466,46 +448,6 @@ export class Ferry implements MetricsSource, ManagementTarget {
 
 /** Beyond the ack deadline, what the drain gives workers and sockets to wind down. */
 const DRAIN_MARGIN_MS = 1000;
-
-/**
- * The destination's TLS files, read and loaded now: a missing, unreadable or malformed one is a
- * configuration error naming its key, not a tender that retries a handshake that cannot work.
- */
-function destinationTls(tls: AerospikeDestination['tls']): { ca: string | undefined; cert: string | undefined; key: string | undefined } | null {
-  if (tls === null) return null;
-  const problems: string[] = [];
-  const read = (path: string | undefined, key: string): string | undefined => (path === undefined ? undefined : readConfigFile(path, `aerospike.tls.${key}`, problems)?.toString('utf8'));
-  const text = { ca: read(tls.caFile, 'ca-file'), cert: read(tls.certFile, 'cert-chain-file'), key: read(tls.keyFile, 'key-file') };
-  if (text.ca !== undefined) {
-    // A CA file without a certificate in it would only fail every handshake, later and less clearly.
-    try {
-      new X509Certificate(text.ca);
-    } catch (err) {
-      problems.push(`aerospike.tls.ca-file: not a PEM certificate (${(err as Error).message})`);
-    }
-  }
-  if (problems.length === 0) {
-    try {
-      createSecureContext(text);
-    } catch (err) {
-      problems.push(`aerospike.tls: cannot load cert-chain-file and key-file (${(err as Error).message})`);
-    }
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return text;
-}
-
-/** The destination password: the first line of its file; an unreadable file is a config error. */
-function passwordOf(path: string): string {
-  const problems: string[] = [];
-  const password = readFirstLine(path, 'aerospike.credentials.password-file', problems);
-  if (password === undefined) throw new ConfigError(problems);
-  return password;
-}
-
-function toBuffer(text: string | undefined): Buffer | undefined {
-  return text === undefined ? undefined : Buffer.from(text);
-}
 
 const WATCH_MS = 100;
 

@@ -4,7 +4,8 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, hostname } from 'node:os';
+import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig } from './schema.js';
@@ -62,6 +63,18 @@ export interface AerospikeDestination {
   readonly durableDelete: 'auto' | 'keep' | 'strip';
   /** `aerospike.last-write-wins`; null = off */
   readonly lastWriteWins: { readonly bin: string; readonly tombstoneTtl: number } | null;
+  /** `aerospike.dead-letters`; null = off */
+  readonly deadLetters: DeadLetterConfig | null;
+}
+
+export interface DeadLetterConfig {
+  readonly path: string;
+  readonly maxBytes: number;
+  readonly maxFiles: number;
+  readonly format: 'json' | 'msgpack';
+  readonly sync: boolean;
+  /** this instance's name in dead letters: the fleet's advertised address, else the host name */
+  readonly instance: string;
 }
 
 export interface SourceSecuritySettings {
@@ -205,7 +218,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
   const s = raw.service;
   const ports = Array.isArray(s.port) ? s.port : [s.port];
   const addresses = Array.isArray(s.address) ? s.address : [s.address];
-  const destination = raw.aerospike !== undefined ? aerospikeDestination(raw.aerospike, s['ack-deadline']) : fileDestination(raw.file!);
+  const destination = raw.aerospike !== undefined ? aerospikeDestination(raw.aerospike, s['ack-deadline'], raw.fleet?.advertise ?? hostname()) : fileDestination(raw.file!);
   const cfg: FerryConfig = {
     raw,
     service: {
@@ -230,7 +243,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
   return deepFreeze(cfg);
 }
 
-function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlineMs: number): AerospikeDestination {
+function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlineMs: number, instance: string): AerospikeDestination {
   const seeds = a.seeds.flatMap((seed) => Object.entries(seed).map(([host, o]) => ({ host, port: o?.port ?? 3000, tlsName: o?.['tls-name'] })));
   const c = a.credentials;
   const t = a.tls;
@@ -252,7 +265,15 @@ function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlin
     lut: a.lut,
     durableDelete: a['durable-delete'],
     lastWriteWins: lastWriteWinsOf(a['last-write-wins']),
+    deadLetters: deadLettersOf(a['dead-letters'], instance),
   };
+}
+
+function deadLettersOf(d: NonNullable<RawConfig['aerospike']>['dead-letters'], instance: string): DeadLetterConfig | null {
+  if (!d.enabled) return null;
+  const state = process.env['STATE_DIRECTORY']?.split(':')[0];
+  const path = d.path ?? (state === undefined || state === '' ? join('data', 'dead-letters') : join(state, 'dead-letters'));
+  return { path, maxBytes: d['max-bytes'], maxFiles: d['max-files'], format: d.format, sync: d.sync, instance };
 }
 
 function lastWriteWinsOf(l: NonNullable<RawConfig['aerospike']>['last-write-wins']): AerospikeDestination['lastWriteWins'] {

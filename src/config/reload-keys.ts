@@ -47,6 +47,8 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   'aerospike.durable-delete': 'live',
   'aerospike.last-write-wins': 'live',
   'aerospike.rack-id': 'live',
+  // each worker opens its dead-letter files once
+  'aerospike.dead-letters': 'restart',
 
   // the file destination is opened once
   'file.path': 'restart',

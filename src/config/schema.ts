@@ -153,6 +153,25 @@ export const aerospikeSchema = z.strictObject({
       'tombstone-ttl': z.number().int().min(1).max(0xfffffffd).default(86400),
     })
     .optional(),
+  // Ferry's extension: records the destination rejects for good, kept for `ferry replay`
+  'dead-letters': z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      // the folder; unset: $STATE_DIRECTORY/dead-letters under systemd, else data/dead-letters
+      path: z.string().min(1).optional(),
+      // bytes a file grows to before the next one is started
+      'max-bytes': z
+        .number()
+        .int()
+        .min(1024)
+        .max(2 ** 40)
+        .default(64 * 1024 * 1024),
+      // files kept per worker; when all are full, new dead letters are dropped
+      'max-files': z.number().int().min(1).max(100_000).default(16),
+      format: z.enum(['json', 'msgpack']).default('json'),
+      sync: z.boolean().default(true),
+    })
+    .prefault({}),
 });
 
 /** Ferry's embedded destination: change records appended to a file. */

@@ -56,8 +56,10 @@ class Guard {
   readonly op: Buffer;
   /** seconds a tombstone lives; 0 = deletes stay deletes */
   readonly tombstoneTtl: number;
+  readonly bin: string;
 
   constructor(s: LastWriteWinsSettings) {
+    this.bin = s.bin;
     const g = encodeVersionGuard(s.bin);
     this.field = Buffer.alloc(5 + g.expression.length);
     this.field.writeUInt32BE(1 + g.expression.length, 0);
@@ -115,6 +117,26 @@ export class WritePolicy {
   /** The destination namespace of mapping `m`, as bytes. */
   target(m: number): Buffer {
     return this.to[m]!;
+  }
+
+  /** The source namespace of mapping `m`, as bytes. */
+  source(m: number): Buffer {
+    return this.from[m]!;
+  }
+
+  /** Whether the LUT field is dropped (`lut: strip`). */
+  get stripsLut(): boolean {
+    return this.stripLut;
+  }
+
+  /** Whether last-write-wins turns deletes into tombstones. */
+  get tombstones(): boolean {
+    return this.guard !== null && this.guard.tombstoneTtl > 0;
+  }
+
+  /** The version bin last-write-wins writes, or null when it is off. */
+  get versionBin(): string | null {
+    return this.guard === null ? null : this.guard.bin;
   }
 
   /** Bytes `write()` will produce, proto header included. */

@@ -13,6 +13,7 @@
  *   [267]     1 when the thread is pinned to its CPUs
  *   [268]     writes sent again after their destination connection was lost
  *   [269]     records without a LUT field, written unguarded under last-write-wins
+ *   [270]     dead letters dropped (not written: store full, disk full, folder not writable)
  *   [272, 305) stale records (answered 27 under last-write-wins) by destination namespace:
  *             [272] namespace not in the partition map, [273 + i] the map's namespace i
  */
@@ -26,6 +27,7 @@ export const WorkerCounter = {
   Pinned: 267,
   Resent: 268,
   Unversioned: 269,
+  DeadLettersDropped: 270,
   Stale: 272,
   Size: 272 + 1 + 32,
 } as const;

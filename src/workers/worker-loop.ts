@@ -14,6 +14,7 @@ import { AerospikeSink, FileSink, type RecordSink, type SinkEvents } from '../de
 import { loadSystemdIntegration } from '../management/systemd.js';
 import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
 import {
+  DeadLetterTallyWriter,
   DiagnosticsWriter,
   INBOUND_HEADER,
   Outcome,
@@ -44,6 +45,7 @@ export class WorkerLoop implements SinkEvents {
   private readonly counters: Float64Array;
   private readonly diagnostics: DiagnosticsWriter;
   private readonly policy: SnapshotCell<PolicySettings>;
+  private readonly tally: DeadLetterTallyWriter;
   private readonly sink: RecordSink;
   private readonly scan = newScan();
   /** completions the ring had no room for (main is behind); retried before new ones */
@@ -62,10 +64,11 @@ export class WorkerLoop implements SinkEvents {
     this.counters = new Float64Array(task.counters);
     this.diagnostics = new DiagnosticsWriter(task.diagnostics);
     this.policy = policyCell(task.policy);
+    this.tally = new DeadLetterTallyWriter(task.deadLetters);
     const d = task.destination;
     const policy = this.policy.poll();
     if (policy === undefined) throw new Error(`worker ${task.index}: no write policy was published`);
-    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, policy, this);
+    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, policy, this, task.index);
   }
 
   private get stopping(): boolean {
@@ -104,6 +107,7 @@ export class WorkerLoop implements SinkEvents {
     } finally {
       clearInterval(timer);
       await this.sink.close();
+      this.tally.publish();
     }
   }
 
@@ -177,6 +181,10 @@ export class WorkerLoop implements SinkEvents {
     this.counters[slot]!++;
   }
 
+  parked(namespace: string, code: number): void {
+    this.tally.add(namespace, code);
+  }
+
   private retryOverflow(): void {
     const pending = this.overflow;
     this.overflow = [];
@@ -216,6 +224,7 @@ export class WorkerLoop implements SinkEvents {
     this.publishScheduled = false;
     if (this.overflow.length > 0) this.retryOverflow();
     this.completions.publish();
+    this.tally.publish();
   };
 
   up(): void {
