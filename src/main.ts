@@ -19,6 +19,7 @@ import {
   type DestinationSettings,
   PartitionMapReader,
   PartitionMapWriter,
+  IDENTITY_RULE,
   type PolicySettings,
   SessionTokenShare,
   WorkerCounter,
@@ -38,6 +39,7 @@ import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
 import { StartAbortedError, waitForStartup } from './startup.js';
+import { checkTransform } from './transform/index.js';
 
 export interface FerryOptions {
   /** override the worker entry (tests that run from source point this at the built file) */
@@ -71,7 +73,9 @@ export class Ferry implements MetricsSource, ManagementTarget {
   private readonly budget: InFlightBudget;
   private readonly limits: SessionLimits;
   private stopping: Promise<void> | null = null;
-  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [], lastWriteWins: null };
+  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, routing: { fallback: IDENTITY_RULE, namespaces: [], skipSets: [] }, transform: null, lastWriteWins: null };
+  /** loads of the transform module so far: each reload imports it afresh */
+  private transformVersion = 0;
   /** the destination's namespaces by map index, for metrics labels */
   private map: PartitionMapReader | null = null;
   edition = '';
@@ -161,6 +165,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
         map: mapSab,
         session: sessionSab,
       };
+      // A module that does not load is a configuration error (exit 2), found before any worker starts.
+      if (d.transform !== null) await checkTransform(d.transform, this.transformVersion);
       this.policy = this.policyFor(d);
       connectWaitMs = d.connectTimeoutMs * 2;
     } else {
@@ -228,7 +234,13 @@ export class Ferry implements MetricsSource, ManagementTarget {
   private policyFor(d: AerospikeDestination): PolicySettings {
     const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(this.edition));
     if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: strip }, 'durable-delete policy');
-    return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]), lastWriteWins: d.lastWriteWins === null ? null : { ...d.lastWriteWins } };
+    return {
+      stripLut: d.lut === 'strip',
+      stripDurableDelete: strip,
+      routing: d.routing,
+      transform: d.transform === null ? null : { url: d.transform, version: this.transformVersion },
+      lastWriteWins: d.lastWriteWins === null ? null : { ...d.lastWriteWins },
+    };
   }
 
   /**
@@ -409,6 +421,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
    * here, any other is reported under needsRestart.
    */
   async reload(next: FerryConfig): Promise<ReloadReport> {
+    // Checked before anything is applied: a module that no longer loads refuses the whole reload.
     const cur = this.config;
     const { live, restart } = classifyChanges(changedKeys(cur.raw, next.raw));
     const changed = (...keys: string[]): boolean => keys.some((k) => live.includes(k));
@@ -425,7 +438,11 @@ export class Ferry implements MetricsSource, ManagementTarget {
     // Sessions read it at each slow-reader check.
     if (changed('service.slow-reader-timeout')) this.limits.slowReaderMs = next.service.slowReaderMs;
     const nd = next.destination;
-    if (nd.kind === 'aerospike' && changed('aerospike.namespace-mapping', 'aerospike.lut', 'aerospike.durable-delete')) {
+    // A reload always imports the transform module again: its file may have changed, not the config.
+    const reloadTransform = nd.kind === 'aerospike' && nd.transform !== null;
+    if (reloadTransform) await checkTransform(nd.transform, this.transformVersion + 1);
+    if (nd.kind === 'aerospike' && (reloadTransform || changed(...POLICY_KEYS))) {
+      if (reloadTransform) this.transformVersion++;
       this.policy = this.policyFor(nd);
       this.pool?.updatePolicy(this.policy);
     }
@@ -466,6 +483,19 @@ export class Ferry implements MetricsSource, ManagementTarget {
 
 /** Beyond the ack deadline, what the drain gives workers and sockets to wind down. */
 const DRAIN_MARGIN_MS = 1000;
+
+/** Keys whose change makes a new write policy for the workers. */
+const POLICY_KEYS = [
+  'aerospike.namespace-mapping',
+  'aerospike.lut',
+  'aerospike.durable-delete',
+  'aerospike.last-write-wins',
+  'aerospike.routing',
+  'aerospike.bin-transforms',
+  'aerospike.namespaces',
+  'aerospike.skip-sets',
+  'aerospike.transform',
+];
 
 /**
  * The destination's TLS files, read and loaded now: a missing, unreadable or malformed one is a

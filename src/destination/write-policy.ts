@@ -9,7 +9,11 @@
  *   - the LUT field (14) is kept or dropped (`stripLut`);
  *   - the durable-delete bit (info2 0x10 on a delete) is cleared when the destination does not
  *     support it (Community Edition answers 25);
- *   - the namespace field is replaced when the namespace is mapped;
+ *   - routing rules (routes.ts) replace the namespace and set fields (a set field is added to a
+ *     record without one), and recompute the digest when the set changes and the record carries
+ *     its user key (digest = RIPEMD-160(set ‖ key type ‖ key)); bin rules drop and rename ops,
+ *     fixing up each op's size and the op count. A record whose route changes nothing is copied
+ *     as before;
  *   - last-write-wins (`guard`): a filter-expression field (43) and a write of the version bin are
  *     appended, so the destination applies the record only when it holds no newer version:
  *
@@ -37,7 +41,9 @@ import {
   encodeVersionGuard,
   indexOfName,
 } from '../protocol/index.js';
+import { createHash } from 'node:crypto';
 import type { LastWriteWinsSettings, PolicySettings } from '../threads/index.js';
+import { NO_ROUTE, type Route, RouteTable } from './routes.js';
 
 const LUT_FIELD_SIZE = 4 + 1 + 8;
 /** the ms part of the LUT: its data's bytes 3..7, after the field's size word and type */
@@ -83,16 +89,24 @@ function writeVersion(buf: Buffer, start: number, lutAt: number, out: Buffer, at
   out[at + 7] = buf[start + GENERATION_LOW_AT + 1]!;
 }
 
+/** What the bin rules do with one op: drop it, keep it, or rename it (an index into renameTo). */
+const DROP = -2;
+const KEEP = -1;
+
+function binAction(r: Route, buf: Buffer, nameAt: number, nameLen: number): number {
+  if (r.include !== null && indexOfName(r.include, buf, nameAt, nameLen) < 0) return DROP;
+  if (r.exclude.length > 0 && indexOfName(r.exclude, buf, nameAt, nameLen) >= 0) return DROP;
+  return r.renameFrom.length === 0 ? KEEP : indexOfName(r.renameFrom, buf, nameAt, nameLen);
+}
+
 export class WritePolicy {
-  private readonly from: Buffer[];
-  private readonly to: Buffer[];
+  private readonly table: RouteTable;
   private readonly stripLut: boolean;
   private readonly info2Mask: number;
   private readonly guard: Guard | null;
 
   constructor(opts: PolicySettings) {
-    this.from = opts.namespaceMap.map(([f]) => Buffer.from(f, 'utf8'));
-    this.to = opts.namespaceMap.map(([, t]) => Buffer.from(t, 'utf8'));
+    this.table = new RouteTable(opts.routing);
     this.stripLut = opts.stripLut;
     this.info2Mask = opts.stripDurableDelete ? ~Info2.DurableDelete & 0xff : 0xff;
     this.guard = opts.lastWriteWins === null ? null : new Guard(opts.lastWriteWins);
@@ -103,25 +117,56 @@ export class WritePolicy {
     return this.guard !== null;
   }
 
-  /** Index of the namespace mapping that applies, or -1 to keep the namespace. */
-  mappingOf(buf: Buffer, scan: Int32Array): number {
-    return indexOfName(this.from, buf, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
+  /** Index of the route that applies, or NO_ROUTE to write the record as it came. */
+  routeOf(buf: Buffer, scan: Int32Array): number {
+    return this.table.active ? this.table.lookup(buf, scan) : NO_ROUTE;
   }
 
-  get mappings(): number {
-    return this.to.length;
+  get routes(): number {
+    return this.table.routes.length;
   }
 
-  /** The destination namespace of mapping `m`, as bytes. */
-  target(m: number): Buffer {
-    return this.to[m]!;
+  /** The destination namespace of route `m`, as bytes; null = the source's. */
+  target(m: number): Buffer | null {
+    return this.table.routes[m]!.namespace;
   }
 
-  /** Bytes `write()` will produce, proto header included. */
-  outputLength(buf: Buffer, start: number, end: number, scan: Int32Array, mapping: number): number {
+  /** The SkipReason of route `m`, or -1 when its records are written. */
+  skipOf(m: number): number {
+    return this.table.routes[m]!.skip;
+  }
+
+  /**
+   * The digest of the record under route `m` when the route changes its set and the record carries
+   * its user key (the destination finds it by the new set and key); null = the digest stays.
+   */
+  rekey(buf: Buffer, scan: Int32Array, m: number): Buffer | null {
+    const set = m === NO_ROUTE ? null : this.table.routes[m]!.set;
+    const keyAt = scan[Scan.KeyOffset]!;
+    if (set === null || keyAt < 0) return null;
+    return createHash('ripemd160')
+      .update(set)
+      .update(buf.subarray(keyAt, keyAt + scan[Scan.KeyLength]!))
+      .digest();
+  }
+
+  /**
+   * Bytes `write()` will produce, proto header included; 0 when route `m` leaves a write with no
+   * bin at all (nothing to write: the record is answered done instead).
+   */
+  outputLength(buf: Buffer, start: number, end: number, scan: Int32Array, m: number): number {
     let len = PROTO_HEADER_SIZE + end - start;
     if (this.stripLut && scan[Scan.LutFieldOffset]! >= 0) len -= LUT_FIELD_SIZE;
-    if (mapping >= 0) len += this.to[mapping]!.length - scan[Scan.NamespaceLength]!;
+    if (m !== NO_ROUTE) {
+      const r = this.table.routes[m]!;
+      if (r.namespace !== null) len += r.namespace.length - scan[Scan.NamespaceLength]!;
+      if (r.set !== null) len += scan[Scan.SetOffset]! >= 0 ? r.set.length - scan[Scan.SetLength]! : 5 + r.set.length;
+      if (r.bins && scan[Scan.OpCount]! > 0) {
+        const delta = this.binDelta(r, buf, scan[Scan.OpsOffset]!, end);
+        if (delta === null) return 0;
+        len += delta;
+      }
+    }
     const g = this.guard;
     if (g !== null && scan[Scan.LutFieldOffset]! >= 0) {
       len += g.field.length;
@@ -130,8 +175,29 @@ export class WritePolicy {
     return len;
   }
 
-  /** Write the destination message for `buf[start, end)` at `out[at]`; `length` from outputLength(). */
-  write(buf: Buffer, start: number, end: number, scan: Int32Array, mapping: number, out: Buffer, at: number, length: number): void {
+  /** How many bytes the bin rules take off (negative) or add; null when no op is left. */
+  private binDelta(r: Route, buf: Buffer, pos: number, end: number): number | null {
+    let delta = 0;
+    let kept = 0;
+    while (pos < end) {
+      const size = buf.readUInt32BE(pos);
+      const nameLen = buf[pos + 7]!;
+      const a = binAction(r, buf, pos + 8, nameLen);
+      if (a === DROP) delta -= 4 + size;
+      else {
+        kept++;
+        if (a >= 0) delta += r.renameTo[a]!.length - nameLen;
+      }
+      pos += 4 + size;
+    }
+    return kept === 0 ? null : delta;
+  }
+
+  /**
+   * Write the destination message for `buf[start, end)` at `out[at]`; `length` from outputLength(),
+   * `digest` from rekey().
+   */
+  write(buf: Buffer, start: number, end: number, scan: Int32Array, m: number, out: Buffer, at: number, length: number, digest: Buffer | null = null): void {
     out[at] = PROTO_VERSION;
     out[at + 1] = MessageType.Record;
     out.writeUIntBE(length - PROTO_HEADER_SIZE, at + 2, 6);
@@ -146,17 +212,24 @@ export class WritePolicy {
     const dropAt = this.stripLut ? lutAt : -1;
     const g = lutAt >= 0 ? this.guard : null;
     const opsAt = scan[Scan.OpsOffset]!;
-    if (dropAt < 0 && mapping < 0 && g === null) {
+    if (dropAt < 0 && m === NO_ROUTE && g === null) {
       // Nothing moves: one copy of fields and ops.
       copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, o + AS_MSG_HEADER_SIZE);
       return;
     }
+    const r = m === NO_ROUTE ? null : this.table.routes[m]!;
     o += AS_MSG_HEADER_SIZE;
-    if (dropAt < 0 && mapping < 0) {
+    let fields = buf.readUInt16BE(start + AsMsg.FieldCount) - (dropAt >= 0 ? 1 : 0);
+    if (dropAt < 0 && (r === null || (r.namespace === null && r.set === null))) {
       copyBytes(buf, start + AS_MSG_HEADER_SIZE, opsAt, out, o);
       o += opsAt - start - AS_MSG_HEADER_SIZE;
-    } else o = this.copyFields(buf, start, scan[Scan.NamespaceOffset]! - 5, opsAt, dropAt, mapping, out, o);
-    let fields = buf.readUInt16BE(start + AsMsg.FieldCount) - (dropAt >= 0 ? 1 : 0);
+    } else {
+      o = this.copyFields(buf, start, scan, dropAt, r, digest, out, o);
+      if (r !== null && r.set !== null && scan[Scan.SetOffset]! < 0) {
+        o = writeNameField(FieldType.Set, r.set, out, o);
+        fields++;
+      }
+    }
     if (g !== null) {
       g.field.copy(out, o);
       writeVersion(buf, start, lutAt, out, o + g.fieldVersionAt);
@@ -164,8 +237,15 @@ export class WritePolicy {
       fields++;
     }
     out.writeUInt16BE(fields, header + AsMsg.FieldCount);
-    copyBytes(buf, opsAt, end, out, o);
-    o += end - opsAt;
+    let ops = buf.readUInt16BE(start + AsMsg.OpCount);
+    if (r !== null && r.bins && ops > 0) {
+      o = this.copyOps(r, buf, opsAt, end, out, o);
+      ops = this.keptOps;
+    } else {
+      copyBytes(buf, opsAt, end, out, o);
+      o += end - opsAt;
+    }
+    out.writeUInt16BE(ops, header + AsMsg.OpCount);
     if (g === null || (isDelete && g.tombstoneTtl === 0)) return;
     if (isDelete) {
       // The tombstone: the version bin alone replaces the record, and expires on its own.
@@ -173,25 +253,63 @@ export class WritePolicy {
       out[header + AsMsg.Info3] = Info3.CreateOrReplace;
       out.writeUInt32BE(g.tombstoneTtl, header + AsMsg.RecordTtl);
     }
-    out.writeUInt16BE(buf.readUInt16BE(start + AsMsg.OpCount) + 1, header + AsMsg.OpCount);
+    out.writeUInt16BE(ops + 1, header + AsMsg.OpCount);
     g.op.copy(out, o);
     writeVersion(buf, start, lutAt, out, o + g.op.length - 8);
   }
 
-  /** Copy the fields, dropping the LUT field at `dropAt` and mapping the namespace; returns the end. */
-  private copyFields(buf: Buffer, start: number, nsFieldAt: number, opsAt: number, dropAt: number, mapping: number, out: Buffer, o: number): number {
+  /** ops copyOps() kept, for the op count */
+  private keptOps = 0;
+
+  /** Copy the ops the bin rules keep, renamed; returns the end. */
+  private copyOps(r: Route, buf: Buffer, pos: number, end: number, out: Buffer, o: number): number {
+    let kept = 0;
+    while (pos < end) {
+      const size = buf.readUInt32BE(pos);
+      const next = pos + 4 + size;
+      const nameLen = buf[pos + 7]!;
+      const a = binAction(r, buf, pos + 8, nameLen);
+      if (a === KEEP) {
+        copyBytes(buf, pos, next, out, o);
+        o += next - pos;
+      } else if (a >= 0) {
+        const to = r.renameTo[a]!;
+        out.writeUInt32BE(size - nameLen + to.length, o);
+        copyBytes(buf, pos + 4, pos + 7, out, o + 4);
+        out[o + 7] = to.length;
+        to.copy(out, o + 8);
+        o += 8 + to.length;
+        copyBytes(buf, pos + 8 + nameLen, next, out, o);
+        o += next - pos - 8 - nameLen;
+      }
+      if (a !== DROP) kept++;
+      pos = next;
+    }
+    this.keptOps = kept;
+    return o;
+  }
+
+  /**
+   * Copy the fields, dropping the LUT field at `dropAt`, replacing the namespace and set as route
+   * `r` says and the digest with `digest`; returns the end.
+   */
+  private copyFields(buf: Buffer, start: number, scan: Int32Array, dropAt: number, r: Route | null, digest: Buffer | null, out: Buffer, o: number): number {
+    const nsFieldAt = scan[Scan.NamespaceOffset]! - 5;
+    const setFieldAt = r === null || r.set === null ? -1 : scan[Scan.SetOffset]! - 5;
+    const digestFieldAt = digest === null ? -1 : scan[Scan.DigestOffset]! - 5;
+    const opsAt = scan[Scan.OpsOffset]!;
     let pos = start + AS_MSG_HEADER_SIZE;
     while (pos < opsAt) {
       const size = buf.readUInt32BE(pos);
       const next = pos + 4 + size;
       if (pos === dropAt) {
         // dropped
-      } else if (pos === nsFieldAt && mapping >= 0) {
-        const to = this.to[mapping]!;
-        out.writeUInt32BE(1 + to.length, o);
-        out[o + 4] = FieldType.Namespace;
-        to.copy(out, o + 5);
-        o += 5 + to.length;
+      } else if (pos === nsFieldAt && r !== null && r.namespace !== null) {
+        o = writeNameField(FieldType.Namespace, r.namespace, out, o);
+      } else if (pos === setFieldAt) {
+        o = writeNameField(FieldType.Set, r!.set!, out, o);
+      } else if (pos === digestFieldAt) {
+        o = writeNameField(FieldType.Digest, digest!, out, o);
       } else {
         copyBytes(buf, pos, next, out, o);
         o += next - pos;
@@ -200,4 +318,12 @@ export class WritePolicy {
     }
     return o;
   }
+}
+
+/** Write the field [u32 size][u8 type][data] at `out[o]`; returns the end. */
+function writeNameField(type: number, data: Buffer, out: Buffer, o: number): number {
+  out.writeUInt32BE(1 + data.length, o);
+  out[o + 4] = type;
+  data.copy(out, o + 5);
+  return o + 5 + data.length;
 }
