@@ -83,8 +83,9 @@ export class TransformStage {
       }
       return { kind: 'write', records: [this.encode(view, out)] };
     } catch (err) {
-      const shape = toErrorShape(err);
-      return { kind: 'fail', error: err instanceof TransformError ? err : new TransformError(`the transform threw: ${shape.message}`, { cause: err }) };
+      const what = `record ${view.namespace}/${view.set} digest ${view.digest.toString('hex')}`;
+      const why = err instanceof TransformError ? err.message : `the transform threw: ${toErrorShape(err).message}`;
+      return { kind: 'fail', error: new TransformError(`${what}: ${why} (answered 11: the source retries it)`, { cause: err }) };
     }
   }
 

@@ -87,6 +87,9 @@ export class WorkerLoop implements SinkEvents {
     // The interval also keeps this thread's event loop alive: a pending Atomics.waitAsync does not.
     const timer = setInterval(() => {
       this.counters[WorkerCounter.Heartbeat]!++;
+      // An idle worker takes a new policy too: a reloaded transform module is imported now, while
+      // the file is as main checked it, not at the next record.
+      this.checkPolicy();
       this.sink.tick(performance.now());
       // The tick may have made room (writes resent, connections timed out): try again.
       this.progressed();
