@@ -277,7 +277,7 @@ export class WritePolicy {
         out.writeUInt32BE(size - nameLen + to.length, o);
         copyBytes(buf, pos + 4, pos + 7, out, o + 4);
         out[o + 7] = to.length;
-        to.copy(out, o + 8);
+        copyBytes(to, 0, to.length, out, o + 8);
         o += 8 + to.length;
         copyBytes(buf, pos + 8 + nameLen, next, out, o);
         o += next - pos - 8 - nameLen;
@@ -324,6 +324,6 @@ export class WritePolicy {
 function writeNameField(type: number, data: Buffer, out: Buffer, o: number): number {
   out.writeUInt32BE(1 + data.length, o);
   out[o + 4] = type;
-  data.copy(out, o + 5);
+  copyBytes(data, 0, data.length, out, o + 5);
   return o + 5 + data.length;
 }

@@ -91,6 +91,7 @@ export class TransformStage {
 
   private encode(view: RecordView, r: unknown): Buffer {
     if (!isWritable(r)) throw new TransformError(`the transform returned ${r === undefined ? 'undefined' : typeof r}: return the record, a record to write, a list of them, null or 'skip'`);
+    if (typeof (r as { then?: unknown }).then === 'function') throw new TransformError('the transform returned a Promise: a transform is synchronous');
     if (r === view) return Buffer.from(view.buf.subarray(view.start, view.end));
     if (r instanceof RecordView) throw new TransformError('the transform returned another record it was given earlier');
     return encodeRecord(view, r as RecordToWrite);
