@@ -289,34 +289,60 @@ export class WritePolicy {
     return o;
   }
 
+  /** the field edits of one record (at most four: LUT, namespace, set, digest), by position */
+  private readonly editAt = new Int32Array(4);
+  private readonly editEnd = new Int32Array(4);
+  private readonly editType = new Uint8Array(4);
+  private readonly editData: Array<Buffer | null> = [null, null, null, null];
+  private edits = 0;
+
+  private edit(at: number, end: number, type: number, data: Buffer | null): void {
+    let i = this.edits++;
+    // Insertion by position: the fields come in any order.
+    for (; i > 0 && this.editAt[i - 1]! > at; i--) {
+      this.editAt[i] = this.editAt[i - 1]!;
+      this.editEnd[i] = this.editEnd[i - 1]!;
+      this.editType[i] = this.editType[i - 1]!;
+      this.editData[i] = this.editData[i - 1]!;
+    }
+    this.editAt[i] = at;
+    this.editEnd[i] = end;
+    this.editType[i] = type;
+    this.editData[i] = data;
+  }
+
   /**
    * Copy the fields, dropping the LUT field at `dropAt`, replacing the namespace and set as route
-   * `r` says and the digest with `digest`; returns the end.
+   * `r` says and the digest with `digest`; returns the end. The scan gives where each of those
+   * fields is, so the fields between them are copied in runs, never walked.
    */
   private copyFields(buf: Buffer, start: number, scan: Int32Array, dropAt: number, r: Route | null, digest: Buffer | null, out: Buffer, o: number): number {
-    const nsFieldAt = scan[Scan.NamespaceOffset]! - 5;
-    const setFieldAt = r === null || r.set === null ? -1 : scan[Scan.SetOffset]! - 5;
-    const digestFieldAt = digest === null ? -1 : scan[Scan.DigestOffset]! - 5;
-    const opsAt = scan[Scan.OpsOffset]!;
-    let pos = start + AS_MSG_HEADER_SIZE;
-    while (pos < opsAt) {
-      const size = buf.readUInt32BE(pos);
-      const next = pos + 4 + size;
-      if (pos === dropAt) {
-        // dropped
-      } else if (pos === nsFieldAt && r !== null && r.namespace !== null) {
-        o = writeNameField(FieldType.Namespace, r.namespace, out, o);
-      } else if (pos === setFieldAt) {
-        o = writeNameField(FieldType.Set, r!.set!, out, o);
-      } else if (pos === digestFieldAt) {
-        o = writeNameField(FieldType.Digest, digest!, out, o);
-      } else {
-        copyBytes(buf, pos, next, out, o);
-        o += next - pos;
-      }
-      pos = next;
+    this.edits = 0;
+    if (dropAt >= 0) this.edit(dropAt, dropAt + LUT_FIELD_SIZE, 0, null);
+    if (r !== null && r.namespace !== null) {
+      const at = scan[Scan.NamespaceOffset]!;
+      this.edit(at - 5, at + scan[Scan.NamespaceLength]!, FieldType.Namespace, r.namespace);
     }
-    return o;
+    if (r !== null && r.set !== null && scan[Scan.SetOffset]! >= 0) {
+      const at = scan[Scan.SetOffset]!;
+      this.edit(at - 5, at + scan[Scan.SetLength]!, FieldType.Set, r.set);
+    }
+    if (digest !== null) {
+      const at = scan[Scan.DigestOffset]!;
+      this.edit(at - 5, at + digest.length, FieldType.Digest, digest);
+    }
+    let pos = start + AS_MSG_HEADER_SIZE;
+    for (let i = 0; i < this.edits; i++) {
+      const at = this.editAt[i]!;
+      copyBytes(buf, pos, at, out, o);
+      o += at - pos;
+      const data = this.editData[i]!;
+      if (data !== null) o = writeNameField(this.editType[i]!, data, out, o);
+      pos = this.editEnd[i]!;
+    }
+    const opsAt = scan[Scan.OpsOffset]!;
+    copyBytes(buf, pos, opsAt, out, o);
+    return o + opsAt - pos;
   }
 }
 
