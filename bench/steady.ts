@@ -41,21 +41,14 @@ interface Variant {
   nodeFlags: string[] | undefined;
 }
 
-/** Split on the commas outside brackets and braces, so a value may be YAML flow: `{a: 1, b: [x, y]}`. */
+/** Comma-separated parts, keeping together a value written as YAML flow: `{a: 1, b: [x, y]}`. */
 function topLevelParts(text: string): string[] {
+  const open = (p: string): number => p.split(/[{[]/).length - p.split(/[}\]]/).length;
   const parts: string[] = [];
-  let depth = 0;
-  let from = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') depth--;
-    else if (c === ',' && depth === 0) {
-      parts.push(text.slice(from, i));
-      from = i + 1;
-    }
+  for (const piece of text.split(',')) {
+    if (parts.length > 0 && open(parts[parts.length - 1]!) > 0) parts[parts.length - 1] += `,${piece}`;
+    else parts.push(piece);
   }
-  parts.push(text.slice(from));
   return parts.map((p) => p.trim()).filter((p) => p !== '');
 }
 

@@ -5,6 +5,8 @@
 
 import { createHash } from 'node:crypto';
 import { FieldType, Info1, Info2, Info3, OpType, ParticleType, encodeRecordRequest, lutField, lutFromUnixMs, stringField } from '../../src/protocol/index.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { FerryProcess } from './ferry-process.js';
 import { FrameSocket } from './frame-socket.js';
 
 export interface ShippedRecord {
@@ -57,4 +59,18 @@ export class XdrShipper extends FrameSocket {
     const frames = await this.take(records.length);
     return frames.map((f) => f.body[5]!);
   }
+}
+
+/** A Ferry started with `config()` and a shipper connected to it, for the enclosing block. */
+export function useFerryAndShipper(config: () => Record<string, unknown>): { readonly ferry: FerryProcess; readonly source: XdrShipper } {
+  const ctx = {} as { ferry: FerryProcess; source: XdrShipper };
+  beforeAll(async () => {
+    ctx.ferry = await FerryProcess.start(config());
+    ctx.source = await XdrShipper.open(ctx.ferry.port);
+  });
+  afterAll(async () => {
+    ctx.source?.close();
+    expect(await ctx.ferry.stop()).toBe(0);
+  });
+  return ctx;
 }

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { useDestination } from '../support/destination.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
-import { XdrShipper } from '../support/xdr-ship.js';
+import { XdrShipper, useFerryAndShipper } from '../support/xdr-ship.js';
 
 const tag = `${process.pid}`;
 const set = (name: string): string => `tm-${name}-${tag}`;
@@ -52,26 +52,15 @@ describe('transform modules through Ferry', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   describe('one module, every kind of answer', () => {
-    let ferry: FerryProcess;
-    let source: XdrShipper;
-
-    beforeAll(async () => {
-      ferry = await FerryProcess.start(testConfig(ctx.dest, { aerospike: { transform: module('by-set.mjs', BY_SET) } }));
-      source = await XdrShipper.open(ferry.port);
-    });
-
-    afterAll(async () => {
-      source?.close();
-      expect(await ferry.stop()).toBe(0);
-    });
+    const f = useFerryAndShipper(() => testConfig(ctx.dest, { aerospike: { transform: module('by-set.mjs', BY_SET) } }));
 
     it('pass: the record is written as it came', async () => {
-      expect(await source.ship({ namespace: 'test', set: set('pass'), key: 1, bins: { a: 'A', n: 1 } })).toEqual([0]);
+      expect(await f.source.ship({ namespace: 'test', set: set('pass'), key: 1, bins: { a: 'A', n: 1 } })).toEqual([0]);
       expect((await ctx.client.get(['test', set('pass'), 1])).bins).toEqual({ a: 'A', n: 1 });
     });
 
     it('rewrite: the bins and TTL the module returns are written', async () => {
-      expect(await source.ship({ namespace: 'test', set: set('rewrite'), key: 2, bins: { a: 'A', n: 21 } })).toEqual([0]);
+      expect(await f.source.ship({ namespace: 'test', set: set('rewrite'), key: 2, bins: { a: 'A', n: 21 } })).toEqual([0]);
       const r = await ctx.client.get(['test', set('rewrite'), 2]);
       expect(r.bins).toEqual({ a: 'A', n: 42, added: 'yes' });
       expect(r.ttl).toBeGreaterThan(3000);
@@ -79,31 +68,31 @@ describe('transform modules through Ferry', () => {
     });
 
     it('fan-out: every record returned is written, and the source is answered once', async () => {
-      expect(await source.ship({ namespace: 'test', set: set('fanout'), key: 3, bins: { a: 'A' } })).toEqual([0]);
+      expect(await f.source.ship({ namespace: 'test', set: set('fanout'), key: 3, bins: { a: 'A' } })).toEqual([0]);
       expect((await ctx.client.get(['test', set('fanout'), 3])).bins).toEqual({ a: 'A' });
       expect((await ctx.client.get(['bar', set('copy'), 3])).bins).toEqual({ a: 'A' });
       expect((await ctx.client.get(['test', set('fanout'), 1003])).bins).toEqual({ from: 3 });
-      expect(await ferry.metric('ferry_transform_fanout_writes_total')).toBe(2);
-      expect(source.pendingFrames()).toBe(0);
+      expect(await f.ferry.metric('ferry_transform_fanout_writes_total')).toBe(2);
+      expect(f.source.pendingFrames()).toBe(0);
     });
 
     it('skip: null and "skip" are answered done, nothing written, counted', async () => {
-      expect(await source.ship({ namespace: 'test', set: set('skip'), key: 1, bins: { a: 'A' } }, { namespace: 'test', set: set('skip'), key: 2, bins: { a: 'A' } })).toEqual([0, 0]);
+      expect(await f.source.ship({ namespace: 'test', set: set('skip'), key: 1, bins: { a: 'A' } }, { namespace: 'test', set: set('skip'), key: 2, bins: { a: 'A' } })).toEqual([0, 0]);
       expect(await ctx.client.exists(['test', set('skip'), 1])).toBe(false);
       expect(await ctx.client.exists(['test', set('skip'), 2])).toBe(false);
-      expect(await ferry.metric('ferry_records_skipped_total{reason="transform"}')).toBe(2);
+      expect(await f.ferry.metric('ferry_records_skipped_total{reason="transform"}')).toBe(2);
     });
 
     it('throw: the record is answered 11 (the source retries), logged with the record, counted; the worker lives on', async () => {
-      expect(await source.ship({ namespace: 'test', set: set('throw'), key: 5, bins: { a: 'A' } })).toEqual([11]);
+      expect(await f.source.ship({ namespace: 'test', set: set('throw'), key: 5, bins: { a: 'A' } })).toEqual([11]);
       expect(await ctx.client.exists(['test', set('throw'), 5])).toBe(false);
-      await until(() => ferry.logs.some((l) => l.msg === 'worker error' && l['code'] === 'ERR_TRANSFORM'), 'the log line');
-      const line = ferry.logs.find((l) => l.msg === 'worker error' && l['code'] === 'ERR_TRANSFORM')!;
+      await until(() => f.ferry.logs.some((l) => l.msg === 'worker error' && l['code'] === 'ERR_TRANSFORM'), 'the log line');
+      const line = f.ferry.logs.find((l) => l.msg === 'worker error' && l['code'] === 'ERR_TRANSFORM')!;
       expect(String(line['reason'])).toContain(`test/${set('throw')}`);
       expect(String(line['reason'])).toContain('no such customer');
-      expect(await ferry.metric('ferry_destination_results_total{result="transform-failed"}')).toBe(1);
+      expect(await f.ferry.metric('ferry_destination_results_total{result="transform-failed"}')).toBe(1);
       // The same worker goes on with the next record.
-      expect(await source.ship({ namespace: 'test', set: set('pass'), key: 6, bins: { a: 'after' } })).toEqual([0]);
+      expect(await f.source.ship({ namespace: 'test', set: set('pass'), key: 6, bins: { a: 'after' } })).toEqual([0]);
       expect((await ctx.client.get(['test', set('pass'), 6])).bins).toEqual({ a: 'after' });
     });
   });
