@@ -421,7 +421,12 @@ export class Ferry implements MetricsSource, ManagementTarget {
    * here, any other is reported under needsRestart.
    */
   async reload(next: FerryConfig): Promise<ReloadReport> {
-    // Checked before anything is applied: a module that no longer loads refuses the whole reload.
+    const nd = next.destination;
+    // A reload always imports the transform module again (its file may have changed, not the
+    // configuration), first here: one that no longer loads refuses the whole reload, before
+    // anything is applied.
+    const reloadTransform = nd.kind === 'aerospike' && nd.transform !== null;
+    if (reloadTransform) await checkTransform(nd.transform, this.transformVersion + 1);
     const cur = this.config;
     const { live, restart } = classifyChanges(changedKeys(cur.raw, next.raw));
     const changed = (...keys: string[]): boolean => keys.some((k) => live.includes(k));
@@ -437,10 +442,6 @@ export class Ferry implements MetricsSource, ManagementTarget {
     }
     // Sessions read it at each slow-reader check.
     if (changed('service.slow-reader-timeout')) this.limits.slowReaderMs = next.service.slowReaderMs;
-    const nd = next.destination;
-    // A reload always imports the transform module again: its file may have changed, not the config.
-    const reloadTransform = nd.kind === 'aerospike' && nd.transform !== null;
-    if (reloadTransform) await checkTransform(nd.transform, this.transformVersion + 1);
     if (nd.kind === 'aerospike' && (reloadTransform || changed(...POLICY_KEYS))) {
       if (reloadTransform) this.transformVersion++;
       this.policy = this.policyFor(nd);
