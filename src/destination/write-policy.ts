@@ -35,6 +35,7 @@ import {
   OpType,
   PROTO_HEADER_SIZE,
   PROTO_VERSION,
+  DIGEST_SIZE,
   ParticleType,
   Scan,
   copyBytes,
@@ -152,45 +153,79 @@ export class WritePolicy {
 
   /**
    * Bytes `write()` will produce, proto header included; 0 when route `m` leaves a write with no
-   * bin at all (nothing to write: the record is answered done instead).
+   * bin at all (nothing to write: the record is answered done instead). Plans the record's edits,
+   * which write() then applies.
    */
   outputLength(buf: Buffer, start: number, end: number, scan: Int32Array, m: number): number {
+    return this.plan(buf, start, end, scan, m);
+  }
+
+  /**
+   * Plan the edits of one record (see Edit): fields replaced or dropped, what is inserted after the
+   * fields (a set field, the guard field), ops dropped or renamed; returns the output length (0:
+   * no bin left). Everything between edits is copied in runs.
+   */
+  private plan(buf: Buffer, start: number, end: number, scan: Int32Array, m: number): number {
+    const e = this.edits;
+    e.clear();
+    this.plannedBuf = buf;
+    this.plannedStart = start;
+    this.plannedRoute = m;
     let len = PROTO_HEADER_SIZE + end - start;
-    if (this.stripLut && scan[Scan.LutFieldOffset]! >= 0) len -= LUT_FIELD_SIZE;
-    if (m !== NO_ROUTE) {
-      const r = this.table.routes[m]!;
-      if (r.namespace !== null) len += r.namespace.length - scan[Scan.NamespaceLength]!;
-      if (r.set !== null) len += scan[Scan.SetOffset]! >= 0 ? r.set.length - scan[Scan.SetLength]! : 5 + r.set.length;
-      if (r.bins && scan[Scan.OpCount]! > 0) {
-        const delta = this.binDelta(r, buf, scan[Scan.OpsOffset]!, end);
-        if (delta === null) return 0;
-        len += delta;
+    const lutAt = scan[Scan.LutFieldOffset]!;
+    if (this.stripLut && lutAt >= 0) {
+      e.add(lutAt, lutAt + LUT_FIELD_SIZE, Edit.Drop, 0, null);
+      len -= LUT_FIELD_SIZE;
+    }
+    const opsAt = scan[Scan.OpsOffset]!;
+    const r = m === NO_ROUTE ? null : this.table.routes[m]!;
+    this.insertSet = null;
+    if (r !== null) {
+      if (r.namespace !== null) {
+        const at = scan[Scan.NamespaceOffset]!;
+        e.add(at - 5, at + scan[Scan.NamespaceLength]!, Edit.Field, FieldType.Namespace, r.namespace);
+        len += r.namespace.length - scan[Scan.NamespaceLength]!;
+      }
+      if (r.set !== null) {
+        const at = scan[Scan.SetOffset]!;
+        if (at >= 0) {
+          e.add(at - 5, at + scan[Scan.SetLength]!, Edit.Field, FieldType.Set, r.set);
+          len += r.set.length - scan[Scan.SetLength]!;
+        } else {
+          this.insertSet = r.set;
+          len += 5 + r.set.length;
+        }
       }
     }
-    const g = this.guard;
-    if (g !== null && scan[Scan.LutFieldOffset]! >= 0) {
+    const g = lutAt >= 0 ? this.guard : null;
+    if (g !== null) {
       len += g.field.length;
       if ((buf[start + AsMsg.Info2]! & Info2.Delete) === 0 || g.tombstoneTtl > 0) len += g.op.length;
     }
-    return len;
-  }
-
-  /** How many bytes the bin rules take off (negative) or add; null when no op is left. */
-  private binDelta(r: Route, buf: Buffer, pos: number, end: number): number | null {
-    let delta = 0;
-    let kept = 0;
-    while (pos < end) {
-      const size = buf.readUInt32BE(pos);
-      const nameLen = buf[pos + 7]!;
-      const a = binAction(r, buf, pos + 8, nameLen);
-      if (a === DROP) delta -= 4 + size;
-      else {
-        kept++;
-        if (a >= 0) delta += r.renameTo[a]!.length - nameLen;
+    if (this.insertSet !== null || g !== null) e.add(opsAt, opsAt, Edit.Insert, 0, null);
+    this.keptOps = scan[Scan.OpCount]!;
+    if (r !== null && r.bins && this.keptOps > 0) {
+      let kept = 0;
+      for (let pos = opsAt; pos < end; ) {
+        const next = pos + 4 + buf.readUInt32BE(pos);
+        const nameLen = buf[pos + 7]!;
+        const a = binAction(r, buf, pos + 8, nameLen);
+        if (a === DROP) {
+          e.add(pos, next, Edit.Drop, 0, null);
+          len -= next - pos;
+        } else {
+          kept++;
+          if (a >= 0) {
+            e.add(pos, pos + 8 + nameLen, Edit.Rename, a, null);
+            len += r.renameTo[a]!.length - nameLen;
+          }
+        }
+        pos = next;
       }
-      pos += 4 + size;
+      if (kept === 0) return 0;
+      this.keptOps = kept;
     }
-    return kept === 0 ? null : delta;
+    return len;
   }
 
   /**
@@ -201,50 +236,71 @@ export class WritePolicy {
     out[at] = PROTO_VERSION;
     out[at + 1] = MessageType.Record;
     out.writeUIntBE(length - PROTO_HEADER_SIZE, at + 2, 6);
-    let o = at + PROTO_HEADER_SIZE;
-    const header = o;
-    copyBytes(buf, start, start + AS_MSG_HEADER_SIZE, out, o);
+    const header = at + PROTO_HEADER_SIZE;
+    copyBytes(buf, start, start + AS_MSG_HEADER_SIZE, out, header);
     const info2 = buf[start + AsMsg.Info2]!;
     const isDelete = (info2 & Info2.Delete) !== 0;
     // On a write, 0x10 says the source ships bin LUTs; only a delete's 0x10 is "durable".
-    out[o + AsMsg.Info2] = isDelete ? info2 & this.info2Mask : info2;
+    out[header + AsMsg.Info2] = isDelete ? info2 & this.info2Mask : info2;
     const lutAt = scan[Scan.LutFieldOffset]!;
-    const dropAt = this.stripLut ? lutAt : -1;
     const g = lutAt >= 0 ? this.guard : null;
-    const opsAt = scan[Scan.OpsOffset]!;
-    if (dropAt < 0 && m === NO_ROUTE && g === null) {
+    if (m === NO_ROUTE && g === null && !(this.stripLut && lutAt >= 0)) {
       // Nothing moves: one copy of fields and ops.
-      copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, o + AS_MSG_HEADER_SIZE);
+      copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, header + AS_MSG_HEADER_SIZE);
       return;
     }
+    if (this.plannedBuf !== buf || this.plannedStart !== start || this.plannedRoute !== m) this.plan(buf, start, end, scan, m);
+    // A plan serves one write (the digest edit below joins it).
+    this.plannedBuf = null;
+    const e = this.edits;
+    if (digest !== null) {
+      const d = scan[Scan.DigestOffset]!;
+      e.add(d - 5, d + DIGEST_SIZE, Edit.Field, FieldType.Digest, digest);
+    }
     const r = m === NO_ROUTE ? null : this.table.routes[m]!;
-    o += AS_MSG_HEADER_SIZE;
-    let fields = buf.readUInt16BE(start + AsMsg.FieldCount) - (dropAt >= 0 ? 1 : 0);
-    if (dropAt < 0 && (r === null || (r.namespace === null && r.set === null))) {
-      copyBytes(buf, start + AS_MSG_HEADER_SIZE, opsAt, out, o);
-      o += opsAt - start - AS_MSG_HEADER_SIZE;
-    } else {
-      o = this.copyFields(buf, start, scan, dropAt, r, digest, out, o);
-      if (r !== null && r.set !== null && scan[Scan.SetOffset]! < 0) {
-        o = writeNameField(FieldType.Set, r.set, out, o);
-        fields++;
+    let fields = buf.readUInt16BE(start + AsMsg.FieldCount);
+    let o = header + AS_MSG_HEADER_SIZE;
+    let pos = start + AS_MSG_HEADER_SIZE;
+    for (let i = 0; i < e.n; i++) {
+      const from = e.at[i]!;
+      copyBytes(buf, pos, from, out, o);
+      o += from - pos;
+      switch (e.kind[i]) {
+        case Edit.Drop:
+          if (from < scan[Scan.OpsOffset]!) fields--;
+          break;
+        case Edit.Field:
+          o = writeNameField(e.arg[i]!, e.data[i]!, out, o);
+          break;
+        case Edit.Insert:
+          if (this.insertSet !== null) {
+            o = writeNameField(FieldType.Set, this.insertSet, out, o);
+            fields++;
+          }
+          if (g !== null) {
+            copyBytes(g.field, 0, g.field.length, out, o);
+            writeVersion(buf, start, lutAt, out, o + g.fieldVersionAt);
+            o += g.field.length;
+            fields++;
+          }
+          break;
+        default: {
+          // Rename: [u32 size][op][particle][flags][u8 name length][name] with the new name.
+          const to = r!.renameTo[e.arg[i]!]!;
+          const nameLen = buf[from + 7]!;
+          out.writeUInt32BE(buf.readUInt32BE(from) - nameLen + to.length, o);
+          copyBytes(buf, from + 4, from + 7, out, o + 4);
+          out[o + 7] = to.length;
+          copyBytes(to, 0, to.length, out, o + 8);
+          o += 8 + to.length;
+        }
       }
+      pos = e.end[i]!;
     }
-    if (g !== null) {
-      g.field.copy(out, o);
-      writeVersion(buf, start, lutAt, out, o + g.fieldVersionAt);
-      o += g.field.length;
-      fields++;
-    }
+    copyBytes(buf, pos, end, out, o);
+    o += end - pos;
     out.writeUInt16BE(fields, header + AsMsg.FieldCount);
-    let ops = buf.readUInt16BE(start + AsMsg.OpCount);
-    if (r !== null && r.bins && ops > 0) {
-      o = this.copyOps(r, buf, opsAt, end, out, o);
-      ops = this.keptOps;
-    } else {
-      copyBytes(buf, opsAt, end, out, o);
-      o += end - opsAt;
-    }
+    const ops = this.keptOps;
     out.writeUInt16BE(ops, header + AsMsg.OpCount);
     if (g === null || (isDelete && g.tombstoneTtl === 0)) return;
     if (isDelete) {
@@ -254,95 +310,74 @@ export class WritePolicy {
       out.writeUInt32BE(g.tombstoneTtl, header + AsMsg.RecordTtl);
     }
     out.writeUInt16BE(ops + 1, header + AsMsg.OpCount);
-    g.op.copy(out, o);
+    copyBytes(g.op, 0, g.op.length, out, o);
     writeVersion(buf, start, lutAt, out, o + g.op.length - 8);
   }
 
-  /** ops copyOps() kept, for the op count */
+  /** the record plan() last planned, its edits, the set field to insert, the ops kept */
+  private readonly edits = new Edits();
+  private plannedBuf: Buffer | null = null;
+  private plannedStart = -1;
+  private plannedRoute = NO_ROUTE;
+  private insertSet: Buffer | null = null;
   private keptOps = 0;
+}
 
-  /** Copy the ops the bin rules keep, renamed; returns the end. */
-  private copyOps(r: Route, buf: Buffer, pos: number, end: number, out: Buffer, o: number): number {
-    let kept = 0;
-    while (pos < end) {
-      const size = buf.readUInt32BE(pos);
-      const next = pos + 4 + size;
-      const nameLen = buf[pos + 7]!;
-      const a = binAction(r, buf, pos + 8, nameLen);
-      if (a === KEEP) {
-        copyBytes(buf, pos, next, out, o);
-        o += next - pos;
-      } else if (a >= 0) {
-        const to = r.renameTo[a]!;
-        out.writeUInt32BE(size - nameLen + to.length, o);
-        copyBytes(buf, pos + 4, pos + 7, out, o + 4);
-        out[o + 7] = to.length;
-        copyBytes(to, 0, to.length, out, o + 8);
-        o += 8 + to.length;
-        copyBytes(buf, pos + 8 + nameLen, next, out, o);
-        o += next - pos - 8 - nameLen;
-      }
-      if (a !== DROP) kept++;
-      pos = next;
-    }
-    this.keptOps = kept;
-    return o;
+/** What an edit does to `[at, end)` of the source message. */
+const Edit = {
+  /** leave it out (a LUT field, an op the bin rules drop) */
+  Drop: 0,
+  /** write field `arg` with `data` instead (namespace, set, digest) */
+  Field: 1,
+  /** at the end of the fields (empty range): the set field a record lacks, the guard field */
+  Insert: 2,
+  /** an op's header and name, written with rename target `arg` */
+  Rename: 3,
+} as const;
+
+/** A record's edits, kept sorted by position (fields and ops come in any order). */
+class Edits {
+  at = new Int32Array(8);
+  end = new Int32Array(8);
+  kind = new Uint8Array(8);
+  arg = new Int32Array(8);
+  data: Array<Buffer | null> = new Array<Buffer | null>(8).fill(null);
+  n = 0;
+
+  clear(): void {
+    this.n = 0;
   }
 
-  /** the field edits of one record (at most four: LUT, namespace, set, digest), by position */
-  private readonly editAt = new Int32Array(4);
-  private readonly editEnd = new Int32Array(4);
-  private readonly editType = new Uint8Array(4);
-  private readonly editData: Array<Buffer | null> = [null, null, null, null];
-  private edits = 0;
-
-  private edit(at: number, end: number, type: number, data: Buffer | null): void {
-    let i = this.edits++;
-    // Insertion by position: the fields come in any order.
-    for (; i > 0 && this.editAt[i - 1]! > at; i--) {
-      this.editAt[i] = this.editAt[i - 1]!;
-      this.editEnd[i] = this.editEnd[i - 1]!;
-      this.editType[i] = this.editType[i - 1]!;
-      this.editData[i] = this.editData[i - 1]!;
+  add(at: number, end: number, kind: number, arg: number, data: Buffer | null): void {
+    if (this.n === this.at.length) this.grow();
+    let i = this.n++;
+    // Insertion by position; an edit at the same position as an earlier one goes after it.
+    for (; i > 0 && this.at[i - 1]! > at; i--) {
+      this.at[i] = this.at[i - 1]!;
+      this.end[i] = this.end[i - 1]!;
+      this.kind[i] = this.kind[i - 1]!;
+      this.arg[i] = this.arg[i - 1]!;
+      this.data[i] = this.data[i - 1]!;
     }
-    this.editAt[i] = at;
-    this.editEnd[i] = end;
-    this.editType[i] = type;
-    this.editData[i] = data;
+    this.at[i] = at;
+    this.end[i] = end;
+    this.kind[i] = kind;
+    this.arg[i] = arg;
+    this.data[i] = data;
   }
 
-  /**
-   * Copy the fields, dropping the LUT field at `dropAt`, replacing the namespace and set as route
-   * `r` says and the digest with `digest`; returns the end. The scan gives where each of those
-   * fields is, so the fields between them are copied in runs, never walked.
-   */
-  private copyFields(buf: Buffer, start: number, scan: Int32Array, dropAt: number, r: Route | null, digest: Buffer | null, out: Buffer, o: number): number {
-    this.edits = 0;
-    if (dropAt >= 0) this.edit(dropAt, dropAt + LUT_FIELD_SIZE, 0, null);
-    if (r !== null && r.namespace !== null) {
-      const at = scan[Scan.NamespaceOffset]!;
-      this.edit(at - 5, at + scan[Scan.NamespaceLength]!, FieldType.Namespace, r.namespace);
-    }
-    if (r !== null && r.set !== null && scan[Scan.SetOffset]! >= 0) {
-      const at = scan[Scan.SetOffset]!;
-      this.edit(at - 5, at + scan[Scan.SetLength]!, FieldType.Set, r.set);
-    }
-    if (digest !== null) {
-      const at = scan[Scan.DigestOffset]!;
-      this.edit(at - 5, at + digest.length, FieldType.Digest, digest);
-    }
-    let pos = start + AS_MSG_HEADER_SIZE;
-    for (let i = 0; i < this.edits; i++) {
-      const at = this.editAt[i]!;
-      copyBytes(buf, pos, at, out, o);
-      o += at - pos;
-      const data = this.editData[i]!;
-      if (data !== null) o = writeNameField(this.editType[i]!, data, out, o);
-      pos = this.editEnd[i]!;
-    }
-    const opsAt = scan[Scan.OpsOffset]!;
-    copyBytes(buf, pos, opsAt, out, o);
-    return o + opsAt - pos;
+  private grow(): void {
+    const size = this.at.length * 2;
+    const widen = <T extends Int32Array | Uint8Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    this.at = widen(this.at, new Int32Array(size));
+    this.end = widen(this.end, new Int32Array(size));
+    this.kind = widen(this.kind, new Uint8Array(size));
+    this.arg = widen(this.arg, new Int32Array(size));
+    this.data.length = size;
+    this.data.fill(null, size / 2);
   }
 }
 
