@@ -23,7 +23,7 @@ const msgs = Array.from({ length: BATCH }, (_, k) => xdrMessage({ namespace: 'te
 
 const NONE: PolicySettings = { stripLut: false, stripDurableDelete: false, routing: { fallback: IDENTITY_RULE, namespaces: [], skipSets: [] }, transform: null, lastWriteWins: null };
 
-/** The steady bench's declarative variant: every record matches a set rule that rewrites its namespace field and renames its bin. */
+/** The steady bench's declarative variant: every record matches a set rule that moves it to namespace bar and renames its bin. */
 const rule = (r: Partial<RouteRule>): RouteRule => ({ ...IDENTITY_RULE, ...r });
 const RULES: PolicySettings = {
   ...NONE,
@@ -32,9 +32,9 @@ const RULES: PolicySettings = {
     namespaces: [
       {
         name: 'test',
-        rule: rule({ namespace: 'test', exclude: ['tmp'] }),
+        rule: rule({ namespace: 'bar', exclude: ['tmp'] }),
         sets: [
-          { name: 'testset', rule: rule({ namespace: 'test', exclude: ['tmp', 'scratch'], rename: [['bin0', 'payload']] }) },
+          { name: 'testset', rule: rule({ namespace: 'bar', exclude: ['tmp', 'scratch'], rename: [['bin0', 'payload']] }) },
           { name: 'other', rule: rule({ skip: true }) },
         ],
       },
