@@ -18,8 +18,14 @@ import { runMain } from './lib/processes.js';
 
 const BATCH = 512;
 
-/** XDR writes of one 256-byte bin in namespace test, set testset, as the steady bench's load ships. */
-const msgs = Array.from({ length: BATCH }, (_, k) => xdrMessage({ namespace: 'test', set: 'testset', key: k, bins: { bin0: 'x'.repeat(256) } }));
+/**
+ * XDR writes of one 256-byte bin in namespace test, set testset, as the steady bench's load ships,
+ * back to back in one buffer as in a worker's ring: [start, end) of each, proto header skipped.
+ */
+const messages = Array.from({ length: BATCH }, (_, k) => xdrMessage({ namespace: 'test', set: 'testset', key: k, bins: { bin0: 'x'.repeat(256) } }));
+const ring = Buffer.concat(messages);
+const spans: Array<readonly [number, number]> = [];
+for (let at = 0, i = 0; i < BATCH; at += messages[i]!.length, i++) spans.push([at + 8, at + messages[i]!.length]);
 
 const NONE: PolicySettings = { stripLut: false, stripDurableDelete: false, routing: { fallback: IDENTITY_RULE, namespaces: [], skipSets: [] }, transform: null, lastWriteWins: null };
 
@@ -54,14 +60,14 @@ runMain(async () => {
   const task = (name: string, policy: WritePolicy, stage: TransformStage | null): void => {
     bench.add(name, () => {
       let o = 0;
-      for (const m of msgs) {
-        scanRecordMessage(m, 8, m.length, scan);
-        if (stage !== null && stage.run(m, 8, m.length, scan).kind !== 'pass') throw new Error('the identity module did not pass');
-        const r = policy.routeOf(m, scan);
+      for (const [start, end] of spans) {
+        scanRecordMessage(ring, start, end, scan);
+        if (stage !== null && stage.run(ring, start, end, scan).kind !== 'pass') throw new Error('the identity module did not pass');
+        const r = policy.routeOf(ring, scan);
         if (r >= 0 && policy.skipOf(r) >= 0) continue;
-        const digest = r >= 0 ? policy.rekey(m, scan, r) : null;
-        const len = policy.outputLength(m, 8, m.length, scan, r);
-        policy.write(m, 8, m.length, scan, r, out, o, len, digest);
+        const digest = r >= 0 ? policy.rekey(ring, scan, r) : null;
+        const len = policy.outputLength(ring, start, end, scan, r);
+        policy.write(ring, start, end, scan, r, out, o, len, digest);
         o += len;
       }
       sink += o;
