@@ -43,10 +43,19 @@ export function destinationTender(d: AerospikeDestination, log: Logger): Destina
   return { tender, mapSab, sessionSab, tlsText };
 }
 
-/** The write policy of `d`, given the destination's edition (durable-delete: auto). */
-export function writePolicyOf(d: AerospikeDestination, edition: string): PolicySettings {
+/**
+ * The write policy of `d`, given the destination's edition (durable-delete: auto) and the
+ * generation of its transform module (workers import it again when it changes).
+ */
+export function writePolicyOf(d: AerospikeDestination, edition: string, transformVersion: number): PolicySettings {
   const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(edition));
-  return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]), lastWriteWins: d.lastWriteWins === null ? null : { ...d.lastWriteWins } };
+  return {
+    stripLut: d.lut === 'strip',
+    stripDurableDelete: strip,
+    routing: d.routing,
+    transform: d.transform === null ? null : { url: d.transform, version: transformVersion },
+    lastWriteWins: d.lastWriteWins === null ? null : { ...d.lastWriteWins },
+  };
 }
 
 /**

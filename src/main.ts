@@ -17,6 +17,7 @@ import { Tender } from './destination/index.js';
 import {
   type DestinationSettings,
   PartitionMapReader,
+  IDENTITY_RULE,
   type PolicySettings,
   WorkerCounter,
   type WorkerFaults,
@@ -33,6 +34,7 @@ import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
 import { StartAbortedError, waitForStartup } from './startup.js';
+import { checkTransform } from './transform/index.js';
 
 export interface FerryOptions {
   /** override the worker entry (tests that run from source point this at the built file) */
@@ -66,7 +68,9 @@ export class Ferry implements MetricsSource, ManagementTarget {
   private readonly budget: InFlightBudget;
   private readonly limits: SessionLimits;
   private stopping: Promise<void> | null = null;
-  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [], lastWriteWins: null };
+  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, routing: { fallback: IDENTITY_RULE, namespaces: [], skipSets: [] }, transform: null, lastWriteWins: null };
+  /** loads of the transform module so far: each reload imports it afresh */
+  private transformVersion = 0;
   /** the destination's namespaces by map index, for metrics labels */
   private map: PartitionMapReader | null = null;
   edition = '';
@@ -142,6 +146,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
         deadLetters: d.deadLetters,
       };
       if (d.deadLetters !== null) this.log.info({ path: d.deadLetters.path, maxBytes: d.deadLetters.maxBytes, maxFiles: d.deadLetters.maxFiles }, 'records the destination rejects for good are kept as dead letters');
+      // A module that does not load is a configuration error (exit 2), found before any worker starts.
+      if (d.transform !== null) await checkTransform(d.transform, this.transformVersion);
       this.policy = this.policyFor(d);
       connectWaitMs = d.connectTimeoutMs * 2;
     } else {
@@ -207,7 +213,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
    * not reached yet is treated as Community Edition, which is the safe side.
    */
   private policyFor(d: AerospikeDestination): PolicySettings {
-    const policy = writePolicyOf(d, this.edition);
+    const policy = writePolicyOf(d, this.edition, this.transformVersion);
     if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: policy.stripDurableDelete }, 'durable-delete policy');
     return policy;
   }
@@ -391,6 +397,12 @@ export class Ferry implements MetricsSource, ManagementTarget {
    * here, any other is reported under needsRestart.
    */
   async reload(next: FerryConfig): Promise<ReloadReport> {
+    const nd = next.destination;
+    // A reload always imports the transform module again (its file may have changed, not the
+    // configuration), first here: one that no longer loads refuses the whole reload, before
+    // anything is applied.
+    const reloadTransform = nd.kind === 'aerospike' && nd.transform !== null;
+    if (reloadTransform) await checkTransform(nd.transform, this.transformVersion + 1);
     const cur = this.config;
     const { live, restart } = classifyChanges(changedKeys(cur.raw, next.raw));
     const changed = (...keys: string[]): boolean => keys.some((k) => live.includes(k));
@@ -406,8 +418,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
     }
     // Sessions read it at each slow-reader check.
     if (changed('service.slow-reader-timeout')) this.limits.slowReaderMs = next.service.slowReaderMs;
-    const nd = next.destination;
-    if (nd.kind === 'aerospike' && changed('aerospike.namespace-mapping', 'aerospike.lut', 'aerospike.durable-delete')) {
+    if (nd.kind === 'aerospike' && (reloadTransform || changed(...POLICY_KEYS))) {
+      if (reloadTransform) this.transformVersion++;
       this.policy = this.policyFor(nd);
       this.pool?.updatePolicy(this.policy);
     }
@@ -448,6 +460,19 @@ export class Ferry implements MetricsSource, ManagementTarget {
 
 /** Beyond the ack deadline, what the drain gives workers and sockets to wind down. */
 const DRAIN_MARGIN_MS = 1000;
+
+/** Keys whose change makes a new write policy for the workers. */
+const POLICY_KEYS = [
+  'aerospike.namespace-mapping',
+  'aerospike.lut',
+  'aerospike.durable-delete',
+  'aerospike.last-write-wins',
+  'aerospike.routing',
+  'aerospike.bin-transforms',
+  'aerospike.namespaces',
+  'aerospike.skip-sets',
+  'aerospike.transform',
+];
 
 const WATCH_MS = 100;
 

@@ -68,7 +68,9 @@ export class ReplaySender implements SinkEvents {
         session: this.link.sessionSab,
         deadLetters: null,
       },
-      writePolicyOf(d, tender.edition),
+      // Dead letters hold records as the source shipped them: the rules apply again, the transform
+      // module (a worker's) does not.
+      { ...writePolicyOf(d, tender.edition, 0), transform: null },
       this,
     );
     this.sink.open();

@@ -8,6 +8,9 @@ import { availableParallelism, cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type ResolvedRouting, resolveRouting } from './routing.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { FerryError } from '../errors.js';
 
@@ -58,7 +61,10 @@ export interface AerospikeDestination {
   readonly pipelineDepth: number;
   readonly connectTimeoutMs: number;
   readonly writeTimeoutMs: number;
-  readonly namespaceMap: ReadonlyArray<readonly [string, string]>;
+  /** `routing`, `bin-transforms`, `namespaces`, `skip-sets` and `namespace-mapping`, resolved */
+  readonly routing: ResolvedRouting;
+  /** `aerospike.transform` as a file: URL (a relative path is taken from the working directory); null = none */
+  readonly transform: string | null;
   readonly lut: 'keep' | 'strip';
   readonly durableDelete: 'auto' | 'keep' | 'strip';
   /** `aerospike.last-write-wins`; null = off */
@@ -194,7 +200,22 @@ export interface RunConfig {
   readonly logging: RawConfig['logging'];
 }
 
+/**
+ * The XDR Proxy's `message-transformer` (a Java class in its usr-lib folder) cannot run here: say
+ * what does the same in Ferry rather than "unknown key".
+ */
+function refuseMessageTransformer(doc: unknown): void {
+  if (doc === null || typeof doc !== 'object') return;
+  const top = doc as Record<string, unknown>;
+  const at = 'message-transformer' in top ? 'message-transformer' : typeof top.aerospike === 'object' && top.aerospike !== null && 'message-transformer' in top.aerospike ? 'aerospike.message-transformer' : null;
+  if (at === null) return;
+  throw new ConfigError([
+    `${at}: the XDR Proxy's Java message transformer is not supported; Ferry's equivalent is aerospike.transform: ./path/to/module.js (an ESM module, docs/transforms.md), or the declarative aerospike.routing / bin-transforms / namespaces / skip-sets rules (README, "Routing and transforms")`,
+  ]);
+}
+
 function parseRaw(doc: unknown): RawConfig {
+  refuseMessageTransformer(doc);
   const parsed = configSchema.safeParse(doc ?? {});
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error));
   return parsed.data;
@@ -261,7 +282,8 @@ function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlin
     connectTimeoutMs: a.timeouts.connect,
     // A destination write must time out before the source's ack deadline does.
     writeTimeoutMs: Math.min(a.timeouts.write, ackDeadlineMs),
-    namespaceMap: Object.entries(a['namespace-mapping']),
+    routing: resolveRouting(a),
+    transform: a.transform === undefined ? null : pathToFileURL(isAbsolute(a.transform) ? a.transform : resolve(a.transform)).href,
     lut: a.lut,
     durableDelete: a['durable-delete'],
     lastWriteWins: lastWriteWinsOf(a['last-write-wins']),

@@ -46,6 +46,12 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   'aerospike.lut': 'live',
   'aerospike.durable-delete': 'live',
   'aerospike.last-write-wins': 'live',
+  // routing rules and the transform module: a new write policy, taken by each worker at its next batch
+  'aerospike.routing': 'live',
+  'aerospike.bin-transforms': 'live',
+  'aerospike.namespaces': 'live',
+  'aerospike.skip-sets': 'live',
+  'aerospike.transform': 'live',
   'aerospike.rack-id': 'live',
   // each worker opens its dead-letter files once
   'aerospike.dead-letters': 'restart',

@@ -115,6 +115,49 @@ const aerospikeCredentials = z
     if (c['password-file'] === undefined) ctx.addIssue({ code: 'custom', path: ['password-file'], message: `required with auth-mode ${c['auth-mode']}` });
   });
 
+const binName = z
+  .string()
+  .min(1)
+  .refine((b) => Buffer.byteLength(b, 'utf8') <= 15, 'a bin name is at most 15 bytes');
+const setName = z
+  .string()
+  .min(1)
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= 63, 'a set name is at most 63 bytes');
+
+/** Where records go, as the outbound connectors say it: `mode: static` writes, `mode: skip` does not. */
+const routing = z
+  .strictObject({
+    mode: z.enum(['static', 'skip']).default('static'),
+    // destination namespace and set; unset: the source's (or namespace-mapping's)
+    namespace: z.string().min(1).optional(),
+    set: setName.optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.mode === 'skip' && (r.namespace !== undefined || r.set !== undefined)) ctx.addIssue({ code: 'custom', path: ['mode'], message: 'a skipped record goes nowhere: drop namespace and set, or use mode: static' });
+  });
+
+/** What of a record's bins is written: include, then exclude, then `map` renames. */
+const binTransforms = z
+  .strictObject({
+    include: z.array(binName).min(1).optional(),
+    exclude: z.array(binName).optional(),
+    map: z.record(binName, binName).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.include !== undefined && b.exclude !== undefined) ctx.addIssue({ code: 'custom', path: ['exclude'], message: 'give include or exclude, not both' });
+    const targets = Object.values(b.map ?? {});
+    const twice = targets.find((t, i) => targets.indexOf(t) !== i);
+    if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['map'], message: `two bins are renamed to '${twice}'` });
+  });
+
+const ruleLevel = {
+  routing: routing.optional(),
+  'bin-transforms': binTransforms.optional(),
+};
+
+export type RoutingRaw = z.output<typeof routing>;
+export type BinTransformsRaw = z.output<typeof binTransforms>;
+
 export const aerospikeSchema = z.strictObject({
   seeds: z.array(seed).min(1),
   credentials: aerospikeCredentials.optional(),
@@ -137,6 +180,13 @@ export const aerospikeSchema = z.strictObject({
   'tend-interval': z.number().int().min(100).max(60000).default(1000),
   'pipeline-depth': z.number().int().min(1).max(4096).default(256),
   'namespace-mapping': z.record(z.string().min(1), z.string().min(1)).default({}),
+  // Ferry's extensions, named after the outbound connectors' keys: the default rules, overridden
+  // per namespace, overridden per set
+  ...ruleLevel,
+  namespaces: z.record(z.string().min(1), z.strictObject({ ...ruleLevel, sets: z.record(setName, z.strictObject(ruleLevel)).default({}) })).default({}),
+  'skip-sets': z.array(setName).default([]),
+  // an ESM module every worker loads: records pass through its default export (docs/transforms.md)
+  transform: z.string().min(1).optional(),
   lut: z.enum(['keep', 'strip']).default('keep'),
   'durable-delete': z.enum(['auto', 'keep', 'strip']).default('auto'),
   // Ferry's extension: apply a record only when the destination holds no newer version of it

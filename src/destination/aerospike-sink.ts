@@ -30,7 +30,7 @@
  */
 
 import { AsMsg, Info2, PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
-import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SnapshotFormatError, WorkerCounter } from '../threads/index.js';
+import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SkipReason, SnapshotFormatError, WorkerCounter } from '../threads/index.js';
 import type { ConnectionEvents, DestinationConnection } from './connection.js';
 import { deadLetterOf, originalMessage } from './dead-letter-record.js';
 import { DeadLetterWriter } from './dead-letters.js';
@@ -43,6 +43,8 @@ import { WritePolicy } from './write-policy.js';
 export type AerospikeSettings = Extract<DestinationSettings, { kind: 'aerospike' }>;
 
 const PARTITION_BITS = 12;
+/** a route that keeps the source's namespace: the map index is looked up per record */
+const KEEP_NAMESPACE = -2;
 const PARTITION_MASK = PARTITIONS - 1;
 const NAMESPACE_MASK = 0xff;
 const MAPPING_SHIFT = 20;
@@ -73,7 +75,7 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   private readonly inflight = new Uint32Array(PARTITIONS);
   private readonly pinned: Array<DestinationConnection | null> = new Array<DestinationConnection | null>(PARTITIONS).fill(null);
   private retries: Retry[] = [];
-  /** map namespace index per namespace mapping, refreshed with the map */
+  /** map namespace index per route, refreshed with the map; KEEP_NAMESPACE: the record's own */
   private mappedIndex: number[] = [];
   private readonly scan = newScan();
   /** set once per batch: the time used for this batch's commits */
@@ -183,15 +185,23 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
 
   private refreshNamespaces(): void {
     this.mappedIndex = [];
-    for (let m = 0; m < this.policy.mappings; m++) {
+    for (let m = 0; m < this.policy.routes; m++) {
       const target = this.policy.target(m);
-      this.mappedIndex.push(this.map.namespaceIndex(target, 0, target.length));
+      this.mappedIndex.push(target === null ? KEEP_NAMESPACE : this.map.namespaceIndex(target, 0, target.length));
     }
   }
 
   offer(data: Buffer, start: number, end: number, scan: Int32Array, connection: number, seq: number): boolean {
-    const p = partitionOf(data, scan[Scan.DigestOffset]!);
-    const mapping = this.policy.mappingOf(data, scan);
+    const mapping = this.policy.routeOf(data, scan);
+    let digest: Buffer | null = null;
+    if (mapping >= 0) {
+      const skip = this.policy.skipOf(mapping);
+      if (skip >= 0) return this.skipped(connection, seq, skip);
+      digest = this.policy.rekey(data, scan, mapping);
+    }
+    const length = this.policy.outputLength(data, start, end, scan, mapping);
+    if (length === 0) return this.skipped(connection, seq, SkipReason.NoBins);
+    const p = digest === null ? partitionOf(data, scan[Scan.DigestOffset]!) : partitionOf(digest, 0);
     const guarded = this.policy.guarded;
     // Under last-write-wins the namespace is needed for the tag, so it is looked up every time.
     let ns = guarded ? this.namespaceOf(data, scan, mapping) : -1;
@@ -212,9 +222,8 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       }
       if (!conn.hasRoom) return false;
     }
-    const length = this.policy.outputLength(data, start, end, scan, mapping);
     const at = conn.reserve(length);
-    this.policy.write(data, start, end, scan, mapping, conn.buffer, at, length);
+    this.policy.write(data, start, end, scan, mapping, conn.buffer, at, length, digest);
     const lutAt = scan[Scan.LutFieldOffset]!;
     const tag = this.tagOf(p, ns, mapping, guarded && (data[start + AsMsg.Info2]! & Info2.Delete) !== 0 && lutAt >= 0);
     // A stripped LUT is kept beside the write, as two halves, so a dead letter can have it back.
@@ -235,9 +244,17 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     return tag >>> 0;
   }
 
+  /** A record the rules say not to write: answered done at once (main keeps replies in order). */
+  private skipped(connection: number, seq: number, reason: number): boolean {
+    this.events.count(WorkerCounter.Skipped + reason);
+    this.events.done(connection, seq, ResultCode.Ok);
+    return true;
+  }
+
   /** The map's index of the record's destination namespace, or -1. */
   private namespaceOf(data: Buffer, scan: Int32Array, mapping: number): number {
-    return mapping >= 0 ? this.mappedIndex[mapping]! : this.map.namespaceIndex(data, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
+    const mapped = mapping >= 0 ? this.mappedIndex[mapping]! : KEEP_NAMESPACE;
+    return mapped !== KEEP_NAMESPACE ? mapped : this.map.namespaceIndex(data, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
   }
 
   /**

@@ -45,7 +45,10 @@ export function originalMessage(write: Buffer, policy: WritePolicy, mapping: num
   const bin = policy.versionBin;
   const fields: RequestField[] = m.fields
     .filter((f) => !(bin !== null && f.type === FieldType.FilterExpression))
-    .map((f) => (f.type === FieldType.Namespace && mapping >= 0 && mapping < policy.mappings ? { type: f.type, data: policy.source(mapping) } : f));
+    .map((f) => {
+      const source = f.type === FieldType.Namespace && mapping >= 0 && mapping < policy.routes ? policy.sourceNamespace(mapping) : null;
+      return source === null ? f : { type: f.type, data: source };
+    });
   if (strippedLut !== null && m.lut === undefined) fields.push(lutField(strippedLut));
   const ops = tombstone ? [] : m.ops.filter((op, i) => !(bin !== null && i === m.ops.length - 1 && op.name === bin));
   const message = encodeRecordRequest({

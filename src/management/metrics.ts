@@ -8,7 +8,7 @@
  */
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { type DeadLetterTally, MAX_NAMESPACES, OUTCOME_SLOTS, Outcome, WorkerCounter } from '../threads/index.js';
+import { type DeadLetterTally, MAX_NAMESPACES, OUTCOME_SLOTS, Outcome, SKIP_REASON_NAMES, WorkerCounter } from '../threads/index.js';
 import type { SourceStats } from '../source/source-stats.js';
 import { type Sample, ScrapeMetric, histogramSamples } from './scrape-metric.js';
 
@@ -44,6 +44,7 @@ const OUTCOME_NAMES: Record<number, string> = {
   [Outcome.NoConnection]: 'no-connection',
   [Outcome.StorageError]: 'storage-error',
   [Outcome.Expired]: 'expired-in-ring',
+  [Outcome.TransformFailed]: 'transform-failed',
 };
 
 export function createMetrics(src: MetricsSource): Registry {
@@ -107,6 +108,12 @@ export function createMetrics(src: MetricsSource): Registry {
     }),
     new ScrapeMetric('ferry_dead_letters_dropped_total', 'Records rejected for good whose dead letter could not be written (store full, disk full, folder not writable); answered with their code all the same.', 'counter', () => [
       { labels: {}, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.DeadLettersDropped]!, 0) },
+    ]),
+    new ScrapeMetric('ferry_records_skipped_total', 'Records answered done without a destination write, by reason (routing mode skip, skip-sets, no bin left, the transform module).', 'counter', () =>
+      SKIP_REASON_NAMES.map((reason, i) => ({ labels: { reason }, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.Skipped + i]!, 0) })),
+    ),
+    new ScrapeMetric('ferry_transform_fanout_writes_total', 'Destination writes a transform module added by returning several records for one.', 'counter', () => [
+      { labels: {}, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.FannedOut]!, 0) },
     ]),
     new ScrapeMetric('ferry_replies_total', 'Replies written to the source, by result code.', 'counter', () => {
       const out: Sample[] = [];

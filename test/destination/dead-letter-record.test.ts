@@ -16,18 +16,19 @@ import { WritePolicy } from '../../src/destination/write-policy.js';
 import { FieldType, Info2, Scan, ScanError, lutToUnixMs, newScan, scanRecordMessage } from '../../src/protocol/index.js';
 import type { PolicySettings } from '../../src/threads/index.js';
 import { asMsgBody, bodyOf, captureCases, fieldBytes, opBytes } from '../support/bytes.js';
+import { namespaceMapped } from '../support/routing.js';
 
-const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [], lastWriteWins: null };
+const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, routing: namespaceMapped([]), transform: null, lastWriteWins: null };
 
 /** The destination write the policy makes of `body`, and the mapping it used. */
 function destinationWrite(opts: PolicySettings, body: Buffer): { policy: WritePolicy; write: Buffer; mapping: number } {
   const scan = newScan();
   expect(scanRecordMessage(body, 0, body.length, scan)).toBe(ScanError.None);
   const policy = new WritePolicy(opts);
-  const mapping = policy.mappingOf(body, scan);
+  const mapping = policy.routeOf(body, scan);
   const length = policy.outputLength(body, 0, body.length, scan, mapping);
   const write = Buffer.alloc(length);
-  policy.write(body, 0, body.length, scan, mapping, write, 0, length);
+  policy.write(body, 0, body.length, scan, mapping, write, 0, length, null);
   return { policy, write, mapping };
 }
 
@@ -59,7 +60,7 @@ describe('originalMessage', () => {
 
   it('puts the source namespace back in place of a mapped one', () => {
     const body = record(Info2.Write);
-    const { policy, write, mapping } = destinationWrite({ ...PLAIN, namespaceMap: [['other', 'x'], ['origin', 'test']] }, body);
+    const { policy, write, mapping } = destinationWrite({ ...PLAIN, routing: namespaceMapped([['other', 'x'], ['origin', 'test']]) }, body);
     expect(mapping).toBe(1);
     expect(write.includes(Buffer.from('origin'))).toBe(false);
     expect(originalMessage(write, policy, mapping, false, null)).toEqual(body);
@@ -67,11 +68,11 @@ describe('originalMessage', () => {
 
   it('takes out the last-write-wins guard and version bin', () => {
     const body = record(Info2.Write);
-    const { policy, write, mapping } = destinationWrite({ ...PLAIN, namespaceMap: [['origin', 'test']], lastWriteWins: { bin: 'ver', tombstoneTtl: 0 } }, body);
+    const { policy, write, mapping } = destinationWrite({ ...PLAIN, routing: namespaceMapped([['origin', 'test']]), lastWriteWins: { bin: 'ver', tombstoneTtl: 0 } }, body);
     expect(write.length).toBeGreaterThan(body.length + 8);
     expect(originalMessage(write, policy, mapping, false, null)).toEqual(body);
     // All at once: mapped, guarded, LUT stripped.
-    const all = destinationWrite({ ...PLAIN, stripLut: true, namespaceMap: [['origin', 'test']], lastWriteWins: { bin: 'ver', tombstoneTtl: 0 } }, body);
+    const all = destinationWrite({ ...PLAIN, stripLut: true, routing: namespaceMapped([['origin', 'test']]), lastWriteWins: { bin: 'ver', tombstoneTtl: 0 } }, body);
     expect(originalMessage(all.write, all.policy, all.mapping, false, LUT.readBigUInt64BE(0))).toEqual(body);
   });
 
