@@ -1,0 +1,88 @@
+/**
+ * `service.protocol: HTTP_2`: xdr-load's HTTP/2 mode (the ESP connector's way of shipping) straight
+ * into a Ferry process and on into the destination; and what a malformed request gets.
+ */
+
+import { type ClientHttp2Session, connect } from 'node:http2';
+import { describe, expect, it } from 'vitest';
+import { H2_BODY_PREFIX, XdrSource } from '../../src/cli/load/xdr-source.js';
+import { BufferWriter, FieldType, Info1, Info2, Info3, OpType, Ttl, encodeRecordRequest, lutField, lutFromUnixMs, stringField } from '../../src/protocol/index.js';
+import { integerKeyDigest } from '../../src/cli/load/record-factory.js';
+import { useDestination } from '../support/destination.js';
+import { FerryProcess, testConfig } from '../support/ferry-process.js';
+import { loadOptions } from '../support/load.js';
+import { verifyFinalState } from '../support/verify-state.js';
+
+/** One POST on `session`: its status and result-code header. */
+function post(session: ClientHttp2Session, body: Buffer, method = 'POST'): Promise<{ status: number; code: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': method, ':path': '/' });
+    stream.on('response', (h) => resolve({ status: Number(h[':status']), code: h['ferry-result-code'] as string | undefined }));
+    stream.on('error', reject);
+    stream.resume();
+    stream.end(method === 'POST' ? body : undefined);
+  });
+}
+
+function writeMessage(set: string, key: number, value: number, namespace = 'test'): Buffer {
+  const w = new BufferWriter(256);
+  encodeRecordRequest(
+    {
+      info1: Info1.Xdr,
+      info2: Info2.Write,
+      info3: Info3.CreateOrReplace,
+      recordTtl: Ttl.NeverExpire,
+      fields: [stringField(FieldType.Namespace, namespace), { type: FieldType.Digest, data: integerKeyDigest(set, key) }, stringField(FieldType.Set, set), lutField(lutFromUnixMs(Date.now()))],
+      ops: [{ op: OpType.Write, particleType: 1, name: 'v', value: Buffer.from([0, 0, 0, 0, 0, 0, 0, value]) }],
+    },
+    w,
+  );
+  return w.finish();
+}
+
+const prefixed = (...messages: Buffer[]): Buffer => Buffer.concat([Buffer.from([H2_BODY_PREFIX]), ...messages]);
+
+describe('HTTP/2 ingress', () => {
+  const ctx = useDestination();
+
+  it('xdr-load over HTTP/2: 30,000 changes, compressed, with deletes, every key at its last version', async () => {
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { protocol: 'HTTP_2' } }));
+    try {
+      const source = new XdrSource(loadOptions(ferry.port, { protocol: 'http2', keys: 5000, changes: 30_000, compress: true, deletePct: 10, set: 'h2-direct', connections: 4, pipeline: 128 }));
+      const stats = await source.run();
+      expect(stats.changes).toBe(30_000);
+      expect([stats.abandons, stats.unacknowledged, stats.orderViolations]).toEqual([0, 0, 0]);
+      expect(stats.probes).toBe(0);
+      const { checked, mismatches } = await verifyFinalState(ctx.client, source);
+      expect(mismatches.slice(0, 5)).toEqual([]);
+      expect(checked).toBeGreaterThan(4900);
+      expect(await ferry.metric('ferry_records_total{outcome="received"}')).toBeGreaterThanOrEqual(stats.acks);
+    } finally {
+      expect(await ferry.stop()).toBe(0);
+    }
+  });
+
+  it('a body of several messages is answered once, after all of them; bad requests get 4xx and the connection lives on', async () => {
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { protocol: 'HTTP_2', 'max-frame-size': 4096 } }));
+    const session = connect(`http://127.0.0.1:${ferry.port}`);
+    try {
+      expect(await post(session, prefixed(writeMessage('h2-batch', 1, 1), writeMessage('h2-batch', 2, 2)))).toEqual({ status: 200, code: '0' });
+      expect((await ctx.client.get(['test', 'h2-batch', 2])).bins).toEqual({ v: 2 });
+      // A permanent rejection (a namespace the destination lacks) is 422, carrying the code.
+      expect(await post(session, prefixed(writeMessage('h2-batch', 3, 3, 'no-such-ns')))).toEqual({ status: 422, code: '20' });
+      // Cut short, over the size cap, not a message at all, empty, and not a POST.
+      const whole = writeMessage('h2-batch', 4, 4);
+      expect((await post(session, prefixed(whole.subarray(0, whole.length - 1)))).status).toBe(400);
+      expect((await post(session, prefixed(Buffer.alloc(5000)))).status).toBe(413);
+      expect((await post(session, prefixed(Buffer.from('GET / HTTP/1.1\r\n\r\n')))).status).toBe(400);
+      expect((await post(session, Buffer.alloc(0))).status).toBe(400);
+      expect((await post(session, Buffer.alloc(0), 'GET')).status).toBe(405);
+      expect(await ferry.metric('aerospike_xdr_proxy_requests{status="parse-error"}')).toBe(5);
+      // The same connection still carries requests.
+      expect(await post(session, prefixed(writeMessage('h2-batch', 5, 5)))).toEqual({ status: 200, code: '0' });
+    } finally {
+      session.close();
+      expect(await ferry.stop()).toBe(0);
+    }
+  });
+});
