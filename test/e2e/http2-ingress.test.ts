@@ -85,4 +85,10 @@ describe('HTTP/2 ingress', () => {
       expect(await ferry.stop()).toBe(0);
     }
   });
+
+  it('service.security with HTTP_2 is refused at start-up, naming the key (login is a TCP message)', async () => {
+    const ferry = FerryProcess.launch(testConfig(ctx.dest, { service: { protocol: 'HTTP_2', security: { users: [{ username: 'xdr', 'password-file': '/nonexistent' }] } } }));
+    expect(await ferry.exitCode()).toBe(2);
+    expect(ferry.stderr.join('') + JSON.stringify(ferry.logs)).toContain('service.security: source login is part of service.protocol TCP');
+  });
 });

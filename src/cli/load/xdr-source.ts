@@ -792,6 +792,8 @@ export class XdrSource {
   private pickLane(): Lane | null {
     for (let i = 0; i < this.lanes.length; i++) {
       const lane = this.lanes[(this.nextLane + i) % this.lanes.length]!;
+      // An HTTP/2 connection is unusable from its GOAWAY or error on, before its 'close' comes.
+      if (lane.h2 !== null && (lane.h2.closed || lane.h2.destroyed)) lane.ready = false;
       if (lane.ready && lane.keys.length - lane.head + lane.streams < this.opts.pipeline) {
         this.nextLane = (this.nextLane + i + 1) % this.lanes.length;
         return lane;
