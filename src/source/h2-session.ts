@@ -23,6 +23,7 @@
 
 import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import { gunzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import { FrameError, Framer, type FrameSink, MessageType, ResultCode, SourceAction, countFrames, frameErrorText, sourceActionOf } from '../protocol/index.js';
 import type { InFlightBudget } from './in-flight-budget.js';
@@ -128,6 +129,7 @@ export class H2Session extends WindowedSession implements FrameSink {
       return;
     }
     const cap = 1 + this.limits.maxFrame;
+    const gzipped = headers['content-encoding'] === 'gzip';
     const chunks: Buffer[] = [];
     let size = 0;
     stream.on('data', (chunk: Buffer) => {
@@ -144,7 +146,17 @@ export class H2Session extends WindowedSession implements FrameSink {
     });
     stream.on('end', () => {
       this.pausedStreams.delete(stream);
-      if (size >= 0) this.onBody(stream, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      if (size < 0) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      if (!gzipped) {
+        this.onBody(stream, body);
+        return;
+      }
+      // The connector's optional HTTP compression: inflated under the same cap as a plain body.
+      gunzip(body, { maxOutputLength: cap }, (err, plain) => {
+        if (err === null) this.onBody(stream, plain);
+        else this.refuse(stream, (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? HttpStatus.PayloadTooLarge : HttpStatus.BadRequest, `gzip body: ${err.message}`);
+      });
     });
     stream.on('close', () => this.pausedStreams.delete(stream));
   }

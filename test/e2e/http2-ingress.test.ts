@@ -4,6 +4,7 @@
  */
 
 import { type ClientHttp2Session, connect } from 'node:http2';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { H2_BODY_PREFIX, XdrSource } from '../../src/cli/load/xdr-source.js';
 import { BufferWriter, FieldType, Info1, Info2, Info3, OpType, Ttl, encodeRecordRequest, lutField, lutFromUnixMs, stringField } from '../../src/protocol/index.js';
@@ -14,9 +15,9 @@ import { loadOptions } from '../support/load.js';
 import { verifyFinalState } from '../support/verify-state.js';
 
 /** One POST on `session`: its status and result-code header. */
-function post(session: ClientHttp2Session, body: Buffer, method = 'POST'): Promise<{ status: number; code: string | undefined }> {
+function post(session: ClientHttp2Session, body: Buffer, method = 'POST', headers: Record<string, string> = {}): Promise<{ status: number; code: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const stream = session.request({ ':method': method, ':path': '/' });
+    const stream = session.request({ ':method': method, ':path': '/', ...headers });
     stream.on('response', (h) => resolve({ status: Number(h[':status']), code: h['ferry-result-code'] as string | undefined }));
     stream.on('error', reject);
     stream.resume();
@@ -77,7 +78,13 @@ describe('HTTP/2 ingress', () => {
       expect((await post(session, prefixed(Buffer.from('GET / HTTP/1.1\r\n\r\n')))).status).toBe(400);
       expect((await post(session, Buffer.alloc(0))).status).toBe(400);
       expect((await post(session, Buffer.alloc(0), 'GET')).status).toBe(405);
-      expect(await ferry.metric('aerospike_xdr_proxy_requests{status="parse-error"}')).toBe(5);
+      // A gzip body (the connector's HTTP compression) is inflated, under the same size cap.
+      const gzip = { 'content-encoding': 'gzip' };
+      expect(await post(session, gzipSync(prefixed(writeMessage('h2-batch', 6, 6))), 'POST', gzip)).toEqual({ status: 200, code: '0' });
+      expect((await ctx.client.get(['test', 'h2-batch', 6])).bins).toEqual({ v: 6 });
+      expect((await post(session, gzipSync(prefixed(Buffer.alloc(5000))), 'POST', gzip)).status).toBe(413);
+      expect((await post(session, prefixed(writeMessage('h2-batch', 7, 7)), 'POST', gzip)).status).toBe(400);
+      expect(await ferry.metric('aerospike_xdr_proxy_requests{status="parse-error"}')).toBe(7);
       // The same connection still carries requests.
       expect(await post(session, prefixed(writeMessage('h2-batch', 5, 5)))).toEqual({ status: 200, code: '0' });
     } finally {
