@@ -24,14 +24,10 @@
 import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { gunzip } from 'node:zlib';
-import type { Logger } from 'pino';
 import { FrameError, Framer, type FrameSink, MessageType, ResultCode, SourceAction, countFrames, frameErrorText, sourceActionOf } from '../protocol/index.js';
-import type { InFlightBudget } from './in-flight-budget.js';
 import { Intake, answerHere, takeRecord } from './record-intake.js';
 import type { ReorderWindow } from './reorder-window.js';
-import type { SourceStats } from './source-stats.js';
-import type { Clock, RecordRouter, SessionLimits } from './types.js';
-import { WindowedSession } from './windowed-session.js';
+import { type SessionContext, WindowedSession } from './windowed-session.js';
 
 /** The HTTP status a request is answered with (docs/wire.md §8). */
 export const HttpStatus = {
@@ -89,29 +85,17 @@ export class H2Session extends WindowedSession implements FrameSink {
   /** streams paused mid-body while this connection cannot take more */
   private readonly pausedStreams = new Set<ServerHttp2Stream>();
   private streamsSeen = 0;
-  private closed = false;
   /** draining on shutdown: new requests are answered 503 */
   private stopped = false;
   private stuckSince = 0;
-  readonly peer: string;
-  private readonly socket: Socket;
 
   constructor(
     id: number,
     private readonly h2: Http2Session,
-    limits: SessionLimits,
-    router: RecordRouter,
-    budget: InFlightBudget,
-    stats: SourceStats,
-    clock: Clock,
-    private readonly log: Logger,
-    private readonly onClose: (s: H2Session) => void,
-    private readonly warn: (socket: Socket, cause: string, fields: Record<string, unknown>, msg: string) => void,
+    ctx: SessionContext,
   ) {
-    super(id, limits, router, budget, stats, clock);
-    this.socket = h2.socket as Socket;
-    this.peer = `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? 0}`;
-    this.framer = new Framer(limits.maxFrame);
+    super(id, h2.socket as Socket, ctx);
+    this.framer = new Framer(this.limits.maxFrame);
     h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.onStream(stream, headers));
     h2.on('error', (err) => this.log.debug({ peer: this.peer, err: err.message }, 'source connection error'));
     h2.on('close', () => this.finish());
@@ -284,7 +268,7 @@ export class H2Session extends WindowedSession implements FrameSink {
   /** Bad input closes only its request: other requests on this connection may be other sources'. */
   private refuse(stream: ServerHttp2Stream, status: number, reason: string): void {
     this.stats.protocolErrors++;
-    this.warn(this.socket, reason, { peer: this.peer, reason, status }, 'refusing source request: malformed input');
+    this.warn(reason, { peer: this.peer, reason, status }, 'refusing source request: malformed input');
     if (stream.closed || stream.destroyed) return;
     stream.respond({ ':status': status }, { endStream: true });
   }
@@ -304,7 +288,7 @@ export class H2Session extends WindowedSession implements FrameSink {
     if (this.stuckSince === 0) this.stuckSince = now;
     if (now - this.stuckSince < this.limits.slowReaderMs) return false;
     this.stats.slowReaders++;
-    this.warn(this.socket, 'slow reader', { peer: this.peer, waitingMs: Math.round(now - this.stuckSince) }, 'closing source connection: it has not read its replies');
+    this.warn('slow reader', { peer: this.peer, waitingMs: Math.round(now - this.stuckSince) }, 'closing source connection: it has not read its replies');
     this.destroy();
     return true;
   }
@@ -328,15 +312,7 @@ export class H2Session extends WindowedSession implements FrameSink {
   }
 
   private finish(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.budget.forget(this);
-    const pending = this.window?.size ?? 0;
-    this.budget.give(pending);
-    if (this.streamsSeen === 0) this.stats.healthChecks++;
-    this.stats.connectionsClosed++;
-    this.log.debug({ peer: this.peer, requests: this.streamsSeen, unanswered: pending }, this.streamsSeen === 0 ? 'health-check connection closed' : 'source connection closed');
-    this.onClose(this);
-    this.budget.wake();
+    this.settleClose(this.streamsSeen === 0);
   }
+
 }

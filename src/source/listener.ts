@@ -35,7 +35,7 @@ import type { SessionRegistry } from './session-registry.js';
 import type { SourceStats } from './source-stats.js';
 import { type SourceTls, clientCertProblem } from './source-tls.js';
 import type { Clock, RecordRouter, SessionLimits } from './types.js';
-import type { WindowedSession } from './windowed-session.js';
+import type { SessionContext, WindowedSession } from './windowed-session.js';
 
 /** `service.protocol`: the XDR connector protocol over TCP, or HTTP/2 requests (the ESP connector's). */
 export type ServiceProtocol = 'TCP' | 'HTTP_2';
@@ -83,15 +83,17 @@ export class SourceListener {
   private readonly warnings = new LogLimiter(WARN_INTERVAL_MS);
   readonly clock: Clock = { now: performance.now(), epochMs: Date.now() };
   private draining = false;
+  private readonly context: SessionContext;
 
   constructor(
     private readonly opts: ListenerOptions,
-    private readonly router: RecordRouter,
+    router: RecordRouter,
     private readonly budget: InFlightBudget,
     private readonly registry: SessionRegistry,
     readonly stats: SourceStats,
     private readonly log: Logger,
   ) {
+    this.context = { limits: opts.limits, router, budget, stats, clock: this.clock, log, warn: this.warn, onClose: this.forget };
     const tls = opts.limits.tls ?? null;
     if (opts.protocol === 'HTTP_2') {
       // h2c with prior knowledge (what a load balancer speaks to its backends with `proto h2`), or
@@ -241,7 +243,7 @@ export class SourceListener {
       socket.destroy();
       return;
     }
-    this.track(new Session(id, socket, this.opts.limits, this.router, this.budget, this.stats, this.clock, this.log, this.forget, this.warn));
+    this.track(new Session(id, socket, this.context));
   }
 
   private acceptH2(h2: Http2Session, tls: SourceTls | null): void {
@@ -254,7 +256,7 @@ export class SourceListener {
       h2.destroy();
       return;
     }
-    this.track(new H2Session(id, h2, this.opts.limits, this.router, this.budget, this.stats, this.clock, this.log, this.forget, this.warn));
+    this.track(new H2Session(id, h2, this.context));
   }
 
   private sweep(): void {

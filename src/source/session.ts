@@ -19,7 +19,6 @@
  */
 
 import type { Socket } from 'node:net';
-import type { Logger } from 'pino';
 import {
   FrameError,
   Framer,
@@ -38,12 +37,9 @@ import {
   parseSecurityMessage,
   writeReply,
 } from '../protocol/index.js';
-import type { InFlightBudget } from './in-flight-budget.js';
 import { Intake, answerHere, takeRecord } from './record-intake.js';
 import type { ReorderWindow } from './reorder-window.js';
-import type { SourceStats } from './source-stats.js';
-import type { Clock, RecordRouter, SessionLimits } from './types.js';
-import { WindowedSession } from './windowed-session.js';
+import { type SessionContext, WindowedSession } from './windowed-session.js';
 
 /** 1024 ready-made OK replies: a flush copies a run of them and patches the odd code. */
 const OK_BLOCK_COUNT = 1024;
@@ -69,7 +65,6 @@ function loggableUser(user: string): string {
 export class Session extends WindowedSession implements FrameSink {
   private readonly framer: Framer;
   private bytesIn = 0;
-  private closed = false;
   private readPaused = false;
   /** when the socket last refused more reply bytes (its buffer is over the mark); 0 = flowing */
   private repliesStuckSince = 0;
@@ -80,25 +75,11 @@ export class Session extends WindowedSession implements FrameSink {
   private failedLogins = 0;
   /** too many failed logins: end the connection once every reply is written */
   private ending = false;
-  readonly peer: string;
 
-  constructor(
-    id: number,
-    private readonly socket: Socket,
-    limits: SessionLimits,
-    router: RecordRouter,
-    budget: InFlightBudget,
-    stats: SourceStats,
-    clock: Clock,
-    private readonly log: Logger,
-    private readonly onClose: (s: Session) => void,
-    /** a warning about this connection, rate-limited per message, cause and peer host by the listener */
-    private readonly warn: (socket: Socket, cause: string, fields: Record<string, unknown>, msg: string) => void,
-  ) {
-    super(id, limits, router, budget, stats, clock);
-    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-    this.framer = new Framer(limits.maxFrame);
-    this.authUntil = (limits.auth ?? null) === null ? Number.POSITIVE_INFINITY : 0;
+  constructor(id: number, socket: Socket, ctx: SessionContext) {
+    super(id, socket, ctx);
+    this.framer = new Framer(this.limits.maxFrame);
+    this.authUntil = (this.limits.auth ?? null) === null ? Number.POSITIVE_INFINITY : 0;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
@@ -243,7 +224,7 @@ export class Session extends WindowedSession implements FrameSink {
     this.failedLogins++;
     this.log.debug({ peer: this.peer, user: loggableUser(user), command, result: code, attempt: this.failedLogins }, 'source login refused');
     if (this.failedLogins >= MAX_FAILED_LOGINS) {
-      this.warn(this.socket, String(code), { peer: this.peer, user: loggableUser(user), attempts: this.failedLogins, result: code }, 'closing source connection: too many failed logins');
+      this.warn(String(code), { peer: this.peer, user: loggableUser(user), attempts: this.failedLogins, result: code }, 'closing source connection: too many failed logins');
       this.endAfterReplies();
     }
     return reply;
@@ -325,7 +306,7 @@ export class Session extends WindowedSession implements FrameSink {
   checkSlowReader(now: number): boolean {
     if (this.closed || this.repliesStuckSince === 0 || now - this.repliesStuckSince < this.limits.slowReaderMs) return false;
     this.stats.slowReaders++;
-    this.warn(this.socket, 'slow reader', { peer: this.peer, waitingMs: Math.round(now - this.repliesStuckSince), unread: this.socket.writableLength }, 'closing source connection: it has not read its replies');
+    this.warn('slow reader', { peer: this.peer, waitingMs: Math.round(now - this.repliesStuckSince), unread: this.socket.writableLength }, 'closing source connection: it has not read its replies');
     this.destroy();
     return true;
   }
@@ -359,23 +340,15 @@ export class Session extends WindowedSession implements FrameSink {
   private reject(reason: string): void {
     if (this.closed) return;
     this.stats.protocolErrors++;
-    this.warn(this.socket, reason, { peer: this.peer, reason }, 'closing source connection: malformed input');
+    this.warn(reason, { peer: this.peer, reason }, 'closing source connection: malformed input');
     this.socket.destroy();
     this.finish();
   }
 
   private finish(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.budget.forget(this);
-    const pending = this.window?.size ?? 0;
-    this.budget.give(pending);
-    if (this.bytesIn === 0) this.stats.healthChecks++;
-    this.stats.connectionsClosed++;
-    this.log.debug({ peer: this.peer, bytes: this.bytesIn, unanswered: pending }, this.bytesIn === 0 ? 'health-check connection closed' : 'source connection closed');
-    this.onClose(this);
-    this.budget.wake();
+    this.settleClose(this.bytesIn === 0);
   }
+
 
   /** Stop reading for good; answered requests still flush (used while draining on shutdown). */
   stopReading(): void {

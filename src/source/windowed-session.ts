@@ -6,27 +6,49 @@
  * as one response per request (h2-session.ts).
  */
 
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
 import type { InFlightBudget } from './in-flight-budget.js';
 import type { IntakeContext, IntakeOwner } from './record-intake.js';
 import { ReorderWindow } from './reorder-window.js';
 import type { SourceStats } from './source-stats.js';
 import type { Clock, RecordRouter, SessionLimits, SourceSession } from './types.js';
 
+/** What a listener gives each of its connections. */
+export interface SessionContext extends IntakeContext {
+  readonly log: Logger;
+  /** a warning about a connection, rate-limited per message, cause and peer host by the listener */
+  readonly warn: (socket: Socket, cause: string, fields: Record<string, unknown>, msg: string) => void;
+  /** the connection is closed: the listener forgets it */
+  readonly onClose: (s: WindowedSession) => void;
+}
+
 export abstract class WindowedSession implements IntakeOwner, SourceSession {
   protected window: ReorderWindow | null = null;
+  protected closed = false;
   /** records held in the window (paused, or no destination) that may still be pending */
   held = 0;
-  protected readonly intake: IntakeContext;
+  readonly peer: string;
+  protected readonly limits: SessionLimits;
+  protected readonly router: RecordRouter;
+  protected readonly budget: InFlightBudget;
+  protected readonly stats: SourceStats;
+  protected readonly clock: Clock;
+  protected readonly log: Logger;
 
   constructor(
     readonly id: number,
-    protected readonly limits: SessionLimits,
-    protected readonly router: RecordRouter,
-    protected readonly budget: InFlightBudget,
-    protected readonly stats: SourceStats,
-    protected readonly clock: Clock,
+    /** the connection's socket (an HTTP/2 session's, for its peer address and warnings) */
+    protected readonly socket: Socket,
+    protected readonly intake: SessionContext,
   ) {
-    this.intake = { limits, router, budget, stats, clock };
+    ({ limits: this.limits, router: this.router, budget: this.budget, stats: this.stats, clock: this.clock, log: this.log } = intake);
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+  }
+
+  /** A warning about this connection, rate-limited by the listener. */
+  protected warn(cause: string, fields: Record<string, unknown>, msg: string): void {
+    this.intake.warn(this.socket, cause, fields, msg);
   }
 
   get inFlight(): number {
@@ -43,6 +65,25 @@ export abstract class WindowedSession implements IntakeOwner, SourceSession {
   abstract stopReading(): void;
   abstract end(): void;
   abstract destroy(): void;
+
+  /**
+   * The connection is gone: give back what its window held, stop waiting on the budget, count and
+   * log it, and leave the listener. Returns how many records were left unanswered, or null if it
+   * was closed already.
+   */
+  protected settleClose(healthCheck: boolean): number | null {
+    if (this.closed) return null;
+    this.closed = true;
+    this.budget.forget(this);
+    const pending = this.window?.size ?? 0;
+    this.budget.give(pending);
+    if (healthCheck) this.stats.healthChecks++;
+    this.stats.connectionsClosed++;
+    this.log.debug({ peer: this.peer, unanswered: pending }, healthCheck ? 'health-check connection closed' : 'source connection closed');
+    this.intake.onClose(this);
+    this.budget.wake();
+    return pending;
+  }
 
   /** Record a result for `seq`; the caller flushes once per batch. Returns whether it was new. */
   complete(seq: number, code: number): boolean {

@@ -49,7 +49,7 @@ describe('HTTP/2 through HAProxy to two Ferry instances', () => {
 
   it('one instance killed mid-run: the load moves to the other and nothing is lost', async () => {
     const [doomed, survivor] = ferries as [FerryProcess, FerryProcess];
-    const source = new XdrSource(loadOptions(lb!.port, { protocol: 'http2', keys: 3000, changes: 0, durationS: 6, throttle: 3000, set: 'h2-lb-kill', connections: 2, pipeline: 128, drainMs: 20_000 }));
+    const source = new XdrSource(loadOptions(lb!.port, { protocol: 'http2', keys: 3000, changes: 15_000, throttle: 3000, set: 'h2-lb-kill', connections: 2, pipeline: 128, drainMs: 20_000 }));
     const run = source.run();
     // Kill once both have taken a share of this run.
     const before = await survivor.metric(RECEIVED);
