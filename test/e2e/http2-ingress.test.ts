@@ -63,6 +63,22 @@ describe('HTTP/2 ingress', () => {
     }
   });
 
+  it('at the in-flight cap bodies wait and streams pause, then everything is taken: nothing lost', async () => {
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { protocol: 'HTTP_2', 'max-concurrent-records': 40, 'max-in-flight-per-connection': 16 } }));
+    try {
+      const source = new XdrSource(loadOptions(ferry.port, { protocol: 'http2', keys: 2000, changes: 8000, object: 'I,B:2000', set: 'h2-capped', connections: 3, pipeline: 200 }));
+      const stats = await source.run();
+      expect([stats.abandons, stats.unacknowledged]).toEqual([0, 0]);
+      // Every record went through a window of 16 and a budget of 40, far below the 600 streams open.
+      expect(await ferry.metric('ferry_source_read_pauses_total')).toBeGreaterThan(0);
+      expect(await ferry.metric('ferry_records_in_flight')).toBe(0);
+      const { mismatches } = await verifyFinalState(ctx.client, source);
+      expect(mismatches.slice(0, 5)).toEqual([]);
+    } finally {
+      expect(await ferry.stop()).toBe(0);
+    }
+  });
+
   it('a body of several messages is answered once, after all of them; bad requests get 4xx and the connection lives on', async () => {
     const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { protocol: 'HTTP_2', 'max-frame-size': 4096 } }));
     const session = connect(`http://127.0.0.1:${ferry.port}`);
