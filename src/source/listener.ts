@@ -192,9 +192,13 @@ export class SourceListener {
 
   private acceptSecure(socket: TLSSocket, tls: SourceTls): void {
     if (this.secured(socket, tls)) this.accept(socket);
+    else socket.destroy();
   }
 
-  /** A completed handshake: whether its client certificate (if any is asked for) passes. */
+  /**
+   * A completed handshake: whether its client certificate (if any is asked for) passes. The caller
+   * closes a refused one (an HTTP/2 session's socket may only be closed through the session).
+   */
   private secured(socket: TLSSocket, tls: SourceTls): boolean {
     const peer = peerOf(socket);
     const h = this.handshakes.get(peer);
@@ -208,7 +212,6 @@ export class SourceListener {
     this.stats.connectionsClosed++;
     this.stats.protocolErrors++;
     this.warn(socket, problem, { peer, reason: problem }, 'closing source connection: client certificate refused');
-    socket.destroy();
     return false;
   }
 

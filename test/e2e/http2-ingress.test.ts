@@ -10,6 +10,7 @@ import { H2_BODY_PREFIX, XdrSource } from '../../src/cli/load/xdr-source.js';
 import { BufferWriter, FieldType, Info1, Info2, Info3, OpType, Ttl, encodeRecordRequest, lutField, lutFromUnixMs, stringField } from '../../src/protocol/index.js';
 import { integerKeyDigest } from '../../src/cli/load/record-factory.js';
 import { useDestination } from '../support/destination.js';
+import { makeSourceTlsFixtures } from '../support/source-tls-fixtures.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { loadOptions } from '../support/load.js';
 import { verifyFinalState } from '../support/verify-state.js';
@@ -113,5 +114,28 @@ describe('HTTP/2 ingress', () => {
     const ferry = FerryProcess.launch(testConfig(ctx.dest, { service: { protocol: 'HTTP_2', security: { users: [{ username: 'xdr', 'password-file': '/nonexistent' }] } } }));
     expect(await ferry.exitCode()).toBe(2);
     expect(ferry.stderr.join('') + JSON.stringify(ferry.logs)).toContain('service.security: source login is part of service.protocol TCP');
+  });
+
+  it('with service.tls: h2 by ALPN, mutual TLS; a client without a certificate is refused', async () => {
+    const fx = makeSourceTlsFixtures();
+    const tls = { 'key-file': fx.files.serverKey, 'cert-chain-file': fx.files.serverCert, 'ca-file': fx.files.ca, 'require-client-cert': true };
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { protocol: 'HTTP_2', tls } }));
+    try {
+      const ca = fx.pem(fx.files.ca);
+      const source = new XdrSource(loadOptions(ferry.port, { protocol: 'http2', keys: 1000, changes: 4000, set: 'h2-tls', tls: { ca, cert: fx.pem(fx.files.clientCert), key: fx.pem(fx.files.clientKey) } }));
+      const stats = await source.run();
+      expect([stats.abandons, stats.unacknowledged, stats.connectErrors]).toEqual([0, 0, 0]);
+      const { mismatches } = await verifyFinalState(ctx.client, source);
+      expect(mismatches.slice(0, 5)).toEqual([]);
+      const refused = new XdrSource(loadOptions(ferry.port, { protocol: 'http2', keys: 10, changes: 10, set: 'h2-tls', tls: { ca }, drainMs: 1000 }));
+      const r = await refused.run();
+      expect(r.acks).toBe(0);
+      expect(r.connectErrors).toBeGreaterThan(0);
+      expect(r.tlsFailures).toBe(r.connectErrors);
+      expect(r.unacknowledged).toBe(refused.version.filter((v) => v > 0).length);
+      expect(ferry.logs.some((l) => l.msg === 'closing source connection: client certificate refused' && l['reason'] === 'no client certificate')).toBe(true);
+    } finally {
+      expect(await ferry.stop()).toBe(0);
+    }
   });
 });

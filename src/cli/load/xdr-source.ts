@@ -221,6 +221,8 @@ interface Lane {
   h2: ClientHttp2Session | null;
   /** HTTP/2 requests awaiting their response */
   streams: number;
+  /** the lane's HTTP/2 connection has had a response */
+  answered: boolean;
   /** connected (and logged in, when logging in): records may be shipped */
   ready: boolean;
   /** a LOGIN was refused: reconnect slowly */
@@ -380,7 +382,7 @@ export class XdrSource {
   }
 
   private newLane(index: number): Lane {
-    return { index, socket: null, h2: null, streams: 0, ready: false, refused: false, framer: new Framer(1 << 20), keys: [], sentAt: [], head: 0, lastReply: 0 };
+    return { index, socket: null, h2: null, streams: 0, answered: false, ready: false, refused: false, framer: new Framer(1 << 20), keys: [], sentAt: [], head: 0, lastReply: 0 };
   }
 
   /** The host a lane ships to: lanes take the hosts in turn. */
@@ -468,7 +470,9 @@ export class XdrSource {
         ? connectH2(`http://${host}:${port}`)
         : connectH2(`https://${host}:${port}`, { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername });
     lane.h2 = session;
+    lane.answered = false;
     let connected = false;
+    let failed = false;
     session.on('connect', () => {
       connected = true;
       lane.ready = true;
@@ -476,11 +480,19 @@ export class XdrSource {
       this.pump();
     });
     session.on('error', (err: Error & { code?: string }) => {
+      failed = true;
       this.stats.connectErrors++;
       if (tls !== undefined && !connected) this.stats.tlsFailures++;
       this.stats.lastConnectError = `${err.code ?? 'ERROR'}: ${err.message.trim()}`;
     });
     session.on('close', () => {
+      if (!failed && !lane.answered && this.finish !== null) {
+        // Closed without a word, as a TLS port does with a refused client certificate (TLS 1.3
+        // refuses it only after the client's side of the handshake is done).
+        this.stats.connectErrors++;
+        if (tls !== undefined) this.stats.tlsFailures++;
+        this.stats.lastConnectError = `${CLOSED_BEFORE_REPLY}: the server closed the connection before replying${tls !== undefined && connected ? ' (was the client certificate refused?)' : ''}`;
+      }
       if (lane.h2 !== session) return;
       lane.h2 = null;
       lane.ready = false;
@@ -498,6 +510,7 @@ export class XdrSource {
     lane.streams++;
     let status = 0;
     stream.on('response', (headers) => {
+      lane.answered = true;
       status = Number(headers[':status']);
     });
     stream.on('error', () => undefined);
