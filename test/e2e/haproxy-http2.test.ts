@@ -4,6 +4,8 @@
  * processes with `service.protocol: HTTP_2`, into one destination. The load spreads over both and
  * nothing is lost; then one Ferry is killed mid-run (SIGKILL) and the load moves to the other, with
  * nothing lost: the requests it had are answered by nobody, or 502 by HAProxy, and shipped again.
+ * Last, the killed one comes back on its ports and HAProxy's health check lets it in again, while
+ * the other is stopped with SIGTERM mid-run: it drains and exits 0, and nothing is lost.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,5 +72,20 @@ describe('HTTP/2 through HAProxy to two Ferry instances', () => {
     const { checked, mismatches } = await verifyFinalState(ctx.client, source);
     expect(mismatches.slice(0, 5)).toEqual([]);
     expect(checked).toBeGreaterThan(2900);
+  });
+
+  it('the killed one restarted on its ports gets traffic again; the other stopped with SIGTERM drains, exits 0, loses nothing', async () => {
+    const [doomed, survivor] = ferries as [FerryProcess, FerryProcess];
+    const restarted = await FerryProcess.start(testConfig(ctx.dest, { service: { protocol: 'HTTP_2', port: doomed.port, manage: { address: '127.0.0.1', port: doomed.managePort } } }));
+    ferries = [restarted, survivor];
+    const source = new XdrSource(loadOptions(lb!.port, { protocol: 'http2', keys: 3000, changes: 15_000, throttle: 3000, set: 'h2-lb-drain', connections: 2, pipeline: 128, drainMs: 20_000, seed: 5 }));
+    const run = source.run();
+    // HAProxy sees it ready again after two health checks; then it takes a share.
+    while ((await restarted.metric(RECEIVED)) === 0) await new Promise((r) => setTimeout(r, 100));
+    expect(await survivor.stop('SIGTERM')).toBe(0);
+    const stats = await run;
+    expect([stats.abandons, stats.unacknowledged, stats.orderViolations]).toEqual([0, 0, 0]);
+    const { mismatches } = await verifyFinalState(ctx.client, source);
+    expect(mismatches.slice(0, 5)).toEqual([]);
   });
 });
