@@ -2,12 +2,16 @@
  * The same load into Ferry over TCP (XDR's connector protocol) and over HTTP/2 (the ESP
  * connector's: one POST per record), per destination: records/s and Ferry's CPU per record.
  *
- *   npm run bench:http2 -- [--changes 100000] [--rounds 3] [--connections 8] [--pipeline 256]
- *                          [--workers N (Ferry's default)] [--aerospike HOST:PORT]
+ *   npm run bench:http2 -- [--changes 100000] [--rate 3000] [--rate-seconds 8] [--rounds 3]
+ *                          [--connections 8] [--pipeline 256] [--workers N (Ferry's default)]
+ *                          [--aerospike HOST:PORT]
  *
  *   xdr-load --protocol tcp   ──▶ ferry run (service.protocol TCP)    ──▶ destination
  *   xdr-load --protocol http2 ──▶ ferry run (service.protocol HTTP_2) ──▶ destination
  *
+ * Two loads: as fast as each path goes (--changes), and the same fixed rate for both (--rate
+ * changes/s for --rate-seconds), since a worker's wake-ups are amortised over fewer records at a
+ * lower rate and CPU per record is only comparable at one rate.
  * Both Ferry processes run side by side for the whole bench; each round runs TCP then HTTP/2, so
  * a disturbance on a shared machine lands on both. CPU is user+sys of Ferry's process over the load
  * (/proc), divided by the records shipped; each figure is the median of its rounds. The destination
@@ -21,6 +25,8 @@ import { Double, type Endpoint, Ferry, XDR_LOAD_COMMAND, XdrLoad, checkReachable
 
 const values = parseFlags({
   changes: { type: 'string', default: '100000' },
+  rate: { type: 'string', default: '3000' },
+  'rate-seconds': { type: 'string', default: '8' },
   rounds: { type: 'string', default: '3' },
   connections: { type: 'string', default: '8' },
   pipeline: { type: 'string', default: '256' },
@@ -28,6 +34,8 @@ const values = parseFlags({
   aerospike: { type: 'string' },
 });
 const changes = intFlag('changes', values.changes, 1000);
+const rate = intFlag('rate', values.rate, 1);
+const rateSeconds = intFlag('rate-seconds', values['rate-seconds'], 1);
 const rounds = intFlag('rounds', values.rounds, 1);
 const connections = intFlag('connections', values.connections, 1);
 const pipeline = intFlag('pipeline', values.pipeline, 1);
@@ -39,16 +47,21 @@ type Protocol = (typeof PROTOCOLS)[number];
 
 const log = (msg: string): void => void process.stderr.write(`[http2 ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-const loadArgs = (protocol: Protocol): string[] => ['--protocol', protocol, '-n', 'test', '-s', `bench-${protocol}`, '-k', '100000', '-o', 'B256', '-w', 'RU,0', '-z', String(connections), '--pipeline', String(pipeline), '--changes', String(changes), '--no-health-checks', '--quiet'];
+const LOADS = {
+  saturation: { title: `${changes.toLocaleString('en-US')} changes, as fast as it goes`, args: ['--changes', String(changes)] },
+  rate: { title: `${rate.toLocaleString('en-US')} changes/s for ${rateSeconds} s`, args: ['-g', String(rate), '-d', String(rateSeconds)] },
+} as const;
+type Load = keyof typeof LOADS;
+const loadArgs = (protocol: Protocol, load: Load): string[] => ['--protocol', protocol, '-n', 'test', '-s', `bench-${protocol}`, '-k', '100000', '-o', 'B256', '-w', 'RU,0', '-z', String(connections), '--pipeline', String(pipeline), ...LOADS[load].args, '--no-health-checks', '--quiet'];
 
 interface Round {
   recordsPerSecond: number;
   cpuMicrosPerRecord: number;
 }
 
-async function runRound(protocol: Protocol, at: Endpoint, pid: number): Promise<Round> {
+async function runRound(protocol: Protocol, load: Load, at: Endpoint, pid: number): Promise<Round> {
   const before = cpuSeconds(pid);
-  const { summary } = await new XdrLoad(['-h', endpointText(at), ...loadArgs(protocol)]).result(600_000);
+  const { summary } = await new XdrLoad(['-h', endpointText(at), ...loadArgs(protocol, load)]).result(600_000);
   const cpu = cpuSeconds(pid) - before;
   return { recordsPerSecond: summary.shipsPerSecond, cpuMicrosPerRecord: Math.round((cpu * 1e8) / summary.ships) / 100 };
 }
@@ -62,26 +75,24 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
     http2: await Ferry.start({ destination, workers, dir, service: ['protocol: HTTP_2'] }),
   };
   try {
-    const results: Record<Protocol, Round[]> = { tcp: [], http2: [] };
-    for (let r = 1; r <= rounds; r++) {
-      for (const p of PROTOCOLS) results[p].push(await runRound(p, ferries[p].service, ferries[p].proc.pid));
-      log(`round ${r}/${rounds}: ${PROTOCOLS.map((p) => `${p} ${results[p].at(-1)!.recordsPerSecond}/s ${results[p].at(-1)!.cpuMicrosPerRecord} µs`).join(', ')}`);
-    }
     const title = kind === 'double' ? 'conformance double (test/double/main.ts)' : `Aerospike server at ${endpointText(destination)}`;
-    const row = (p: Protocol): string => {
-      const rs = results[p];
-      const each = (f: (x: Round) => number): string => rs.map((x) => f(x).toLocaleString('en-US')).join(' / ');
-      return `| ${p === 'tcp' ? 'TCP' : 'HTTP/2'} | ${median(rs.map((x) => x.recordsPerSecond)).toLocaleString('en-US')} (${each((x) => x.recordsPerSecond)}) | ${median(rs.map((x) => x.cpuMicrosPerRecord))} (${each((x) => x.cpuMicrosPerRecord)}) |`;
-    };
-    return [
-      `### Into the ${title}`,
-      '',
-      '| protocol | records/s (each round) | Ferry CPU µs / record (each round) |',
-      '|---|---|---|',
-      row('tcp'),
-      row('http2'),
-      '',
-    ];
+    const lines = [`### Into the ${title}`, '', '| load | protocol | records/s (each round) | Ferry CPU µs / record (each round) |', '|---|---|---|---|'];
+    for (const load of Object.keys(LOADS) as Load[]) {
+      const results: Record<Protocol, Round[]> = { tcp: [], http2: [] };
+      for (let r = 1; r <= rounds; r++) {
+        for (const p of PROTOCOLS) results[p].push(await runRound(p, load, ferries[p].service, ferries[p].proc.pid));
+        log(`${load} round ${r}/${rounds}: ${PROTOCOLS.map((p) => `${p} ${results[p].at(-1)!.recordsPerSecond}/s ${results[p].at(-1)!.cpuMicrosPerRecord} µs`).join(', ')}`);
+      }
+      for (const p of PROTOCOLS) {
+        const rs = results[p];
+        const each = (f: (x: Round) => number): string => rs.map((x) => f(x).toLocaleString('en-US')).join(' / ');
+        lines.push(
+          `| ${p === 'tcp' ? LOADS[load].title : ''} | ${p === 'tcp' ? 'TCP' : 'HTTP/2'} | ${median(rs.map((x) => x.recordsPerSecond)).toLocaleString('en-US')} (${each((x) => x.recordsPerSecond)}) | ${median(rs.map((x) => x.cpuMicrosPerRecord))} (${each((x) => x.cpuMicrosPerRecord)}) |`,
+        );
+      }
+    }
+    lines.push('');
+    return lines;
   } finally {
     await Promise.all([ferries.tcp.stop(), ferries.http2.stop()]);
     await double?.stop();
@@ -95,11 +106,11 @@ runMain(async () => {
   const lines = [
     '## HTTP/2 against TCP ingress',
     '',
-    `The same load into two Ferry processes (${workers} worker threads each), one with \`service.protocol: TCP\`, one with \`HTTP_2\`: ${changes.toLocaleString('en-US')} changes of 256-byte blobs over ${connections} connections × ${pipeline} in flight (TCP: pipelined requests; HTTP/2: concurrent streams, one POST per record). Each round runs TCP then HTTP/2; figures are medians of ${rounds} rounds. CPU is user+sys of the Ferry process (/proc/<pid>/stat) over the load ÷ records shipped.`,
+    `The same loads into two Ferry processes (${workers} worker threads each), one with \`service.protocol: TCP\`, one with \`HTTP_2\`: 256-byte blobs over ${connections} connections × ${pipeline} in flight (TCP: pipelined requests; HTTP/2: concurrent streams, one POST per record), as fast as each goes and at one fixed rate for both. Each round runs TCP then HTTP/2; figures are medians of ${rounds} rounds. CPU is user+sys of the Ferry process (/proc/<pid>/stat) over the load ÷ records shipped.`,
     '',
     '```sh',
-    `npm run bench:http2 -- --changes ${changes} --rounds ${rounds} --connections ${connections} --pipeline ${pipeline} --workers ${workers}`,
-    `# each load: ${XDR_LOAD_COMMAND} -h <ferry> ${loadArgs('http2').join(' ')}`,
+    `npm run bench:http2 -- --changes ${changes} --rate ${rate} --rate-seconds ${rateSeconds} --rounds ${rounds} --connections ${connections} --pipeline ${pipeline} --workers ${workers}`,
+    ...(Object.keys(LOADS) as Load[]).map((load) => `# ${load}: ${XDR_LOAD_COMMAND} -h <ferry> ${loadArgs('http2', load).join(' ')}`),
     '```',
     '',
     ...(await runDestination('double', dir)),
