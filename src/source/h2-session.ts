@@ -300,6 +300,14 @@ export class H2Session extends WindowedSession implements FrameSink {
       const r = this.requests.pop()!;
       this.answer(r.stream, HttpStatus.Unavailable, ResultCode.Unavailable);
     }
+    // A body taken in part (the framer holds its rest) will not be taken further: retry it whole.
+    if (this.framer.paused) this.answer(this.requests[this.fed - 1]!.stream, HttpStatus.Unavailable, ResultCode.Unavailable);
+    // Streams paused mid-body: answered now, and read to their end (their bodies are then dropped).
+    for (const stream of this.pausedStreams) {
+      this.answer(stream, HttpStatus.Unavailable, ResultCode.Unavailable);
+      stream.resume();
+    }
+    this.pausedStreams.clear();
   }
 
   end(): void {
