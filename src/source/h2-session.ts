@@ -30,7 +30,7 @@ import type { ReorderWindow } from './reorder-window.js';
 import { type SessionContext, WindowedSession } from './windowed-session.js';
 
 /** The HTTP status a request is answered with (docs/wire.md §8). */
-export const HttpStatus = {
+const HttpStatus = {
   /** every record in the request is done (0, 2, 28, or a stale version the destination refused) */
   Ok: 200,
   /** the body is not whole XDR record messages */
@@ -46,7 +46,7 @@ export const HttpStatus = {
 } as const;
 
 /** The response header that carries the worst Aerospike result code of the request's records. */
-export const RESULT_CODE_HEADER = 'ferry-result-code';
+const RESULT_CODE_HEADER = 'ferry-result-code';
 
 /** Frames queued for the peer beyond which it counts as not reading (checked by the sweep). */
 const SLOW_QUEUE_FRAMES = 1024;
@@ -71,7 +71,7 @@ function rank(code: number): number {
   return action === SourceAction.Retry ? 2 : action === SourceAction.Abandon ? 1 : 0;
 }
 
-export function statusFor(code: number): number {
+function statusFor(code: number): number {
   const action = sourceActionOf(code);
   return action === SourceAction.Done ? HttpStatus.Ok : action === SourceAction.Retry ? HttpStatus.Unavailable : HttpStatus.Unprocessable;
 }

@@ -54,7 +54,7 @@ const SWEEP_MS = 50;
  * HTTP/2 streams a source connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS): its
  * in-flight cap, and never more than this, so the bodies one connection can hold stay bounded.
  */
-export const MAX_H2_STREAMS = 1024;
+const MAX_H2_STREAMS = 1024;
 /**
  * How long a record is held before its retry code while Ferry is paused or has no destination at
  * all (capped at half the ack deadline): a source re-ships a retried record almost at once, so

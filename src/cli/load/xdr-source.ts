@@ -189,7 +189,7 @@ const CLOSED_BEFORE_REPLY = 'CLOSED';
 export const H2_BODY_PREFIX = 0;
 
 /** HTTP statuses the connector retries; other non-2xx statuses abandon the record. */
-export function h2StatusAction(status: number): SourceAction {
+function h2StatusAction(status: number): SourceAction {
   if (status >= 200 && status < 300) return SourceAction.Done;
   if (status === 408 || status === 429 || status >= 500) return SourceAction.Retry;
   return SourceAction.Abandon;
