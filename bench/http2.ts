@@ -19,6 +19,7 @@
  * It prints a Markdown section for bench/RESULTS.md.
  */
 
+import { loadavg } from 'node:os';
 import { DEFAULT_WORKERS, intFlag, parseFlags } from './lib/args.js';
 import { cpuSeconds, runMain } from './lib/processes.js';
 import { Double, type Endpoint, Ferry, XDR_LOAD_COMMAND, XdrLoad, checkReachable, endpointText, parseEndpoint, scratchDir } from './lib/stack.js';
@@ -57,13 +58,16 @@ const loadArgs = (protocol: Protocol, load: Load): string[] => ['--protocol', pr
 interface Round {
   recordsPerSecond: number;
   cpuMicrosPerRecord: number;
+  /** the load generator's own CPU per record: whether it, not Ferry, set the pace */
+  loadCpuMicrosPerRecord: number;
 }
 
 async function runRound(protocol: Protocol, load: Load, at: Endpoint, pid: number): Promise<Round> {
   const before = cpuSeconds(pid);
   const { summary } = await new XdrLoad(['-h', endpointText(at), ...loadArgs(protocol, load)]).result(600_000);
   const cpu = cpuSeconds(pid) - before;
-  return { recordsPerSecond: summary.shipsPerSecond, cpuMicrosPerRecord: Math.round((cpu * 1e8) / summary.ships) / 100 };
+  const perRecord = (seconds: number): number => Math.round((seconds * 1e8) / summary.ships) / 100;
+  return { recordsPerSecond: summary.shipsPerSecond, cpuMicrosPerRecord: perRecord(cpu), loadCpuMicrosPerRecord: perRecord(summary.cpuSeconds) };
 }
 
 async function runDestination(kind: 'double' | 'aerospike', dir: string): Promise<string[]> {
@@ -76,7 +80,7 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
   };
   try {
     const title = kind === 'double' ? 'conformance double (test/double/main.ts)' : `Aerospike server at ${endpointText(destination)}`;
-    const lines = [`### Into the ${title}`, '', '| load | protocol | records/s (each round) | Ferry CPU µs / record (each round) |', '|---|---|---|---|'];
+    const lines = [`### Into the ${title}`, '', '| load | protocol | records/s (each round) | Ferry CPU µs / record (each round) | xdr-load CPU µs / record |', '|---|---|---|---|---|'];
     for (const load of Object.keys(LOADS) as Load[]) {
       const results: Record<Protocol, Round[]> = { tcp: [], http2: [] };
       for (let r = 1; r <= rounds; r++) {
@@ -87,7 +91,7 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
         const rs = results[p];
         const each = (f: (x: Round) => number): string => rs.map((x) => f(x).toLocaleString('en-US')).join(' / ');
         lines.push(
-          `| ${p === 'tcp' ? LOADS[load].title : ''} | ${p === 'tcp' ? 'TCP' : 'HTTP/2'} | ${median(rs.map((x) => x.recordsPerSecond)).toLocaleString('en-US')} (${each((x) => x.recordsPerSecond)}) | ${median(rs.map((x) => x.cpuMicrosPerRecord))} (${each((x) => x.cpuMicrosPerRecord)}) |`,
+          `| ${p === 'tcp' ? LOADS[load].title : ''} | ${p === 'tcp' ? 'TCP' : 'HTTP/2'} | ${median(rs.map((x) => x.recordsPerSecond)).toLocaleString('en-US')} (${each((x) => x.recordsPerSecond)}) | ${median(rs.map((x) => x.cpuMicrosPerRecord))} (${each((x) => x.cpuMicrosPerRecord)}) | ${median(rs.map((x) => x.loadCpuMicrosPerRecord))} |`,
         );
       }
     }
@@ -103,8 +107,12 @@ runMain(async () => {
   const dir = scratchDir();
   const real = realServer !== undefined && realServer !== '';
   if (real) await checkReachable(parseEndpoint(realServer, 'FERRY_BENCH_AEROSPIKE'), 'the Aerospike server (FERRY_BENCH_AEROSPIKE)');
+  const started = new Date();
+  const load = loadavg()[0]!.toFixed(2);
   const lines = [
     '## HTTP/2 against TCP ingress',
+    '',
+    `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC; load average when it started: ${load} on this machine's cores, shared with other work, so these numbers are noisy. The xdr-load column is the load generator's own CPU per record: where it nears a core's worth at the measured rate, the generator, not Ferry, set the pace.`,
     '',
     `The same loads into two Ferry processes (${workers} worker threads each), one with \`service.protocol: TCP\`, one with \`HTTP_2\`: 256-byte blobs over ${connections} connections × ${pipeline} in flight (TCP: pipelined requests; HTTP/2: concurrent streams, one POST per record), as fast as each goes and at one fixed rate for both. Each round runs TCP then HTTP/2; figures are medians of ${rounds} rounds. CPU is user+sys of the Ferry process (/proc/<pid>/stat) over the load ÷ records shipped.`,
     '',
