@@ -16,9 +16,9 @@
  *
  * Backpressure: when the window, the global budget or a worker's ring is full, the framer keeps the
  * rest of the current body, later bodies wait in the FIFO, and every stream still sending is paused,
- * so HTTP/2 flow control stops the peer. Memory is bounded by the streams a connection may open
- * (SETTINGS_MAX_CONCURRENT_STREAMS) times what each may have sent: one body of at most
- * 1 + max-frame-size bytes.
+ * so HTTP/2 flow control stops the peer. Bodies still arriving are held to twice the body cap
+ * (1 + max-frame-size) per connection: past it only the oldest keeps sending, so one always
+ * completes. What a paused stream may still send is bounded by its HTTP/2 flow-control window.
  */
 
 import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
@@ -84,6 +84,9 @@ export class H2Session extends WindowedSession implements FrameSink {
   private fed = 0;
   /** streams paused mid-body while this connection cannot take more */
   private readonly pausedStreams = new Set<ServerHttp2Stream>();
+  /** streams whose bodies are arriving, oldest first, and the bytes of those bodies so far */
+  private readonly arriving = new Set<ServerHttp2Stream>();
+  private receiving = 0;
   private streamsSeen = 0;
   /** draining on shutdown: new requests are answered 503 */
   private stopped = false;
@@ -116,20 +119,34 @@ export class H2Session extends WindowedSession implements FrameSink {
     const gzipped = headers['content-encoding'] === 'gzip';
     const chunks: Buffer[] = [];
     let size = 0;
+    /** this body's bytes still counted in `receiving` */
+    let counted = 0;
+    const release = (): void => {
+      this.receiving -= counted;
+      counted = 0;
+      this.arriving.delete(stream);
+      this.pausedStreams.delete(stream);
+      this.resumeStreams();
+    };
     stream.on('data', (chunk: Buffer) => {
       if (size < 0) return;
       size += chunk.length;
       if (size > cap) {
         size = -1;
         chunks.length = 0;
+        release();
         this.refuse(stream, HttpStatus.PayloadTooLarge, frameErrorText(FrameError.TooLarge));
         return;
       }
       chunks.push(chunk);
-      if (this.backlogged()) this.pauseStream(stream);
+      counted += chunk.length;
+      this.receiving += chunk.length;
+      this.arriving.add(stream);
+      // Over the connection's share of half-received bodies, only the oldest keeps arriving.
+      if (this.backlogged() || (this.receiving > 2 * cap && this.arriving.values().next().value !== stream)) this.pauseStream(stream);
     });
     stream.on('end', () => {
-      this.pausedStreams.delete(stream);
+      release();
       if (size < 0) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       if (!gzipped) {
@@ -142,7 +159,8 @@ export class H2Session extends WindowedSession implements FrameSink {
         else this.refuse(stream, (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? HttpStatus.PayloadTooLarge : HttpStatus.BadRequest, `gzip body: ${err.message}`);
       });
     });
-    stream.on('close', () => this.pausedStreams.delete(stream));
+    // A stream reset before its end: its bytes are no longer held.
+    stream.on('close', release);
   }
 
   private onBody(stream: ServerHttp2Stream, body: Buffer): void {
@@ -193,10 +211,22 @@ export class H2Session extends WindowedSession implements FrameSink {
       if (this.framer.paused) break;
     }
     this.router.publish();
-    if (!this.backlogged() && this.pausedStreams.size > 0) {
+    this.resumeStreams();
+  }
+
+  /**
+   * Let paused streams send again once bodies are being taken: all of them while the bodies half
+   * received stay under twice the body cap, else only the oldest, which always gets to finish.
+   */
+  private resumeStreams(): void {
+    if (this.pausedStreams.size === 0 || this.backlogged() || this.stopped) return;
+    if (this.receiving <= 2 * (1 + this.limits.maxFrame)) {
       for (const s of this.pausedStreams) s.resume();
       this.pausedStreams.clear();
+      return;
     }
+    const oldest = this.arriving.values().next().value;
+    if (oldest !== undefined && this.pausedStreams.delete(oldest)) oldest.resume();
   }
 
   onFrame(type: number, buf: Buffer, start: number, end: number): boolean {

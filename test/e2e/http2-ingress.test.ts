@@ -10,6 +10,7 @@ import { H2_BODY_PREFIX, XdrSource } from '../../src/cli/load/xdr-source.js';
 import { BufferWriter, FieldType, Info1, Info2, Info3, OpType, Ttl, encodeRecordRequest, lutField, lutFromUnixMs, stringField } from '../../src/protocol/index.js';
 import { integerKeyDigest } from '../../src/cli/load/record-factory.js';
 import { useDestination } from '../support/destination.js';
+import { until } from '../support/in-process.js';
 import { makeSourceTlsFixtures } from '../support/source-tls-fixtures.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { loadOptions } from '../support/load.js';
@@ -26,7 +27,7 @@ function post(session: ClientHttp2Session, body: Buffer, method = 'POST', header
   });
 }
 
-function writeMessage(set: string, key: number, value: number, namespace = 'test'): Buffer {
+function writeMessage(set: string, key: number, value: number | Buffer, namespace = 'test'): Buffer {
   const w = new BufferWriter(256);
   encodeRecordRequest(
     {
@@ -35,7 +36,7 @@ function writeMessage(set: string, key: number, value: number, namespace = 'test
       info3: Info3.CreateOrReplace,
       recordTtl: Ttl.NeverExpire,
       fields: [stringField(FieldType.Namespace, namespace), { type: FieldType.Digest, data: integerKeyDigest(set, key) }, stringField(FieldType.Set, set), lutField(lutFromUnixMs(Date.now()))],
-      ops: [{ op: OpType.Write, particleType: 1, name: 'v', value: Buffer.from([0, 0, 0, 0, 0, 0, 0, value]) }],
+      ops: [typeof value === 'number' ? { op: OpType.Write, particleType: 1, name: 'v', value: Buffer.from([0, 0, 0, 0, 0, 0, 0, value]) } : { op: OpType.Write, particleType: 4, name: 'v', value }],
     },
     w,
   );
@@ -104,6 +105,27 @@ describe('HTTP/2 ingress', () => {
       expect(await ferry.metric('aerospike_xdr_proxy_requests{status="parse-error"}')).toBe(7);
       // The same connection still carries requests.
       expect(await post(session, prefixed(writeMessage('h2-batch', 5, 5)))).toEqual({ status: 200, code: '0' });
+    } finally {
+      session.close();
+      expect(await ferry.stop()).toBe(0);
+    }
+  });
+
+  it('bodies arriving at once are held to twice the body cap: past it only the oldest keeps sending', async () => {
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { protocol: 'HTTP_2', 'max-frame-size': 4096 } }));
+    const session = connect(`http://127.0.0.1:${ferry.port}`);
+    try {
+      // Three bodies of ~3.6 KiB, each sent in two halves: the three first halves (9 KiB) pass the
+      // 8 KiB a connection may hold half received, so the third stream is paused until the first ends.
+      const bodies = [1, 2, 3].map((k) => prefixed(writeMessage('h2-arriving', k, Buffer.alloc(3500, k))));
+      const streams = bodies.map(() => session.request({ ':method': 'POST', ':path': '/' }));
+      const statuses = streams.map((st) => new Promise<number>((resolve) => st.on('response', (h) => resolve(Number(h[':status'])))));
+      for (const st of streams) st.resume();
+      streams.forEach((st, i) => st.write(bodies[i]!.subarray(0, 3000)));
+      await until(async () => (await ferry.metric('ferry_source_read_pauses_total')) > 0, 10_000, 'a paused stream');
+      streams.forEach((st, i) => st.end(bodies[i]!.subarray(3000)));
+      expect(await Promise.all(statuses)).toEqual([200, 200, 200]);
+      expect(Buffer.from((await ctx.client.get(['test', 'h2-arriving', 3])).bins['v'] as Uint8Array)).toEqual(Buffer.alloc(3500, 3));
     } finally {
       session.close();
       expect(await ferry.stop()).toBe(0);
