@@ -185,7 +185,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
     const bound: Array<{ address: string; port: number }> = [];
     for (const address of s.addresses) {
       for (const port of s.ports) {
-        const listener = new SourceListener({ port, address, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.sessions, this.stats, this.log);
+        const listener = new SourceListener({ port, address, protocol: s.protocol, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.sessions, this.stats, this.log);
         // Kept before it listens, so a failure to listen still closes it.
         this.listeners.push(listener);
         bound.push(await listener.listen());

@@ -27,6 +27,8 @@ export interface FerryConfig {
   readonly service: {
     readonly ports: readonly number[];
     readonly addresses: readonly string[];
+    /** `service.protocol` */
+    readonly protocol: 'TCP' | 'HTTP_2';
     readonly workerThreads: number;
     readonly maxConcurrentRecords: number;
     readonly ackDeadlineMs: number;
@@ -245,6 +247,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
     service: {
       ports,
       addresses,
+      protocol: s.protocol,
       // One writer keeps a file destination's changes in arrival order.
       workerThreads: destination.kind === 'file' ? 1 : (s['worker-threads'] ?? defaultWorkerThreads()),
       maxConcurrentRecords: s['max-concurrent-records'],
@@ -255,7 +258,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
       dispatchDelayMs: s['dispatch-delay'],
       startupTimeoutMs: s['startup-timeout'],
       cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
-      security: sourceSecurity(s.security),
+      security: sourceSecurity(s.security, s.protocol),
       tls: sourceTls(s.tls),
     },
     destination,
@@ -303,8 +306,10 @@ function lastWriteWinsOf(l: NonNullable<RawConfig['aerospike']>['last-write-wins
   return { bin: l.bin, tombstoneTtl: l.tombstones ? l['tombstone-ttl'] : 0 };
 }
 
-function sourceSecurity(sec: RawConfig['service']['security']): SourceSecuritySettings | null {
+function sourceSecurity(sec: RawConfig['service']['security'], protocol: 'TCP' | 'HTTP_2'): SourceSecuritySettings | null {
   if (sec === undefined) return null;
+  // LOGIN and AUTHENTICATE are messages of the TCP protocol; an HTTP/2 request has no place for them.
+  if (protocol === 'HTTP_2') throw new ConfigError(['service.security: source login is part of service.protocol TCP; with HTTP_2, leave it out (use service.tls with require-client-cert to admit only known sources)']);
   return {
     users: sec.users.map((u, i) => ({ username: u.username, passwordFile: u['password-file'], key: `service.security.users.${i}.password-file` })),
     sessionTtlS: sec['session-ttl'],

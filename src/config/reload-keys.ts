@@ -14,6 +14,7 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   // service: the ports, their security and the workers are set up once
   'service.port': 'restart',
   'service.address': 'restart',
+  'service.protocol': 'restart',
   'service.tls': 'restart',
   'service.security': 'restart',
   'service.manage': 'restart',

@@ -82,6 +82,8 @@ export const serviceSchema = z.strictObject({
   'worker-threads': z.number().int().min(1).max(64).optional(),
   'max-concurrent-records': z.number().int().min(1).max(1 << 22).default(32768),
   'enable-tcp-xdr-ack-buffering': z.boolean().optional(),
+  // TCP: the XDR connector protocol; HTTP_2: one POST per XDR message, as the ESP connector sends
+  protocol: z.enum(['TCP', 'HTTP_2']).default('TCP'),
   // Ferry's extensions
   'ack-deadline': z.number().int().min(100).max(9000).default(5000),
   'max-frame-size': z
