@@ -39,6 +39,7 @@ import {
   writeReply,
 } from '../src/protocol/index.js';
 import { ReorderWindow } from '../src/source/reorder-window.js';
+import { namespaceMapped } from '../test/support/routing.js';
 
 const BATCH = 512;
 
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
       let o = 0;
       for (const m of msgs) {
         scanRecordMessage(m, PROTO_HEADER_SIZE, m.length, scan);
-        const mapping = policy.mappingOf(m, scan);
+        const mapping = policy.routeOf(m, scan);
         const len = policy.outputLength(m, PROTO_HEADER_SIZE, m.length, scan, mapping);
         policy.write(m, PROTO_HEADER_SIZE, m.length, scan, mapping, out, o, len);
         o += len;
@@ -164,10 +165,10 @@ async function main(): Promise<void> {
       sink += o;
     });
   };
-  encoder('encoder: byte patch, ns mapped + LUT stripped (Ferry)', new WritePolicy({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'mirror']], lastWriteWins: null }));
+  encoder('encoder: byte patch, ns mapped + LUT stripped (Ferry)', new WritePolicy({ stripLut: true, stripDurableDelete: true, routing: namespaceMapped([['test', 'mirror']]), transform: null, lastWriteWins: null }));
   encoder(
     'encoder: byte patch, ns mapped + LUT stripped + last-write-wins guard (Ferry)',
-    new WritePolicy({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'mirror']], lastWriteWins: { bin: 'lww', tombstoneTtl: 0 } }),
+    new WritePolicy({ stripLut: true, stripDurableDelete: true, routing: namespaceMapped([['test', 'mirror']]), transform: null, lastWriteWins: { bin: 'lww', tombstoneTtl: 0 } }),
   );
   bench.add('encoder: decode + re-encode (alternative)', () => {
     for (const m of msgs) {

@@ -6,6 +6,8 @@
  *   npm run bench:steady -- [--throttle N] [--changes 600000] [--warmup 300000] [--runs 3]
  *                           [--variant 'NAME: service.KEY=V,aerospike.KEY=V,node=FLAGS'] ...
  *
+ * A value may be YAML flow with commas inside its brackets (`aerospike.skip-sets=[a, b]`).
+ *
  * Destination: FERRY_BENCH_AEROSPIKE=host:port, else the conformance double. The load is the
  * e2e bench's (-w RU,0 -o B256 over 200,000 keys, 8 connections × 256), saturated or throttled to
  * N changes/s. Threads, from /proc/<pid>/task: main (the process's own), workers (the N busiest
@@ -39,11 +41,22 @@ interface Variant {
   nodeFlags: string[] | undefined;
 }
 
-/** 'NAME: service.dispatch-delay=0,aerospike.connections-per-node=1,node=--flag --flag' */
+/** Comma-separated parts, keeping together a value written as YAML flow: `{a: 1, b: [x, y]}`. */
+function topLevelParts(text: string): string[] {
+  const open = (p: string): number => p.split(/[{[]/).length - p.split(/[}\]]/).length;
+  const parts: string[] = [];
+  for (const piece of text.split(',')) {
+    if (parts.length > 0 && open(parts[parts.length - 1]!) > 0) parts[parts.length - 1] += `,${piece}`;
+    else parts.push(piece);
+  }
+  return parts.map((p) => p.trim()).filter((p) => p !== '');
+}
+
+/** 'NAME: service.dispatch-delay=0,aerospike.connections-per-node=1,aerospike.namespaces={a: {…}, b: {…}},node=--flag --flag' */
 function parseVariant(text: string): Variant {
   const colon = text.indexOf(':');
   const v: Variant = { name: colon < 0 ? text : text.slice(0, colon).trim(), service: [], aerospike: [], nodeFlags: undefined };
-  for (const part of (colon < 0 ? '' : text.slice(colon + 1)).split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of topLevelParts(colon < 0 ? '' : text.slice(colon + 1))) {
     const eq = part.indexOf('=');
     const key = part.slice(0, eq);
     const value = part.slice(eq + 1);

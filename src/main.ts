@@ -7,24 +7,20 @@
  *   worker diagnostics: WorkerPool.checkHealth() on the watch ─▶ log, count, readiness
  */
 
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type AerospikeDestination, ConfigError, type FerryConfig, changedKeys, classifyChanges, readConfigFile, readFirstLine } from './config/index.js';
+import { type AerospikeDestination, type FerryConfig, changedKeys, classifyChanges } from './config/index.js';
+import { destinationTender, writePolicyOf } from './destination-setup.js';
 import { WorkerPool } from './dispatch/index.js';
 import { Tender } from './destination/index.js';
 import {
   type DestinationSettings,
   PartitionMapReader,
-  PartitionMapWriter,
+  IDENTITY_RULE,
   type PolicySettings,
-  SessionTokenShare,
   WorkerCounter,
   type WorkerFaults,
-  newPartitionMapBuffer,
-  newSessionBuffer,
 } from './threads/index.js';
 import { ManagementServer, type ManagementTarget } from './management/http-server.js';
 import { Logging } from './management/logger.js';
@@ -38,6 +34,7 @@ import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
 import { StartAbortedError, waitForStartup } from './startup.js';
+import { checkTransform } from './transform/index.js';
 
 export interface FerryOptions {
   /** override the worker entry (tests that run from source point this at the built file) */
@@ -71,7 +68,9 @@ export class Ferry implements MetricsSource, ManagementTarget {
   private readonly budget: InFlightBudget;
   private readonly limits: SessionLimits;
   private stopping: Promise<void> | null = null;
-  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [], lastWriteWins: null };
+  private policy: PolicySettings = { stripLut: false, stripDurableDelete: false, routing: { fallback: IDENTITY_RULE, namespaces: [], skipSets: [] }, transform: null, lastWriteWins: null };
+  /** loads of the transform module so far: each reload imports it afresh */
+  private transformVersion = 0;
   /** the destination's namespaces by map index, for metrics labels */
   private map: PartitionMapReader | null = null;
   edition = '';
@@ -123,26 +122,10 @@ export class Ferry implements MetricsSource, ManagementTarget {
     let destination: DestinationSettings;
     let connectWaitMs = 2000;
     if (d.kind === 'aerospike') {
-      const mapSab = newPartitionMapBuffer();
+      const link = destinationTender(d, this.logging.get('tender'));
+      const { mapSab, sessionSab, tlsText } = link;
       this.map = new PartitionMapReader(mapSab);
-      const sessionSab = newSessionBuffer();
-      const tlsText = destinationTls(d.tls);
-      this.tender = new Tender(
-        {
-          seeds: d.seeds.map((seed) => ({ host: seed.host, port: seed.port, tlsName: seed.tlsName ?? d.tls?.tlsName })),
-          clusterName: d.clusterName,
-          tls: tlsText === null ? null : { ca: toBuffer(tlsText.ca), cert: toBuffer(tlsText.cert), key: toBuffer(tlsText.key) },
-          credentials:
-            d.credentials === null
-              ? null
-              : { user: d.credentials.user ?? '', password: d.credentials.passwordFile === undefined ? '' : passwordOf(d.credentials.passwordFile), mode: d.credentials.mode },
-          intervalMs: d.tendIntervalMs,
-          timeoutMs: d.connectTimeoutMs * 2,
-        },
-        new PartitionMapWriter(mapSab),
-        new SessionTokenShare(sessionSab),
-        this.logging.get('tender'),
-      );
+      this.tender = link.tender;
       // A wrong user or password throws here: a start-up error, not a retry loop.
       await this.tender.start();
       const tender = this.tender;
@@ -160,7 +143,11 @@ export class Ferry implements MetricsSource, ManagementTarget {
         tls: tlsText,
         map: mapSab,
         session: sessionSab,
+        deadLetters: d.deadLetters,
       };
+      if (d.deadLetters !== null) this.log.info({ path: d.deadLetters.path, maxBytes: d.deadLetters.maxBytes, maxFiles: d.deadLetters.maxFiles }, 'records the destination rejects for good are kept as dead letters');
+      // A module that does not load is a configuration error (exit 2), found before any worker starts.
+      if (d.transform !== null) await checkTransform(d.transform, this.transformVersion);
       this.policy = this.policyFor(d);
       connectWaitMs = d.connectTimeoutMs * 2;
     } else {
@@ -198,7 +185,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
     const bound: Array<{ address: string; port: number }> = [];
     for (const address of s.addresses) {
       for (const port of s.ports) {
-        const listener = new SourceListener({ port, address, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.sessions, this.stats, this.log);
+        const listener = new SourceListener({ port, address, protocol: s.protocol, ackDeadlineMs: s.ackDeadlineMs, limits: this.limits }, this.pool, this.budget, this.sessions, this.stats, this.log);
         // Kept before it listens, so a failure to listen still closes it.
         this.listeners.push(listener);
         bound.push(await listener.listen());
@@ -226,9 +213,9 @@ export class Ferry implements MetricsSource, ManagementTarget {
    * not reached yet is treated as Community Edition, which is the safe side.
    */
   private policyFor(d: AerospikeDestination): PolicySettings {
-    const strip = d.durableDelete === 'strip' || (d.durableDelete === 'auto' && !/enterprise/i.test(this.edition));
-    if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: strip }, 'durable-delete policy');
-    return { stripLut: d.lut === 'strip', stripDurableDelete: strip, namespaceMap: d.namespaceMap.map(([a, b]) => [a, b]), lastWriteWins: d.lastWriteWins === null ? null : { ...d.lastWriteWins } };
+    const policy = writePolicyOf(d, this.edition, this.transformVersion);
+    if (d.durableDelete === 'auto') this.log.info({ edition: this.edition || 'unknown', stripDurableDelete: policy.stripDurableDelete }, 'durable-delete policy');
+    return policy;
   }
 
   /**
@@ -318,12 +305,13 @@ export class Ferry implements MetricsSource, ManagementTarget {
         ringBytes: pool.ringBytes,
         problems: pool.health.counts[w]!,
         activeProblems: pool.health.activeCount(w),
+        deadLetters: pool.deadLetters(w),
       });
     }
     return out;
   }
 
-  ready(): { ready: boolean; reasons: string[] } {
+  ready(): { ready: boolean; reasons: string[]; warnings: string[] } {
     const reasons: string[] = [];
     if (this.listeners.length === 0) reasons.push('not listening yet');
     if (this.stopping !== null) reasons.push('draining');
@@ -340,7 +328,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
       const silent = performance.now() - this.answeredAt;
       if (this.budget.inFlight > 0 && silent > stallMs) reasons.push(`the destination has not answered for ${Math.round(silent)} ms`);
     }
-    return { ready: reasons.length === 0, reasons };
+    return { ready: reasons.length === 0, reasons, warnings: this.pool?.health.warnings() ?? [] };
   }
 
   private heartbeats: number[] = [];
@@ -409,6 +397,12 @@ export class Ferry implements MetricsSource, ManagementTarget {
    * here, any other is reported under needsRestart.
    */
   async reload(next: FerryConfig): Promise<ReloadReport> {
+    const nd = next.destination;
+    // A reload always imports the transform module again (its file may have changed, not the
+    // configuration), first here: one that no longer loads refuses the whole reload, before
+    // anything is applied.
+    const reloadTransform = nd.kind === 'aerospike' && nd.transform !== null;
+    if (reloadTransform) await checkTransform(nd.transform, this.transformVersion + 1);
     const cur = this.config;
     const { live, restart } = classifyChanges(changedKeys(cur.raw, next.raw));
     const changed = (...keys: string[]): boolean => keys.some((k) => live.includes(k));
@@ -424,8 +418,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
     }
     // Sessions read it at each slow-reader check.
     if (changed('service.slow-reader-timeout')) this.limits.slowReaderMs = next.service.slowReaderMs;
-    const nd = next.destination;
-    if (nd.kind === 'aerospike' && changed('aerospike.namespace-mapping', 'aerospike.lut', 'aerospike.durable-delete')) {
+    if (nd.kind === 'aerospike' && (reloadTransform || changed(...POLICY_KEYS))) {
+      if (reloadTransform) this.transformVersion++;
       this.policy = this.policyFor(nd);
       this.pool?.updatePolicy(this.policy);
     }
@@ -467,45 +461,18 @@ export class Ferry implements MetricsSource, ManagementTarget {
 /** Beyond the ack deadline, what the drain gives workers and sockets to wind down. */
 const DRAIN_MARGIN_MS = 1000;
 
-/**
- * The destination's TLS files, read and loaded now: a missing, unreadable or malformed one is a
- * configuration error naming its key, not a tender that retries a handshake that cannot work.
- */
-export function destinationTls(tls: AerospikeDestination['tls']): { ca: string | undefined; cert: string | undefined; key: string | undefined } | null {
-  if (tls === null) return null;
-  const problems: string[] = [];
-  const read = (path: string | undefined, key: string): string | undefined => (path === undefined ? undefined : readConfigFile(path, `aerospike.tls.${key}`, problems)?.toString('utf8'));
-  const text = { ca: read(tls.caFile, 'ca-file'), cert: read(tls.certFile, 'cert-chain-file'), key: read(tls.keyFile, 'key-file') };
-  if (text.ca !== undefined) {
-    // A CA file without a certificate in it would only fail every handshake, later and less clearly.
-    try {
-      new X509Certificate(text.ca);
-    } catch (err) {
-      problems.push(`aerospike.tls.ca-file: not a PEM certificate (${(err as Error).message})`);
-    }
-  }
-  if (problems.length === 0) {
-    try {
-      createSecureContext(text);
-    } catch (err) {
-      problems.push(`aerospike.tls: cannot load cert-chain-file and key-file (${(err as Error).message})`);
-    }
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return text;
-}
-
-/** The destination password: the first line of its file; an unreadable file is a config error. */
-export function passwordOf(path: string): string {
-  const problems: string[] = [];
-  const password = readFirstLine(path, 'aerospike.credentials.password-file', problems);
-  if (password === undefined) throw new ConfigError(problems);
-  return password;
-}
-
-function toBuffer(text: string | undefined): Buffer | undefined {
-  return text === undefined ? undefined : Buffer.from(text);
-}
+/** Keys whose change makes a new write policy for the workers. */
+const POLICY_KEYS = [
+  'aerospike.namespace-mapping',
+  'aerospike.lut',
+  'aerospike.durable-delete',
+  'aerospike.last-write-wins',
+  'aerospike.routing',
+  'aerospike.bin-transforms',
+  'aerospike.namespaces',
+  'aerospike.skip-sets',
+  'aerospike.transform',
+];
 
 const WATCH_MS = 100;
 

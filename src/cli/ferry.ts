@@ -1,10 +1,11 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
-/** The `ferry` command: `run` (the default), `check-config`, `xdr-load`, `mirror`, `fleet` and `verify`. */
+/** The `ferry` command: `run` (the default), `check-config`, `xdr-load`, `mirror`, `fleet`, `replay` and `verify`. */
 
 import { ConfigError } from '../config/index.js';
 import { checkConfigCommand } from './check-config-command.js';
 import { FLEET_USAGE, fleetCommand } from './fleet-command.js';
 import { MIRROR_USAGE, mirrorCommand } from './mirror-command.js';
+import { REPLAY_USAGE, replayCommand } from './replay-command.js';
 import { runCommand } from './run-command.js';
 import { VERIFY_USAGE, verifyCommand } from './verify-command.js';
 import { UsageError, XDR_LOAD_USAGE, xdrLoadCommand } from './xdr-load-command.js';
@@ -14,6 +15,7 @@ const USAGE = `usage: ferry [run] --config FILE     start the replication daemon
        ferry xdr-load [options]       ship XDR-shaped changes (ferry xdr-load --help)
        ferry mirror [options] DEST    mirror an etcd prefix into another cluster (ferry mirror --help)
        ferry fleet status --config FILE   list the members of the fleet (ferry fleet --help)
+       ferry replay FILE... --config FILE  send dead letters again (ferry replay --help)
        ferry verify [options]         compare a source and a destination cluster (ferry verify --help)`;
 
 const DESTINATION_STARTUP_ERRORS = new Set(['ERR_DESTINATION_LOGIN', 'ERR_DESTINATION_CLUSTER']);
@@ -40,6 +42,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     return fleetCommand(rest);
+  }
+  if (cmd === 'replay') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`${REPLAY_USAGE}\n`);
+      return 0;
+    }
+    return replayCommand(rest);
   }
   if (cmd === 'verify') {
     if (rest.includes('--help') || rest.includes('-h')) {

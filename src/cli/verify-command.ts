@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { loadRunConfigFile } from '../config/index.js';
 import type { Credentials } from '../destination/login.js';
 import type { LinkAddress, TlsSettings } from '../destination/node-link.js';
-import { destinationTls, passwordOf } from '../main.js';
+import { destinationTls, passwordOf } from '../destination-setup.js';
 import { DIGEST_SIZE } from '../protocol/index.js';
 import { VerifyCluster } from '../verify/cluster.js';
 import { VerifyClusterError, VerifyInputError } from '../verify/errors.js';
@@ -193,7 +193,7 @@ export function parseVerifyArgs(argv: string[]): VerifyCommandOptions {
     source: { seeds: seedsOf('--source', values.source, tlsName), tls, credentials: credentials(values['source-user'], values['source-password']) },
     destination,
     namespace,
-    destinationNamespace: values['destination-namespace'] ?? config?.namespaceMap.get(namespace) ?? namespace,
+    destinationNamespace: values['destination-namespace'] ?? config?.destinationNamespaceOf(namespace) ?? namespace,
     sets,
     rate: count('--rate', values.rate, 5000, 0),
     concurrency: count('--concurrency', values.concurrency, 4, 1),
@@ -264,7 +264,11 @@ function readDigests(file: string): Buffer[] {
   return digests;
 }
 
-function destinationFromConfig(file: string): { side: Side; namespaceMap: Map<string, string>; versionBin: string | undefined } {
+/**
+ * The destination of a Ferry configuration: its seeds, credentials and TLS, where a namespace's
+ * records go (its routing rule's namespace, or namespace-mapping's), and the version bin.
+ */
+function destinationFromConfig(file: string): { side: Side; destinationNamespaceOf: (ns: string) => string | null; versionBin: string | undefined } {
   const d = loadRunConfigFile(file).xdr?.destination;
   if (d === undefined || d.kind !== 'aerospike') throw new VerifyInputError(`${file} has no aerospike destination`);
   const tls = destinationTls(d.tls);
@@ -274,7 +278,7 @@ function destinationFromConfig(file: string): { side: Side; namespaceMap: Map<st
       tls: tls === null ? null : { ca: bytes(tls.ca), cert: bytes(tls.cert), key: bytes(tls.key) },
       credentials: d.credentials === null ? null : { user: d.credentials.user ?? '', password: d.credentials.passwordFile === undefined ? '' : passwordOf(d.credentials.passwordFile), mode: d.credentials.mode },
     },
-    namespaceMap: new Map(d.namespaceMap),
+    destinationNamespaceOf: (ns) => (d.routing.namespaces.find((n) => n.name === ns)?.rule ?? d.routing.fallback).namespace,
     versionBin: d.lastWriteWins?.bin,
   };
 }

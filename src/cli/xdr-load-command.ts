@@ -12,6 +12,8 @@ import { FerryError } from '../errors.js';
 export const XDR_LOAD_USAGE = `usage: ferry xdr-load [options]
   -h, --hosts HOST:PORT     where to ship (Ferry's service port); repeat it or give a comma
                             list for several connector nodes, used round-robin [127.0.0.1:8901]
+      --protocol P          tcp (XDR's connector protocol) or http2 (the ESP connector's:
+                            one POST per record, --pipeline streams per connection) [tcp]
   -n, --namespace NS        namespace                                       [test]
   -s, --set SET             set name                                        [testset]
   -k, --keys N              key count                                       [100000]
@@ -68,6 +70,7 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
     allowPositionals: false,
     options: {
       hosts: { type: 'string', short: 'h', multiple: true },
+      protocol: { type: 'string' },
       namespace: { type: 'string', short: 'n' },
       set: { type: 'string', short: 's' },
       keys: { type: 'string', short: 'k' },
@@ -118,12 +121,21 @@ export function parseXdrLoadArgs(argv: string[]): { opts: XdrLoadOptions; ledger
     readPct = Number(wl.split(',')[1] ?? '0');
     if (readPct >= 100) throw new UsageError('-w RU,<read pct> must leave some updates: use a read percentage below 100');
   } else throw new UsageError(`-w must be I or RU,<read pct>, got '${values.workload}'`);
+  const protocol = (values.protocol ?? 'tcp').toLowerCase();
+  if (protocol !== 'tcp' && protocol !== 'http2') throw new UsageError(`--protocol must be tcp or http2, got '${values.protocol}'`);
+  if (protocol === 'http2') {
+    // Replies on HTTP/2 come in any order and carry no login: these TCP checks have no meaning there.
+    for (const flag of ['probe-every', 'hold-back', 'user'] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --protocol tcp only`);
+    }
+  }
   const deletePct = int('deletes', values.deletes, 0);
   if (deletePct > 100) throw new UsageError('--deletes is a percentage: 0–100');
   const opts: XdrLoadOptions = {
     host: hosts[0]!.host,
     port: hosts[0]!.port,
     ...(hosts.length > 1 ? { hosts } : {}),
+    ...(protocol === 'http2' ? { protocol: 'http2' as const } : {}),
     ...(holdBackPct > 0 ? { holdBackPct, holdBackMs: int('hold-ms', values['hold-ms'], 500) } : {}),
     namespace: values.namespace ?? 'test',
     set: values.set ?? 'testset',

@@ -4,9 +4,13 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, hostname } from 'node:os';
+import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type ResolvedRouting, resolveRouting } from './routing.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { FerryError } from '../errors.js';
 
@@ -23,6 +27,8 @@ export interface FerryConfig {
   readonly service: {
     readonly ports: readonly number[];
     readonly addresses: readonly string[];
+    /** `service.protocol` */
+    readonly protocol: 'TCP' | 'HTTP_2';
     readonly workerThreads: number;
     readonly maxConcurrentRecords: number;
     readonly ackDeadlineMs: number;
@@ -57,11 +63,26 @@ export interface AerospikeDestination {
   readonly pipelineDepth: number;
   readonly connectTimeoutMs: number;
   readonly writeTimeoutMs: number;
-  readonly namespaceMap: ReadonlyArray<readonly [string, string]>;
+  /** `routing`, `bin-transforms`, `namespaces`, `skip-sets` and `namespace-mapping`, resolved */
+  readonly routing: ResolvedRouting;
+  /** `aerospike.transform` as a file: URL (a relative path is taken from the working directory); null = none */
+  readonly transform: string | null;
   readonly lut: 'keep' | 'strip';
   readonly durableDelete: 'auto' | 'keep' | 'strip';
   /** `aerospike.last-write-wins`; null = off */
   readonly lastWriteWins: { readonly bin: string; readonly tombstoneTtl: number } | null;
+  /** `aerospike.dead-letters`; null = off */
+  readonly deadLetters: DeadLetterConfig | null;
+}
+
+export interface DeadLetterConfig {
+  readonly path: string;
+  readonly maxBytes: number;
+  readonly maxFiles: number;
+  readonly format: 'json' | 'msgpack';
+  readonly sync: boolean;
+  /** this instance's name in dead letters: the fleet's advertised address, else the host name */
+  readonly instance: string;
 }
 
 export interface SourceSecuritySettings {
@@ -181,7 +202,22 @@ export interface RunConfig {
   readonly logging: RawConfig['logging'];
 }
 
+/**
+ * The XDR Proxy's `message-transformer` (a Java class in its usr-lib folder) cannot run here: say
+ * what does the same in Ferry rather than "unknown key".
+ */
+function refuseMessageTransformer(doc: unknown): void {
+  if (doc === null || typeof doc !== 'object') return;
+  const top = doc as Record<string, unknown>;
+  const at = 'message-transformer' in top ? 'message-transformer' : typeof top.aerospike === 'object' && top.aerospike !== null && 'message-transformer' in top.aerospike ? 'aerospike.message-transformer' : null;
+  if (at === null) return;
+  throw new ConfigError([
+    `${at}: the XDR Proxy's Java message transformer is not supported; Ferry's equivalent is aerospike.transform: ./path/to/module.js (an ESM module, docs/transforms.md), or the declarative aerospike.routing / bin-transforms / namespaces / skip-sets rules (README, "Routing and transforms")`,
+  ]);
+}
+
 function parseRaw(doc: unknown): RawConfig {
+  refuseMessageTransformer(doc);
   const parsed = configSchema.safeParse(doc ?? {});
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error));
   return parsed.data;
@@ -205,12 +241,13 @@ function fromRaw(raw: RawConfig): FerryConfig {
   const s = raw.service;
   const ports = Array.isArray(s.port) ? s.port : [s.port];
   const addresses = Array.isArray(s.address) ? s.address : [s.address];
-  const destination = raw.aerospike !== undefined ? aerospikeDestination(raw.aerospike, s['ack-deadline']) : fileDestination(raw.file!);
+  const destination = raw.aerospike !== undefined ? aerospikeDestination(raw.aerospike, s['ack-deadline'], raw.fleet?.advertise ?? hostname()) : fileDestination(raw.file!);
   const cfg: FerryConfig = {
     raw,
     service: {
       ports,
       addresses,
+      protocol: s.protocol,
       // One writer keeps a file destination's changes in arrival order.
       workerThreads: destination.kind === 'file' ? 1 : (s['worker-threads'] ?? defaultWorkerThreads()),
       maxConcurrentRecords: s['max-concurrent-records'],
@@ -221,7 +258,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
       dispatchDelayMs: s['dispatch-delay'],
       startupTimeoutMs: s['startup-timeout'],
       cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
-      security: sourceSecurity(s.security),
+      security: sourceSecurity(s.security, s.protocol),
       tls: sourceTls(s.tls),
     },
     destination,
@@ -230,7 +267,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
   return deepFreeze(cfg);
 }
 
-function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlineMs: number): AerospikeDestination {
+function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlineMs: number, instance: string): AerospikeDestination {
   const seeds = a.seeds.flatMap((seed) => Object.entries(seed).map(([host, o]) => ({ host, port: o?.port ?? 3000, tlsName: o?.['tls-name'] })));
   const c = a.credentials;
   const t = a.tls;
@@ -248,11 +285,20 @@ function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlin
     connectTimeoutMs: a.timeouts.connect,
     // A destination write must time out before the source's ack deadline does.
     writeTimeoutMs: Math.min(a.timeouts.write, ackDeadlineMs),
-    namespaceMap: Object.entries(a['namespace-mapping']),
+    routing: resolveRouting(a),
+    transform: a.transform === undefined ? null : pathToFileURL(isAbsolute(a.transform) ? a.transform : resolve(a.transform)).href,
     lut: a.lut,
     durableDelete: a['durable-delete'],
     lastWriteWins: lastWriteWinsOf(a['last-write-wins']),
+    deadLetters: deadLettersOf(a['dead-letters'], instance),
   };
+}
+
+function deadLettersOf(d: NonNullable<RawConfig['aerospike']>['dead-letters'], instance: string): DeadLetterConfig | null {
+  if (!d.enabled) return null;
+  const state = process.env['STATE_DIRECTORY']?.split(':')[0];
+  const path = d.path ?? (state === undefined || state === '' ? join('data', 'dead-letters') : join(state, 'dead-letters'));
+  return { path, maxBytes: d['max-bytes'], maxFiles: d['max-files'], format: d.format, sync: d.sync, instance };
 }
 
 function lastWriteWinsOf(l: NonNullable<RawConfig['aerospike']>['last-write-wins']): AerospikeDestination['lastWriteWins'] {
@@ -260,8 +306,10 @@ function lastWriteWinsOf(l: NonNullable<RawConfig['aerospike']>['last-write-wins
   return { bin: l.bin, tombstoneTtl: l.tombstones ? l['tombstone-ttl'] : 0 };
 }
 
-function sourceSecurity(sec: RawConfig['service']['security']): SourceSecuritySettings | null {
+function sourceSecurity(sec: RawConfig['service']['security'], protocol: 'TCP' | 'HTTP_2'): SourceSecuritySettings | null {
   if (sec === undefined) return null;
+  // LOGIN and AUTHENTICATE are messages of the TCP protocol; an HTTP/2 request has no place for them.
+  if (protocol === 'HTTP_2') throw new ConfigError(['service.security: source login is part of service.protocol TCP; with HTTP_2, leave it out (use service.tls with require-client-cert to admit only known sources)']);
   return {
     users: sec.users.map((u, i) => ({ username: u.username, passwordFile: u['password-file'], key: `service.security.users.${i}.password-file` })),
     sessionTtlS: sec['session-ttl'],

@@ -1,5 +1,5 @@
 /**
- * Files a configuration points at (password, token, TLS material): each must exist and be
+ * Files a configuration points at (password, token, TLS material, the transform module): each must exist and be
  * readable when Ferry starts, so check-config checks them too, with the key path in the message.
  */
 
@@ -21,6 +21,8 @@ export function checkReferencedFiles(raw: RawConfig): string[] {
   const cred = raw.aerospike?.credentials;
   if (cred?.['password-file'] !== undefined) check(cred['password-file'], 'aerospike.credentials.password-file', problems);
   raw.service.security?.users.forEach((u, i) => check(u['password-file'], `service.security.users.${i}.password-file`, problems));
+  const transform = raw.aerospike?.transform;
+  if (transform !== undefined) check(transform, 'aerospike.transform', problems);
   const token = raw.service.manage['token-file'];
   if (token !== undefined) check(token, 'service.manage.token-file', problems);
   const sourceCred = raw.fleet?.source?.credentials;

@@ -14,6 +14,7 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   // service: the ports, their security and the workers are set up once
   'service.port': 'restart',
   'service.address': 'restart',
+  'service.protocol': 'restart',
   'service.tls': 'restart',
   'service.security': 'restart',
   'service.manage': 'restart',
@@ -46,7 +47,15 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   'aerospike.lut': 'live',
   'aerospike.durable-delete': 'live',
   'aerospike.last-write-wins': 'live',
+  // routing rules and the transform module: a new write policy, taken by each worker at its next batch
+  'aerospike.routing': 'live',
+  'aerospike.bin-transforms': 'live',
+  'aerospike.namespaces': 'live',
+  'aerospike.skip-sets': 'live',
+  'aerospike.transform': 'live',
   'aerospike.rack-id': 'live',
+  // each worker opens its dead-letter files once
+  'aerospike.dead-letters': 'restart',
 
   // the file destination is opened once
   'file.path': 'restart',

@@ -82,6 +82,8 @@ export const serviceSchema = z.strictObject({
   'worker-threads': z.number().int().min(1).max(64).optional(),
   'max-concurrent-records': z.number().int().min(1).max(1 << 22).default(32768),
   'enable-tcp-xdr-ack-buffering': z.boolean().optional(),
+  // TCP: the XDR connector protocol; HTTP_2: one POST per XDR message, as the ESP connector sends
+  protocol: z.enum(['TCP', 'HTTP_2']).default('TCP'),
   // Ferry's extensions
   'ack-deadline': z.number().int().min(100).max(9000).default(5000),
   'max-frame-size': z
@@ -115,6 +117,49 @@ const aerospikeCredentials = z
     if (c['password-file'] === undefined) ctx.addIssue({ code: 'custom', path: ['password-file'], message: `required with auth-mode ${c['auth-mode']}` });
   });
 
+const binName = z
+  .string()
+  .min(1)
+  .refine((b) => Buffer.byteLength(b, 'utf8') <= 15, 'a bin name is at most 15 bytes');
+const setName = z
+  .string()
+  .min(1)
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= 63, 'a set name is at most 63 bytes');
+
+/** Where records go, as the outbound connectors say it: `mode: static` writes, `mode: skip` does not. */
+const routing = z
+  .strictObject({
+    mode: z.enum(['static', 'skip']).default('static'),
+    // destination namespace and set; unset: the source's (or namespace-mapping's)
+    namespace: z.string().min(1).optional(),
+    set: setName.optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.mode === 'skip' && (r.namespace !== undefined || r.set !== undefined)) ctx.addIssue({ code: 'custom', path: ['mode'], message: 'a skipped record goes nowhere: drop namespace and set, or use mode: static' });
+  });
+
+/** What of a record's bins is written: include, then exclude, then `map` renames. */
+const binTransforms = z
+  .strictObject({
+    include: z.array(binName).min(1).optional(),
+    exclude: z.array(binName).optional(),
+    map: z.record(binName, binName).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.include !== undefined && b.exclude !== undefined) ctx.addIssue({ code: 'custom', path: ['exclude'], message: 'give include or exclude, not both' });
+    const targets = Object.values(b.map ?? {});
+    const twice = targets.find((t, i) => targets.indexOf(t) !== i);
+    if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['map'], message: `two bins are renamed to '${twice}'` });
+  });
+
+const ruleLevel = {
+  routing: routing.optional(),
+  'bin-transforms': binTransforms.optional(),
+};
+
+export type RoutingRaw = z.output<typeof routing>;
+export type BinTransformsRaw = z.output<typeof binTransforms>;
+
 export const aerospikeSchema = z.strictObject({
   seeds: z.array(seed).min(1),
   credentials: aerospikeCredentials.optional(),
@@ -137,6 +182,13 @@ export const aerospikeSchema = z.strictObject({
   'tend-interval': z.number().int().min(100).max(60000).default(1000),
   'pipeline-depth': z.number().int().min(1).max(4096).default(256),
   'namespace-mapping': z.record(z.string().min(1), z.string().min(1)).default({}),
+  // Ferry's extensions, named after the outbound connectors' keys: the default rules, overridden
+  // per namespace, overridden per set
+  ...ruleLevel,
+  namespaces: z.record(z.string().min(1), z.strictObject({ ...ruleLevel, sets: z.record(setName, z.strictObject(ruleLevel)).default({}) })).default({}),
+  'skip-sets': z.array(setName).default([]),
+  // an ESM module every worker loads: records pass through its default export (docs/transforms.md)
+  transform: z.string().min(1).optional(),
   lut: z.enum(['keep', 'strip']).default('keep'),
   'durable-delete': z.enum(['auto', 'keep', 'strip']).default('auto'),
   // Ferry's extension: apply a record only when the destination holds no newer version of it
@@ -153,6 +205,25 @@ export const aerospikeSchema = z.strictObject({
       'tombstone-ttl': z.number().int().min(1).max(0xfffffffd).default(86400),
     })
     .optional(),
+  // Ferry's extension: records the destination rejects for good, kept for `ferry replay`
+  'dead-letters': z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      // the folder; unset: $STATE_DIRECTORY/dead-letters under systemd, else data/dead-letters
+      path: z.string().min(1).optional(),
+      // bytes a file grows to before the next one is started
+      'max-bytes': z
+        .number()
+        .int()
+        .min(1024)
+        .max(2 ** 40)
+        .default(64 * 1024 * 1024),
+      // files kept per worker; when all are full, new dead letters are dropped
+      'max-files': z.number().int().min(1).max(100_000).default(16),
+      format: z.enum(['json', 'msgpack']).default('json'),
+      sync: z.boolean().default(true),
+    })
+    .prefault({}),
 });
 
 /** Ferry's embedded destination: change records appended to a file. */

@@ -5,19 +5,28 @@
  *   set-config:context=xdr;dc=<dc>;node-address-port=<host:port>;action=add|remove
  *
  * The command is per node, so this tends the source cluster (seeds, then peers-clear-std or
- * peers-tls-std) to know its nodes. Each round, in order:
- *   - members that left since the last round (a SIGTERM revoked their lease, or it expired) are
- *     claimed through etcd: a transaction creates `__ferry/fleet/<fleet>/removals/<id>` only if it
- *     is absent, so exactly one instance wins and sends `remove` to every node;
- *   - every live member's address is sent `add` on each node not yet told (a node that joins later
- *     hears of every member; add is idempotent on the node).
- * A leaving instance claims its own removal and sends `remove` itself before its lease is revoked,
- * so the survivors find the claim taken. A failed command is counted and retried the next round,
- * with backoff; all of it runs on timers, off the data path.
+ * peers-tls-std) to know its nodes. What the fleet has put in the DC is recorded in etcd, outside
+ * any lease, so it outlives whoever put it there:
+ *
+ *   __ferry/fleet/<fleet>/dc/<host:port>        → member id   written before the first `add`
+ *   __ferry/fleet/<fleet>/removals/<host:port>  → remover     a claim, under the remover's lease
+ *
+ * Each round, in order:
+ *   - this instance lists its own address (once; again if it was removed while its lease lapsed);
+ *   - every listed address that no live member advertises is an orphan: its member left (a SIGKILL,
+ *     an expired lease), perhaps before any instance now running started. One instance claims it
+ *     through a transaction (the claim must be absent and the listing unchanged since it was read),
+ *     sends `remove` to every node, then deletes listing and claim in one transaction. A claimer
+ *     that dies loses its lease and the claim with it, so another instance takes the removal over;
+ *   - every listed address of a live member is sent `add` on each node not yet told (a node that
+ *     joins later hears of every member; add is idempotent on the node).
+ * A leaving instance claims its own removal and sends `remove` itself before its lease is revoked.
+ * A failed command is counted and retried the next round, with backoff; all of it runs on timers,
+ * off the data path.
  */
 
 import { Pause } from './pause.js';
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
 import { ConfigError, readConfigFile, readFirstLine } from '../config/index.js';
 import { FerryError } from '../errors.js';
 import { InfoFormatError, type Peer, parsePeers } from '../destination/cluster-info.js';
@@ -45,7 +54,7 @@ export interface SourceDcSettings {
   readonly credentials: Credentials | null;
   readonly intervalMs: number;
   readonly timeoutMs: number;
-  /** seconds a removal claim is kept: long after every survivor has seen the member go */
+  /** seconds a removal claim outlives a claimer that died (the fleet's lease TTL) */
   readonly claimTtlSeconds: number;
 }
 
@@ -66,6 +75,24 @@ export function removalsPrefix(fleet: string): string {
   return `__ferry/fleet/${fleet}/removals/`;
 }
 
+/** Where the addresses the fleet put in the source DC are listed. */
+export function listingsPrefix(fleet: string): string {
+  return `__ferry/fleet/${fleet}/dc/`;
+}
+
+/** A listed address as read: who listed it, and the revisions that say whether it changed. */
+interface Listing {
+  readonly member: string;
+  readonly created: string;
+  readonly modified: string;
+}
+
+/** An orphan this instance claimed: the listing it read, and the nodes still to tell. */
+interface Removal {
+  readonly listing: Listing;
+  readonly pending: Set<string>;
+}
+
 /** `fleet.source` as settings; a TLS or password file that cannot be read is a ConfigError (exit 2). */
 export function sourceDcSettings(fleet: FleetSection, source: SourceSection): SourceDcSettings {
   const problems: string[] = [];
@@ -84,7 +111,7 @@ export function sourceDcSettings(fleet: FleetSection, source: SourceSection): So
     credentials: c === undefined ? null : { user: c.username ?? '', password: password ?? '', mode: c['auth-mode'] },
     intervalMs: source['tend-interval'],
     timeoutMs: source.timeout,
-    claimTtlSeconds: Math.max(60, fleet['lease-ttl'] * 6),
+    claimTtlSeconds: fleet['lease-ttl'],
   };
 }
 
@@ -93,16 +120,19 @@ export class SourceDc {
   readonly nodes = new Map<string, SourceNode>();
   /** commands sent, by action and result */
   readonly commands = { add: { ok: 0, failed: 0 }, remove: { ok: 0, failed: 0 } };
-  /** departed members this instance won the claim for and removed */
+  /** orphaned addresses this instance won the claim for */
   removals = 0;
   /** failed rounds (a seed, etcd or a command) */
   failures = 0;
-  /** live members at the last round: id → address */
+  /** live members at the last round: id → address (for the log) */
   private known = new Map<string, string>();
-  /** members gone and not yet claimed (etcd failed): id → address */
-  private readonly departed = new Map<string, string>();
-  /** addresses to remove → the node ids still to tell */
-  private readonly removing = new Map<string, Set<string>>();
+  /** listings at the last round: address → create revision (a new one is told to every node) */
+  private readonly listed = new Map<string, string>();
+  /** orphans this instance claimed and is removing, by address */
+  private readonly removing = new Map<string, Removal>();
+  /** orphans seen claimed by another instance (logged once each) */
+  private readonly othersRemove = new Set<string>();
+  private claimLease: Lease | null = null;
   private session: Session | null = null;
   private sessionExpires = 0;
   private stopped = false;
@@ -124,32 +154,46 @@ export class SourceDc {
 
   /**
    * Before the lease is revoked: stop the rounds, claim this instance's removal (so no survivor
-   * sends it again) and send `remove` to every known node, retrying within a few timeouts.
+   * sends it again), send `remove` to every known node (retrying within a few timeouts), and delete
+   * the listing. What could not be done is left to a survivor: the listing stays an orphan.
    */
   async leave(): Promise<void> {
     const started = this.loop !== null;
     this.stopped = true;
     this.pause.wake();
     await this.loop;
-    if (started) {
-      const self = this.settings.self;
-      try {
-        await this.claim(this.selfId);
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'source DC: could not claim this instance’s removal; a survivor may send it again');
-      }
-      this.removing.set(self, new Set(this.nodes.keys()));
-      const deadline = performance.now() + this.settings.timeoutMs * 3;
-      let backoffMs = 100;
-      while (!(await this.sendRemovals()) && performance.now() < deadline) {
-        await new Promise((r) => setTimeout(r, backoffMs));
-        backoffMs = Math.min(1000, backoffMs * 2);
-      }
-      const left = this.removing.get(self);
-      if (left === undefined) this.log.info({ dc: this.settings.dc, address: self, nodes: this.nodes.size }, 'source DC: removed this instance');
-      else this.log.warn({ dc: this.settings.dc, address: self, nodes: [...left] }, 'source DC: these nodes were not told this instance left');
-    }
+    if (started) await this.removeSelf();
     for (const n of this.nodes.values()) n.link.close();
+    const lease = this.claimLease;
+    this.claimLease = null;
+    await lease?.revoke().catch(() => undefined);
+  }
+
+  private async removeSelf(): Promise<void> {
+    const self = this.settings.self;
+    const dc = this.settings.dc;
+    let listing: Listing | undefined;
+    try {
+      listing = (await this.readListings()).get(self);
+      if (listing !== undefined && !(await this.claim(self, listing))) listing = undefined;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'source DC: could not claim this instance’s removal; a survivor removes it');
+      return;
+    }
+    if (listing === undefined) {
+      this.log.warn({ dc, address: self }, 'source DC: this instance is not listed or its removal is claimed by another; left to it');
+      return;
+    }
+    this.removing.set(self, { listing, pending: new Set(this.nodes.keys()) });
+    const deadline = performance.now() + this.settings.timeoutMs * 3;
+    let backoffMs = 100;
+    while (!(await this.sendRemovals()) && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, backoffMs));
+      backoffMs = Math.min(1000, backoffMs * 2);
+    }
+    const left = this.removing.get(self);
+    if (left === undefined) this.log.info({ dc, address: self, nodes: this.nodes.size }, 'source DC: removed this instance');
+    else this.log.warn({ dc, address: self, nodes: [...left.pending] }, 'source DC: these nodes were not told this instance left; a survivor tells them');
   }
 
   private async run(): Promise<void> {
@@ -178,27 +222,39 @@ export class SourceDc {
     const members = await listMembers(this.client, this.settings.fleet);
     const live = new Map(members.map((m) => [m.id, m.address]));
     const addresses = new Set(live.values());
-    for (const [id, address] of this.known) if (!live.has(id)) this.departed.set(id, address);
+    for (const [id, address] of this.known) if (!live.has(id)) this.log.info({ member: id, address }, 'source DC: member left');
     this.known = live;
-    for (const [id, address] of this.departed) {
-      // Nodes forget the address; a member coming back on it is told again.
-      for (const n of this.nodes.values()) n.told.delete(address);
-      if (addresses.has(address)) {
-        this.log.info({ member: id, address }, 'source DC: a departed member’s address is in use by a live member; kept');
-      } else if (await this.claim(id)) {
-        this.removals++;
-        this.log.info({ member: id, address, dc: this.settings.dc }, 'source DC: member left; removing it from every source node');
-        this.removing.set(address, new Set(this.nodes.keys()));
-      } else {
-        this.log.info({ member: id, address }, 'source DC: member left; another instance removes it');
-      }
-      this.departed.delete(id);
+    const listings = await this.readListings();
+    if (addresses.has(this.settings.self) && !listings.has(this.settings.self)) {
+      // Before any node hears of this address, so a crash cannot leave it in the DC unlisted.
+      const listing = await this.listSelf();
+      if (listing !== null) listings.set(this.settings.self, listing);
     }
-    for (const a of addresses) this.removing.delete(a);
+    this.noteListings(listings);
+    for (const [address, r] of this.removing) {
+      // A member came back on the address before every node forgot it: keep it, tell nodes again.
+      if (!addresses.has(address) && listings.get(address)?.modified === r.listing.modified) continue;
+      this.removing.delete(address);
+      await this.release(address);
+      for (const n of this.nodes.values()) n.told.delete(address);
+      this.log.info({ address }, 'source DC: removal abandoned: the address is in use again');
+    }
+    for (const [address, listing] of listings) {
+      if (addresses.has(address) || this.removing.has(address)) continue;
+      if (await this.claim(address, listing)) {
+        this.removals++;
+        this.log.info({ member: listing.member, address, dc: this.settings.dc }, 'source DC: member left; removing it from every source node');
+        this.removing.set(address, { listing, pending: new Set(this.nodes.keys()) });
+      } else if (!this.othersRemove.has(address)) {
+        this.othersRemove.add(address);
+        this.log.info({ member: listing.member, address }, 'source DC: member left; another instance removes it');
+      }
+    }
+    for (const a of this.othersRemove) if (!listings.has(a) || addresses.has(a)) this.othersRemove.delete(a);
     let clean = await this.sendRemovals();
     for (const node of this.nodes.values()) {
       for (const address of addresses) {
-        if (node.told.has(address)) continue;
+        if (node.told.has(address) || !listings.has(address)) continue;
         if (await this.command(node, address, 'add')) node.told.add(address);
         else clean = false;
       }
@@ -206,28 +262,101 @@ export class SourceDc {
     return clean;
   }
 
-  /** Create the removal claim for `id` if absent; true when this instance created it. */
-  private async claim(id: string): Promise<boolean> {
-    const key = `${removalsPrefix(this.settings.fleet)}${id}`;
+  /** A listing created anew (its address removed and listed again) must reach every node again. */
+  private noteListings(listings: Map<string, Listing>): void {
+    for (const [address, created] of this.listed) {
+      if (listings.get(address)?.created === created) continue;
+      this.listed.delete(address);
+      for (const n of this.nodes.values()) n.told.delete(address);
+    }
+    for (const [address, l] of listings) this.listed.set(address, l.created);
+  }
+
+  private async readListings(): Promise<Map<string, Listing>> {
+    const prefix = listingsPrefix(this.settings.fleet);
     try {
-      const lease = this.client.lease(this.settings.claimTtlSeconds, { autoKeepAlive: false });
-      const leaseId = await lease.grant();
-      const r = await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(this.settings.self).lease(leaseId)).commit();
+      const r = await this.client.getAll().prefix(prefix).exec();
+      return new Map(r.kvs.map((kv) => [kv.key.toString('utf8').slice(prefix.length), { member: kv.value.toString('utf8'), created: kv.create_revision, modified: kv.mod_revision }]));
+    } catch (err) {
+      throw new FleetError(`cannot read the source DC listings: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** List this instance's address if no listing exists; the listing as written, or null if another did. */
+  private async listSelf(): Promise<Listing | null> {
+    const key = `${listingsPrefix(this.settings.fleet)}${this.settings.self}`;
+    try {
+      const r = await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(this.selfId)).commit();
+      if (!r.succeeded) return null;
+      const rev = r.header.revision;
+      return { member: this.selfId, created: rev, modified: rev };
+    } catch (err) {
+      throw new FleetError(`cannot list this instance in the source DC: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The lease claims are kept under: kept alive while this instance runs, gone when it dies. */
+  private async lease(): Promise<string> {
+    if (this.claimLease === null) {
+      const lease = this.client.lease(this.settings.claimTtlSeconds);
+      lease.on('lost', () => {
+        if (this.claimLease === lease) this.claimLease = null;
+      });
+      this.claimLease = lease;
+    }
+    return this.claimLease.grant();
+  }
+
+  /** Claim the removal of `address` if unclaimed and its listing unchanged; true when this instance did. */
+  private async claim(address: string, listing: Listing): Promise<boolean> {
+    const fleet = this.settings.fleet;
+    const key = `${removalsPrefix(fleet)}${address}`;
+    try {
+      const leaseId = await this.lease();
+      const r = await this.client
+        .if(key, 'Create', '==', 0)
+        .and(`${listingsPrefix(fleet)}${address}`, 'Mod', '==', listing.modified)
+        .then(this.client.put(key).value(this.settings.self).lease(leaseId))
+        .commit();
       return r.succeeded;
     } catch (err) {
-      throw new FleetError(`cannot claim the removal of member '${id}': ${(err as Error).message}`, { cause: err });
+      throw new FleetError(`cannot claim the removal of '${address}': ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** Every node forgot `address`: delete its listing (if unchanged) and the claim, together. */
+  private async finish(address: string, listing: Listing): Promise<void> {
+    const fleet = this.settings.fleet;
+    const listingKey = `${listingsPrefix(fleet)}${address}`;
+    const claimKey = `${removalsPrefix(fleet)}${address}`;
+    await this.client
+      .if(listingKey, 'Mod', '==', listing.modified)
+      .then(this.client.delete().key(listingKey), this.client.delete().key(claimKey))
+      .else(this.client.delete().key(claimKey))
+      .commit();
+  }
+
+  /** Drop a claim this instance no longer acts on. */
+  private async release(address: string): Promise<void> {
+    await this.client.delete().key(`${removalsPrefix(this.settings.fleet)}${address}`);
   }
 
   /** Send pending removals; true when none is left. */
   private async sendRemovals(): Promise<boolean> {
-    for (const [address, pending] of this.removing) {
-      for (const id of [...pending]) {
+    for (const [address, r] of this.removing) {
+      for (const id of [...r.pending]) {
         const node = this.nodes.get(id);
         // A node gone from the cluster has nothing to forget.
-        if (node === undefined || (await this.command(node, address, 'remove'))) pending.delete(id);
+        if (node === undefined || (await this.command(node, address, 'remove'))) r.pending.delete(id);
       }
-      if (pending.size === 0) this.removing.delete(address);
+      if (r.pending.size > 0) continue;
+      try {
+        await this.finish(address, r.listing);
+      } catch (err) {
+        this.log.warn({ address, err: (err as Error).message }, 'source DC: removed from every node but the listing could not be deleted; retrying');
+        continue;
+      }
+      this.removing.delete(address);
     }
     return this.removing.size === 0;
   }
@@ -306,6 +435,8 @@ export class SourceDc {
       throw new SourceDcError(`${addr.host}:${addr.port}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
     }
     this.nodes.set(id, { id, addr, link, failures: 0, told: new Set() });
+    // A node that joins during a removal may have heard of the address before: it is told too.
+    for (const r of this.removing.values()) r.pending.add(id);
     this.log.info({ node: id, addr: `${addr.host}:${addr.port}` }, 'source DC: source node added');
   }
 

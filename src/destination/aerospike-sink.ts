@@ -15,14 +15,25 @@
  * then names it, within `retryWindowMs`; past that they are answered ConnectionLost/Timeout (the
  * source gets the retry code). New writes for such a partition wait behind them.
  *
- * Each in-flight write carries a tag through its connection: the partition in the low 12 bits and,
- * under last-write-wins, 1 + the destination namespace's map index above them (0 = not in the
- * map), so a stale answer (27) is counted by namespace without keeping anything else per write.
+ * Each in-flight write carries a tag through its connection, so nothing else is kept per write:
+ *
+ *   bits 0–11   the partition
+ *   bits 12–19  under last-write-wins, 1 + the destination namespace's map index (0 = not in the
+ *               map): a stale answer (27) is counted by namespace
+ *   bits 20–30  1 + the namespace mapping applied (0 = none), and bit 31: a delete written as a
+ *               tombstone; what a dead letter needs to turn the write back into the record as XDR
+ *               shipped it (dead-letter-record.ts)
+ *
+ * With `lut: strip`, the stripped LUT rides beside the write in the connection's pending entry (and
+ * in a retry), for the same reason. A permanent rejection comes back with the write's bytes (kept
+ * for resend anyway): the record is parked as a dead letter and answered once that is durable.
  */
 
-import { PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
-import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SnapshotFormatError, WorkerCounter } from '../threads/index.js';
+import { AsMsg, Info2, PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
+import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SkipReason, SnapshotFormatError, WorkerCounter } from '../threads/index.js';
 import type { ConnectionEvents, DestinationConnection } from './connection.js';
+import { deadLetterOf, originalMessage } from './dead-letter-record.js';
+import { DeadLetterWriter } from './dead-letters.js';
 import { authenticateMessage } from './login.js';
 import type { LinkAddress, TlsSettings } from './node-link.js';
 import { NodePool } from './node-pool.js';
@@ -32,7 +43,15 @@ import { WritePolicy } from './write-policy.js';
 export type AerospikeSettings = Extract<DestinationSettings, { kind: 'aerospike' }>;
 
 const PARTITION_BITS = 12;
+/** a route that keeps the source's namespace: the map index is looked up per record */
+const KEEP_NAMESPACE = -2;
 const PARTITION_MASK = PARTITIONS - 1;
+const NAMESPACE_MASK = 0xff;
+const MAPPING_SHIFT = 20;
+const MAPPING_MASK = 0x7ff;
+const TOMBSTONE = 0x80000000;
+/** the LUT's value in its field: after the field's size word and type */
+const LUT_VALUE_AT = 5;
 
 interface Retry {
   connection: number;
@@ -42,6 +61,9 @@ interface Retry {
   bytes: Buffer;
   deadline: number;
   timedOut: boolean;
+  /** the LUT the write policy stripped (0, 0 = none), for a dead letter */
+  lutHi: number;
+  lutLo: number;
 }
 
 export class AerospikeSink implements RecordSink, ConnectionEvents {
@@ -53,20 +75,34 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   private readonly inflight = new Uint32Array(PARTITIONS);
   private readonly pinned: Array<DestinationConnection | null> = new Array<DestinationConnection | null>(PARTITIONS).fill(null);
   private retries: Retry[] = [];
-  /** map namespace index per namespace mapping, refreshed with the map */
+  /** map namespace index per route, refreshed with the map; KEEP_NAMESPACE: the record's own */
   private mappedIndex: number[] = [];
   private readonly scan = newScan();
   /** set once per batch: the time used for this batch's commits */
   private now = performance.now();
   /** writes sent again after their connection was lost (for the counters) */
   resent = 0;
+  private readonly deadLetters: DeadLetterWriter | null;
 
   constructor(
     private readonly settings: AerospikeSettings,
     policy: PolicySettings,
     private readonly events: SinkEvents,
+    private readonly worker = 0,
   ) {
     this.policy = new WritePolicy(policy);
+    const d = settings.deadLetters;
+    this.deadLetters =
+      d === null
+        ? null
+        : new DeadLetterWriter(d, worker, {
+            done: (connection, seq, code) => events.done(connection, seq, code),
+            parked: (namespace, code) => events.parked(namespace, code),
+            dropped: () => events.count(WorkerCounter.DeadLettersDropped),
+            problem: (key, error) => events.problem(key, error, false),
+            cleared: (key) => events.cleared(key),
+            progress: () => events.progress(),
+          });
     this.map = new PartitionMapReader(settings.map);
     this.session = new SessionTokenShare(settings.session);
     const t = settings.tls;
@@ -79,7 +115,7 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   }
 
   get inFlight(): number {
-    let n = this.retries.length;
+    let n = this.retries.length + (this.deadLetters?.inFlight ?? 0);
     for (const p of this.pools) if (p !== null) n += p.inFlight;
     return n;
   }
@@ -149,15 +185,23 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
 
   private refreshNamespaces(): void {
     this.mappedIndex = [];
-    for (let m = 0; m < this.policy.mappings; m++) {
+    for (let m = 0; m < this.policy.routes; m++) {
       const target = this.policy.target(m);
-      this.mappedIndex.push(this.map.namespaceIndex(target, 0, target.length));
+      this.mappedIndex.push(target === null ? KEEP_NAMESPACE : this.map.namespaceIndex(target, 0, target.length));
     }
   }
 
   offer(data: Buffer, start: number, end: number, scan: Int32Array, connection: number, seq: number): boolean {
-    const p = partitionOf(data, scan[Scan.DigestOffset]!);
-    const mapping = this.policy.mappingOf(data, scan);
+    const mapping = this.policy.routeOf(data, scan);
+    let digest: Buffer | null = null;
+    if (mapping >= 0) {
+      const skip = this.policy.skipOf(mapping);
+      if (skip >= 0) return this.skipped(connection, seq, skip);
+      digest = this.policy.rekey(data, scan, mapping);
+    }
+    const length = this.policy.outputLength(data, start, end, scan, mapping);
+    if (length === 0) return this.skipped(connection, seq, SkipReason.NoBins);
+    const p = digest === null ? partitionOf(data, scan[Scan.DigestOffset]!) : partitionOf(digest, 0);
     const guarded = this.policy.guarded;
     // Under last-write-wins the namespace is needed for the tag, so it is looked up every time.
     let ns = guarded ? this.namespaceOf(data, scan, mapping) : -1;
@@ -178,10 +222,13 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       }
       if (!conn.hasRoom) return false;
     }
-    const length = this.policy.outputLength(data, start, end, scan, mapping);
     const at = conn.reserve(length);
-    this.policy.write(data, start, end, scan, mapping, conn.buffer, at, length);
-    conn.commit(length, connection, seq, guarded ? p | ((ns + 1) << PARTITION_BITS) : p, this.now);
+    this.policy.write(data, start, end, scan, mapping, conn.buffer, at, length, digest);
+    const lutAt = scan[Scan.LutFieldOffset]!;
+    const tag = this.tagOf(p, ns, mapping, guarded && (data[start + AsMsg.Info2]! & Info2.Delete) !== 0 && lutAt >= 0);
+    // A stripped LUT is kept beside the write, as two halves, so a dead letter can have it back.
+    if (this.policy.stripsLut && lutAt >= 0) conn.commit(length, connection, seq, tag, this.now, data.readUInt32BE(lutAt + LUT_VALUE_AT), data.readUInt32BE(lutAt + LUT_VALUE_AT + 4));
+    else conn.commit(length, connection, seq, tag, this.now);
     this.inflight[p]!++;
     this.pinned[p] = conn;
     // Without a LUT there is no version to compare: the record is written as it came.
@@ -189,9 +236,25 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     return true;
   }
 
+  /** The write's tag (see the file comment). */
+  private tagOf(p: number, ns: number, mapping: number, guardedDelete: boolean): number {
+    let tag = p | (((mapping + 1) & MAPPING_MASK) << MAPPING_SHIFT);
+    if (this.policy.guarded) tag |= ((ns + 1) & NAMESPACE_MASK) << PARTITION_BITS;
+    if (guardedDelete && this.policy.tombstones) tag |= TOMBSTONE;
+    return tag >>> 0;
+  }
+
+  /** A record the rules say not to write: answered done at once (main keeps replies in order). */
+  private skipped(connection: number, seq: number, reason: number): boolean {
+    this.events.count(WorkerCounter.Skipped + reason);
+    this.events.done(connection, seq, ResultCode.Ok);
+    return true;
+  }
+
   /** The map's index of the record's destination namespace, or -1. */
   private namespaceOf(data: Buffer, scan: Int32Array, mapping: number): number {
-    return mapping >= 0 ? this.mappedIndex[mapping]! : this.map.namespaceIndex(data, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
+    const mapped = mapping >= 0 ? this.mappedIndex[mapping]! : KEEP_NAMESPACE;
+    return mapped !== KEEP_NAMESPACE ? mapped : this.map.namespaceIndex(data, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
   }
 
   /**
@@ -249,7 +312,7 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       }
       const at = conn.reserve(r.bytes.length);
       r.bytes.copy(conn.buffer, at);
-      conn.commit(r.bytes.length, r.connection, r.seq, r.tag, this.now);
+      conn.commit(r.bytes.length, r.connection, r.seq, r.tag, this.now, r.lutHi, r.lutLo);
       this.pinned[partition] = conn;
       this.resent++;
     }
@@ -289,23 +352,44 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     // Writes still waiting for a route get no second chance now.
     for (const r of this.retries) this.events.done(r.connection, r.seq, Outcome.ConnectionLost);
     this.retries = [];
+    await this.deadLetters?.close();
   }
 
   // ---- ConnectionEvents ----------------------------------------------------------------------
 
-  reply(connection: number, seq: number, tag: number, code: number): void {
+  reply(connection: number, seq: number, tag: number, code: number, rejected: Buffer | null, strippedLut: bigint | null): void {
     this.inflight[tag & PARTITION_MASK]!--;
     if (code === ResultCode.NotAuthenticated || code === ResultCode.ExpiredSession) this.session.requestRelogin();
     // 27 comes only from the last-write-wins guard: the destination holds a newer version.
-    else if (code === ResultCode.FilteredOut) this.events.count(WorkerCounter.Stale + (tag >>> PARTITION_BITS));
+    else if (code === ResultCode.FilteredOut) this.events.count(WorkerCounter.Stale + ((tag >>> PARTITION_BITS) & NAMESPACE_MASK));
+    else if (rejected !== null && this.deadLetters !== null) {
+      // Rejected for good: answered once its dead letter is durable.
+      this.park(connection, seq, tag, code, rejected, strippedLut);
+      return;
+    }
     this.events.done(connection, seq, code);
   }
 
-  lost(connection: number, seq: number, tag: number, bytes: Buffer, timedOut: boolean): void {
+  private park(connection: number, seq: number, tag: number, code: number, write: Buffer, strippedLut: bigint | null): void {
+    const letters = this.deadLetters!;
+    let xdr: Buffer;
+    try {
+      xdr = originalMessage(write, this.policy, ((tag >>> MAPPING_SHIFT) & MAPPING_MASK) - 1, (tag & TOMBSTONE) !== 0, strippedLut);
+    } catch (err) {
+      // Never expected (Ferry built the write); the record is answered, not lost silently.
+      this.events.problem('dead letters', { code: 'ERR_DEAD_LETTERS', message: `cannot rebuild a rejected record: ${(err as Error).message}`, retriable: false }, false);
+      this.events.count(WorkerCounter.DeadLettersDropped);
+      this.events.done(connection, seq, code);
+      return;
+    }
+    letters.park(connection, seq, deadLetterOf(xdr, code, this.settings.deadLetters!.instance, this.worker, Date.now()));
+  }
+
+  lost(connection: number, seq: number, tag: number, bytes: Buffer, timedOut: boolean, lutHi: number, lutLo: number): void {
     // Still counted in inflight[partition], and pinned nowhere: later writes for the partition wait
     // until this one is sent again (resend() pins the partition to its new connection).
     this.pinned[tag & PARTITION_MASK] = null;
-    this.retries.push({ connection, seq, tag, bytes, deadline: performance.now() + this.settings.retryWindowMs, timedOut });
+    this.retries.push({ connection, seq, tag, bytes, deadline: performance.now() + this.settings.retryWindowMs, timedOut, lutHi, lutLo });
   }
 
   progress(): void {

@@ -6,6 +6,7 @@
  *
  *   pending FIFO (power of two ≥ depth), one entry per request in flight:
  *     connection, seq, partition (Uint32)   the chunk holding its bytes, offset, length
+ *     the LUT the write policy stripped from it (two Uint32 halves; 0 = none)
  *   a node answers one connection strictly in order, so the head is always the one answered.
  *
  * Each request's bytes stay referenced until it is answered: when the connection dies, every
@@ -14,13 +15,17 @@
  */
 
 import type { Socket } from 'node:net';
-import { FrameError, Framer, type FrameSink, MessageType } from '../protocol/index.js';
+import { FrameError, Framer, type FrameSink, MessageType, isPermanentDestinationCode } from '../protocol/index.js';
 import { type LinkAddress, type TlsSettings, openSocket } from './node-link.js';
 
 export interface ConnectionEvents {
-  reply(connection: number, seq: number, partition: number, code: number): void;
-  /** A request that got no reply: its bytes, to send again or to fail. */
-  lost(connection: number, seq: number, partition: number, bytes: Buffer, timedOut: boolean): void;
+  /**
+   * The answer to a request. When the code rejects it for good (a dead letter): its bytes, and the
+   * LUT stripped from it (null when none was).
+   */
+  reply(connection: number, seq: number, partition: number, code: number, rejected: Buffer | null, strippedLut: bigint | null): void;
+  /** A request that got no reply: its bytes (and stripped LUT halves), to send again or to fail. */
+  lost(connection: number, seq: number, partition: number, bytes: Buffer, timedOut: boolean, lutHi: number, lutLo: number): void;
   /** A batch of replies was handled (publish completions, unblock). */
   progress(): void;
   up(addr: LinkAddress): void;
@@ -63,6 +68,7 @@ export class DestinationConnection implements FrameSink {
   private readonly chunks: Array<Buffer | undefined>;
   private readonly offsets: Uint32Array;
   private readonly lengths: Uint32Array;
+  private readonly luts: Uint32Array;
   private readonly mask: number;
   private head = 0;
   private tail = 0;
@@ -94,6 +100,7 @@ export class DestinationConnection implements FrameSink {
     this.chunks = new Array<Buffer | undefined>(cap);
     this.offsets = new Uint32Array(cap);
     this.lengths = new Uint32Array(cap);
+    this.luts = new Uint32Array(cap * 2);
   }
 
   get isReady(): boolean {
@@ -174,9 +181,18 @@ export class DestinationConnection implements FrameSink {
     }
     const slot = this.head & this.mask;
     this.head = (this.head + 1) >>> 0;
+    const code = buf[start + 5]!;
+    const chunk = this.chunks[slot]!;
     this.chunks[slot] = undefined;
     this.lastProgress = performance.now();
-    this.events.reply(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, buf[start + 5]!);
+    if (!isPermanentDestinationCode(code)) {
+      this.events.reply(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, code, null, null);
+      return true;
+    }
+    const hi = this.luts[slot * 2]!;
+    const lo = this.luts[slot * 2 + 1]!;
+    const rejected = chunk.subarray(this.offsets[slot]!, this.offsets[slot]! + this.lengths[slot]!);
+    this.events.reply(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, code, rejected, hi === 0 && lo === 0 ? null : (BigInt(hi) << 32n) | BigInt(lo));
     return true;
   }
 
@@ -196,14 +212,19 @@ export class DestinationConnection implements FrameSink {
     return this.out;
   }
 
-  /** The request of `length` bytes written at reserve()'s offset belongs to (connection, seq). */
-  commit(length: number, connection: number, seq: number, partition: number, now: number): void {
+  /**
+   * The request of `length` bytes written at reserve()'s offset belongs to (connection, seq);
+   * `lutHi`/`lutLo`: the LUT the write policy stripped from it (0 = none), kept for a dead letter.
+   */
+  commit(length: number, connection: number, seq: number, partition: number, now: number, lutHi = 0, lutLo = 0): void {
     if (this.head === this.tail) this.lastProgress = now;
     this.lastUsed = now;
     const slot = this.tail & this.mask;
     this.ids[slot * 3] = connection;
     this.ids[slot * 3 + 1] = seq;
     this.ids[slot * 3 + 2] = partition;
+    this.luts[slot * 2] = lutHi;
+    this.luts[slot * 2 + 1] = lutLo;
     this.chunks[slot] = this.out;
     this.offsets[slot] = this.outPos;
     this.lengths[slot] = length;
@@ -244,7 +265,7 @@ export class DestinationConnection implements FrameSink {
       const chunk = this.chunks[slot]!;
       this.chunks[slot] = undefined;
       const off = this.offsets[slot]!;
-      this.events.lost(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, chunk.subarray(off, off + this.lengths[slot]!), this.timedOut);
+      this.events.lost(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, chunk.subarray(off, off + this.lengths[slot]!), this.timedOut, this.luts[slot * 2]!, this.luts[slot * 2 + 1]!);
     }
     this.out = Buffer.allocUnsafe(CHUNK);
     this.outPos = 0;

@@ -86,7 +86,7 @@ export class FileSink implements RecordSink {
     this.pendingBytes = 0;
     this.pendingIds = [];
     this.writing = ids;
-    this.writeAll(batch, 0, (err) => {
+    writeFully(this.fd, batch, 0, (err) => {
       const finish = (e: Error | null): void => {
         this.writing = null;
         const outcome = e === null ? ResultCode.Ok : Outcome.StorageError;
@@ -102,14 +102,6 @@ export class FileSink implements RecordSink {
     return batch.length;
   }
 
-  private writeAll(buf: Buffer, from: number, cb: (err: Error | null) => void): void {
-    write(this.fd, buf, from, buf.length - from, null, (err, n) => {
-      if (err !== null) cb(err);
-      else if (from + n < buf.length) this.writeAll(buf, from + n, cb);
-      else cb(null);
-    });
-  }
-
   tick(): void {
     if (this.writing === null) this.flush();
   }
@@ -123,10 +115,22 @@ export class FileSink implements RecordSink {
 }
 
 /**
+ * Write `buf[from…]` to `fd` whole (a short write goes on where it stopped): at the file's position,
+ * or with `at`, at file offset `at` + `from`.
+ */
+export function writeFully(fd: number, buf: Buffer, from: number, cb: (err: Error | null) => void, at: number | null = null): void {
+  write(fd, buf, from, buf.length - from, at === null ? null : at + from, (err, n) => {
+    if (err !== null) cb(err);
+    else if (from + n < buf.length) writeFully(fd, buf, from + n, cb, at);
+    else cb(null);
+  });
+}
+
+/**
  * mkdir -p, one level at a time. Node 20's own `recursive: true` never calls back for a path under
  * /proc (it retries ENOENT forever, at full CPU); this gives up with the first real error.
  */
-function makeFolder(path: string, cb: (err: NodeJS.ErrnoException | null) => void): void {
+export function makeFolder(path: string, cb: (err: NodeJS.ErrnoException | null) => void): void {
   mkdir(path, (err) => {
     if (err === null || err.code === 'EEXIST') return cb(null);
     const parent = dirname(path);

@@ -7,6 +7,7 @@
  *   sink ─▶ progress()                                      (room freed: drain again; publish)
  *   sink ─▶ problem(key, error) … cleared(key)              (main logs, counts, readiness)
  *   sink ─▶ count(slot)                                     (a WorkerCounter slot, +1)
+ *   sink ─▶ parked(namespace, code)                         (a dead letter was written)
  */
 
 import type { ErrorShape } from '../errors.js';
@@ -26,6 +27,8 @@ export interface SinkEvents {
   cleared(key: string): void;
   /** Add one to the worker counter `slot` (a WorkerCounter index). */
   count(slot: number): void;
+  /** A dead letter of source namespace `namespace`, rejected with `code`, was written. */
+  parked(namespace: string, code: number): void;
 }
 
 export interface RecordSink {

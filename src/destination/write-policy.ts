@@ -9,7 +9,11 @@
  *   - the LUT field (14) is kept or dropped (`stripLut`);
  *   - the durable-delete bit (info2 0x10 on a delete) is cleared when the destination does not
  *     support it (Community Edition answers 25);
- *   - the namespace field is replaced when the namespace is mapped;
+ *   - routing rules (routes.ts) replace the namespace and set fields (a set field is added to a
+ *     record without one), and recompute the digest when the set changes and the record carries
+ *     its user key (digest = RIPEMD-160(set ‖ key type ‖ key)); bin rules drop and rename ops,
+ *     fixing up each op's size and the op count. A record whose route changes nothing is copied
+ *     as before;
  *   - last-write-wins (`guard`): a filter-expression field (43) and a write of the version bin are
  *     appended, so the destination applies the record only when it holds no newer version:
  *
@@ -31,13 +35,16 @@ import {
   OpType,
   PROTO_HEADER_SIZE,
   PROTO_VERSION,
+  DIGEST_SIZE,
   ParticleType,
   Scan,
   copyBytes,
   encodeVersionGuard,
   indexOfName,
 } from '../protocol/index.js';
+import { createHash } from 'node:crypto';
 import type { LastWriteWinsSettings, PolicySettings } from '../threads/index.js';
+import { NO_ROUTE, type Route, RouteTable } from './routes.js';
 
 const LUT_FIELD_SIZE = 4 + 1 + 8;
 /** the ms part of the LUT: its data's bytes 3..7, after the field's size word and type */
@@ -56,8 +63,10 @@ class Guard {
   readonly op: Buffer;
   /** seconds a tombstone lives; 0 = deletes stay deletes */
   readonly tombstoneTtl: number;
+  readonly bin: string;
 
   constructor(s: LastWriteWinsSettings) {
+    this.bin = s.bin;
     const g = encodeVersionGuard(s.bin);
     this.field = Buffer.alloc(5 + g.expression.length);
     this.field.writeUInt32BE(1 + g.expression.length, 0);
@@ -83,16 +92,24 @@ function writeVersion(buf: Buffer, start: number, lutAt: number, out: Buffer, at
   out[at + 7] = buf[start + GENERATION_LOW_AT + 1]!;
 }
 
+/** What the bin rules do with one op: drop it, keep it, or rename it (an index into renameTo). */
+const DROP = -2;
+const KEEP = -1;
+
+function binAction(r: Route, buf: Buffer, nameAt: number, nameLen: number): number {
+  if (r.include !== null && indexOfName(r.include, buf, nameAt, nameLen) < 0) return DROP;
+  if (r.exclude.length > 0 && indexOfName(r.exclude, buf, nameAt, nameLen) >= 0) return DROP;
+  return r.renameFrom.length === 0 ? KEEP : indexOfName(r.renameFrom, buf, nameAt, nameLen);
+}
+
 export class WritePolicy {
-  private readonly from: Buffer[];
-  private readonly to: Buffer[];
+  private readonly table: RouteTable;
   private readonly stripLut: boolean;
   private readonly info2Mask: number;
   private readonly guard: Guard | null;
 
   constructor(opts: PolicySettings) {
-    this.from = opts.namespaceMap.map(([f]) => Buffer.from(f, 'utf8'));
-    this.to = opts.namespaceMap.map(([, t]) => Buffer.from(t, 'utf8'));
+    this.table = new RouteTable(opts.routing);
     this.stripLut = opts.stripLut;
     this.info2Mask = opts.stripDurableDelete ? ~Info2.DurableDelete & 0xff : 0xff;
     this.guard = opts.lastWriteWins === null ? null : new Guard(opts.lastWriteWins);
@@ -103,69 +120,214 @@ export class WritePolicy {
     return this.guard !== null;
   }
 
-  /** Index of the namespace mapping that applies, or -1 to keep the namespace. */
-  mappingOf(buf: Buffer, scan: Int32Array): number {
-    return indexOfName(this.from, buf, scan[Scan.NamespaceOffset]!, scan[Scan.NamespaceLength]!);
+  /** Index of the route that applies, or NO_ROUTE to write the record as it came. */
+  routeOf(buf: Buffer, scan: Int32Array): number {
+    return this.table.active ? this.table.lookup(buf, scan) : NO_ROUTE;
   }
 
-  get mappings(): number {
-    return this.to.length;
+  get routes(): number {
+    return this.table.routes.length;
   }
 
-  /** The destination namespace of mapping `m`, as bytes. */
-  target(m: number): Buffer {
-    return this.to[m]!;
+  /** The destination namespace of route `m`, as bytes; null = the source's. */
+  target(m: number): Buffer | null {
+    return this.table.routes[m]!.namespace;
   }
 
-  /** Bytes `write()` will produce, proto header included. */
-  outputLength(buf: Buffer, start: number, end: number, scan: Int32Array, mapping: number): number {
+  /**
+   * The source namespace of the records route `m` moves to another namespace, as bytes; null when
+   * the route keeps the namespace or serves several (the fallback rule).
+   */
+  sourceNamespace(m: number): Buffer | null {
+    const r = this.table.routes[m];
+    return r === undefined || r.namespace === null ? null : r.source;
+  }
+
+  /** Whether the LUT field is dropped (`lut: strip`). */
+  get stripsLut(): boolean {
+    return this.stripLut;
+  }
+
+  /** Whether last-write-wins turns deletes into tombstones. */
+  get tombstones(): boolean {
+    return this.guard !== null && this.guard.tombstoneTtl > 0;
+  }
+
+  /** The version bin last-write-wins writes, or null when it is off. */
+  get versionBin(): string | null {
+    return this.guard === null ? null : this.guard.bin;
+  }
+
+  /** The SkipReason of route `m`, or -1 when its records are written. */
+  skipOf(m: number): number {
+    return this.table.routes[m]!.skip;
+  }
+
+  /**
+   * The digest of the record under route `m` when the route changes its set and the record carries
+   * its user key (the destination finds it by the new set and key); null = the digest stays.
+   */
+  rekey(buf: Buffer, scan: Int32Array, m: number): Buffer | null {
+    const set = m === NO_ROUTE ? null : this.table.routes[m]!.set;
+    const keyAt = scan[Scan.KeyOffset]!;
+    if (set === null || keyAt < 0) return null;
+    return createHash('ripemd160')
+      .update(set)
+      .update(buf.subarray(keyAt, keyAt + scan[Scan.KeyLength]!))
+      .digest();
+  }
+
+  /**
+   * Bytes `write()` will produce, proto header included; 0 when route `m` leaves a write with no
+   * bin at all (nothing to write: the record is answered done instead). Plans the record's edits,
+   * which write() then applies.
+   */
+  outputLength(buf: Buffer, start: number, end: number, scan: Int32Array, m: number): number {
+    return this.plan(buf, start, end, scan, m);
+  }
+
+  /**
+   * Plan the edits of one record (see Edit): fields replaced or dropped, what is inserted after the
+   * fields (a set field, the guard field), ops dropped or renamed; returns the output length (0:
+   * no bin left). Everything between edits is copied in runs.
+   */
+  private plan(buf: Buffer, start: number, end: number, scan: Int32Array, m: number): number {
+    const e = this.edits;
+    e.clear();
+    this.plannedBuf = buf;
+    this.plannedStart = start;
+    this.plannedRoute = m;
     let len = PROTO_HEADER_SIZE + end - start;
-    if (this.stripLut && scan[Scan.LutFieldOffset]! >= 0) len -= LUT_FIELD_SIZE;
-    if (mapping >= 0) len += this.to[mapping]!.length - scan[Scan.NamespaceLength]!;
-    const g = this.guard;
-    if (g !== null && scan[Scan.LutFieldOffset]! >= 0) {
+    const lutAt = scan[Scan.LutFieldOffset]!;
+    if (this.stripLut && lutAt >= 0) {
+      e.add(lutAt, lutAt + LUT_FIELD_SIZE, Edit.Drop, 0, null);
+      len -= LUT_FIELD_SIZE;
+    }
+    const opsAt = scan[Scan.OpsOffset]!;
+    const r = m === NO_ROUTE ? null : this.table.routes[m]!;
+    this.insertSet = null;
+    if (r !== null) {
+      if (r.namespace !== null) {
+        const at = scan[Scan.NamespaceOffset]!;
+        e.add(at - 5, at + scan[Scan.NamespaceLength]!, Edit.Field, FieldType.Namespace, r.namespace);
+        len += r.namespace.length - scan[Scan.NamespaceLength]!;
+      }
+      if (r.set !== null) {
+        const at = scan[Scan.SetOffset]!;
+        if (at >= 0) {
+          e.add(at - 5, at + scan[Scan.SetLength]!, Edit.Field, FieldType.Set, r.set);
+          len += r.set.length - scan[Scan.SetLength]!;
+        } else {
+          this.insertSet = r.set;
+          len += 5 + r.set.length;
+        }
+      }
+    }
+    const g = lutAt >= 0 ? this.guard : null;
+    if (g !== null) {
       len += g.field.length;
       if ((buf[start + AsMsg.Info2]! & Info2.Delete) === 0 || g.tombstoneTtl > 0) len += g.op.length;
+    }
+    if (this.insertSet !== null || g !== null) e.add(opsAt, opsAt, Edit.Insert, 0, null);
+    this.keptOps = scan[Scan.OpCount]!;
+    if (r !== null && r.bins && this.keptOps > 0) {
+      let kept = 0;
+      for (let pos = opsAt; pos < end; ) {
+        const next = pos + 4 + buf.readUInt32BE(pos);
+        const nameLen = buf[pos + 7]!;
+        const a = binAction(r, buf, pos + 8, nameLen);
+        if (a === DROP) {
+          e.add(pos, next, Edit.Drop, 0, null);
+          len -= next - pos;
+        } else {
+          kept++;
+          if (a >= 0) {
+            e.add(pos, pos + 8 + nameLen, Edit.Rename, a, null);
+            len += r.renameTo[a]!.length - nameLen;
+          }
+        }
+        pos = next;
+      }
+      if (kept === 0) return 0;
+      this.keptOps = kept;
     }
     return len;
   }
 
-  /** Write the destination message for `buf[start, end)` at `out[at]`; `length` from outputLength(). */
-  write(buf: Buffer, start: number, end: number, scan: Int32Array, mapping: number, out: Buffer, at: number, length: number): void {
+  /**
+   * Write the destination message for `buf[start, end)` at `out[at]`; `length` from outputLength(),
+   * `digest` from rekey().
+   */
+  write(buf: Buffer, start: number, end: number, scan: Int32Array, m: number, out: Buffer, at: number, length: number, digest: Buffer | null = null): void {
     out[at] = PROTO_VERSION;
     out[at + 1] = MessageType.Record;
     out.writeUIntBE(length - PROTO_HEADER_SIZE, at + 2, 6);
-    let o = at + PROTO_HEADER_SIZE;
-    const header = o;
-    copyBytes(buf, start, start + AS_MSG_HEADER_SIZE, out, o);
+    const header = at + PROTO_HEADER_SIZE;
+    copyBytes(buf, start, start + AS_MSG_HEADER_SIZE, out, header);
     const info2 = buf[start + AsMsg.Info2]!;
     const isDelete = (info2 & Info2.Delete) !== 0;
     // On a write, 0x10 says the source ships bin LUTs; only a delete's 0x10 is "durable".
-    out[o + AsMsg.Info2] = isDelete ? info2 & this.info2Mask : info2;
+    out[header + AsMsg.Info2] = isDelete ? info2 & this.info2Mask : info2;
     const lutAt = scan[Scan.LutFieldOffset]!;
-    const dropAt = this.stripLut ? lutAt : -1;
     const g = lutAt >= 0 ? this.guard : null;
-    const opsAt = scan[Scan.OpsOffset]!;
-    if (dropAt < 0 && mapping < 0 && g === null) {
+    if (m === NO_ROUTE && g === null && !(this.stripLut && lutAt >= 0)) {
       // Nothing moves: one copy of fields and ops.
-      copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, o + AS_MSG_HEADER_SIZE);
+      copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, header + AS_MSG_HEADER_SIZE);
       return;
     }
-    o += AS_MSG_HEADER_SIZE;
-    if (dropAt < 0 && mapping < 0) {
-      copyBytes(buf, start + AS_MSG_HEADER_SIZE, opsAt, out, o);
-      o += opsAt - start - AS_MSG_HEADER_SIZE;
-    } else o = this.copyFields(buf, start, scan[Scan.NamespaceOffset]! - 5, opsAt, dropAt, mapping, out, o);
-    let fields = buf.readUInt16BE(start + AsMsg.FieldCount) - (dropAt >= 0 ? 1 : 0);
-    if (g !== null) {
-      g.field.copy(out, o);
-      writeVersion(buf, start, lutAt, out, o + g.fieldVersionAt);
-      o += g.field.length;
-      fields++;
+    if (this.plannedBuf !== buf || this.plannedStart !== start || this.plannedRoute !== m) this.plan(buf, start, end, scan, m);
+    // A plan serves one write (the digest edit below joins it).
+    this.plannedBuf = null;
+    const e = this.edits;
+    if (digest !== null) {
+      const d = scan[Scan.DigestOffset]!;
+      e.add(d - 5, d + DIGEST_SIZE, Edit.Field, FieldType.Digest, digest);
     }
+    const r = m === NO_ROUTE ? null : this.table.routes[m]!;
+    let fields = buf.readUInt16BE(start + AsMsg.FieldCount);
+    let o = header + AS_MSG_HEADER_SIZE;
+    let pos = start + AS_MSG_HEADER_SIZE;
+    for (let i = 0; i < e.n; i++) {
+      const from = e.at[i]!;
+      this.run(buf, pos, from, out, o);
+      o += from - pos;
+      switch (e.kind[i]) {
+        case Edit.Drop:
+          if (from < scan[Scan.OpsOffset]!) fields--;
+          break;
+        case Edit.Field:
+          o = writeNameField(e.arg[i]!, e.data[i]!, out, o);
+          break;
+        case Edit.Insert:
+          if (this.insertSet !== null) {
+            o = writeNameField(FieldType.Set, this.insertSet, out, o);
+            fields++;
+          }
+          if (g !== null) {
+            copyBytes(g.field, 0, g.field.length, out, o);
+            writeVersion(buf, start, lutAt, out, o + g.fieldVersionAt);
+            o += g.field.length;
+            fields++;
+          }
+          break;
+        default: {
+          // Rename: [u32 size][op][particle][flags][u8 name length][name] with the new name.
+          const to = r!.renameTo[e.arg[i]!]!;
+          const nameLen = buf[from + 7]!;
+          out.writeUInt32BE(buf.readUInt32BE(from) - nameLen + to.length, o);
+          copyBytes(buf, from + 4, from + 7, out, o + 4);
+          out[o + 7] = to.length;
+          copyBytes(to, 0, to.length, out, o + 8);
+          o += 8 + to.length;
+        }
+      }
+      pos = e.end[i]!;
+    }
+    this.run(buf, pos, end, out, o);
+    o += end - pos;
     out.writeUInt16BE(fields, header + AsMsg.FieldCount);
-    copyBytes(buf, opsAt, end, out, o);
-    o += end - opsAt;
+    const ops = this.keptOps;
+    out.writeUInt16BE(ops, header + AsMsg.OpCount);
     if (g === null || (isDelete && g.tombstoneTtl === 0)) return;
     if (isDelete) {
       // The tombstone: the version bin alone replaces the record, and expires on its own.
@@ -173,31 +335,114 @@ export class WritePolicy {
       out[header + AsMsg.Info3] = Info3.CreateOrReplace;
       out.writeUInt32BE(g.tombstoneTtl, header + AsMsg.RecordTtl);
     }
-    out.writeUInt16BE(buf.readUInt16BE(start + AsMsg.OpCount) + 1, header + AsMsg.OpCount);
-    g.op.copy(out, o);
+    out.writeUInt16BE(ops + 1, header + AsMsg.OpCount);
+    copyBytes(g.op, 0, g.op.length, out, o);
     writeVersion(buf, start, lutAt, out, o + g.op.length - 8);
   }
 
-  /** Copy the fields, dropping the LUT field at `dropAt` and mapping the namespace; returns the end. */
-  private copyFields(buf: Buffer, start: number, nsFieldAt: number, opsAt: number, dropAt: number, mapping: number, out: Buffer, o: number): number {
-    let pos = start + AS_MSG_HEADER_SIZE;
-    while (pos < opsAt) {
-      const size = buf.readUInt32BE(pos);
-      const next = pos + 4 + size;
-      if (pos === dropAt) {
-        // dropped
-      } else if (pos === nsFieldAt && mapping >= 0) {
-        const to = this.to[mapping]!;
-        out.writeUInt32BE(1 + to.length, o);
-        out[o + 4] = FieldType.Namespace;
-        to.copy(out, o + 5);
-        o += 5 + to.length;
-      } else {
-        copyBytes(buf, pos, next, out, o);
-        o += next - pos;
-      }
-      pos = next;
+  /**
+   * Copy a run between two edits. A run of fields (set, key, digest: 60-odd bytes) costs copyBytes
+   * its byte loop, about three times what four bytes at a time through DataViews take (measured
+   * in bench/transforms.ts); a long run (the bins) is one block copy either way. The views are
+   * kept while the buffers stay the same (the worker's ring, a connection's out chunk).
+   */
+  private run(src: Buffer, start: number, end: number, dst: Buffer, at: number): void {
+    const n = end - start;
+    if (n < 8 || n > 128) {
+      copyBytes(src, start, end, dst, at);
+      return;
     }
-    return o;
+    if (src !== this.runSrc) {
+      this.runSrc = src;
+      this.runSrcView = new DataView(src.buffer, src.byteOffset, src.length);
+    }
+    if (dst !== this.runDst) {
+      this.runDst = dst;
+      this.runDstView = new DataView(dst.buffer, dst.byteOffset, dst.length);
+    }
+    const from = this.runSrcView!;
+    const to = this.runDstView!;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) to.setUint32(at + i, from.getUint32(start + i));
+    for (; i < n; i++) dst[at + i] = src[start + i]!;
   }
+
+  private runSrc: Buffer | null = null;
+  private runSrcView: DataView | null = null;
+  private runDst: Buffer | null = null;
+  private runDstView: DataView | null = null;
+
+  /** the record plan() last planned, its edits, the set field to insert, the ops kept */
+  private readonly edits = new Edits();
+  private plannedBuf: Buffer | null = null;
+  private plannedStart = -1;
+  private plannedRoute = NO_ROUTE;
+  private insertSet: Buffer | null = null;
+  private keptOps = 0;
+}
+
+/** What an edit does to `[at, end)` of the source message. */
+const Edit = {
+  /** leave it out (a LUT field, an op the bin rules drop) */
+  Drop: 0,
+  /** write field `arg` with `data` instead (namespace, set, digest) */
+  Field: 1,
+  /** at the end of the fields (empty range): the set field a record lacks, the guard field */
+  Insert: 2,
+  /** an op's header and name, written with rename target `arg` */
+  Rename: 3,
+} as const;
+
+/** A record's edits, kept sorted by position (fields and ops come in any order). */
+class Edits {
+  at = new Int32Array(8);
+  end = new Int32Array(8);
+  kind = new Uint8Array(8);
+  arg = new Int32Array(8);
+  data: Array<Buffer | null> = new Array<Buffer | null>(8).fill(null);
+  n = 0;
+
+  clear(): void {
+    this.n = 0;
+  }
+
+  add(at: number, end: number, kind: number, arg: number, data: Buffer | null): void {
+    if (this.n === this.at.length) this.grow();
+    let i = this.n++;
+    // Insertion by position; an edit at the same position as an earlier one goes after it.
+    for (; i > 0 && this.at[i - 1]! > at; i--) {
+      this.at[i] = this.at[i - 1]!;
+      this.end[i] = this.end[i - 1]!;
+      this.kind[i] = this.kind[i - 1]!;
+      this.arg[i] = this.arg[i - 1]!;
+      this.data[i] = this.data[i - 1]!;
+    }
+    this.at[i] = at;
+    this.end[i] = end;
+    this.kind[i] = kind;
+    this.arg[i] = arg;
+    this.data[i] = data;
+  }
+
+  private grow(): void {
+    const size = this.at.length * 2;
+    const widen = <T extends Int32Array | Uint8Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    this.at = widen(this.at, new Int32Array(size));
+    this.end = widen(this.end, new Int32Array(size));
+    this.kind = widen(this.kind, new Uint8Array(size));
+    this.arg = widen(this.arg, new Int32Array(size));
+    this.data.length = size;
+    this.data.fill(null, size / 2);
+  }
+}
+
+/** Write the field [u32 size][u8 type][data] at `out[o]`; returns the end. */
+function writeNameField(type: number, data: Buffer, out: Buffer, o: number): number {
+  out.writeUInt32BE(1 + data.length, o);
+  out[o + 4] = type;
+  copyBytes(data, 0, data.length, out, o + 5);
+  return o + 5 + data.length;
 }

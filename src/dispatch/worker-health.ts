@@ -1,7 +1,7 @@
 /**
  * What the workers report about themselves (threads/diagnostics.ts), as the main thread keeps it:
  * logged once per change with the worker id and reason, counted by code, and the problems that
- * stop a worker's traffic listed for readiness.
+ * stop a worker's traffic listed for readiness (the others beside it, as warnings).
  */
 
 import type { Logger } from 'pino';
@@ -68,6 +68,15 @@ export class WorkerHealth {
     const out: string[] = [];
     this.active.forEach((problems, w) => {
       for (const p of problems.values()) if (p.blocksTraffic) out.push(`worker ${w}: ${p.message} (${p.code})`);
+    });
+    return out;
+  }
+
+  /** The other active problems (a node down, a full dead-letter store): shown beside readiness. */
+  warnings(): string[] {
+    const out: string[] = [];
+    this.active.forEach((problems, w) => {
+      for (const p of problems.values()) if (!p.blocksTraffic) out.push(`worker ${w}: ${p.message} (${p.code})`);
     });
     return out;
   }

@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import { copyBytes } from '../protocol/copy-bytes.js';
 import {
   type CompletionSink,
+  type DeadLetterTally,
   DiagnosticsReader,
   INBOUND_HEADER,
   type PolicySettings,
@@ -30,8 +31,10 @@ import {
   WorkerCounter,
   type WorkerTask,
   drainCompletions,
+  deadLetterTallyCell,
   newControlBuffer,
   newCountersBuffer,
+  newDeadLetterTallyBuffer,
   newDiagnosticsBuffer,
   newPolicyBuffer,
   newRingBuffer,
@@ -66,6 +69,10 @@ interface Lane {
   counters: SharedArrayBuffer;
   diagnosticsSab: SharedArrayBuffer;
   diagnostics: DiagnosticsReader;
+  deadLettersSab: SharedArrayBuffer;
+  deadLetters: SnapshotCell<DeadLetterTally>;
+  /** the last tally read */
+  tally: DeadLetterTally;
   writer: RingWriter;
   reader: RingReader;
   stats: Float64Array;
@@ -121,6 +128,7 @@ export class WorkerPool {
       const counters = newCountersBuffer();
       const controlSab = newControlBuffer();
       const diagnosticsSab = newDiagnosticsBuffer();
+      const deadLettersSab = newDeadLetterTallyBuffer();
       this.lanes.push({
         inbound,
         completions,
@@ -129,6 +137,9 @@ export class WorkerPool {
         counters,
         diagnosticsSab,
         diagnostics: new DiagnosticsReader(diagnosticsSab),
+        deadLettersSab,
+        deadLetters: deadLetterTallyCell(deadLettersSab),
+        tally: {},
         writer: new RingWriter(inbound),
         reader: new RingReader(completions),
         stats: new Float64Array(counters),
@@ -143,6 +154,13 @@ export class WorkerPool {
 
   get threads(): number {
     return this.lanes.length;
+  }
+
+  /** Dead letters worker `w` wrote, by source namespace and code (as last published). */
+  deadLetters(w: number): DeadLetterTally {
+    const lane = this.lanes[w]!;
+    lane.tally = lane.deadLetters.poll() ?? lane.tally;
+    return lane.tally;
   }
 
   /** Shared counters of worker `w` (read-only for the main thread). */
@@ -204,6 +222,7 @@ export class WorkerPool {
       counters: lane.counters,
       diagnostics: lane.diagnosticsSab,
       policy: this.policySab,
+      deadLetters: lane.deadLettersSab,
       cpus: this.opts.cpus.length === 0 ? [] : [this.opts.cpus[w % this.opts.cpus.length]!],
       // A replacement worker must not crash again on purpose.
       faults: lane.restarts === 0 ? this.opts.task.faults : {},

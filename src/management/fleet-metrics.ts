@@ -17,7 +17,7 @@ export function registerFleetMetrics(registry: Registry, member: FleetMember, dc
           new ScrapeMetric('ferry_fleet_dc_commands_total', 'set-config commands sent to source nodes, by action (add, remove) and result (ok, failed: retried).', 'counter', () =>
             (['add', 'remove'] as const).flatMap((action) => (['ok', 'failed'] as const).map((result) => ({ labels: { action, result }, value: dc.commands[action][result] }))),
           ),
-          new ScrapeMetric('ferry_fleet_dc_removals_total', 'Departed members this instance claimed and removed from the source DC.', 'counter', () => [{ labels: {}, value: dc.removals }]),
+          new ScrapeMetric('ferry_fleet_dc_removals_total', 'Orphaned addresses (their member gone) this instance claimed and removed from the source DC.', 'counter', () => [{ labels: {}, value: dc.removals }]),
           new ScrapeMetric('ferry_fleet_dc_failures_total', 'DC driver rounds that failed (a seed, etcd or a command); each is retried with backoff.', 'counter', () => [{ labels: {}, value: dc.failures }]),
         ]),
   ];

@@ -22,7 +22,8 @@ import { listenOn } from '../startup.js';
 
 export interface ManagementTarget {
   readonly registry: Registry;
-  ready(): { ready: boolean; reasons: string[] };
+  /** `warnings`: conditions worth seeing that do not stop traffic (listed only when there are some) */
+  ready(): { ready: boolean; reasons: string[]; warnings?: string[] };
   levels(): Record<string, string>;
   /** Apply levels; returns problems (nothing is applied when there are any). */
   setLevels(levels: Record<string, unknown>): string[];
@@ -96,7 +97,8 @@ export class ManagementServer {
       case '/health/ready': {
         route(['GET']);
         const r = this.target.ready();
-        send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', reasons: r.reasons });
+        const warnings = r.warnings ?? [];
+        send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', reasons: r.reasons, ...(warnings.length > 0 ? { warnings } : {}) });
         return;
       }
       case '/manage/rest/v1/metrics':

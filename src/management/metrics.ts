@@ -8,7 +8,7 @@
  */
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { MAX_NAMESPACES, OUTCOME_SLOTS, Outcome, WorkerCounter } from '../threads/index.js';
+import { type DeadLetterTally, MAX_NAMESPACES, OUTCOME_SLOTS, Outcome, SKIP_REASON_NAMES, WorkerCounter } from '../threads/index.js';
 import type { SourceStats } from '../source/source-stats.js';
 import { type Sample, ScrapeMetric, histogramSamples } from './scrape-metric.js';
 
@@ -22,6 +22,8 @@ export interface WorkerView {
   problems: ReadonlyMap<string, number>;
   /** problems active now */
   activeProblems: number;
+  /** dead letters written, by source namespace and result code */
+  deadLetters: DeadLetterTally;
 }
 
 /** What the metrics read from the running daemon. */
@@ -42,6 +44,7 @@ const OUTCOME_NAMES: Record<number, string> = {
   [Outcome.NoConnection]: 'no-connection',
   [Outcome.StorageError]: 'storage-error',
   [Outcome.Expired]: 'expired-in-ring',
+  [Outcome.TransformFailed]: 'transform-failed',
 };
 
 export function createMetrics(src: MetricsSource): Registry {
@@ -88,6 +91,29 @@ export function createMetrics(src: MetricsSource): Registry {
     }),
     new ScrapeMetric('ferry_records_unversioned_total', 'Records without a LUT field, written unguarded under last-write-wins.', 'counter', () => [
       { labels: {}, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.Unversioned]!, 0) },
+    ]),
+    new ScrapeMetric('ferry_dead_letters_total', 'Records the destination rejected for good, written to a dead-letter file before the source got the code, by source namespace and result code.', 'counter', () => {
+      const sums = new Map<string, { namespace: string; code: string; value: number }>();
+      for (const w of src.workers()) {
+        for (const [namespace, codes] of Object.entries(w.deadLetters)) {
+          for (const [code, n] of Object.entries(codes)) {
+            const key = `${namespace}\u0000${code}`;
+            const s = sums.get(key) ?? { namespace, code, value: 0 };
+            s.value += n;
+            sums.set(key, s);
+          }
+        }
+      }
+      return [...sums.values()].map(({ namespace, code, value }) => ({ labels: { namespace, code }, value }));
+    }),
+    new ScrapeMetric('ferry_dead_letters_dropped_total', 'Records rejected for good whose dead letter could not be written (store full, disk full, folder not writable); answered with their code all the same.', 'counter', () => [
+      { labels: {}, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.DeadLettersDropped]!, 0) },
+    ]),
+    new ScrapeMetric('ferry_records_skipped_total', 'Records answered done without a destination write, by reason (routing mode skip, skip-sets, no bin left, the transform module).', 'counter', () =>
+      SKIP_REASON_NAMES.map((reason, i) => ({ labels: { reason }, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.Skipped + i]!, 0) })),
+    ),
+    new ScrapeMetric('ferry_transform_fanout_writes_total', 'Destination writes a transform module added by returning several records for one.', 'counter', () => [
+      { labels: {}, value: src.workers().reduce((n, w) => n + w.counters[WorkerCounter.FannedOut]!, 0) },
     ]),
     new ScrapeMetric('ferry_replies_total', 'Replies written to the source, by result code.', 'counter', () => {
       const out: Sample[] = [];

@@ -19,6 +19,8 @@ export const enum FrameError {
   BadVersion = 1,
   BadType = 2,
   TooLarge = 3,
+  /** a body that ends inside a message (only from `countFrames`: a stream just waits for more) */
+  Truncated = 4,
 }
 
 export interface FrameSink {
@@ -37,9 +39,42 @@ export function frameErrorText(err: FrameError): string {
       return 'unknown message type';
     case FrameError.TooLarge:
       return 'message longer than the configured maximum';
+    case FrameError.Truncated:
+      return 'the body ends inside a message';
     default:
       return 'no error';
   }
+}
+
+/** Whether the 8-byte proto header at `buf[at]` is one a connector accepts. */
+export function checkFrameHeader(buf: Buffer, at: number, maxBody: number): FrameError {
+  const version = buf[at]!;
+  const type = buf[at + 1]!;
+  if (type < MessageType.Info || type > MessageType.Compressed) return FrameError.BadType;
+  // A server tolerates version 0 on security messages.
+  if (version !== PROTO_VERSION && !(version === 0 && type === MessageType.Security)) return FrameError.BadVersion;
+  if (buf.readUIntBE(at + 2, 6) > maxBody) return FrameError.TooLarge;
+  return FrameError.None;
+}
+
+/**
+ * A whole body that must hold whole messages and nothing else (an HTTP/2 request): how many there
+ * are in `buf[start, end)`, or the first error as a negative FrameError. Only headers are read.
+ *
+ *   body:  [hdr 8][body n0][hdr 8][body n1] ... end      (no bytes after the last message)
+ */
+export function countFrames(buf: Buffer, start: number, end: number, maxBody: number): number {
+  let n = 0;
+  let pos = start;
+  while (pos < end) {
+    if (end - pos < PROTO_HEADER_SIZE) return -FrameError.Truncated;
+    const err = checkFrameHeader(buf, pos, maxBody);
+    if (err !== FrameError.None) return -err;
+    pos += PROTO_HEADER_SIZE + buf.readUIntBE(pos + 2, 6);
+    if (pos > end) return -FrameError.Truncated;
+    n++;
+  }
+  return n;
 }
 
 export class Framer {
@@ -175,13 +210,7 @@ export class Framer {
   }
 
   private check(buf: Buffer, at: number): FrameError {
-    const version = buf[at]!;
-    const type = buf[at + 1]!;
-    let err = FrameError.None;
-    if (type < MessageType.Info || type > MessageType.Compressed) err = FrameError.BadType;
-    // A server tolerates version 0 on security messages.
-    else if (version !== PROTO_VERSION && !(version === 0 && type === MessageType.Security)) err = FrameError.BadVersion;
-    else if (buf.readUIntBE(at + 2, 6) > this.maxBody) err = FrameError.TooLarge;
+    const err = checkFrameHeader(buf, at, this.maxBody);
     if (err !== FrameError.None) {
       this.failed = err;
       this.lastBadHeader = Buffer.from(buf.subarray(at, at + PROTO_HEADER_SIZE));

@@ -18,6 +18,7 @@ export const ResultCode = {
   KeyBusy: 14,
   DeviceOverload: 18,
   NamespaceNotFound: 20,
+  BinNameTooLong: 21,
   Forbidden: 22,
   EnterpriseOnly: 25,
   FilteredOut: 27,
@@ -74,4 +75,34 @@ const TRANSIENT_AT_DESTINATION = new Set<number>([
 
 export function isTransientDestinationCode(code: number): boolean {
   return TRANSIENT_AT_DESTINATION.has(code);
+}
+
+/**
+ * Destination codes that reject a record for good: every code Ferry passes back to the source as it
+ * is (not done, not 27 from the last-write-wins guard, not transient). The record is parked as a
+ * dead letter (src/destination/dead-letters.ts) before the source gets the code.
+ */
+export function isPermanentDestinationCode(code: number): boolean {
+  return code > 0 && code < 256 && !DONE.has(code) && code !== ResultCode.FilteredOut && !TRANSIENT_AT_DESTINATION.has(code);
+}
+
+const CODE_TEXT: Readonly<Record<number, string>> = {
+  [ResultCode.Unknown]: 'server error',
+  [ResultCode.Generation]: 'generation error',
+  [ResultCode.Parameter]: 'parameter error',
+  [ResultCode.RecordExists]: 'record exists',
+  [ResultCode.IncompatibleType]: 'bin type error',
+  [ResultCode.RecordTooBig]: 'record too big',
+  [ResultCode.NamespaceNotFound]: 'namespace not found',
+  [ResultCode.BinNameTooLong]: 'bin name too long',
+  [ResultCode.Forbidden]: 'forbidden',
+  [ResultCode.EnterpriseOnly]: 'enterprise only',
+  [ResultCode.SecurityNotSupported]: 'security not supported',
+  [ResultCode.SecurityNotConfigured]: 'security not configured',
+  [ResultCode.RoleViolation]: 'role violation',
+};
+
+/** A short text for a destination result code (the server sends only the number). */
+export function resultCodeText(code: number): string {
+  return CODE_TEXT[code] ?? `result code ${code}`;
 }

@@ -21,6 +21,7 @@
  * logged. The counters and metrics still count every connection.
  */
 
+import { type Http2Session, createSecureServer as createH2sServer, createServer as createH2Server } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
@@ -28,20 +29,32 @@ import { LogLimiter } from '../management/logger.js';
 import { ResultCode } from '../protocol/index.js';
 import { listenOn } from '../startup.js';
 import type { InFlightBudget } from './in-flight-budget.js';
+import { H2Session } from './h2-session.js';
 import { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { SourceStats } from './source-stats.js';
 import { type SourceTls, clientCertProblem } from './source-tls.js';
 import type { Clock, RecordRouter, SessionLimits } from './types.js';
+import type { SessionContext, WindowedSession } from './windowed-session.js';
+
+/** `service.protocol`: the XDR connector protocol over TCP, or HTTP/2 requests (the ESP connector's). */
+export type ServiceProtocol = 'TCP' | 'HTTP_2';
 
 export interface ListenerOptions {
   port: number;
   address: string;
+  protocol: ServiceProtocol;
   ackDeadlineMs: number;
   limits: SessionLimits;
 }
 
 const SWEEP_MS = 50;
+
+/**
+ * HTTP/2 streams a source connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS): its
+ * in-flight cap, and never more than this, so the bodies one connection can hold stay bounded.
+ */
+const MAX_H2_STREAMS = 1024;
 /**
  * How long a record is held before its retry code while Ferry is paused or has no destination at
  * all (capped at half the ack deadline): a source re-ships a retried record almost at once, so
@@ -64,36 +77,49 @@ let nextConnectionId = 1;
 
 export class SourceListener {
   private readonly server: Server;
-  private readonly sessions = new Map<number, Session>();
+  private readonly sessions = new Map<number, WindowedSession>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly handshakes = new Map<string, Handshake>();
   private readonly warnings = new LogLimiter(WARN_INTERVAL_MS);
   readonly clock: Clock = { now: performance.now(), epochMs: Date.now() };
   private draining = false;
+  private readonly context: SessionContext;
 
   constructor(
     private readonly opts: ListenerOptions,
-    private readonly router: RecordRouter,
+    router: RecordRouter,
     private readonly budget: InFlightBudget,
     private readonly registry: SessionRegistry,
     readonly stats: SourceStats,
     private readonly log: Logger,
   ) {
+    this.context = { limits: opts.limits, router, budget, stats, clock: this.clock, log, warn: this.warn, onClose: this.forget };
     const tls = opts.limits.tls ?? null;
-    if (tls === null) {
+    if (opts.protocol === 'HTTP_2') {
+      // h2c with prior knowledge (what a load balancer speaks to its backends with `proto h2`), or
+      // h2 negotiated by ALPN on a TLS port.
+      const settings = { maxConcurrentStreams: Math.min(opts.limits.maxInFlightPerConnection, MAX_H2_STREAMS) };
+      const server = tls === null ? createH2Server({ settings }) : this.trackTls(createH2sServer({ ...tls.server, settings, allowHTTP1: false }));
+      server.on('session', (h2: Http2Session) => this.acceptH2(h2, tls));
+      this.server = server;
+    } else if (tls === null) {
       this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     } else {
-      const server = createTlsServer({ ...tls.server, noDelay: true }, (socket) => this.acceptSecure(socket, tls));
-      server.on('connection', (raw: Socket) => this.trackHandshake(raw));
-      server.on('tlsClientError', (err, socket) => {
-        const h = this.handshakes.get(peerOf(socket));
-        if (h !== undefined) h.error = (err as { code?: string }).code ?? err.message;
-        // node reports the failure but leaves the connection open until the handshake timeout:
-        // a client that sent garbage (plaintext, say) would hold it for 10 s. Close it now.
-        socket.destroy();
-      });
-      this.server = server;
+      this.server = this.trackTls(createTlsServer({ ...tls.server, noDelay: true }, (socket) => this.acceptSecure(socket, tls)));
     }
+  }
+
+  /** Watch every handshake on a TLS port (see the file comment). */
+  private trackTls<T extends Server>(server: T): T {
+    server.on('connection', (raw: Socket) => this.trackHandshake(raw));
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      const h = this.handshakes.get(peerOf(socket));
+      if (h !== undefined) h.error = (err as { code?: string }).code ?? err.message;
+      // node reports the failure but leaves the connection open until the handshake timeout:
+      // a client that sent garbage (plaintext, say) would hold it for 10 s. Close it now.
+      socket.destroy();
+    });
+    return server;
   }
 
   get ackDeadlineMs(): number {
@@ -165,6 +191,15 @@ export class SourceListener {
   }
 
   private acceptSecure(socket: TLSSocket, tls: SourceTls): void {
+    if (this.secured(socket, tls)) this.accept(socket);
+    else socket.destroy();
+  }
+
+  /**
+   * A completed handshake: whether its client certificate (if any is asked for) passes. The caller
+   * closes a refused one (an HTTP/2 session's socket may only be closed through the session).
+   */
+  private secured(socket: TLSSocket, tls: SourceTls): boolean {
     const peer = peerOf(socket);
     const h = this.handshakes.get(peer);
     if (h !== undefined) {
@@ -172,15 +207,12 @@ export class SourceListener {
       this.handshakes.delete(peer);
     }
     const problem = clientCertProblem(tls, socket.authorized, socket.authorizationError ?? null, socket.getPeerCertificate());
-    if (problem !== null) {
-      this.stats.connectionsOpened++;
-      this.stats.connectionsClosed++;
-      this.stats.protocolErrors++;
-      this.warn(socket, problem, { peer, reason: problem }, 'closing source connection: client certificate refused');
-      socket.destroy();
-      return;
-    }
-    this.accept(socket);
+    if (problem === null) return true;
+    this.stats.connectionsOpened++;
+    this.stats.connectionsClosed++;
+    this.stats.protocolErrors++;
+    this.warn(socket, problem, { peer, reason: problem }, 'closing source connection: client certificate refused');
+    return false;
   }
 
   /** A warning, unless one for the same message, cause and peer host was logged lately. */
@@ -190,31 +222,44 @@ export class SourceListener {
     this.log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, msg);
   };
 
-  private accept(socket: Socket): void {
-    if (this.draining) {
-      socket.destroy();
-      return;
-    }
+  private nextId(): number | null {
+    if (this.draining) return null;
     const id = nextConnectionId;
     nextConnectionId = (nextConnectionId + 1) >>> 0 || 1;
     this.stats.connectionsOpened++;
-    const session = new Session(
-      id,
-      socket,
-      this.opts.limits,
-      this.router,
-      this.budget,
-      this.stats,
-      this.clock,
-      this.log,
-      (s) => {
-        this.sessions.delete(s.id);
-        this.registry.remove(s);
-      },
-      this.warn,
-    );
-    this.sessions.set(id, session);
+    return id;
+  }
+
+  private readonly forget = (s: WindowedSession): void => {
+    this.sessions.delete(s.id);
+    this.registry.remove(s);
+  };
+
+  private track(session: WindowedSession): void {
+    this.sessions.set(session.id, session);
     this.registry.add(session);
+  }
+
+  private accept(socket: Socket): void {
+    const id = this.nextId();
+    if (id === null) {
+      socket.destroy();
+      return;
+    }
+    this.track(new Session(id, socket, this.context));
+  }
+
+  private acceptH2(h2: Http2Session, tls: SourceTls | null): void {
+    if (tls !== null && !this.secured(h2.socket as TLSSocket, tls)) {
+      h2.destroy();
+      return;
+    }
+    const id = this.nextId();
+    if (id === null) {
+      h2.destroy();
+      return;
+    }
+    this.track(new H2Session(id, h2, this.context));
   }
 
   private sweep(): void {

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import { type CompletionSink, Outcome } from '../threads/index.js';
 import { ResultCode, isTransientDestinationCode } from '../protocol/index.js';
-import type { Session } from './session.js';
+import type { SourceSession } from './types.js';
 import type { SourceStats } from './source-stats.js';
 
 /**
@@ -29,8 +29,8 @@ export function replyCodeFor(outcome: number): number {
 }
 
 export class SessionRegistry implements CompletionSink {
-  private readonly sessions = new Map<number, Session>();
-  private readonly dirty = new Set<Session>();
+  private readonly sessions = new Map<number, SourceSession>();
+  private readonly dirty = new Set<SourceSession>();
 
   constructor(
     private readonly stats: SourceStats,
@@ -41,11 +41,11 @@ export class SessionRegistry implements CompletionSink {
     return this.sessions.size;
   }
 
-  add(session: Session): void {
+  add(session: SourceSession): void {
     this.sessions.set(session.id, session);
   }
 
-  remove(session: Session): void {
+  remove(session: SourceSession): void {
     this.sessions.delete(session.id);
     this.dirty.delete(session);
   }

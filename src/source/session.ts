@@ -19,40 +19,27 @@
  */
 
 import type { Socket } from 'node:net';
-import type { Logger } from 'pino';
 import {
-  CITRUSLEAF_EPOCH_MS,
   FrameError,
   Framer,
   type FrameSink,
-  Info2,
-  InflateError,
   MessageType,
   PROTO_HEADER_SIZE,
   REPLY_SIZE,
   ResultCode,
-  Scan,
-  ScanError,
   SecurityCommand,
   SecurityField,
   type SecurityMessage,
   encodeInfoReply,
   encodeSecurityMessage,
   frameErrorText,
-  inflateErrorText,
-  inflateRecordMessage,
-  newScan,
   parseInfoRequest,
   parseSecurityMessage,
-  partitionOf,
-  scanErrorText,
-  scanRecordMessage,
   writeReply,
 } from '../protocol/index.js';
-import type { InFlightBudget, Resumable } from './in-flight-budget.js';
-import { HELD, ReorderWindow } from './reorder-window.js';
-import type { SourceStats } from './source-stats.js';
-import type { Clock, RecordRouter, SessionLimits } from './types.js';
+import { Intake, answerHere, takeRecord } from './record-intake.js';
+import type { ReorderWindow } from './reorder-window.js';
+import { type SessionContext, WindowedSession } from './windowed-session.js';
 
 /** 1024 ready-made OK replies: a flush copies a run of them and patches the odd code. */
 const OK_BLOCK_COUNT = 1024;
@@ -60,8 +47,6 @@ const OK_BLOCK = Buffer.alloc(OK_BLOCK_COUNT * REPLY_SIZE);
 for (let i = 0; i < OK_BLOCK_COUNT; i++) writeReply(OK_BLOCK, i * REPLY_SIZE, ResultCode.Ok);
 const RESULT_AT = PROTO_HEADER_SIZE + 5;
 
-/** Shared scratch for scans: sessions run on one thread, one frame at a time. */
-const scan = newScan();
 
 /**
  * Failed LOGIN / AUTHENTICATE attempts in a row (unknown user, wrong credential, invalid token)
@@ -77,11 +62,9 @@ function loggableUser(user: string): string {
   return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
 }
 
-export class Session implements FrameSink, Resumable {
+export class Session extends WindowedSession implements FrameSink {
   private readonly framer: Framer;
-  private window: ReorderWindow | null = null;
   private bytesIn = 0;
-  private closed = false;
   private readPaused = false;
   /** when the socket last refused more reply bytes (its buffer is over the mark); 0 = flowing */
   private repliesStuckSince = 0;
@@ -92,26 +75,11 @@ export class Session implements FrameSink, Resumable {
   private failedLogins = 0;
   /** too many failed logins: end the connection once every reply is written */
   private ending = false;
-  /** records held here (paused, or no destination) that may still be pending */
-  private held = 0;
-  readonly peer: string;
 
-  constructor(
-    readonly id: number,
-    private readonly socket: Socket,
-    private readonly limits: SessionLimits,
-    private readonly router: RecordRouter,
-    private readonly budget: InFlightBudget,
-    private readonly stats: SourceStats,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly onClose: (s: Session) => void,
-    /** a warning about this connection, rate-limited per message, cause and peer host by the listener */
-    private readonly warn: (socket: Socket, cause: string, fields: Record<string, unknown>, msg: string) => void,
-  ) {
-    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-    this.framer = new Framer(limits.maxFrame);
-    this.authUntil = (limits.auth ?? null) === null ? Number.POSITIVE_INFINITY : 0;
+  constructor(id: number, socket: Socket, ctx: SessionContext) {
+    super(id, socket, ctx);
+    this.framer = new Framer(this.limits.maxFrame);
+    this.authUntil = (this.limits.auth ?? null) === null ? Number.POSITIVE_INFINITY : 0;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
@@ -120,10 +88,6 @@ export class Session implements FrameSink, Resumable {
     });
     socket.on('error', (err) => this.log.debug({ peer: this.peer, err: err.message }, 'source connection error'));
     socket.on('close', () => this.finish());
-  }
-
-  get inFlight(): number {
-    return this.window?.size ?? 0;
   }
 
   private onData(chunk: Buffer): void {
@@ -143,7 +107,7 @@ export class Session implements FrameSink, Resumable {
   onFrame(type: number, buf: Buffer, start: number, end: number): boolean {
     if (this.closed) return true;
     if (this.ending) return false;
-    const window = (this.window ??= new ReorderWindow(this.limits.maxInFlightPerConnection));
+    const window = this.openWindow();
     if (window.size >= this.limits.maxInFlightPerConnection || !this.budget.available || this.socket.writableNeedDrain) {
       if (!this.budget.available) this.budget.block(this);
       return false;
@@ -156,16 +120,8 @@ export class Session implements FrameSink, Resumable {
     }
     switch (type) {
       case MessageType.Record:
-        return this.acceptRecord(window, buf, start, end);
-      case MessageType.Compressed: {
-        const res = inflateRecordMessage(buf, start, end, this.limits.maxFrame);
-        if (res.error !== InflateError.None) {
-          this.reject(inflateErrorText(res.error));
-          return true;
-        }
-        this.stats.compressed++;
-        return this.acceptRecord(window, res.message, PROTO_HEADER_SIZE, res.message.length);
-      }
+      case MessageType.Compressed:
+        return this.acceptRecord(window, type, buf, start, end);
       case MessageType.Security:
         return this.acceptSecurity(window, buf, start, end);
       default:
@@ -177,65 +133,23 @@ export class Session implements FrameSink, Resumable {
     }
   }
 
-  private acceptRecord(window: ReorderWindow, buf: Buffer, start: number, end: number): boolean {
-    const err = scanRecordMessage(buf, start, end, scan);
-    if (err !== ScanError.None) {
-      this.reject(scanErrorText(err));
+  private acceptRecord(window: ReorderWindow, type: number, buf: Buffer, start: number, end: number): boolean {
+    const r = takeRecord(this.intake, this, window, type, buf, start, end);
+    if (typeof r === 'string') {
+      this.reject(r);
       return true;
     }
-    const lutAt = scan[Scan.LutFieldOffset]!;
-    if (lutAt >= 0) {
-      // Field: [u32 size][u8 type][u64 LUT]; the low 40 bits (bytes 3..7 of the u64) are ms since
-      // 2010-01-01. Read them without a BigInt.
-      const ms = buf[lutAt + 8]! * 0x100000000 + buf.readUInt32BE(lutAt + 9);
-      this.stats.lag.observe((this.clock.epochMs - CITRUSLEAF_EPOCH_MS - ms) / 1000);
-    }
-    if (this.limits.recordLog !== null) this.limits.recordLog(buf, start, end);
-    const info2 = buf[start + 2]!;
-    if (this.limits.paused || this.limits.destinationDown) {
-      // Paused, or nowhere to write: the source keeps the record and ships it again later. The
-      // retry code comes after HOLD_MS (the sweep answers it), not at once: a source re-ships a
-      // retried record almost at once, so answering now would spin both sides at full CPU. Held
-      // records count against the in-flight caps, so reading pauses when they are full.
-      if (this.limits.paused) this.stats.pausedRetries++;
-      else this.stats.destinationDownRetries++;
-      this.stats.records++;
-      this.budget.take();
-      window.open(this.clock.now, HELD);
-      this.held++;
-      return true;
-    }
-    if ((info2 & Info2.Write) !== 0 && (info2 & Info2.Delete) === 0 && scan[Scan.OpCount] === 0) {
-      // A no-bins write carries nothing a destination can store (it answers 4): acknowledge it here.
-      this.stats.noBins++;
-      this.answerHere(window, ResultCode.Ok);
-      return true;
-    }
-    const worker = this.router.workerFor(partitionOf(buf, scan[Scan.DigestOffset]!));
-    if (!this.router.fits(worker, end - start)) {
-      this.router.waitForRoom(this);
-      return false;
-    }
-    this.stats.records++;
-    this.budget.take();
-    const seq = window.open(this.clock.now, worker);
-    this.router.dispatch(worker, this.id, seq, this.clock.epochMs, buf, start, end);
-    return true;
+    if (r === Intake.Answered) this.flush();
+    return r !== Intake.NoRoom;
   }
 
   /** 80 in its turn: the source logs in again and re-ships the record. */
   private refuseUnauthenticated(window: ReorderWindow): void {
     this.stats.notAuthenticated++;
-    this.answerHere(window, ResultCode.NotAuthenticated);
-  }
-
-  /** A record answered by the session itself, without a worker: `code` in its turn. */
-  private answerHere(window: ReorderWindow, code: number): void {
-    this.stats.records++;
-    this.budget.take();
-    window.complete(window.open(this.clock.now, -1), code);
+    answerHere(this.intake, window, ResultCode.NotAuthenticated);
     this.flush();
   }
+
 
   private acceptSecurity(window: ReorderWindow, buf: Buffer, start: number, end: number): boolean {
     this.stats.securityMessages++;
@@ -310,7 +224,7 @@ export class Session implements FrameSink, Resumable {
     this.failedLogins++;
     this.log.debug({ peer: this.peer, user: loggableUser(user), command, result: code, attempt: this.failedLogins }, 'source login refused');
     if (this.failedLogins >= MAX_FAILED_LOGINS) {
-      this.warn(this.socket, String(code), { peer: this.peer, user: loggableUser(user), attempts: this.failedLogins, result: code }, 'closing source connection: too many failed logins');
+      this.warn(String(code), { peer: this.peer, user: loggableUser(user), attempts: this.failedLogins, result: code }, 'closing source connection: too many failed logins');
       this.endAfterReplies();
     }
     return reply;
@@ -334,35 +248,6 @@ export class Session implements FrameSink, Resumable {
     const values = new Map<string, string>();
     for (const name of names) values.set(name, this.limits.info(name));
     return encodeInfoReply(values);
-  }
-
-  /** Record a result for `seq`; the caller flushes once per batch. Returns whether it was new. */
-  complete(seq: number, code: number): boolean {
-    return this.window !== null && this.window.complete(seq, code);
-  }
-
-  /** Answer `code` to every record past its deadline (arrived at or before `cutoff`). */
-  expire(cutoff: number, code: number): number {
-    if (this.window === null || this.window.size === 0) return 0;
-    const n = this.window.expire(cutoff, code);
-    if (n > 0) this.flush();
-    return n;
-  }
-
-  /** Answer `code` to every held record that arrived at or before `cutoff`. */
-  releaseHeld(cutoff: number, code: number): number {
-    if (this.held === 0 || this.window === null) return 0;
-    const { answered, stillHeld } = this.window.releaseHeld(cutoff, code);
-    this.held = stillHeld;
-    if (answered > 0) this.flush();
-    return answered;
-  }
-
-  failWorker(worker: number, code: number): number {
-    if (this.window === null) return 0;
-    const n = this.window.failWorker(worker, code);
-    if (n > 0) this.flush();
-    return n;
   }
 
   /**
@@ -421,7 +306,7 @@ export class Session implements FrameSink, Resumable {
   checkSlowReader(now: number): boolean {
     if (this.closed || this.repliesStuckSince === 0 || now - this.repliesStuckSince < this.limits.slowReaderMs) return false;
     this.stats.slowReaders++;
-    this.warn(this.socket, 'slow reader', { peer: this.peer, waitingMs: Math.round(now - this.repliesStuckSince), unread: this.socket.writableLength }, 'closing source connection: it has not read its replies');
+    this.warn('slow reader', { peer: this.peer, waitingMs: Math.round(now - this.repliesStuckSince), unread: this.socket.writableLength }, 'closing source connection: it has not read its replies');
     this.destroy();
     return true;
   }
@@ -455,23 +340,15 @@ export class Session implements FrameSink, Resumable {
   private reject(reason: string): void {
     if (this.closed) return;
     this.stats.protocolErrors++;
-    this.warn(this.socket, reason, { peer: this.peer, reason }, 'closing source connection: malformed input');
+    this.warn(reason, { peer: this.peer, reason }, 'closing source connection: malformed input');
     this.socket.destroy();
     this.finish();
   }
 
   private finish(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.budget.forget(this);
-    const pending = this.window?.size ?? 0;
-    this.budget.give(pending);
-    if (this.bytesIn === 0) this.stats.healthChecks++;
-    this.stats.connectionsClosed++;
-    this.log.debug({ peer: this.peer, bytes: this.bytesIn, unanswered: pending }, this.bytesIn === 0 ? 'health-check connection closed' : 'source connection closed');
-    this.onClose(this);
-    this.budget.wake();
+    this.settleClose(this.bytesIn === 0);
   }
+
 
   /** Stop reading for good; answered requests still flush (used while draining on shutdown). */
   stopReading(): void {

@@ -47,3 +47,28 @@ export interface SessionLimits {
   /** `service.tls`: when set, the listener speaks TLS only */
   tls?: SourceTls | null;
 }
+
+/**
+ * What the listener's sweep and the completion registry need of a source connection, whatever its
+ * protocol: a TCP session (session.ts) or an HTTP/2 connection (h2-session.ts).
+ */
+export interface SourceSession extends Resumable {
+  readonly id: number;
+  /** Record a result for `seq`; the caller flushes once per batch. Returns whether it was new. */
+  complete(seq: number, code: number): boolean;
+  /** Answer whatever is answered at the head of the window. */
+  flush(): void;
+  /** Answer `code` to every record past its deadline (arrived at or before `cutoff`). */
+  expire(cutoff: number, code: number): number;
+  /** Answer `code` to every held record that arrived at or before `cutoff`. */
+  releaseHeld(cutoff: number, code: number): number;
+  /** Answer `code` to every record a dead worker had. */
+  failWorker(worker: number, code: number): number;
+  /** Close the connection if its peer has left its replies unread too long; whether it did. */
+  checkSlowReader(now: number): boolean;
+  /** Read nothing more; answered requests still go out (draining on shutdown). */
+  stopReading(): void;
+  /** End the connection once every reply is written. */
+  end(): void;
+  destroy(): void;
+}

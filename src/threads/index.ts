@@ -1,5 +1,6 @@
 export { WorkerControl, newControlBuffer } from './control.js';
-export { WorkerCounter, newCountersBuffer } from './counters.js';
+export { SKIP_REASON_NAMES, SkipReason, WorkerCounter, newCountersBuffer } from './counters.js';
+export { type DeadLetterTally, DeadLetterTallyWriter, deadLetterTallyCell, newDeadLetterTallyBuffer } from './dead-letter-tally.js';
 export { DiagnosticsReader, DiagnosticsWriter, type WorkerDiagnostic, newDiagnosticsBuffer } from './diagnostics.js';
 export { OUTCOME_SLOTS, Outcome } from './outcome.js';
 export { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, PartitionMapReader, PartitionMapWriter, newPartitionMapBuffer } from './partition-map.js';
@@ -7,5 +8,5 @@ export { type CompletionSink, INBOUND_HEADER, drainCompletions, inboundArrival, 
 export { RingReader, RingWriter, newRingBuffer } from './ring.js';
 export { SessionTokenShare, newSessionBuffer } from './session-token.js';
 export { SnapshotCell, SnapshotFormatError } from './snapshot.js';
-export { type DestinationSettings, type WorkerFaults, type WorkerTask } from './worker-task.js';
-export { type LastWriteWinsSettings, type PolicySettings, newPolicyBuffer, policyCell } from './write-policy.js';
+export { type DeadLetterSettings, type DestinationSettings, type WorkerFaults, type WorkerTask } from './worker-task.js';
+export { IDENTITY_RULE, type LastWriteWinsSettings, type PolicySettings, type RouteRule, type RoutingSettings, type TransformSettings, newPolicyBuffer, policyCell } from './write-policy.js';

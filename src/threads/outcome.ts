@@ -14,6 +14,8 @@ export const Outcome = {
   StorageError: 259,
   /** never sent: its ack deadline passed while it waited in the ring (main answered it already) */
   Expired: 260,
+  /** the transform module threw on it, or returned what cannot be written (answered 11) */
+  TransformFailed: 261,
 } as const;
 
-export const OUTCOME_SLOTS = 261;
+export const OUTCOME_SLOTS = 262;

@@ -9,6 +9,7 @@
  *   counters     counters.ts             worker ─▶ main: counts, heartbeat
  *   diagnostics  diagnostics.ts          worker ─▶ main: problems and errors
  *   policy       write-policy.ts         main ─▶ workers: the write policy (snapshot)
+ *   deadLetters  dead-letter-tally.ts    worker ─▶ main: dead letters by namespace and code (snapshot)
  *   destination.map / .session           partition-map.ts, session-token.ts (snapshots)
  */
 
@@ -32,6 +33,8 @@ export type DestinationSettings =
       map: SharedArrayBuffer;
       /** the session token the tender shares (session-token.ts) */
       session: SharedArrayBuffer;
+      /** where records the destination rejects for good are kept; null = not kept */
+      deadLetters: DeadLetterSettings | null;
     }
   | {
       kind: 'file';
@@ -40,6 +43,21 @@ export type DestinationSettings =
       /** fdatasync before acknowledging */
       sync: boolean;
     };
+
+/** `aerospike.dead-letters` (src/destination/dead-letters.ts) */
+export interface DeadLetterSettings {
+  /** the folder */
+  path: string;
+  /** a file is closed before it grows past this */
+  maxBytes: number;
+  /** files kept per worker; when all are full, new dead letters are dropped */
+  maxFiles: number;
+  format: 'json' | 'msgpack';
+  /** fdatasync before the source gets its answer */
+  sync: boolean;
+  /** this Ferry instance's name, in each dead letter and in the file names */
+  instance: string;
+}
 
 export interface WorkerFaults {
   /** throw from the worker's event loop after this many records (tests only) */
@@ -54,6 +72,7 @@ export interface WorkerTask {
   counters: SharedArrayBuffer;
   diagnostics: SharedArrayBuffer;
   policy: SharedArrayBuffer;
+  deadLetters: SharedArrayBuffer;
   destination: DestinationSettings;
   faults: WorkerFaults;
   /** CPUs to pin this worker's thread to (service.cpu-affinity); empty = no pinning */

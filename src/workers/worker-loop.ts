@@ -12,11 +12,14 @@
 import type { ErrorShape } from '../errors.js';
 import { AerospikeSink, FileSink, type RecordSink, type SinkEvents } from '../destination/index.js';
 import { loadSystemdIntegration } from '../management/systemd.js';
-import { ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
+import { ResultCode, ScanError, newScan, scanRecordMessage } from '../protocol/index.js';
+import { FANOUT_CONNECTION, FanOuts, TransformStage } from '../transform/index.js';
 import {
+  DeadLetterTallyWriter,
   DiagnosticsWriter,
   INBOUND_HEADER,
   Outcome,
+  SkipReason,
   type PolicySettings,
   RingReader,
   RingWriter,
@@ -44,8 +47,15 @@ export class WorkerLoop implements SinkEvents {
   private readonly counters: Float64Array;
   private readonly diagnostics: DiagnosticsWriter;
   private readonly policy: SnapshotCell<PolicySettings>;
+  private readonly tally: DeadLetterTallyWriter;
   private readonly sink: RecordSink;
   private readonly scan = newScan();
+  /** the transform module's stage (off without one) and what it has yet to offer */
+  private readonly transforms = new TransformStage();
+  private readonly transformedScan = newScan();
+  private pending: { records: Buffer[]; next: number; connection: number; seq: number } | null = null;
+  private readonly fanOuts = new FanOuts();
+  private readonly settled = { connection: 0, seq: 0, outcome: 0 };
   /** completions the ring had no room for (main is behind); retried before new ones */
   private overflow: number[] = [];
   /** the sink refused a record: draining waits for its progress (or the next tick) */
@@ -62,10 +72,12 @@ export class WorkerLoop implements SinkEvents {
     this.counters = new Float64Array(task.counters);
     this.diagnostics = new DiagnosticsWriter(task.diagnostics);
     this.policy = policyCell(task.policy);
+    this.tally = new DeadLetterTallyWriter(task.deadLetters);
     const d = task.destination;
     const policy = this.policy.poll();
     if (policy === undefined) throw new Error(`worker ${task.index}: no write policy was published`);
-    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, policy, this);
+    this.sink = d.kind === 'file' ? new FileSink(d, this) : new AerospikeSink(d, policy, this, task.index);
+    this.transforms.configure(policy.transform);
   }
 
   private get stopping(): boolean {
@@ -78,12 +90,21 @@ export class WorkerLoop implements SinkEvents {
     // The interval also keeps this thread's event loop alive: a pending Atomics.waitAsync does not.
     const timer = setInterval(() => {
       this.counters[WorkerCounter.Heartbeat]!++;
+      // An idle worker takes a new policy too: a reloaded transform module is imported now, while
+      // the file is as main checked it, not at the next record.
+      this.checkPolicy();
       this.sink.tick(performance.now());
       // The tick may have made room (writes resent, connections timed out): try again.
       this.progressed();
     }, TIMER_MS);
     try {
       while (!this.stopping) {
+        // A transform module being imported (at start, on a reload): records wait for it.
+        const loading = this.transforms.loading;
+        if (loading !== null) {
+          await loading;
+          continue;
+        }
         if (!this.blocked && this.drain() > 0) {
           // Give socket events a turn between batches.
           await new Promise<void>((r) => setImmediate(r));
@@ -104,6 +125,7 @@ export class WorkerLoop implements SinkEvents {
     } finally {
       clearInterval(timer);
       await this.sink.close();
+      this.tally.publish();
     }
   }
 
@@ -112,7 +134,9 @@ export class WorkerLoop implements SinkEvents {
     if (!this.policy.changed()) return;
     try {
       const next = this.policy.poll();
-      if (next !== undefined) this.sink.setPolicy?.(next);
+      if (next === undefined) return;
+      this.sink.setPolicy?.(next);
+      this.transforms.configure(next.transform);
     } catch (err) {
       // Never expected (the snapshot is read whole); kept visible rather than applied.
       if (!(err instanceof SnapshotFormatError)) throw err;
@@ -123,7 +147,9 @@ export class WorkerLoop implements SinkEvents {
   /** Take up to BATCH records from the ring; returns how many were handled. */
   private drain(): number {
     this.checkPolicy();
+    if (this.transforms.loading !== null) return 0;
     this.sink.beginBatch?.();
+    const transforming = this.transforms.on;
     const ring = this.inbound;
     const data = ring.data;
     const scan = this.scan;
@@ -137,7 +163,8 @@ export class WorkerLoop implements SinkEvents {
       if (at < 0) break;
       // Ages as signed 32-bit differences: right across the wrap, and a record stamped a moment
       // "in the future" by main's clock (the threads' clocks differ slightly) is simply young.
-      if (deadline > 0 && ((now - inboundArrival(ring, at)) | 0) > deadline) {
+      // A record partly offered (a fan-out) is past that point: its writes are out, it is not expired.
+      if (deadline > 0 && this.pending === null && ((now - inboundArrival(ring, at)) | 0) > deadline) {
         this.done(inboundConnection(ring, at), inboundSequence(ring, at), Outcome.Expired);
         ring.next(at);
         continue;
@@ -148,7 +175,8 @@ export class WorkerLoop implements SinkEvents {
         // Main validated it; a failure here means the ring is corrupt.
         throw new Error(`worker ${this.task.index}: corrupt record in the inbound ring`);
       }
-      if (!this.sink.offer(data, start, end, scan, inboundConnection(ring, at), inboundSequence(ring, at))) {
+      const offered = transforming ? this.offerTransformed(data, start, end, scan, inboundConnection(ring, at), inboundSequence(ring, at)) : this.sink.offer(data, start, end, scan, inboundConnection(ring, at), inboundSequence(ring, at));
+      if (!offered) {
         this.blocked = true;
         break;
       }
@@ -165,10 +193,63 @@ export class WorkerLoop implements SinkEvents {
     return n;
   }
 
+  /**
+   * Offer what the transform module makes of a record; false when the sink has no room (what is
+   * left of it waits in `pending`, and the record stays at the ring's head until it is all offered).
+   */
+  private offerTransformed(data: Buffer, start: number, end: number, scan: Int32Array, connection: number, seq: number): boolean {
+    if (this.pending === null) {
+      const made = this.transforms.run(data, start, end, scan);
+      switch (made.kind) {
+        case 'pass':
+          return this.sink.offer(data, start, end, scan, connection, seq);
+        case 'skip':
+          this.counters[WorkerCounter.Skipped + SkipReason.Transform]!++;
+          this.done(connection, seq, ResultCode.Ok);
+          return true;
+        case 'fail':
+          this.diagnostics.error('transform', { code: made.error.code, message: made.error.message, retriable: true });
+          this.done(connection, seq, Outcome.TransformFailed);
+          return true;
+        case 'write':
+          if (made.records.length > 1) {
+            this.counters[WorkerCounter.FannedOut]! += made.records.length - 1;
+            this.pending = { records: made.records, next: 0, connection: FANOUT_CONNECTION, seq: this.fanOuts.open(connection, seq, made.records.length) };
+          } else this.pending = { records: made.records, next: 0, connection, seq };
+          break;
+      }
+    }
+    const p = this.pending!;
+    const s = this.transformedScan;
+    for (; p.next < p.records.length; p.next++) {
+      const r = p.records[p.next]!;
+      if (scanRecordMessage(r, 0, r.length, s) !== ScanError.None) {
+        // Encoded here, so never expected; answered like a module's failure rather than sent.
+        this.done(p.connection, p.seq, Outcome.TransformFailed);
+        continue;
+      }
+      if (!this.sink.offer(r, 0, r.length, s, p.connection, p.seq)) return false;
+    }
+    this.pending = null;
+    return true;
+  }
+
   // ---- SinkEvents ----------------------------------------------------------------------------
 
   done(connection: number, seq: number, outcome: number): void {
     this.counters[outcome]!++;
+    if (connection === FANOUT_CONNECTION) {
+      // One write of a fan-out: the source's record is answered once all of them are.
+      const r = this.settled;
+      if (!this.fanOuts.settle(seq, outcome, r)) return;
+      this.post(r.connection, r.seq, r.outcome);
+      return;
+    }
+    this.post(connection, seq, outcome);
+  }
+
+  /** Post a completion to main (or keep it until the ring has room). */
+  private post(connection: number, seq: number, outcome: number): void {
     if (this.overflow.length === 0 && writeCompletion(this.completions, connection, seq, outcome)) return;
     this.overflow.push(connection, seq, outcome);
   }
@@ -177,10 +258,14 @@ export class WorkerLoop implements SinkEvents {
     this.counters[slot]!++;
   }
 
+  parked(namespace: string, code: number): void {
+    this.tally.add(namespace, code);
+  }
+
   private retryOverflow(): void {
     const pending = this.overflow;
     this.overflow = [];
-    for (let i = 0; i < pending.length; i += 3) this.done(pending[i]!, pending[i + 1]!, pending[i + 2]!);
+    for (let i = 0; i < pending.length; i += 3) this.post(pending[i]!, pending[i + 1]!, pending[i + 2]!);
   }
 
   /** Resolve at the sink's next progress, or after `pollMs` (0: no timer). */
@@ -216,6 +301,7 @@ export class WorkerLoop implements SinkEvents {
     this.publishScheduled = false;
     if (this.overflow.length > 0) this.retryOverflow();
     this.completions.publish();
+    this.tally.publish();
   };
 
   up(): void {

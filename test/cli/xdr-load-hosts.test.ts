@@ -23,4 +23,13 @@ describe('xdr-load: several hosts and hold-back', () => {
     expect(() => parseXdrLoadArgs(['--hold-back', '95', '--changes', '1'])).toThrow(UsageError);
     expect(() => parseXdrLoadArgs(['-h', 'a:x', '--changes', '1'])).toThrow(UsageError);
   });
+
+  it('--protocol http2 is the ESP connector mode; the TCP-only checks are refused with it', () => {
+    expect(parseXdrLoadArgs(['--changes', '1']).opts.protocol).toBeUndefined();
+    expect(parseXdrLoadArgs(['--protocol', 'HTTP2', '--changes', '1']).opts.protocol).toBe('http2');
+    expect(() => parseXdrLoadArgs(['--protocol', 'h3', '--changes', '1'])).toThrow(/--protocol must be tcp or http2/);
+    for (const flag of [['--probe-every', '10'], ['--hold-back', '5'], ['-U', 'u', '-P', 'p']]) {
+      expect(() => parseXdrLoadArgs(['--protocol', 'http2', '--changes', '1', ...flag])).toThrow(/for --protocol tcp only/);
+    }
+  });
 });

@@ -220,6 +220,12 @@ describe('check-config with a fleet', () => {
     expect(r.stderr).toContain('fleet.source.tls.ca-file: cannot read /nonexistent/ca.pem (no such file)');
   });
 
+  it('checks that the transform module can be read', () => {
+    const r = checkConfig(writeConfig('transform.yml', stringifyYaml({ aerospike: { seeds: [{ h: { port: 3000 } }], transform: '/nonexistent/mask.mjs' } })));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('aerospike.transform: cannot read /nonexistent/mask.mjs (no such file)');
+  });
+
   it('checks the files the fleet section names', () => {
     const r = checkConfig(writeConfig('fleet.yml', stringifyYaml({ ...file, fleet: { endpoints: ['e:2379'], advertise: 'h:1', cacert: '/nonexistent/ca.pem' } })));
     expect(r.status).toBe(2);

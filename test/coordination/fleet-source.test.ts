@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listMembers } from '../../src/coordination/fleet.js';
-import { removalsPrefix } from '../../src/coordination/source-dc.js';
+import { listingsPrefix, removalsPrefix } from '../../src/coordination/source-dc.js';
 import { AerospikeDouble } from '../double/server.js';
 import { ensureBuilt } from '../support/built.js';
 import { freePort } from '../support/destination.js';
@@ -52,8 +52,9 @@ async function waitFor(cond: () => boolean | Promise<boolean>, what: string, tim
   }
 }
 
-/** Whether `p` has logged its decision about the departed member `id` (it removed it, or another did). */
-const decided = (p: FerryProcess, id: string): boolean => p.logs.some((l) => l['member'] === id && (l.msg === 'source DC: member left; removing it from every source node' || l.msg === 'source DC: member left; another instance removes it'));
+/** Whether `p` has seen the member `id` leave. */
+const sawLeave = (p: FerryProcess, id: string): boolean => p.logs.some((l) => l['member'] === id && l.msg === 'source DC: member left');
+const listed = async (): Promise<string[]> => (await etcd.client.getAll().prefix(listingsPrefix(FLEET)).keys()).map((k) => k.slice(listingsPrefix(FLEET).length)).sort();
 
 beforeAll(async () => {
   ensureBuilt('coordination/source-dc.ts', 'coordination/source-dc.js');
@@ -86,17 +87,19 @@ describe('driving the source DC', () => {
       // SIGKILL: nothing removes itself; once the lease expires one survivor wins the claim.
       await c.stop('SIGKILL');
       await waitFor(() => count(cAddress, 'remove') >= 1, 'the killed instance removed', (LEASE_TTL + 10) * 1000);
-      // Both survivors have seen it go (one removed it, the other found the claim taken).
-      await waitFor(() => decided(a, cId) && decided(b, cId), 'both survivors decided');
+      // Both survivors have seen it go; one claimed the removal and, once done, deleted the listing.
+      await waitFor(() => sawLeave(a, cId) && sawLeave(b, cId), 'both survivors saw it leave');
+      await waitFor(async () => (await listed()).join() === [aAddress, bAddress].sort().join(), 'the listing deleted');
       expect(count(cAddress, 'remove')).toBe(1);
       expect((await a.metric('ferry_fleet_dc_removals_total')) + (await b.metric('ferry_fleet_dc_removals_total'))).toBe(1);
-      expect(await etcd.client.getAll().prefix(removalsPrefix(FLEET)).keys()).toEqual([`${removalsPrefix(FLEET)}${cId}`]);
+      expect(await etcd.client.getAll().prefix(removalsPrefix(FLEET)).keys()).toEqual([]);
 
       // SIGTERM: the instance removes itself before its lease goes; the survivor does not repeat it.
       expect(await b.stop('SIGTERM')).toBe(0);
       expect(count(bAddress, 'remove')).toBe(1);
       expect(b.logs.some((l) => l.msg === 'source DC: removed this instance')).toBe(true);
-      await waitFor(() => a.logs.some((l) => l['member'] === bId && l.msg === 'source DC: member left; another instance removes it'), 'the survivor saw it leave');
+      await waitFor(() => sawLeave(a, bId), 'the survivor saw it leave');
+      expect(await listed()).toEqual([aAddress]);
       expect(count(bAddress, 'remove')).toBe(1);
       expect(await a.metric('ferry_fleet_dc_commands_total{action="add",result="ok"}')).toBeGreaterThanOrEqual(3);
       expect(await a.metric('ferry_fleet_dc_commands_total{action="remove",result="failed"}')).toBe(0);

@@ -7,7 +7,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FleetMember } from '../../src/coordination/fleet.js';
-import { SourceDc, type SourceDcSettings, removalsPrefix } from '../../src/coordination/source-dc.js';
+import { SourceDc, type SourceDcSettings, listingsPrefix, removalsPrefix } from '../../src/coordination/source-dc.js';
 import { DoubleCluster } from '../double/cluster.js';
 import { type EtcdServer, startEtcd } from '../support/etcd.js';
 
@@ -45,6 +45,16 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): P
   }
 }
 
+async function waitForAsync(cond: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const keys = (prefix: string): Promise<string[]> => etcd.client.getAll().prefix(prefix).keys();
+
 function settingsFor(fleet: string, self: string): SourceDcSettings {
   const seed = cluster.seeds()[0]!;
   return {
@@ -56,7 +66,7 @@ function settingsFor(fleet: string, self: string): SourceDcSettings {
     credentials: { user: 'xdr-admin', password: 'secret', mode: 'internal' },
     intervalMs: 100,
     timeoutMs: 1000,
-    claimTtlSeconds: 60,
+    claimTtlSeconds: 2,
   };
 }
 
@@ -79,6 +89,8 @@ describe('SourceDc', () => {
     one.start();
     two.start();
     await waitFor(() => one.registered && two.registered, 'both registered');
+    // The second member's own driver would list it; this test drives the first one only.
+    await etcd.client.put(`${listingsPrefix(FLEET)}10.0.0.2:8901`).value(two.id);
     const settings = settingsFor(FLEET, '10.0.0.1:8901');
     const lines: Line[] = [];
     const dcClient = new Etcd3({ hosts: etcd.endpoint });
@@ -98,7 +110,9 @@ describe('SourceDc', () => {
       await two.stop();
       await waitFor(() => count(0, '10.0.0.2:8901', 'remove') === 1 && count(1, '10.0.0.2:8901', 'remove') === 1, 'the departed member removed');
       expect(dc.removals).toBe(1);
-      expect(await etcd.client.get(`${removalsPrefix(FLEET)}${two.id}`).string()).toBe('10.0.0.1:8901');
+      // Done: the listing and the claim are gone together.
+      await waitForAsync(async () => (await keys(listingsPrefix(FLEET))).join() === `${listingsPrefix(FLEET)}10.0.0.1:8901`, 'the listing deleted');
+      expect(await keys(removalsPrefix(FLEET))).toEqual([]);
       expect(dc.commands).toEqual({ add: { ok: 4, failed: 0 }, remove: { ok: 2, failed: 0 } });
     } finally {
       await dc.leave();
@@ -106,7 +120,8 @@ describe('SourceDc', () => {
     }
     expect(count(0, '10.0.0.1:8901', 'remove')).toBe(1);
     expect(count(1, '10.0.0.1:8901', 'remove')).toBe(1);
-    expect(await etcd.client.get(`${removalsPrefix(FLEET)}${one.id}`).string()).toBe('10.0.0.1:8901');
+    expect(await keys(listingsPrefix(FLEET))).toEqual([]);
+    expect(await keys(removalsPrefix(FLEET))).toEqual([]);
     expect(lines.some((l) => l.msg === 'source DC: removed this instance')).toBe(true);
   }, 60_000);
 
@@ -129,6 +144,37 @@ describe('SourceDc', () => {
         ['ERR_FLEET_SOURCE', 'add', `node ${cluster.nodes[0]!.nodeId} answered 'ERROR:4:refused by the test'`],
         ['ERR_FLEET_SOURCE', 'add', `node ${cluster.nodes[0]!.nodeId} answered 'ERROR:4:refused by the test'`],
       ]);
+    } finally {
+      await dc.leave();
+      await one.stop();
+    }
+  }, 60_000);
+
+  it('removes a member that died before any instance now running started, and takes over a removal whose claimer died', async () => {
+    const fleet = 'dc-orphans';
+    // Listed by instances that are gone: one died while no other ran; the other's remover died
+    // holding the claim (its lease expires on its own).
+    await etcd.client.put(`${listingsPrefix(fleet)}10.0.0.7:8901`).value('gone-1');
+    await etcd.client.put(`${listingsPrefix(fleet)}10.0.0.8:8901`).value('gone-2');
+    const deadClaimer = etcd.client.lease(2, { autoKeepAlive: false });
+    await deadClaimer.put(`${removalsPrefix(fleet)}10.0.0.8:8901`).value('10.0.0.99:8901');
+    const one = member('10.0.0.3:8901', fleet);
+    one.start();
+    await waitFor(() => one.registered, 'registered');
+    const lines: Line[] = [];
+    const dcClient = new Etcd3({ hosts: etcd.endpoint });
+    clients.push(dcClient);
+    const dc = new SourceDc(dcClient, settingsFor(fleet, '10.0.0.3:8901'), one.id, logTo(lines));
+    dc.start();
+    try {
+      await waitFor(() => [0, 1].every((n) => count(n, '10.0.0.7:8901', 'remove') === 1 && count(n, '10.0.0.3:8901', 'add') === 1), 'the orphan removed, this instance added');
+      expect(lines.some((l) => l.msg === 'source DC: member left; another instance removes it' && l.fields['member'] === 'gone-2')).toBe(true);
+      // The dead claimer's lease expires: the removal is taken over, once.
+      await waitFor(() => [0, 1].every((n) => count(n, '10.0.0.8:8901', 'remove') === 1), 'the abandoned removal taken over');
+      await waitForAsync(async () => (await keys(listingsPrefix(fleet))).join() === `${listingsPrefix(fleet)}10.0.0.3:8901`, 'the orphans’ listings deleted');
+      expect(await keys(removalsPrefix(fleet))).toEqual([]);
+      expect(dc.removals).toBe(2);
+      expect([0, 1].map((n) => count(n, '10.0.0.7:8901', 'remove') + count(n, '10.0.0.8:8901', 'remove'))).toEqual([2, 2]);
     } finally {
       await dc.leave();
       await one.stop();

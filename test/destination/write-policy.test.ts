@@ -4,8 +4,9 @@ import { WritePolicy } from '../../src/destination/write-policy.js';
 import type { PolicySettings } from '../../src/threads/index.js';
 import { type DecodedRecordMessage, Scan, ScanError, decodeRecordMessage, newScan, scanRecordMessage } from '../../src/protocol/index.js';
 import { ByteList, asMsgBody, bodyOf, captureCases, captureMessage, CAPTURES, fieldBytes, hexBytes, opBytes } from '../support/bytes.js';
+import { namespaceMapped } from '../support/routing.js';
 
-const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, namespaceMap: [], lastWriteWins: null };
+const PLAIN: PolicySettings = { stripLut: false, stripDurableDelete: false, routing: namespaceMapped([]), transform: null, lastWriteWins: null };
 
 /**
  * Run the policy on `body` the way a worker does: scan, pick the mapping, size the output, write it.
@@ -20,7 +21,7 @@ function apply(opts: PolicySettings, body: Buffer): Buffer {
   const scan = newScan();
   expect(scanRecordMessage(buf, start, end, scan)).toBe(ScanError.None);
   const policy = new WritePolicy(opts);
-  const mapping = policy.mappingOf(buf, scan);
+  const mapping = policy.routeOf(buf, scan);
   const length = policy.outputLength(buf, start, end, scan, mapping);
   const at = 3;
   const out = Buffer.alloc(at + length + 4, 0xdd);
@@ -54,7 +55,7 @@ describe('WritePolicy: pass-through', () => {
 
   it('a mapping for another namespace leaves the message alone', () => {
     const msg = CAPTURES[0]!.message;
-    const opts = { ...PLAIN, namespaceMap: [['prod', 'x'] as const, ['tes', 'y'] as const, ['testt', 'z'] as const, ['TEST', 'w'] as const] };
+    const opts = { ...PLAIN, routing: namespaceMapped([['prod', 'x'] as const, ['tes', 'y'] as const, ['testt', 'z'] as const, ['TEST', 'w'] as const]) };
     expect(apply(opts, bodyOf(msg))).toEqual(msg);
   });
 
@@ -106,7 +107,7 @@ describe('WritePolicy: namespace mapping', () => {
     ['multi-byte UTF-8', 'tést'],
   ])('%s: every capture decodes with the new namespace, everything else equal', (_what, to) => {
     for (const c of CAPTURES) {
-      const out = apply({ ...PLAIN, namespaceMap: [['elsewhere', 'nowhere'], ['test', to]] }, bodyOf(c.message));
+      const out = apply({ ...PLAIN, routing: namespaceMapped([['elsewhere', 'nowhere'], ['test', to]]) }, bodyOf(c.message));
       const delta = Buffer.byteLength(to) - 4;
       expect(out.length).toBe(c.message.length + delta);
       const before = decodeRecordMessage(c.message, 8, c.message.length);
@@ -121,24 +122,24 @@ describe('WritePolicy: namespace mapping', () => {
 
   it('picks the first mapping whose source matches exactly', () => {
     const msg = CAPTURES[0]!.message;
-    const policy = new WritePolicy({ ...PLAIN, namespaceMap: [['tes', 'a'], ['test', 'b'], ['test', 'c']] });
+    const policy = new WritePolicy({ ...PLAIN, routing: namespaceMapped([['tes', 'a'], ['test', 'b'], ['test', 'c']]) });
     const scan = newScan();
     scanRecordMessage(msg, 8, msg.length, scan);
-    expect(policy.mappingOf(msg, scan)).toBe(1);
-    expect(decodeOutput(apply({ ...PLAIN, namespaceMap: [['tes', 'a'], ['test', 'b'], ['test', 'c']] }, bodyOf(msg))).namespace).toBe('b');
+    expect(policy.routeOf(msg, scan)).toBe(1);
+    expect(decodeOutput(apply({ ...PLAIN, routing: namespaceMapped([['tes', 'a'], ['test', 'b'], ['test', 'c']]) }, bodyOf(msg))).namespace).toBe('b');
   });
 
   it('maps a namespace field that is not the first field', () => {
     const fields = [fieldBytes(4, Buffer.alloc(20, 9)), fieldBytes(1, 'set'), fieldBytes(0, 'test'), fieldBytes(14, Buffer.alloc(8, 1))];
     const ops = [opBytes(2, 1, 'n', hexBytes('0000000000000001'))];
     const body = asMsgBody({ info1: 0x10, info2: 0x01, generation: 4 }, fields, ops);
-    const out = apply({ ...PLAIN, namespaceMap: [['test', 'archive']], lastWriteWins: null }, body);
+    const out = apply({ ...PLAIN, routing: namespaceMapped([['test', 'archive']]), lastWriteWins: null }, body);
     const expectedBody = asMsgBody({ info1: 0x10, info2: 0x01, generation: 4 }, [fields[0]!, fields[1]!, fieldBytes(0, 'archive'), fields[3]!], ops);
     expect(out.subarray(8)).toEqual(expectedBody);
   });
 
   it.each(captureCases())('%s: mapping and stripLut together', (_n, c) => {
-    const out = apply({ stripLut: true, stripDurableDelete: false, namespaceMap: [['test', 'replica']], lastWriteWins: null }, bodyOf(c.message));
+    const out = apply({ stripLut: true, stripDurableDelete: false, routing: namespaceMapped([['test', 'replica']]), transform: null, lastWriteWins: null }, bodyOf(c.message));
     expect(out.length).toBe(c.message.length - 13 + 3);
     const before = decodeRecordMessage(c.message, 8, c.message.length);
     const after = decodeOutput(out);
@@ -159,7 +160,7 @@ describe('WritePolicy: namespace mapping', () => {
         (which, to, stripLut, stripDurableDelete, durable) => {
           const msg = captureMessage(which);
           if (durable) msg[8 + 2] = msg[8 + 2]! | 0x10;
-          const out = apply({ stripLut, stripDurableDelete, namespaceMap: [['test', to]], lastWriteWins: null }, bodyOf(msg));
+          const out = apply({ stripLut, stripDurableDelete, routing: namespaceMapped([['test', to]]), transform: null, lastWriteWins: null }, bodyOf(msg));
           const before = decodeRecordMessage(msg, 8, msg.length);
           const after = decodeOutput(out);
           expect(after.namespace).toBe(to);
@@ -201,7 +202,7 @@ describe('WritePolicy: durable deletes', () => {
 
   it.each(deletes)('%s: stripDurableDelete combines with mapping and stripLut', (_n, c) => {
     const msg = durable(c);
-    const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'dr']], lastWriteWins: null }, bodyOf(msg));
+    const out = apply({ stripLut: true, stripDurableDelete: true, routing: namespaceMapped([['test', 'dr']]), transform: null, lastWriteWins: null }, bodyOf(msg));
     const m = decodeOutput(out);
     expect([m.info1, m.info2, m.info3]).toEqual([0x10, 0x03, 0]);
     expect(m.namespace).toBe('dr');
@@ -211,14 +212,14 @@ describe('WritePolicy: durable deletes', () => {
   it("keeps a bin-LUT write's info2 0x11: on a write 0x10 is not the durable-delete bit", () => {
     const c = CAPTURES.find((x) => x.kind === 'write' && x.shipBinLuts)!;
     expect(c.message[8 + 2]).toBe(0x11);
-    const out = apply({ stripLut: false, stripDurableDelete: true, namespaceMap: [['test', 'other']], lastWriteWins: null }, bodyOf(c.message));
+    const out = apply({ stripLut: false, stripDurableDelete: true, routing: namespaceMapped([['test', 'other']]), transform: null, lastWriteWins: null }, bodyOf(c.message));
     expect(out[8 + 2]).toBe(0x11);
     expect(apply({ ...PLAIN, stripDurableDelete: true }, bodyOf(c.message))).toEqual(c.message);
   });
 
   it('never touches info1 (the XDR bit stays) or info3', () => {
     for (const c of CAPTURES) {
-      const out = apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'other']], lastWriteWins: null }, bodyOf(c.message));
+      const out = apply({ stripLut: true, stripDurableDelete: true, routing: namespaceMapped([['test', 'other']]), transform: null, lastWriteWins: null }, bodyOf(c.message));
       expect(out[8 + 1]).toBe(c.message[8 + 1]);
       expect(out[8 + 1]! & 0x10).toBe(0x10);
       expect(out[8 + 3]).toBe(c.message[8 + 3]);
@@ -292,7 +293,7 @@ describe('WritePolicy: last-write-wins', () => {
 
   it.each(captureCases())('%s: combines with mapping and stripLut; the version still comes from the LUT', (_n, c) => {
     const body = bodyOf(c.message);
-    const out = decodeOutput(apply({ stripLut: true, stripDurableDelete: true, namespaceMap: [['test', 'replica']], lastWriteWins: { bin: 'lww', tombstoneTtl: 0 } }, body));
+    const out = decodeOutput(apply({ stripLut: true, stripDurableDelete: true, routing: namespaceMapped([['test', 'replica']]), transform: null, lastWriteWins: { bin: 'lww', tombstoneTtl: 0 } }, body));
     expect(out.namespace).toBe('replica');
     expect(out.lut).toBeUndefined();
     expect(out.fields.find((f) => f.type === 43)!.data).toEqual(guardField(versionOf(body)).subarray(5));

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FrameError, Framer, type FrameSink, frameErrorText } from '../../src/protocol/index.js';
+import { FrameError, Framer, type FrameSink, countFrames, frameErrorText } from '../../src/protocol/index.js';
 import { ByteList, CAPTURES, captureCases, chunksAt, hexBytes, protoMessage } from '../support/bytes.js';
 
 interface Frame {
@@ -388,5 +388,31 @@ describe('Framer: stream errors', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('countFrames: a body that must hold whole messages and nothing else', () => {
+  const a = protoMessage(3, Buffer.alloc(30, 1));
+  const b = protoMessage(4, Buffer.alloc(12, 2));
+  const body = Buffer.concat([Buffer.from([0]), a, b]);
+
+  it('counts whole messages after the given start', () => {
+    expect(countFrames(body, 1, body.length, 1024)).toBe(2);
+    expect(countFrames(body, 1, 1, 1024)).toBe(0);
+  });
+
+  it('a body cut anywhere inside a message is truncated', () => {
+    for (let end = 2; end < body.length; end++) {
+      if (end === 1 + a.length) continue;
+      expect(countFrames(body, 1, end, 1024)).toBe(-FrameError.Truncated);
+    }
+    expect(frameErrorText(FrameError.Truncated)).toBe('the body ends inside a message');
+  });
+
+  it('checks each header as the framer does, before reading past it', () => {
+    expect(countFrames(protoMessage(9, Buffer.alloc(4)), 0, 12, 1024)).toBe(-FrameError.BadType);
+    expect(countFrames(protoMessage(3, Buffer.alloc(4), 1), 0, 12, 1024)).toBe(-FrameError.BadVersion);
+    // Too large by its header alone, whatever follows.
+    expect(countFrames(protoMessage(3, Buffer.alloc(40)), 0, 48, 39)).toBe(-FrameError.TooLarge);
   });
 });

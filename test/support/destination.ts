@@ -26,18 +26,19 @@ export function realServer(): { host: string; port: number } | undefined {
   return { host, port: Number(port) };
 }
 
-export async function startDestination(): Promise<TestDestination> {
+/** `namespaces`: the double's (the real test server has `test` and `bar`). */
+export async function startDestination(namespaces: readonly string[] = ['test']): Promise<TestDestination> {
   const real = realServer();
   if (real !== undefined) return { ...real, double: undefined, close: async () => undefined };
-  const double = await AerospikeDouble.start({ namespaces: ['test'] });
+  const double = await AerospikeDouble.start({ namespaces: [...namespaces] });
   return { host: double.host, port: double.port, double, close: () => double.close() };
 }
 
 /** A destination and an official client connected to it, for the enclosing block or file. */
-export function useDestination(): { readonly dest: TestDestination; readonly client: OfficialClient } {
+export function useDestination(namespaces?: readonly string[]): { readonly dest: TestDestination; readonly client: OfficialClient } {
   const ctx = {} as { dest: TestDestination; client: OfficialClient };
   beforeAll(async () => {
-    ctx.dest = await startDestination();
+    ctx.dest = await startDestination(namespaces);
     ctx.client = await OfficialClient.start();
     await ctx.client.connect(ctx.dest.port);
   });

@@ -62,7 +62,8 @@ export class FerryProcess {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
     const file = join(dir, 'ferry.yml');
     writeFileSync(file, stringify(config));
-    const child = spawn(process.execPath, [...nodeFlags, FERRY_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The state directory systemd would give: dead letters go to its dead-letters/ unless a test names a path.
+    const child = spawn(process.execPath, [...nodeFlags, FERRY_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATE_DIRECTORY: dir } });
     child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const p = new FerryProcess(child, file);
     let buffered = '';

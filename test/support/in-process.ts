@@ -1,5 +1,7 @@
 /** Ferry started inside the test process (workers from the build), for tests that look at its state. */
 
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildConfig } from '../../src/config/index.js';
 import { Ferry } from '../../src/main.js';
 import type { WorkerFaults } from '../../src/threads/index.js';
@@ -12,7 +14,8 @@ export async function startFerry(
 ): Promise<{ ferry: Ferry; port: number }> {
   const config = buildConfig({
     service: { port: 0, address: '127.0.0.1', 'worker-threads': 2, manage: { address: '127.0.0.1', port: 0 }, ...extra.service },
-    aerospike: { seeds: [{ [destination.host]: { port: destination.port } }], ...extra.aerospike },
+    // Dead letters (the order probes' namespace-not-found) go to the system's temporary folder.
+    aerospike: { seeds: [{ [destination.host]: { port: destination.port } }], 'dead-letters': { path: join(tmpdir(), `ferry-dead-letters-${process.pid}`) }, ...extra.aerospike },
     logging: { 'enable-console-logging': false, ...extra.logging },
   });
   const ferry = new Ferry(config, { workerFile: WORKER_FILE, faults: extra.faults ?? {} });

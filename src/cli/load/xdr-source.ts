@@ -40,8 +40,19 @@
  *
  *   pump ─▶ lane to host 0 ─(holdBackPct)─▶ held queue ──holdBackMs──▶ same socket, if still open
  *                                          └▶ key queued again ─▶ next lane (another host)
+ *
+ * - HTTP/2 (`protocol: 'http2'`), as the ESP outbound connector ships to an HTTP XDR Proxy
+ *   (docs/wire.md §8): each lane is one HTTP/2 connection (h2c, or h2 over TLS), every shipment is
+ *   its own POST, `pipeline` of them open at once per lane, each body one prefix byte and the
+ *   message. Responses come in any order: 2xx is done, a retry status (408, 429, 5xx) re-ships
+ *   the latest version, any other status abandons the change (counted as lost). A request with no
+ *   response (a reset stream, a lost connection) or none within `resetMs` is shipped again. Order
+ *   probes, hold-back and login are TCP-only.
+ *
+ *   lane: h2 connect ─▶ POST / [prefix][message] ─▶ :status ─▶ done | retry | abandon
  */
 
+import { type ClientHttp2Session, type ClientHttp2Stream, connect as connectH2, constants as h2 } from 'node:http2';
 import { type Socket, connect } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import bcrypt from 'bcryptjs';
@@ -124,6 +135,8 @@ export interface XdrLoadOptions {
   /** log in on every connection as this user (both or neither) */
   user?: string;
   password?: string;
+  /** 'tcp' (XDR's connector protocol, the default) or 'http2' (the ESP connector's) */
+  protocol?: 'tcp' | 'http2';
   /**
    * Once generating has stopped, end the run when nothing has been acknowledged for this long
    * (absent or 0: wait for every acknowledgement, however long the destination takes).
@@ -172,6 +185,22 @@ export interface LoadStats {
 const TLS_ERROR_CODE = /^ERR_SSL_|^ERR_TLS_|CERT|^UNABLE_TO_|SELF_SIGNED/;
 const CLOSED_BEFORE_REPLY = 'CLOSED';
 
+/** The byte before the XDR message in an HTTP/2 body (docs/wire.md §8: Ferry does not read it). */
+export const H2_BODY_PREFIX = 0;
+
+/** HTTP statuses the connector retries; other non-2xx statuses abandon the record. */
+function h2StatusAction(status: number): SourceAction {
+  if (status >= 200 && status < 300) return SourceAction.Done;
+  if (status === 408 || status === 429 || status >= 500) return SourceAction.Retry;
+  return SourceAction.Abandon;
+}
+
+/** The result code an HTTP/2 status stands for in the stats: 0 done, 11 retry, 4 abandoned. */
+function h2StatusCode(status: number): number {
+  const action = h2StatusAction(status);
+  return action === SourceAction.Done ? ResultCode.Ok : action === SourceAction.Retry ? ResultCode.Unavailable : ResultCode.Parameter;
+}
+
 /** In-flight FIFO slots that are not keys. */
 const PROBE = -1;
 const LOGIN = -2;
@@ -188,6 +217,12 @@ interface HeldShipment {
 interface Lane {
   index: number;
   socket: Socket | null;
+  /** the lane's HTTP/2 connection (protocol 'http2'; `socket` stays null) */
+  h2: ClientHttp2Session | null;
+  /** HTTP/2 requests awaiting their response */
+  streams: number;
+  /** the lane's HTTP/2 connection has had a response */
+  answered: boolean;
   /** connected (and logged in, when logging in): records may be shipped */
   ready: boolean;
   /** a LOGIN was refused: reconnect slowly */
@@ -278,7 +313,7 @@ export class XdrSource {
 
   get inFlightCount(): number {
     let n = 0;
-    for (const l of this.lanes) n += l.keys.length - l.head;
+    for (const l of this.lanes) n += l.keys.length - l.head + l.streams;
     return n;
   }
 
@@ -301,7 +336,10 @@ export class XdrSource {
     this.pump();
     await done;
     for (const t of this.timers) clearInterval(t);
-    for (const l of this.lanes) l.socket?.destroy();
+    for (const l of this.lanes) {
+      l.socket?.destroy();
+      l.h2?.destroy();
+    }
     this.stats.unacknowledged = this.countUnacknowledged();
     return this.stats;
   }
@@ -344,7 +382,7 @@ export class XdrSource {
   }
 
   private newLane(index: number): Lane {
-    return { index, socket: null, ready: false, refused: false, framer: new Framer(1 << 20), keys: [], sentAt: [], head: 0, lastReply: 0 };
+    return { index, socket: null, h2: null, streams: 0, answered: false, ready: false, refused: false, framer: new Framer(1 << 20), keys: [], sentAt: [], head: 0, lastReply: 0 };
   }
 
   /** The host a lane ships to: lanes take the hosts in turn. */
@@ -355,6 +393,10 @@ export class XdrSource {
   private open(lane: Lane): void {
     // A reconnect timer that fires after the run ended opens nothing.
     if (this.finish === null) return;
+    if (this.opts.protocol === 'http2') {
+      this.openH2(lane);
+      return;
+    }
     const o = this.opts;
     const { host, port } = this.hostOf(lane);
     const socket =
@@ -417,6 +459,81 @@ export class XdrSource {
       this.requeueLane(lane);
       if (this.finish !== null) setTimeout(() => this.open(lane), lane.refused ? 1000 : 100);
     });
+  }
+
+  private openH2(lane: Lane): void {
+    const o = this.opts;
+    const { host, port } = this.hostOf(lane);
+    const tls = o.tls;
+    const session =
+      tls === undefined
+        ? connectH2(`http://${host}:${port}`)
+        : connectH2(`https://${host}:${port}`, { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername });
+    lane.h2 = session;
+    lane.answered = false;
+    let connected = false;
+    let failed = false;
+    session.on('connect', () => {
+      connected = true;
+      lane.ready = true;
+      lane.lastReply = performance.now();
+      this.pump();
+    });
+    session.on('error', (err: Error & { code?: string }) => {
+      failed = true;
+      this.stats.connectErrors++;
+      if (tls !== undefined && !connected) this.stats.tlsFailures++;
+      this.stats.lastConnectError = `${err.code ?? 'ERROR'}: ${err.message.trim()}`;
+    });
+    session.on('close', () => {
+      if (!failed && !lane.answered && this.finish !== null) {
+        // Closed without a word, as a TLS port does with a refused client certificate (TLS 1.3
+        // refuses it only after the client's side of the handshake is done).
+        this.stats.connectErrors++;
+        if (tls !== undefined) this.stats.tlsFailures++;
+        this.stats.lastConnectError = `${CLOSED_BEFORE_REPLY}: the server closed the connection before replying${tls !== undefined && connected ? ' (was the client certificate refused?)' : ''}`;
+      }
+      if (lane.h2 !== session) return;
+      lane.h2 = null;
+      lane.ready = false;
+      // Its open requests close too, each shipped again by its own 'close'.
+      if (this.finish !== null) setTimeout(() => this.open(lane), 100);
+    });
+  }
+
+  /** Key k as one POST on the lane's HTTP/2 connection; settled by its status. */
+  private shipH2(lane: Lane, k: number, now: number): void {
+    const w = new BufferWriter(256);
+    w.u8(H2_BODY_PREFIX);
+    this.message(k, w);
+    const stream: ClientHttp2Stream = lane.h2!.request({ ':method': 'POST', ':path': '/', 'content-type': 'application/octet-stream' });
+    lane.streams++;
+    let status = 0;
+    stream.on('response', (headers) => {
+      lane.answered = true;
+      status = Number(headers[':status']);
+    });
+    stream.on('error', () => undefined);
+    stream.setTimeout(this.opts.resetMs, () => {
+      this.stats.resets++;
+      stream.close(h2.NGHTTP2_CANCEL);
+    });
+    stream.on('close', () => {
+      lane.streams--;
+      if (status === 0) {
+        // Never answered: shipped again, as XDR does with what was in flight on a reset.
+        this.inFlight[k] = 0;
+        this.enqueue(k);
+      } else {
+        const t = performance.now();
+        lane.lastReply = t;
+        this.count(h2StatusCode(status), now, t);
+        this.settle(k, h2StatusCode(status), t);
+      }
+      this.pump();
+    });
+    stream.resume();
+    stream.end(w.finish());
   }
 
   private sendSecurity(lane: Lane, slot: number, msg: Buffer): void {
@@ -541,9 +658,7 @@ export class XdrSource {
     }
     const now = performance.now();
     lane.lastReply = now;
-    this.stats.byCode[code] = (this.stats.byCode[code] ?? 0) + 1;
-    const us = Math.max(1, Math.round((now - sent) * 1000));
-    this.stats.latency[Math.min(31, 31 - Math.clz32(us))]!++;
+    this.count(code, sent, now);
     if (k === LOGIN || k === AUTHENTICATE) {
       // A record reply where the login's belongs: replies are out of order.
       this.stats.orderViolations++;
@@ -558,6 +673,19 @@ export class XdrSource {
       return;
     }
     if (code === ResultCode.NamespaceNotFound && this.opts.probeEvery > 0) this.stats.orderViolations++;
+    this.settle(k, code, now);
+    if (code === ResultCode.NotAuthenticated) this.reauthenticate(lane);
+  }
+
+  /** A reply's code and its latency, in the stats. */
+  private count(code: number, sent: number, now: number): void {
+    this.stats.byCode[code] = (this.stats.byCode[code] ?? 0) + 1;
+    const us = Math.max(1, Math.round((now - sent) * 1000));
+    this.stats.latency[Math.min(31, 31 - Math.clz32(us))]!++;
+  }
+
+  /** What a record's answer means: done, shipped again later, or abandoned (lost). */
+  private settle(k: number, code: number, now: number): void {
     this.inFlight[k] = 0;
     const action = sourceActionOf(code);
     if (action !== SourceAction.Retry) this.lastSettled = now;
@@ -578,7 +706,6 @@ export class XdrSource {
           this.pump();
         }, this.opts.retryDelayMs);
       } else this.enqueue(k);
-      if (code === ResultCode.NotAuthenticated) this.reauthenticate(lane);
     } else {
       this.stats.abandons++;
       if (this.dirty[k] === 1) this.enqueue(k);
@@ -609,6 +736,12 @@ export class XdrSource {
       if (this.inFlight[k] === 1 || this.dirty[k] === 0) continue;
       this.dirty[k] = 0;
       const now = performance.now();
+      if (lane.h2 !== null) {
+        this.inFlight[k] = 1;
+        this.stats.ships++;
+        this.shipH2(lane, k, now);
+        continue;
+      }
       if (this.holdsBack(lane)) {
         this.holdBack(lane, k, now);
         continue;
@@ -672,7 +805,9 @@ export class XdrSource {
   private pickLane(): Lane | null {
     for (let i = 0; i < this.lanes.length; i++) {
       const lane = this.lanes[(this.nextLane + i) % this.lanes.length]!;
-      if (lane.ready && lane.keys.length - lane.head < this.opts.pipeline) {
+      // An HTTP/2 connection is unusable from its GOAWAY or error on, before its 'close' comes.
+      if (lane.h2 !== null && (lane.h2.closed || lane.h2.destroyed)) lane.ready = false;
+      if (lane.ready && lane.keys.length - lane.head + lane.streams < this.opts.pipeline) {
         this.nextLane = (this.nextLane + i + 1) % this.lanes.length;
         return lane;
       }
