@@ -27,19 +27,29 @@ export class Route {
   readonly renameTo: Buffer[];
   /** whether any bin rule applies (ops are walked) */
   readonly bins: boolean;
+  /**
+   * Bit `len & 31` is set for the length of every excluded or renamed name: an op whose name's bit
+   * is clear matches none of them, so without an include list it is kept as it is, uncompared.
+   */
+  readonly binLengths: number;
   /** the source namespace of a rule listed under it (null: the fallback, or skip-sets) */
   readonly source: Buffer | null;
 
-  constructor(r: RouteRule, skip = r.skip ? SkipReason.Routing : -1, source: string | null = null) {
+  /**
+   * `source` and `sourceSet` are the namespace and set the rule is listed under (null: it serves
+   * several); a rule naming them again as its target changes nothing there, so it compiles to null.
+   */
+  constructor(r: RouteRule, skip = r.skip ? SkipReason.Routing : -1, source: string | null = null, sourceSet: string | null = null) {
     this.skip = skip;
     this.source = source === null ? null : utf8(source);
-    this.namespace = r.namespace === null ? null : utf8(r.namespace);
-    this.set = r.set === null ? null : utf8(r.set);
+    this.namespace = r.namespace === null || r.namespace === source ? null : utf8(r.namespace);
+    this.set = r.set === null || r.set === sourceSet ? null : utf8(r.set);
     this.include = r.include === null ? null : r.include.map(utf8);
     this.exclude = r.exclude.map(utf8);
     this.renameFrom = r.rename.map(([f]) => utf8(f));
     this.renameTo = r.rename.map(([, t]) => utf8(t));
     this.bins = this.include !== null || this.exclude.length > 0 || this.renameFrom.length > 0;
+    this.binLengths = [...this.exclude, ...this.renameFrom].reduce((bits, name) => bits | (1 << (name.length & 31)), 0);
   }
 
   get identity(): boolean {
@@ -66,7 +76,7 @@ export class RouteTable {
     this.namespaces = s.namespaces.map((n) => utf8(n.name));
     this.nsRoute = s.namespaces.map((n) => this.add(new Route(n.rule, undefined, n.name)));
     this.setNames = s.namespaces.map((n) => n.sets.map((x) => utf8(x.name)));
-    this.setRoute = s.namespaces.map((n) => n.sets.map((x) => this.add(new Route(x.rule, undefined, n.name))));
+    this.setRoute = s.namespaces.map((n) => n.sets.map((x) => this.add(new Route(x.rule, undefined, n.name, x.name))));
     this.active = this.routes.length > 0;
   }
 

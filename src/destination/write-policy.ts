@@ -92,6 +92,21 @@ function writeVersion(buf: Buffer, start: number, lutAt: number, out: Buffer, at
   out[at + 7] = buf[start + GENERATION_LOW_AT + 1]!;
 }
 
+/**
+ * u32 BE read and write as plain byte loads and stores: the Buffer methods' bounds and argument
+ * checks cost more than the copy around them on this path (bench/transforms.ts).
+ */
+function readU32(buf: Buffer, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
+function writeU32(out: Buffer, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = (v >>> 16) & 0xff;
+  out[at + 2] = (v >>> 8) & 0xff;
+  out[at + 3] = v & 0xff;
+}
+
 /** What the bin rules do with one op: drop it, keep it, or rename it (an index into renameTo). */
 const DROP = -2;
 const KEEP = -1;
@@ -232,9 +247,16 @@ export class WritePolicy {
     this.keptOps = scan[Scan.OpCount]!;
     if (r !== null && r.bins && this.keptOps > 0) {
       let kept = 0;
+      const lengths = r.include === null ? r.binLengths : -1;
       for (let pos = opsAt; pos < end; ) {
-        const next = pos + 4 + buf.readUInt32BE(pos);
+        const next = pos + 4 + readU32(buf, pos);
         const nameLen = buf[pos + 7]!;
+        if (((lengths >>> (nameLen & 31)) & 1) === 0) {
+          // No rule names a bin this long: kept as it is.
+          kept++;
+          pos = next;
+          continue;
+        }
         const a = binAction(r, buf, pos + 8, nameLen);
         if (a === DROP) {
           e.add(pos, next, Edit.Drop, 0, null);
@@ -259,15 +281,18 @@ export class WritePolicy {
    * `digest` from rekey().
    */
   write(buf: Buffer, start: number, end: number, scan: Int32Array, m: number, out: Buffer, at: number, length: number, digest: Buffer | null = null): void {
+    // The proto header: version, type, u48 BE size (a message is far below 4 GiB: top 2 bytes 0).
+    const size = length - PROTO_HEADER_SIZE;
     out[at] = PROTO_VERSION;
     out[at + 1] = MessageType.Record;
-    out.writeUIntBE(length - PROTO_HEADER_SIZE, at + 2, 6);
+    out[at + 2] = 0;
+    out[at + 3] = 0;
+    writeU32(out, at + 4, size);
     const header = at + PROTO_HEADER_SIZE;
     copyBytes(buf, start, start + AS_MSG_HEADER_SIZE, out, header);
     const info2 = buf[start + AsMsg.Info2]!;
-    const isDelete = (info2 & Info2.Delete) !== 0;
     // On a write, 0x10 says the source ships bin LUTs; only a delete's 0x10 is "durable".
-    out[header + AsMsg.Info2] = isDelete ? info2 & this.info2Mask : info2;
+    if ((info2 & Info2.Delete) !== 0) out[header + AsMsg.Info2] = info2 & this.info2Mask;
     const lutAt = scan[Scan.LutFieldOffset]!;
     const g = lutAt >= 0 ? this.guard : null;
     if (m === NO_ROUTE && g === null && !(this.stripLut && lutAt >= 0)) {
@@ -282,21 +307,35 @@ export class WritePolicy {
     if (digest !== null) {
       const d = scan[Scan.DigestOffset]!;
       e.add(d - 5, d + DIGEST_SIZE, Edit.Field, FieldType.Digest, digest);
+    } else if (e.n === 0) {
+      // A route that edits nothing here (no bin it names, no field it changes): one copy, as above.
+      copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, header + AS_MSG_HEADER_SIZE);
+      return;
     }
-    const r = m === NO_ROUTE ? null : this.table.routes[m]!;
-    let fields = buf.readUInt16BE(start + AsMsg.FieldCount);
+    const o = this.applyEdits(buf, start, end, scan, m, out, header, g, lutAt);
+    if (g !== null) this.appendGuard(buf, start, out, header, o, g, lutAt);
+  }
+
+  /** Copy the record in runs between the planned edits; returns the end of what was written. */
+  private applyEdits(buf: Buffer, start: number, end: number, scan: Int32Array, m: number, out: Buffer, header: number, g: Guard | null, lutAt: number): number {
+    const e = this.edits;
+    const { at: edAt, end: edEnd, kind: edKind, arg: edArg, data: edData } = e;
+    const count = e.n;
+    const opsAt = scan[Scan.OpsOffset]!;
+    const renameTo = m === NO_ROUTE ? null : this.table.routes[m]!.renameTo;
+    let fields = (buf[start + AsMsg.FieldCount]! << 8) | buf[start + AsMsg.FieldCount + 1]!;
     let o = header + AS_MSG_HEADER_SIZE;
     let pos = start + AS_MSG_HEADER_SIZE;
-    for (let i = 0; i < e.n; i++) {
-      const from = e.at[i]!;
+    for (let i = 0; i < count; i++) {
+      const from = edAt[i]!;
       this.run(buf, pos, from, out, o);
       o += from - pos;
-      switch (e.kind[i]) {
+      switch (edKind[i]) {
         case Edit.Drop:
-          if (from < scan[Scan.OpsOffset]!) fields--;
+          if (from < opsAt) fields--;
           break;
         case Edit.Field:
-          o = writeNameField(e.arg[i]!, e.data[i]!, out, o);
+          o = writeNameField(edArg[i]!, edData[i]!, out, o);
           break;
         case Edit.Insert:
           if (this.insertSet !== null) {
@@ -312,30 +351,39 @@ export class WritePolicy {
           break;
         default: {
           // Rename: [u32 size][op][particle][flags][u8 name length][name] with the new name.
-          const to = r!.renameTo[e.arg[i]!]!;
+          const to = renameTo![edArg[i]!]!;
           const nameLen = buf[from + 7]!;
-          out.writeUInt32BE(buf.readUInt32BE(from) - nameLen + to.length, o);
-          copyBytes(buf, from + 4, from + 7, out, o + 4);
+          writeU32(out, o, readU32(buf, from) - nameLen + to.length);
+          out[o + 4] = buf[from + 4]!;
+          out[o + 5] = buf[from + 5]!;
+          out[o + 6] = buf[from + 6]!;
           out[o + 7] = to.length;
           copyBytes(to, 0, to.length, out, o + 8);
           o += 8 + to.length;
         }
       }
-      pos = e.end[i]!;
+      pos = edEnd[i]!;
     }
     this.run(buf, pos, end, out, o);
-    o += end - pos;
-    out.writeUInt16BE(fields, header + AsMsg.FieldCount);
     const ops = this.keptOps;
-    out.writeUInt16BE(ops, header + AsMsg.OpCount);
-    if (g === null || (isDelete && g.tombstoneTtl === 0)) return;
+    out[header + AsMsg.FieldCount] = fields >>> 8;
+    out[header + AsMsg.FieldCount + 1] = fields & 0xff;
+    out[header + AsMsg.OpCount] = ops >>> 8;
+    out[header + AsMsg.OpCount + 1] = ops & 0xff;
+    return o + end - pos;
+  }
+
+  /** Last-write-wins: the version op after the record's ops at `out[o]`, or a delete's tombstone. */
+  private appendGuard(buf: Buffer, start: number, out: Buffer, header: number, o: number, g: Guard, lutAt: number): void {
+    const isDelete = (buf[start + AsMsg.Info2]! & Info2.Delete) !== 0;
+    if (isDelete && g.tombstoneTtl === 0) return;
     if (isDelete) {
       // The tombstone: the version bin alone replaces the record, and expires on its own.
       out[header + AsMsg.Info2] = Info2.Write;
       out[header + AsMsg.Info3] = Info3.CreateOrReplace;
-      out.writeUInt32BE(g.tombstoneTtl, header + AsMsg.RecordTtl);
+      writeU32(out, header + AsMsg.RecordTtl, g.tombstoneTtl);
     }
-    out.writeUInt16BE(ops + 1, header + AsMsg.OpCount);
+    out.writeUInt16BE(this.keptOps + 1, header + AsMsg.OpCount);
     copyBytes(g.op, 0, g.op.length, out, o);
     writeVersion(buf, start, lutAt, out, o + g.op.length - 8);
   }
@@ -441,7 +489,7 @@ class Edits {
 
 /** Write the field [u32 size][u8 type][data] at `out[o]`; returns the end. */
 function writeNameField(type: number, data: Buffer, out: Buffer, o: number): number {
-  out.writeUInt32BE(1 + data.length, o);
+  writeU32(out, o, 1 + data.length);
   out[o + 4] = type;
   copyBytes(data, 0, data.length, out, o + 5);
   return o + 5 + data.length;

@@ -19,20 +19,26 @@ function setRule(rule: Partial<RouteRule>, extra: Partial<PolicySettings> = {}):
   return { ...PLAIN, ...extra, routing: { fallback: IDENTITY_RULE, namespaces: [{ name: 'test', rule: IDENTITY_RULE, sets: [{ name: 's', rule: { ...IDENTITY_RULE, ...rule } }] }], skipSets: [] } };
 }
 
-/** Apply the policy to a message (proto header included) as the sink does; null when skipped. */
-function apply(opts: PolicySettings, msg: Buffer): { out: DecodedRecordMessage; skip: number } | { out: null; skip: number } {
+/** Apply the policy to a message (proto header included) as the sink does: the route, and the bytes written (null when skipped). */
+function written(opts: PolicySettings, msg: Buffer): { route: number; out: Buffer | null; skip: number } {
   const scan = newScan();
   expect(scanRecordMessage(msg, 8, msg.length, scan)).toBe(ScanError.None);
   const policy = new WritePolicy(opts);
   const m = policy.routeOf(msg, scan);
-  if (m >= 0 && policy.skipOf(m) >= 0) return { out: null, skip: policy.skipOf(m) };
+  if (m >= 0 && policy.skipOf(m) >= 0) return { route: m, out: null, skip: policy.skipOf(m) };
   const digest = m >= 0 ? policy.rekey(msg, scan, m) : null;
   const length = policy.outputLength(msg, 8, msg.length, scan, m);
-  if (length === 0) return { out: null, skip: -1 };
+  if (length === 0) return { route: m, out: null, skip: -1 };
   const out = Buffer.alloc(length);
   policy.write(msg, 8, msg.length, scan, m, out, 0, length, digest);
   expect(out.readUIntBE(2, 6)).toBe(length - 8);
-  return { out: decodeRecordMessage(out, 8, out.length), skip: -1 };
+  return { route: m, out, skip: -1 };
+}
+
+/** The same, decoded. */
+function apply(opts: PolicySettings, msg: Buffer): { out: DecodedRecordMessage; skip: number } | { out: null; skip: number } {
+  const { out, skip } = written(opts, msg);
+  return out === null ? { out: null, skip } : { out: decodeRecordMessage(out, 8, out.length), skip };
 }
 
 const bins = (d: DecodedRecordMessage): string[] => d.ops.map((o) => o.name);
@@ -95,6 +101,25 @@ describe('routing rules at byte level', () => {
   it('skip and skip-sets say why', () => {
     expect(apply(setRule({ skip: true }), xdrMessage(record)).skip).toBe(0);
     expect(apply({ ...PLAIN, routing: { ...PLAIN.routing, skipSets: ['s'] } }, xdrMessage(record)).skip).toBe(1);
+  });
+
+  it('a rule whose target is the namespace and set it is listed under is no route: the record is written byte for byte', () => {
+    const msg = xdrMessage(record);
+    expect(written(setRule({ namespace: 'test', set: 's' }), msg)).toEqual({ route: -1, out: msg, skip: -1 });
+    const nsLevel: PolicySettings = { ...PLAIN, routing: { fallback: IDENTITY_RULE, namespaces: [{ name: 'test', rule: { ...IDENTITY_RULE, namespace: 'test', set: 's' }, sets: [] }], skipSets: [] } };
+    // At namespace level the set is still a target (records of other sets move to it).
+    expect(written(nsLevel, msg).route).toBe(0);
+    expect(apply(nsLevel, xdrMessage({ ...record, set: 'other' })).out!.set).toBe('s');
+  });
+
+  it('bin rules that name no bin of the record write it byte for byte, names of the same length and 32 bytes longer included', () => {
+    const long = 'x'.repeat(35);
+    const msg = xdrMessage({ ...record, bins: { ...record.bins, [long]: 'X' } });
+    const { route, out } = written(setRule({ exclude: ['c', 'xyz', 'secreT'], rename: [['bb', 'q']] }), msg);
+    expect(route).toBe(0);
+    expect(out).toEqual(msg);
+    expect(bins(apply(setRule({ exclude: ['xyz', long] }), msg).out!)).toEqual(['a', 'b', 'secret', 'longer_name']);
+    expect(bins(apply(setRule({ rename: [['xyz', 'q'], [long, 'y']] }), msg).out!)).toEqual(['a', 'b', 'secret', 'longer_name', 'y']);
   });
 
   it('with last-write-wins: the guard field and version op come after the rules', () => {
