@@ -93,8 +93,8 @@ function writeVersion(buf: Buffer, start: number, lutAt: number, out: Buffer, at
 }
 
 /**
- * u32 BE read and write as plain byte loads and stores: the Buffer methods' bounds and argument
- * checks cost more than the copy around them on this path (bench/transforms.ts).
+ * u32 BE read and write as plain byte loads and stores, per op and per edit: the Buffer methods
+ * check their arguments on every call, and their callers here already stay inside the message.
  */
 function readU32(buf: Buffer, at: number): number {
   return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
