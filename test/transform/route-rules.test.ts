@@ -122,6 +122,25 @@ describe('routing rules at byte level', () => {
     expect(bins(apply(setRule({ rename: [['xyz', 'q'], [long, 'y']] }), msg).out!)).toEqual(['a', 'b', 'secret', 'longer_name', 'y']);
   });
 
+  it('one policy writing records into several buffers in turn (a connection each) writes each as alone', () => {
+    const opts = setRule({ namespace: 'bar', rename: [['a', 'a-much-longer']] });
+    const msgs = [1, 2, 3, 4, 5, 6].map((key) => xdrMessage({ ...record, key }));
+    const policy = new WritePolicy(opts);
+    const scan = newScan();
+    const outs = [Buffer.alloc(4096), Buffer.alloc(4096, 1), Buffer.alloc(4096, 2)];
+    const at = [0, 0, 0];
+    const expected: Buffer[][] = [[], [], []];
+    msgs.forEach((msg, i) => {
+      scanRecordMessage(msg, 8, msg.length, scan);
+      const m = policy.routeOf(msg, scan);
+      const length = policy.outputLength(msg, 8, msg.length, scan, m);
+      policy.write(msg, 8, msg.length, scan, m, outs[i % 3]!, at[i % 3]!, length, policy.rekey(msg, scan, m));
+      at[i % 3]! += length;
+      expected[i % 3]!.push(written(opts, msg).out!);
+    });
+    outs.forEach((out, j) => expect(out.subarray(0, at[j]!)).toEqual(Buffer.concat(expected[j]!)));
+  });
+
   it('with last-write-wins: the guard field and version op come after the rules', () => {
     const { out } = apply(setRule({ namespace: 'bar', exclude: ['secret'] }, { lastWriteWins: { bin: 'lww', tombstoneTtl: 0 } }), xdrMessage(record));
     expect(bins(out!)).toEqual(['a', 'b', 'longer_name', 'lww']);
