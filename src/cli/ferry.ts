@@ -20,42 +20,25 @@ const USAGE = `usage: ferry [run] --config FILE     start the replication daemon
 
 const DESTINATION_STARTUP_ERRORS = new Set(['ERR_DESTINATION_LOGIN', 'ERR_DESTINATION_CLUSTER']);
 
+/** Commands with a usage text of their own, printed for `--help` (and `-h` where it is not a flag). */
+const SUBCOMMANDS = new Map<string, { usage: string; run: (args: string[]) => Promise<number>; shortHelp: boolean }>([
+  // xdr-load's -h names the hosts, as asbenchmark's does
+  ['xdr-load', { usage: XDR_LOAD_USAGE, run: xdrLoadCommand, shortHelp: false }],
+  ['mirror', { usage: MIRROR_USAGE, run: mirrorCommand, shortHelp: true }],
+  ['fleet', { usage: FLEET_USAGE, run: fleetCommand, shortHelp: true }],
+  ['replay', { usage: REPLAY_USAGE, run: replayCommand, shortHelp: true }],
+  ['verify', { usage: VERIFY_USAGE, run: verifyCommand, shortHelp: true }],
+]);
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (cmd === 'xdr-load') {
-    if (rest.includes('--help')) {
-      process.stdout.write(`${XDR_LOAD_USAGE}\n`);
+  const sub = cmd === undefined ? undefined : SUBCOMMANDS.get(cmd);
+  if (sub !== undefined) {
+    if (rest.includes('--help') || (sub.shortHelp && rest.includes('-h'))) {
+      process.stdout.write(`${sub.usage}\n`);
       return 0;
     }
-    return xdrLoadCommand(rest);
-  }
-  if (cmd === 'mirror') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(`${MIRROR_USAGE}\n`);
-      return 0;
-    }
-    return mirrorCommand(rest);
-  }
-  if (cmd === 'fleet') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(`${FLEET_USAGE}\n`);
-      return 0;
-    }
-    return fleetCommand(rest);
-  }
-  if (cmd === 'replay') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(`${REPLAY_USAGE}\n`);
-      return 0;
-    }
-    return replayCommand(rest);
-  }
-  if (cmd === 'verify') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(`${VERIFY_USAGE}\n`);
-      return 0;
-    }
-    return verifyCommand(rest);
+    return sub.run(rest);
   }
   if (cmd === '--help' || cmd === 'help') {
     process.stdout.write(`${USAGE}\n`);
