@@ -30,10 +30,9 @@ import type { Etcd3, Lease } from 'etcd3';
 import { ConfigError, readConfigFile, readFirstLine } from '../config/index.js';
 import { FerryError } from '../errors.js';
 import { InfoFormatError, type Peer, parsePeers } from '../destination/cluster-info.js';
-import { type Credentials, LoginError, type Session, authenticateMessage, loginMessage, parseLoginReply } from '../destination/login.js';
+import { type Credentials, type Session, authenticateMessage, logIn } from '../destination/login.js';
 import { type LinkAddress, NodeLink, type TlsSettings } from '../destination/node-link.js';
 import { addFirstSeed } from '../destination/seeds.js';
-import { MessageType } from '../protocol/index.js';
 import { type FleetLog, FleetError, type FleetSection, listMembers } from './fleet.js';
 
 /** A source node refused a set-config command, or none of the seeds answered. */
@@ -448,17 +447,9 @@ export class SourceDc {
 
   private async login(addr: LinkAddress): Promise<void> {
     const creds = this.settings.credentials!;
-    const link = new NodeLink(addr, this.settings.tls, this.settings.timeoutMs, () => null);
-    try {
-      const r = await link.request(loginMessage(creds));
-      if (r.type !== MessageType.Security) throw new LoginError(`login answered with message type ${r.type}`, -1, true);
-      this.session = parseLoginReply(r.body);
-    } finally {
-      link.close();
-    }
-    const ttl = this.session.ttlSeconds > 0 ? this.session.ttlSeconds : 24 * 3600;
-    // Renewed well before expiry; connections already open stay authenticated.
-    this.sessionExpires = Date.now() + Math.max(1000, ttl * 750);
+    const { session, renewAt } = await logIn(addr, this.settings.tls, this.settings.timeoutMs, creds);
+    this.session = session;
+    this.sessionExpires = renewAt;
     this.log.info({ user: creds.user }, 'source DC: logged in to the source cluster');
   }
 

@@ -11,8 +11,9 @@
  * it logs in again before the TTL runs out, or when a connection is told 80/66.
  */
 
-import { ResultCode, SecurityCommand, SecurityField, credentialOf, encodeSecurityMessage, parseSecurityMessage } from '../protocol/index.js';
+import { MessageType, ResultCode, SecurityCommand, SecurityField, credentialOf, encodeSecurityMessage, parseSecurityMessage } from '../protocol/index.js';
 import { FerryError } from '../errors.js';
+import { type LinkAddress, NodeLink, type TlsSettings } from './node-link.js';
 
 export type AuthMode = 'internal' | 'external' | 'external-insecure' | 'pki';
 
@@ -73,4 +74,23 @@ export function parseLoginReply(body: Buffer): Session {
   if (token === undefined) throw new LoginError('login reply carries no session token', result, true);
   const ttl = msg.fields.get(SecurityField.SessionTtl);
   return { token, ttlSeconds: ttl !== undefined && ttl.length === 4 ? ttl.readUInt32BE(0) : 0 };
+}
+
+/**
+ * LOGIN through a fresh link to `addr` (no greeting: the token being renewed may be the one that
+ * failed), closed afterwards. Returns the session and when to renew it: well before it expires (a
+ * server that gives no TTL is renewed daily); connections already open stay authenticated.
+ */
+export async function logIn(addr: LinkAddress, tls: TlsSettings | null, timeoutMs: number, creds: Credentials): Promise<{ session: Session; renewAt: number }> {
+  const link = new NodeLink(addr, tls, timeoutMs, () => null);
+  let session: Session;
+  try {
+    const r = await link.request(loginMessage(creds));
+    if (r.type !== MessageType.Security) throw new LoginError(`login answered with message type ${r.type}`, -1, true);
+    session = parseLoginReply(r.body);
+  } finally {
+    link.close();
+  }
+  const ttl = session.ttlSeconds > 0 ? session.ttlSeconds : 24 * 3600;
+  return { session, renewAt: Date.now() + Math.max(1000, ttl * 750) };
 }

@@ -14,9 +14,9 @@
  */
 
 import type { Logger } from 'pino';
-import { MessageType, PARTITIONS } from '../protocol/index.js';
+import { PARTITIONS } from '../protocol/index.js';
 import { InfoFormatError, masters, parsePeers, parseReplicas } from './cluster-info.js';
-import { type Credentials, LoginError, type Session, authenticateMessage, loginMessage, parseLoginReply } from './login.js';
+import { type Credentials, LoginError, type Session, authenticateMessage, logIn } from './login.js';
 import { type LinkAddress, LinkError, NodeLink, type TlsSettings } from './node-link.js';
 import { addFirstSeed } from './seeds.js';
 import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter, type SessionTokenShare } from '../threads/index.js';
@@ -166,20 +166,9 @@ export class Tender {
   private async login(addr?: LinkAddress): Promise<void> {
     const creds = this.opts.credentials!;
     const via = addr ?? (this.nodes.values().next().value as NodeState | undefined)?.addr ?? this.opts.seeds[0]!;
-    // A fresh link without a greeting: the token being renewed may be the one that failed.
-    const link = new NodeLink(via, this.opts.tls, this.opts.timeoutMs, () => null);
-    let session: Session;
-    try {
-      const r = await link.request(loginMessage(creds));
-      if (r.type !== MessageType.Security) throw new LoginError(`login answered with message type ${r.type}`, -1, true);
-      session = parseLoginReply(r.body);
-    } finally {
-      link.close();
-    }
+    const { session, renewAt } = await logIn(via, this.opts.tls, this.opts.timeoutMs, creds);
     this.session = session;
-    const ttl = session.ttlSeconds > 0 ? session.ttlSeconds : 24 * 3600;
-    // Renew well before expiry.
-    this.sessionExpires = Date.now() + Math.max(1000, ttl * 750);
+    this.sessionExpires = renewAt;
     this.share.publish(creds.user, session.token);
     this.log.info({ user: creds.user, ttlSeconds: session.ttlSeconds }, 'logged in to the destination');
   }
