@@ -27,6 +27,7 @@ import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { LogLimiter } from '../management/logger.js';
 import { ResultCode } from '../protocol/index.js';
+import { WORKER_CONNECTION } from '../threads/index.js';
 import { listenOn } from '../startup.js';
 import type { InFlightBudget } from './in-flight-budget.js';
 import { H2Session } from './h2-session.js';
@@ -225,7 +226,8 @@ export class SourceListener {
   private nextId(): number | null {
     if (this.draining) return null;
     const id = nextConnectionId;
-    nextConnectionId = (nextConnectionId + 1) >>> 0 || 1;
+    // 0 is the workers' own (WORKER_CONNECTION): skipped on wrap.
+    nextConnectionId = (nextConnectionId + 1) >>> 0 || WORKER_CONNECTION + 1;
     this.stats.connectionsOpened++;
     return id;
   }

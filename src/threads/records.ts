@@ -19,6 +19,12 @@ export interface CompletionSink {
   workerLost(worker: number): void;
 }
 
+/**
+ * Connection id 0 names no source connection (main numbers them from 1 and skips 0 on wrap): a
+ * worker uses it for writes of its own making (a transform module's fan-out).
+ */
+export const WORKER_CONNECTION = 0;
+
 export const INBOUND_HEADER = 12;
 export const COMPLETION_SIZE = 12;
 

@@ -9,10 +9,10 @@
  */
 
 import { ResultCode, isTransientDestinationCode } from '../protocol/index.js';
-import { Outcome } from '../threads/index.js';
+import { Outcome, WORKER_CONNECTION } from '../threads/index.js';
 
-/** Source connection ids start at 1: 0 never names a real one. */
-export const FANOUT_CONNECTION = 0;
+/** The connection id fan-out writes go under. */
+export const FANOUT_CONNECTION = WORKER_CONNECTION;
 
 function severity(outcome: number): number {
   if (outcome === ResultCode.Ok || outcome === ResultCode.FilteredOut || outcome === ResultCode.NotFound) return 0;
