@@ -34,6 +34,7 @@ import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
 import { StartAbortedError, waitForStartup } from './startup.js';
+import { SLAB_BYTES } from './threads/index.js';
 import { checkTransform } from './transform/index.js';
 
 export interface FerryOptions {
@@ -155,10 +156,12 @@ export class Ferry implements MetricsSource, ManagementTarget {
       this.log.info({ file: d.path, format: d.format, sync: d.sync }, 'writing changes to a file');
     }
 
+    const ringBytes = ringBytesFor(s.maxConcurrentRecords, s.workerThreads);
     this.pool = new WorkerPool(
       {
         threads: s.workerThreads,
-        ringBytes: ringBytesFor(s.maxConcurrentRecords, s.workerThreads),
+        ringBytes,
+        arenaSlabs: arenaSlabsFor(ringBytes, s.workerThreads),
         dispatchDelayMs: s.dispatchDelayMs,
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),
         task: { destination, faults: this.options.faults ?? {} },
@@ -485,4 +488,14 @@ function ringBytesFor(maxRecords: number, workers: number): number {
   let size = 4 * 1024 * 1024;
   while (size < want && size < 64 * 1024 * 1024) size *= 2;
   return size;
+}
+
+/**
+ * The source arena as big as the rings together, within 16–128 slabs: what it holds is what the
+ * rings would have held as copies, plus one slab per connection reading. Pages nobody reads into
+ * are never touched, and a connection that finds no slab free reads into its own buffer and has
+ * its records copied instead, so a small arena slows nothing down to a stop.
+ */
+function arenaSlabsFor(ringBytes: number, workers: number): number {
+  return Math.min(128, Math.max(16, Math.ceil((ringBytes * workers) / SLAB_BYTES)));
 }

@@ -23,6 +23,7 @@ import {
   type DeadLetterTally,
   DiagnosticsReader,
   INBOUND_HEADER,
+  INBOUND_REF_SIZE,
   type PolicySettings,
   RingReader,
   RingWriter,
@@ -35,13 +36,16 @@ import {
   newControlBuffer,
   newCountersBuffer,
   newDeadLetterTallyBuffer,
+  newArenaBuffer,
   newDiagnosticsBuffer,
   newPolicyBuffer,
   newRingBuffer,
   policyCell,
   reserveInbound,
+  writeInboundRef,
 } from '../threads/index.js';
 import { PartitionTable } from './partition-table.js';
+import { SlabPool } from './slab-pool.js';
 import { WorkerHealth } from './worker-health.js';
 
 export interface PoolOptions {
@@ -59,6 +63,8 @@ export interface PoolOptions {
   policy: PolicySettings;
   /** CPUs per worker (worker i gets cpus[i % length]); empty = no pinning */
   cpus: number[];
+  /** slabs in the source arena (threads/arena.ts) */
+  arenaSlabs: number;
 }
 
 interface Lane {
@@ -94,6 +100,8 @@ export class WorkerPool {
   private readonly table: PartitionTable;
   private readonly lanes: Lane[] = [];
   private readonly touched = new Set<number>();
+  /** the worker last added to `touched` (-1 after each publish) */
+  private lastTouched = -1;
   private readonly roomWaiters = new Set<{ tryResume(): void }>();
   private stopping = false;
   private publishScheduled = false;
@@ -102,6 +110,9 @@ export class WorkerPool {
   private pollTimer: NodeJS.Timeout | null = null;
   private readonly policySab = newPolicyBuffer();
   private readonly policy: SnapshotCell<PolicySettings> = policyCell(this.policySab);
+  private readonly arenaSab: SharedArrayBuffer;
+  /** the source arena: plain-TCP connections read into its slabs, and records go out by reference */
+  readonly arena: SlabPool;
   readonly health: WorkerHealth;
 
   constructor(
@@ -121,6 +132,8 @@ export class WorkerPool {
       atomics: 'disabled',
     });
     this.policy.publish(opts.policy);
+    this.arenaSab = newArenaBuffer(opts.arenaSlabs);
+    this.arena = new SlabPool(this.arenaSab, opts.threads);
     for (let i = 0; i < opts.threads; i++) {
       const inbound = newRingBuffer(opts.ringBytes);
       // A completion takes 16 bytes of ring; an inbound record at least 30, so this never fills first.
@@ -217,6 +230,7 @@ export class WorkerPool {
       destination: this.opts.task.destination,
       index: w,
       inbound: lane.inbound,
+      arena: this.arenaSab,
       completions: lane.completions,
       control: lane.controlSab,
       counters: lane.counters,
@@ -240,6 +254,7 @@ export class WorkerPool {
         this.drainLane(lane);
         this.sink.batchEnd();
         lane.writer.reset();
+        this.arena.dropLane(w);
         lane.outstanding = 0;
         lane.diagnostics.drain((event) => this.health.record(w, event));
         this.health.reset(w);
@@ -267,17 +282,24 @@ export class WorkerPool {
     return this.table.workerFor(partition);
   }
 
-  fits(worker: number, length: number): boolean {
-    return this.lanes[worker]!.writer.fits(INBOUND_HEADER + length);
+  fits(worker: number, buf: Buffer, length: number): boolean {
+    return this.lanes[worker]!.writer.fits(buf === this.arena.bytes ? INBOUND_REF_SIZE : INBOUND_HEADER + length);
   }
 
   dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void {
     const lane = this.lanes[worker]!;
     const w = lane.writer;
     // The session checked fits() first, so the reservation succeeds.
-    copyBytes(buf, start, end, w.data, reserveInbound(w, connection, seq, epochMs, end - start));
+    if (buf === this.arena.bytes) {
+      // Read in place: the worker reads the body where the socket put it.
+      writeInboundRef(w, connection, seq, epochMs, start, end - start);
+      this.arena.pin(start, worker, w.position);
+    } else copyBytes(buf, start, end, w.data, reserveInbound(w, connection, seq, epochMs, end - start));
     lane.outstanding++;
-    this.touched.add(worker);
+    if (this.lastTouched !== worker) {
+      this.touched.add(worker);
+      this.lastTouched = worker;
+    }
   }
 
   /**
@@ -297,6 +319,7 @@ export class WorkerPool {
    */
   private readonly publishNow = (): void => {
     this.publishScheduled = false;
+    this.lastTouched = -1;
     // Awake anyway: take what the workers finished since the last look.
     this.drainCompletions();
     const delay = this.opts.dispatchDelayMs;
@@ -356,10 +379,18 @@ export class WorkerPool {
       n += got;
     }
     if (n > 0) this.sink.batchEnd();
+    if (this.arena.retired > 0) this.reclaimSlabs();
     // Ring room is freed by the workers' progress, which completions trail: a reader blocked on a
     // full ring tries again at each look.
     this.wakeRoomWaiters();
     return n;
+  }
+
+  private readonly laneConsumed = (w: number): number => this.lanes[w]!.writer.consumed();
+
+  /** Free the retired arena slabs every worker is past. */
+  reclaimSlabs(): void {
+    this.arena.reclaim(this.laneConsumed);
   }
 
   private anyOutstanding(): boolean {
@@ -384,6 +415,7 @@ export class WorkerPool {
     // Records held back for a wake-up window go out now, not with the timer.
     for (const w of this.touched) this.lanes[w]!.writer.publish();
     this.touched.clear();
+    this.lastTouched = -1;
     for (const lane of this.lanes) {
       lane.control.stopping = true;
       lane.writer.wake();

@@ -104,7 +104,8 @@ export class SourceListener {
       server.on('session', (h2: Http2Session) => this.acceptH2(h2, tls));
       this.server = server;
     } else if (tls === null) {
-      this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+      // Accepted paused: each connection is taken over by a socket that reads into the arena.
+      this.server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.adopt(socket));
     } else {
       this.server = this.trackTls(createTlsServer({ ...tls.server, noDelay: true }, (socket) => this.acceptSecure(socket, tls)));
     }
@@ -192,8 +193,16 @@ export class SourceListener {
   }
 
   private acceptSecure(socket: TLSSocket, tls: SourceTls): void {
-    if (this.secured(socket, tls)) this.accept(socket);
-    else socket.destroy();
+    if (!this.secured(socket, tls)) {
+      socket.destroy();
+      return;
+    }
+    const id = this.nextId();
+    if (id === null) {
+      socket.destroy();
+      return;
+    }
+    this.track(Session.streamed(id, socket, this.context));
   }
 
   /**
@@ -242,13 +251,15 @@ export class SourceListener {
     this.registry.add(session);
   }
 
-  private accept(socket: Socket): void {
+  private adopt(raw: Socket): void {
     const id = this.nextId();
     if (id === null) {
-      socket.destroy();
+      raw.destroy();
       return;
     }
-    this.track(new Session(id, socket, this.context));
+    const session = Session.adopt(id, raw, this.context);
+    if (session !== null) this.track(session);
+    else this.stats.connectionsClosed++;
   }
 
   private acceptH2(h2: Http2Session, tls: SourceTls | null): void {

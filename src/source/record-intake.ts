@@ -107,7 +107,7 @@ function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWind
     return Intake.Answered;
   }
   const worker = router.workerFor(partitionOf(buf, scan[Scan.DigestOffset]!));
-  if (!router.fits(worker, end - start)) {
+  if (!router.fits(worker, buf, end - start)) {
     router.waitForRoom(owner);
     return Intake.NoRoom;
   }

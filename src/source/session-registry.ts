@@ -31,6 +31,10 @@ export function replyCodeFor(outcome: number): number {
 export class SessionRegistry implements CompletionSink {
   private readonly sessions = new Map<number, SourceSession>();
   private readonly dirty = new Set<SourceSession>();
+  /** the session of the last completion (completions come in runs of one connection) */
+  private last: SourceSession | null = null;
+  /** the session last added to `dirty` */
+  private lastDirty: SourceSession | null = null;
 
   constructor(
     private readonly stats: SourceStats,
@@ -48,15 +52,30 @@ export class SessionRegistry implements CompletionSink {
   remove(session: SourceSession): void {
     this.sessions.delete(session.id);
     this.dirty.delete(session);
+    if (this.last === session) this.last = null;
+    if (this.lastDirty === session) this.lastDirty = null;
   }
 
   complete(connection: number, seq: number, outcome: number): void {
-    if (outcome === ResultCode.FilteredOut) this.log?.debug({ connection, seq }, 'stale version not applied: the destination holds a newer one');
-    const s = this.sessions.get(connection);
-    if (s !== undefined && s.complete(seq, replyCodeFor(outcome))) this.dirty.add(s);
+    let s = this.last;
+    if (s === null || s.id !== connection) {
+      const found = this.sessions.get(connection);
+      if (found === undefined) return;
+      this.last = s = found;
+    }
+    let code: number = ResultCode.Ok;
+    if (outcome !== ResultCode.Ok) {
+      if (outcome === ResultCode.FilteredOut) this.log?.debug({ connection, seq }, 'stale version not applied: the destination holds a newer one');
+      code = replyCodeFor(outcome);
+    }
+    if (s.complete(seq, code) && s !== this.lastDirty) {
+      this.dirty.add(s);
+      this.lastDirty = s;
+    }
   }
 
   batchEnd(): void {
+    this.lastDirty = null;
     if (this.dirty.size === 0) return;
     for (const s of this.dirty) s.flush();
     this.dirty.clear();

@@ -2,13 +2,16 @@
  * One source connection: frames requests, numbers them, hands records to the router, and writes
  * replies strictly in request order, coalesced into one write per batch.
  *
- *   socket 'data' ─▶ Framer ─▶ onFrame ─┬─ type 3 ─▶ scan ─▶ router.dispatch(worker ring)
+ *   socket read into the arena ─▶ InPlaceReader ─▶ onFrame ─┬─ type 3 ─▶ scan ─▶ router.dispatch(worker ring)
  *                                        ├─ type 4 ─▶ inflate ─▶ (as type 3)
  *                                        ├─ type 2 ─▶ LOGIN / AUTHENTICATE reply (prepared, in its turn)
  *                                        └─ type 1 ─▶ info reply (prepared, in its turn)
  *   completions ─▶ window.complete ─▶ flush(): answered head run ─▶ one socket.write()
  *
- * Reading stops (the framer holds the rest of the chunk) when the window is full, the global budget
+ * A plain TCP socket reads straight into a slab of the source arena (`Session.adopt`), so records
+ * go to the workers by reference; a TLS socket's decrypted chunks are copied into it.
+ *
+ * Reading stops (the reader keeps the unframed bytes) when the window is full, the global budget
  * is spent, the worker's ring is full, or the socket's reply buffer is over its mark; nothing is
  * ever dropped.
  *
@@ -21,7 +24,6 @@
 import type { Socket } from 'node:net';
 import {
   FrameError,
-  Framer,
   type FrameSink,
   MessageType,
   PROTO_HEADER_SIZE,
@@ -37,6 +39,8 @@ import {
   parseSecurityMessage,
   writeReply,
 } from '../protocol/index.js';
+import { InPlaceReader } from './in-place-reader.js';
+import { readInPlace } from './in-place-socket.js';
 import { Intake, answerHere, takeRecord } from './record-intake.js';
 import type { ReorderWindow } from './reorder-window.js';
 import { type SessionContext, WindowedSession } from './windowed-session.js';
@@ -63,7 +67,7 @@ function loggableUser(user: string): string {
 }
 
 export class Session extends WindowedSession implements FrameSink {
-  private readonly framer: Framer;
+  private readonly reader: InPlaceReader;
   private bytesIn = 0;
   private readPaused = false;
   /** when the socket last refused more reply bytes (its buffer is over the mark); 0 = flowing */
@@ -76,12 +80,39 @@ export class Session extends WindowedSession implements FrameSink {
   /** too many failed logins: end the connection once every reply is written */
   private ending = false;
 
-  constructor(id: number, socket: Socket, ctx: SessionContext) {
+  /**
+   * A plain TCP connection, accepted paused: it reads straight into the source arena. Null when it
+   * closed before it could be taken over.
+   */
+  static adopt(id: number, raw: Socket, ctx: SessionContext): Session | null {
+    const reader = new InPlaceReader(ctx.router.arena, ctx.limits.maxFrame);
+    let session: Session | null = null;
+    const socket = readInPlace(
+      raw,
+      () => reader.readBuffer(),
+      (n) => session!.onRead(n),
+    );
+    if (socket === null) {
+      reader.close();
+      return null;
+    }
+    session = new Session(id, socket, ctx, reader);
+    socket.resume();
+    return session;
+  }
+
+  /** A connection read through 'data' events (TLS): each chunk is copied into the reader. */
+  static streamed(id: number, socket: Socket, ctx: SessionContext): Session {
+    const session = new Session(id, socket, ctx, new InPlaceReader(ctx.router.arena, ctx.limits.maxFrame));
+    socket.on('data', (chunk: Buffer) => session.onData(chunk));
+    return session;
+  }
+
+  private constructor(id: number, socket: Socket, ctx: SessionContext, reader: InPlaceReader) {
     super(id, socket, ctx);
-    this.framer = new Framer(this.limits.maxFrame);
+    this.reader = reader;
     this.authUntil = (this.limits.auth ?? null) === null ? Number.POSITIVE_INFINITY : 0;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.repliesStuckSince = 0;
       this.tryResume();
@@ -90,25 +121,42 @@ export class Session extends WindowedSession implements FrameSink {
     socket.on('close', () => this.finish());
   }
 
+  /** `n` bytes were read into the reader's room; false stops reading. */
+  private onRead(n: number): boolean {
+    this.bytesIn += n;
+    this.clock.now = performance.now();
+    this.clock.epochMs = performance.timeOrigin + this.clock.now;
+    return this.afterRead(this.reader.received(n, this));
+  }
+
   private onData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
     this.clock.now = performance.now();
     this.clock.epochMs = performance.timeOrigin + this.clock.now;
-    const err = this.framer.push(chunk, this);
+    this.afterRead(this.reader.push(chunk, this));
+  }
+
+  /** Publish what the read dispatched; close on a malformed stream, pause on a refusal. */
+  private afterRead(err: FrameError): boolean {
     this.router.publish();
     if (err !== FrameError.None) {
-      const header = this.framer.lastBadHeader?.toString('hex') ?? '';
+      const header = this.reader.lastBadHeader?.toString('hex') ?? '';
       this.reject(`${frameErrorText(err)} (header ${header})`);
-      return;
+      return false;
     }
-    if (this.framer.paused) this.pauseReading();
+    if (this.reader.paused) {
+      this.pauseReading();
+      return false;
+    }
+    return !this.closed;
   }
 
   onFrame(type: number, buf: Buffer, start: number, end: number): boolean {
     if (this.closed) return true;
     if (this.ending) return false;
     const window = this.openWindow();
-    if (window.size >= this.limits.maxInFlightPerConnection || !this.budget.available || this.socket.writableNeedDrain) {
+    // Replies over the socket's mark (its last write returned false, no 'drain' yet): read no more.
+    if (window.size >= this.limits.maxInFlightPerConnection || !this.budget.available || this.repliesStuckSince !== 0) {
       if (!this.budget.available) this.budget.block(this);
       return false;
     }
@@ -314,14 +362,14 @@ export class Session extends WindowedSession implements FrameSink {
   /** Read again if whatever stopped this session has cleared. */
   tryResume(): void {
     if (this.closed || this.stopped) return;
-    if (this.framer.paused) {
-      const err = this.framer.resume(this);
+    if (this.reader.paused) {
+      const err = this.reader.resume(this);
       this.router.publish();
       if (err !== FrameError.None) {
         this.reject(frameErrorText(err));
         return;
       }
-      if (this.framer.paused) return;
+      if (this.reader.paused) return;
     }
     if (this.readPaused) {
       this.readPaused = false;
@@ -346,6 +394,7 @@ export class Session extends WindowedSession implements FrameSink {
   }
 
   private finish(): void {
+    this.reader.close();
     this.settleClose(this.bytesIn === 0);
   }
 

@@ -2,13 +2,31 @@ import type { Resumable } from './in-flight-budget.js';
 import type { SourceAuth } from './source-auth.js';
 import type { SourceTls } from './source-tls.js';
 
+/**
+ * The source arena, seen from a connection reading into it (dispatch/slab-pool.ts): slabs are lent
+ * whole, and given back once the connection has moved on.
+ */
+export interface ReadArena {
+  /** the whole arena */
+  readonly bytes: Buffer;
+  readonly slabBytes: number;
+  /** A slab's index (its bytes start at index × slabBytes), or -1 when none is free. */
+  acquire(): number;
+  retire(slab: number): void;
+}
+
 /** Where sessions send records: the dispatcher, seen from the source side. */
 export interface RecordRouter {
+  /** where plain-TCP connections read; a record framed in it is dispatched by reference */
+  readonly arena: ReadArena;
   /** The worker that owns a partition. */
   workerFor(partition: number): number;
-  /** Whether a `length`-byte record fits in `worker`'s ring now. */
-  fits(worker: number, length: number): boolean;
-  /** Copy the record into `worker`'s ring (visible at the next publish()). */
+  /** Whether the `length`-byte record in `buf` fits in `worker`'s ring now. */
+  fits(worker: number, buf: Buffer, length: number): boolean;
+  /**
+   * Hand the record to `worker` (visible at the next publish()): by reference when `buf` is the
+   * arena, else copied into the ring.
+   */
   dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void;
   /** Make every dispatched record visible to the workers (once per socket read). */
   publish(): void;

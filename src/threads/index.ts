@@ -4,9 +4,10 @@ export { type DeadLetterTally, DeadLetterTallyWriter, deadLetterTallyCell, newDe
 export { DiagnosticsReader, DiagnosticsWriter, type WorkerDiagnostic, newDiagnosticsBuffer } from './diagnostics.js';
 export { OUTCOME_SLOTS, Outcome } from './outcome.js';
 export { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, PartitionMapReader, PartitionMapWriter, newPartitionMapBuffer } from './partition-map.js';
-export { type CompletionSink, WORKER_CONNECTION, INBOUND_HEADER, drainCompletions, inboundArrival, inboundConnection, inboundSequence, reserveInbound, writeCompletion } from './records.js';
+export { type CompletionSink, INBOUND_HEADER, INBOUND_REF_SIZE, type InboundBody, WORKER_CONNECTION, drainCompletions, inboundArrival, inboundBody, inboundConnection, inboundSequence, reserveInbound, writeCompletion, writeInboundRef } from './records.js';
 export { RingReader, RingWriter, newRingBuffer } from './ring.js';
 export { SessionTokenShare, newSessionBuffer } from './session-token.js';
 export { SnapshotCell, SnapshotFormatError } from './snapshot.js';
 export { type DeadLetterSettings, type DestinationSettings, type WorkerFaults, type WorkerTask } from './worker-task.js';
 export { IDENTITY_RULE, type LastWriteWinsSettings, type PolicySettings, type RouteRule, type RoutingSettings, type TransformSettings, newPolicyBuffer, policyCell } from './write-policy.js';
+export { SLAB_BYTES, SLAB_SHIFT, newArenaBuffer, slabOf } from './arena.js';

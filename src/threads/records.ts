@@ -2,8 +2,11 @@
  * Record layouts in the rings (ring.ts); host byte order, every ring record 4-byte aligned, so the
  * fixed fields are read and written as Int32 words of the ring's `words` view.
  *
- *   inbound   (main → worker):  [u32 connection][u32 sequence][u32 arrival, epoch ms mod 2^32]
- *                               [as_msg body: header, fields, ops]
+ *   inbound   (main → worker):  [u32 connection][u32 sequence][u32 arrival, epoch ms mod 2^32][i32 where]
+ *                               where = INLINE (-1):  [as_msg body: header, fields, ops] follows
+ *                               where ≥ 0:            [u32 body length]; the body is at `where` in
+ *                                                     the source arena (arena.ts), where the source
+ *                                                     connection's read put it
  *   completion (worker → main): [u32 connection][u32 sequence][u32 outcome (outcome.ts)]
  */
 
@@ -25,12 +28,18 @@ export interface CompletionSink {
  */
 export const WORKER_CONNECTION = 0;
 
-export const INBOUND_HEADER = 12;
+export const INBOUND_HEADER = 16;
+/** An inbound record by reference: the header and the body's length. */
+export const INBOUND_REF_SIZE = INBOUND_HEADER + 4;
 export const COMPLETION_SIZE = 12;
+/** `where` of an inline record: its body follows the header in the ring. */
+const INLINE = -1;
 
 const CONNECTION = 0;
 const SEQUENCE = 1;
 const ARRIVAL = 2;
+const WHERE = 3;
+const REF_LENGTH = 4;
 const OUTCOME = 2;
 
 /** Main: reserve an inbound record for a `length`-byte body; returns the body's offset, or -1. */
@@ -41,7 +50,21 @@ export function reserveInbound(ring: RingWriter, connection: number, seq: number
   ring.words[i + CONNECTION] = connection;
   ring.words[i + SEQUENCE] = seq;
   ring.words[i + ARRIVAL] = epochMs % 0x100000000 | 0;
+  ring.words[i + WHERE] = INLINE;
   return at + INBOUND_HEADER;
+}
+
+/** Main: append a record whose `length`-byte body stays at `where` in the source arena; false when full. */
+export function writeInboundRef(ring: RingWriter, connection: number, seq: number, epochMs: number, where: number, length: number): boolean {
+  const at = ring.reserve(INBOUND_REF_SIZE);
+  if (at < 0) return false;
+  const i = at >> 2;
+  ring.words[i + CONNECTION] = connection;
+  ring.words[i + SEQUENCE] = seq;
+  ring.words[i + ARRIVAL] = epochMs % 0x100000000 | 0;
+  ring.words[i + WHERE] = where;
+  ring.words[i + REF_LENGTH] = length;
+  return true;
 }
 
 /** Worker: the fields of the inbound record whose payload is at `at`. */
@@ -56,6 +79,29 @@ export function inboundSequence(ring: RingReader, at: number): number {
 /** Arrival as signed epoch ms mod 2^32: compare with `(now - arrival) | 0`. */
 export function inboundArrival(ring: RingReader, at: number): number {
   return ring.words[(at >> 2) + ARRIVAL]!;
+}
+
+/** Where the inbound record at `at` has its body. */
+export interface InboundBody {
+  /** the ring's data, or the source arena */
+  bytes: Buffer;
+  start: number;
+  end: number;
+}
+
+/** Worker: locate the body of the inbound record at `at` (in the ring, or in `arena`) into `out`. */
+export function inboundBody(ring: RingReader, at: number, arena: Buffer, out: InboundBody): void {
+  const i = at >> 2;
+  const where = ring.words[i + WHERE]!;
+  if (where === INLINE) {
+    out.bytes = ring.data;
+    out.start = at + INBOUND_HEADER;
+    out.end = at + ring.lengthAt(at);
+    return;
+  }
+  out.bytes = arena;
+  out.start = where;
+  out.end = where + ring.words[i + REF_LENGTH]!;
 }
 
 /** Worker: append a completion; false when the ring is full. */

@@ -125,6 +125,16 @@ export class RingWriter extends RingSide {
     return Atomics.load(this.bell.cells, this.bell.index) === 1;
   }
 
+  /** The position just past the last reserved record (published or not). */
+  get position(): number {
+    return this.head | 0;
+  }
+
+  /** The consumer's position: every record before it is released. */
+  consumed(): number {
+    return Atomics.load(this.control, TAIL);
+  }
+
   /** Bytes reserved but not yet published. */
   unpublished(): number {
     return (this.head - (Atomics.load(this.control, HEAD) >>> 0)) >>> 0;

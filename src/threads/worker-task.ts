@@ -3,7 +3,8 @@
  * SharedArrayBuffers in it are shared, not copied). Everything that changes later crosses through
  * those buffers, each defined in its own file of this folder.
  *
- *   inbound      ring.ts + records.ts    main ─▶ worker: records
+ *   inbound      ring.ts + records.ts    main ─▶ worker: records (inline, or by reference into arena)
+ *   arena        arena.ts                main ─▶ workers: source bytes, read in place
  *   completions  ring.ts + records.ts    worker ─▶ main: outcomes (main polls; nobody is woken)
  *   control      control.ts              main ─▶ worker: stop, ack deadline
  *   counters     counters.ts             worker ─▶ main: counts, heartbeat
@@ -67,6 +68,8 @@ export interface WorkerFaults {
 export interface WorkerTask {
   index: number;
   inbound: SharedArrayBuffer;
+  /** the source arena (read-only here) */
+  arena: SharedArrayBuffer;
   completions: SharedArrayBuffer;
   control: SharedArrayBuffer;
   counters: SharedArrayBuffer;

@@ -17,7 +17,7 @@ import { FANOUT_CONNECTION, FanOuts, TransformStage } from '../transform/index.j
 import {
   DeadLetterTallyWriter,
   DiagnosticsWriter,
-  INBOUND_HEADER,
+  type InboundBody,
   Outcome,
   SkipReason,
   type PolicySettings,
@@ -29,6 +29,7 @@ import {
   WorkerCounter,
   type WorkerTask,
   inboundArrival,
+  inboundBody,
   inboundConnection,
   inboundSequence,
   policyCell,
@@ -42,6 +43,9 @@ const POLL_MS = 1;
 
 export class WorkerLoop implements SinkEvents {
   private readonly inbound: RingReader;
+  /** the source arena: the bodies of records sent by reference */
+  private readonly arena: Buffer;
+  private readonly body: InboundBody;
   private readonly completions: RingWriter;
   private readonly control: WorkerControl;
   private readonly counters: Float64Array;
@@ -67,6 +71,8 @@ export class WorkerLoop implements SinkEvents {
 
   constructor(private readonly task: WorkerTask) {
     this.inbound = new RingReader(task.inbound);
+    this.arena = Buffer.from(task.arena);
+    this.body = { bytes: this.arena, start: 0, end: 0 };
     this.completions = new RingWriter(task.completions);
     this.control = new WorkerControl(task.control);
     this.counters = new Float64Array(task.counters);
@@ -151,7 +157,7 @@ export class WorkerLoop implements SinkEvents {
     this.sink.beginBatch?.();
     const transforming = this.transforms.on;
     const ring = this.inbound;
-    const data = ring.data;
+    const body = this.body;
     const scan = this.scan;
     // Records past their ack deadline were answered 11 by main already: skip them rather than
     // send them (during a stall, this is what keeps the ring from filling with answered records).
@@ -169,8 +175,8 @@ export class WorkerLoop implements SinkEvents {
         ring.next(at);
         continue;
       }
-      const start = at + INBOUND_HEADER;
-      const end = at + ring.lengthAt(at);
+      inboundBody(ring, at, this.arena, body);
+      const { bytes: data, start, end } = body;
       if (scanRecordMessage(data, start, end, scan) !== ScanError.None) {
         // Main validated it; a failure here means the ring is corrupt.
         throw new Error(`worker ${this.task.index}: corrupt record in the inbound ring`);
