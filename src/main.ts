@@ -295,6 +295,10 @@ export class Ferry implements MetricsSource, ManagementTarget {
     return map.desc.namespaces;
   }
 
+  arenaSlabs(): { free: number; lent: number; retired: number } {
+    return this.pool?.arenaSlabs() ?? { free: 0, lent: 0, retired: 0 };
+  }
+
   workers(): WorkerView[] {
     const pool = this.pool;
     if (pool === null) return [];

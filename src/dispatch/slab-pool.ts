@@ -43,6 +43,10 @@ export class SlabPool {
     for (let s = this.slabs - 1; s >= 0; s--) this.free.push(s);
   }
 
+  get total(): number {
+    return this.slabs;
+  }
+
   /** Slabs neither free nor open: waiting for a worker to pass their records. */
   get retired(): number {
     return this.retiredCount;

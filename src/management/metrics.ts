@@ -34,6 +34,8 @@ export interface MetricsSource {
   maxInFlight(): number;
   paused(): boolean;
   workers(): WorkerView[];
+  /** the source arena's slabs by state (src/dispatch/slab-pool.ts) */
+  arenaSlabs(): { free: number; lent: number; retired: number };
   /** the destination's namespaces by partition-map index */
   namespaces(): readonly string[];
 }
@@ -155,6 +157,14 @@ export function createMetrics(src: MetricsSource): Registry {
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.wakeups })),
     ),
     new ScrapeMetric('ferry_ring_used_bytes', 'Bytes waiting in each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringUsedBytes }))),
+    new ScrapeMetric('ferry_source_arena_slabs', 'Slabs of the source arena: free, lent to a connection reading into it, or retired and waiting for the workers to pass their records.', 'gauge', () => {
+      const a = src.arenaSlabs();
+      return [
+        { labels: { state: 'free' }, value: a.free },
+        { labels: { state: 'lent' }, value: a.lent },
+        { labels: { state: 'retired' }, value: a.retired },
+      ];
+    }),
     new ScrapeMetric('ferry_ring_capacity_bytes', 'Size of each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringBytes }))),
     new ScrapeMetric('ferry_destination_connections', 'Destination connections up now, per worker (the file destination counts its open file).', 'gauge', () =>
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.ConnectionsUp]! })),

@@ -121,12 +121,17 @@ export class InPlaceReader {
     const fill = this.fill;
     let pos = this.cursor;
     while (fill - pos >= PROTO_HEADER_SIZE) {
-      const err = this.check(buf, pos);
-      if (err !== FrameError.None) return err;
+      const type = buf[pos + 1]!;
+      const bodyLength = buf.readUInt16BE(pos + 2) * 0x100000000 + buf.readUInt32BE(pos + 4);
+      // The usual header passes with three comparisons; anything else gets the full check.
+      if (buf[pos] !== PROTO_VERSION || type < MessageType.Info || type > MessageType.Compressed || bodyLength > this.maxBody) {
+        const err = this.check(buf, pos);
+        if (err !== FrameError.None) return err;
+      }
       const start = pos + PROTO_HEADER_SIZE;
-      const end = start + buf.readUInt16BE(pos + 2) * 0x100000000 + buf.readUInt32BE(pos + 4);
+      const end = start + bodyLength;
       if (end > fill) break;
-      if (!sink.onFrame(buf[pos + 1]!, buf, start, end)) {
+      if (!sink.onFrame(type, buf, start, end)) {
         this.paused = true;
         break;
       }

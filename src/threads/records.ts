@@ -115,13 +115,13 @@ export function writeCompletion(ring: RingWriter, connection: number, seq: numbe
   return true;
 }
 
-/** Main: hand every published completion to `each`; returns how many. */
-export function drainCompletions(ring: RingReader, each: (connection: number, seq: number, outcome: number) => void): number {
+/** Main: hand every published completion to `sink`; returns how many (the caller ends the batch). */
+export function drainCompletions(ring: RingReader, sink: CompletionSink): number {
   const words = ring.words;
   let n = 0;
   for (let at = ring.peek(); at >= 0; at = ring.peek()) {
     const i = at >> 2;
-    each(words[i + CONNECTION]! >>> 0, words[i + SEQUENCE]! >>> 0, words[i + OUTCOME]!);
+    sink.complete(words[i + CONNECTION]! >>> 0, words[i + SEQUENCE]! >>> 0, words[i + OUTCOME]!);
     ring.next(at);
     n++;
   }

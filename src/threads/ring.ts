@@ -76,10 +76,17 @@ abstract class RingSide {
 /** The producing side. Not thread-safe: one producer thread only. */
 export class RingWriter extends RingSide {
   private head: number;
+  /**
+   * TAIL as last loaded. The consumer only moves it forward, so room computed from it is never
+   * more than there is; it is loaded again only when that room looks too small. Loading TAIL per
+   * record would fetch the cache line the consumer last wrote, on every record.
+   */
+  private tail: number;
 
   constructor(sab: SharedArrayBuffer, bell?: Doorbell) {
     super(sab, bell);
     this.head = Atomics.load(this.control, HEAD) >>> 0;
+    this.tail = Atomics.load(this.control, TAIL) >>> 0;
   }
 
   /**
@@ -89,17 +96,17 @@ export class RingWriter extends RingSide {
    */
   reserve(length: number): number {
     const need = 4 + ((length + 3) & ~3);
-    const tail = Atomics.load(this.control, TAIL) >>> 0;
-    const free = this.capacity - ((this.head - tail) >>> 0);
     let at = this.head & this.mask;
     const contiguous = this.capacity - at;
+    const wanted = contiguous < need ? contiguous + need : need;
+    if (this.capacity - ((this.head - this.tail) >>> 0) < wanted) {
+      this.tail = Atomics.load(this.control, TAIL) >>> 0;
+      if (this.capacity - ((this.head - this.tail) >>> 0) < wanted) return -1;
+    }
     if (contiguous < need) {
-      if (free < contiguous + need) return -1;
       this.words[at >> 2] = WRAP;
       this.head = (this.head + contiguous) >>> 0;
       at = 0;
-    } else if (free < need) {
-      return -1;
     }
     this.words[at >> 2] = length;
     this.head = (this.head + need) >>> 0;
@@ -150,22 +157,29 @@ export class RingWriter extends RingSide {
   /** Forget everything in the ring: only when the consumer is gone for good (its thread died). */
   reset(): void {
     this.head = Atomics.load(this.control, TAIL) >>> 0;
+    this.tail = this.head;
     Atomics.store(this.control, HEAD, this.head | 0);
   }
 
   /** Whether a record of `length` bytes would fit now. */
   fits(length: number): boolean {
     const need = 4 + ((length + 3) & ~3);
-    const free = this.capacity - ((this.head - (Atomics.load(this.control, TAIL) >>> 0)) >>> 0);
     const contiguous = this.capacity - (this.head & this.mask);
-    return contiguous < need ? free >= contiguous + need : free >= need;
+    const wanted = contiguous < need ? contiguous + need : need;
+    if (this.capacity - ((this.head - this.tail) >>> 0) >= wanted) return true;
+    this.tail = Atomics.load(this.control, TAIL) >>> 0;
+    return this.capacity - ((this.head - this.tail) >>> 0) >= wanted;
   }
+
 }
 
 /** The consuming side. Not thread-safe: one consumer thread only. */
 export class RingReader extends RingSide {
   private tail: number;
   private head: number;
+  /** a waiter registered by arm() is pending, and what it calls when rung */
+  private armed = false;
+  private rang: () => void = () => {};
 
   constructor(sab: SharedArrayBuffer, bell?: Doorbell) {
     super(sab, bell);
@@ -206,38 +220,45 @@ export class RingReader extends RingSide {
   }
 
   /**
-   * Resolve when data may be available. Sets SLEEPING, re-checks, and waits on the doorbell, so the
-   * producer's next publish wakes it (and `wake()` does, for a stop flag). See sleepOnDoorbell for
-   * why the hot path waits without a timeout.
+   * Be woken by the producer's next publish while awaiting other things as well: sets SLEEPING
+   * and, unless one is pending already, registers a waiter that calls `rang` when the producer
+   * rings (or `wake()`s). Returns false, with SLEEPING cleared, when data is published already.
+   * One waiter at a time: `disarm()` only clears SLEEPING, and the next arm() re-uses the waiter.
    */
-  async waitForData(timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
-    if (this.peekPublished()) return;
-    await sleepOnDoorbell(this.bell, () => this.peekPublished(), timeoutMs);
+  arm(rang: () => void): boolean {
+    const { cells, index } = this.bell;
+    Atomics.store(cells, index, 1);
+    if (this.peekPublished()) {
+      Atomics.store(cells, index, 0);
+      return false;
+    }
+    this.rang = rang;
+    if (this.armed) return true;
+    // No timeout: a finite one makes the engine post a delayed task per wait, which wakes this
+    // thread's event loop twice whether or not the doorbell rang (a wake-up measured 16–18 µs of
+    // CPU with a 100 ms timeout and 9–11 µs without; bench/micro.ts, "doorbell"). The store-then-
+    // re-check order above cannot miss a publish, and a stop flag comes with a wake().
+    const res = Atomics.waitAsync(cells, index, 1);
+    if (!res.async) {
+      // Rung between the store and the wait.
+      Atomics.store(cells, index, 0);
+      return false;
+    }
+    this.armed = true;
+    void res.value.then(() => {
+      this.armed = false;
+      Atomics.store(cells, index, 0);
+      this.rang();
+    });
+    return true;
+  }
+
+  /** Busy again: the producer need not ring (a pending waiter stays for the next arm()). */
+  disarm(): void {
+    Atomics.store(this.bell.cells, this.bell.index, 0);
   }
 
   private peekPublished(): boolean {
     return this.tail !== this.head || (Atomics.load(this.control, HEAD) >>> 0) !== this.tail;
   }
-}
-
-/**
- * Mark the doorbell as sleeping, re-check `ready`, and wait until a producer rings it or the timeout
- * passes. Never blocks the thread: it uses Atomics.waitAsync, as a thread with sockets must.
- *
- * A finite timeout is not free: the engine posts a delayed task for it on every wait, which wakes
- * this thread's own event loop once to schedule a timer and again when that timer fires, whether or
- * not the doorbell rang first. A wake-up measured 16–18 µs of CPU with a 100 ms timeout and 9–11 µs
- * without (bench/micro.ts, "doorbell"), so the rings' consumers wait with none: the store-then-
- * re-check order above cannot miss a publish, and a stop flag comes with a wake().
- */
-export async function sleepOnDoorbell(bell: Doorbell, ready: () => boolean, timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
-  const { cells, index } = bell;
-  Atomics.store(cells, index, 1);
-  if (ready()) {
-    Atomics.store(cells, index, 0);
-    return;
-  }
-  const res = Atomics.waitAsync(cells, index, 1, timeoutMs);
-  if (res.async) await res.value;
-  Atomics.store(cells, index, 0);
 }

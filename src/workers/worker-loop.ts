@@ -38,7 +38,7 @@ import {
 
 const BATCH = 512;
 const TIMER_MS = 100;
-/** How often a worker with writes out looks at its ring when no reply has come meanwhile. */
+/** How often a busy worker with writes out looks at its ring when no reply has come meanwhile. */
 const POLL_MS = 1;
 
 export class WorkerLoop implements SinkEvents {
@@ -116,16 +116,22 @@ export class WorkerLoop implements SinkEvents {
           await new Promise<void>((r) => setImmediate(r));
           continue;
         }
-        if (this.blocked || this.sink.inFlight > 0) {
-          // Blocked: until the sink reports progress (a reply, a connection up or down) or the
-          // next tick; progress that came while this thread was elsewhere has cleared the flag.
-          // Busy (writes out): their replies wake this thread anyway, and it looks at the ring
-          // then, or within POLL_MS; not asleep on the doorbell, so main need not wake it.
-          await this.nextProgress(this.blocked ? 0 : POLL_MS);
+        if (this.blocked) {
+          // Until the sink reports progress (a reply, a connection up or down) or the next tick;
+          // progress that came while this thread was elsewhere has cleared the flag.
+          await this.nextProgress(0);
           continue;
         }
-        // Idle: main's next publish wakes it; so does the pool's stop().
-        await this.inbound.waitForData();
+        if (this.sink.inFlight > 0) {
+          // Busy (writes out): their replies wake this thread anyway, and it looks at the ring
+          // then, or within POLL_MS; not asleep on the doorbell, so main need not wake it.
+          await this.nextProgress(POLL_MS);
+          continue;
+        }
+        // Idle: main's next publish wakes this thread; so does the pool's stop().
+        if (!this.inbound.arm(this.progressed)) continue;
+        await this.nextProgress(0);
+        this.inbound.disarm();
       }
       await this.finishInFlight();
     } finally {
@@ -274,7 +280,7 @@ export class WorkerLoop implements SinkEvents {
     for (let i = 0; i < pending.length; i += 3) this.post(pending[i]!, pending[i + 1]!, pending[i + 2]!);
   }
 
-  /** Resolve at the sink's next progress, or after `pollMs` (0: no timer). */
+  /** Resolve at the sink's next progress (or the inbound doorbell, when armed), or after `pollMs` (0: no timer). */
   private nextProgress(pollMs: number): Promise<void> {
     return new Promise<void>((r) => {
       this.unblock = r;

@@ -81,6 +81,10 @@ describe('management', () => {
     expect(workers).toBe(stats.ships);
     expect(sample(text, 'ferry_destination_results_total{result="0"}') + sample(text, 'ferry_destination_results_total{result="2"}')).toBe(stats.ships);
     expect(sample(text, 'ferry_records_in_flight')).toBe(0);
+    // Every connection has closed and the workers are past every record: the arena is all free.
+    expect(sample(text, 'ferry_source_arena_slabs{state="lent"}')).toBe(0);
+    expect(sample(text, 'ferry_source_arena_slabs{state="retired"}')).toBe(0);
+    expect(sample(text, 'ferry_source_arena_slabs{state="free"}')).toBeGreaterThanOrEqual(16);
 
     const json = (await (await fetch(`${base}/manage/rest/v1/metrics`)).json()) as Array<{ name: string; values: Array<{ value: number; labels: Record<string, string> }> }>;
     const requests = json.find((m) => m.name === 'aerospike_xdr_proxy_requests')!;

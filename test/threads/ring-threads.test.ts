@@ -127,7 +127,7 @@ describe('ring across two threads', () => {
   }, 60_000);
 
   it('wakes a consumer that sleeps on an empty ring, record after record', async () => {
-    // One record at a time: the consumer empties the ring and goes back to waitForData() each round,
+    // One record at a time: the consumer empties the ring and goes back to arm() each round,
     // so every publish meets a consumer that is asleep or about to be. A lost wake-up hangs here.
     const total = 20_000;
     const sab = newRingBuffer(256);

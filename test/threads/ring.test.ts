@@ -284,25 +284,38 @@ describe('ring: single thread', () => {
 });
 
 describe('ring: waking the consumer', () => {
-  it('waitForData() resolves at once when data is published', async () => {
-    const { writer, reader } = ringAt(64, 0);
+  /** Resolves when `reader`'s doorbell rings (at once when data is published already). */
+  const rung = (reader: RingReader): Promise<void> =>
+    new Promise<void>((r) => {
+      if (!reader.arm(r)) r();
+    });
+
+  it('arm() returns false, doorbell down, when data is published already', () => {
+    const { sab, writer, reader } = ringAt(64, 0);
     write(writer, Buffer.from('x'));
     writer.publish();
-    await reader.waitForData(1e9);
+    expect(reader.arm(() => {})).toBe(false);
+    expect(control(sab)[SLEEPING]).toBe(0);
     expect(reader.peek()).toBe(4);
   });
 
-  it('waitForData() resolves on a zero timeout with nothing published', async () => {
-    const { sab, reader } = ringAt(64, 0);
-    await reader.waitForData(0);
-    expect(reader.peek()).toBe(-1);
+  it('disarm() takes the doorbell down: a publish then rings nothing', async () => {
+    const { sab, writer, reader } = ringAt(64, 0);
+    let rings = 0;
+    expect(reader.arm(() => rings++)).toBe(true);
+    expect(control(sab)[SLEEPING]).toBe(1);
+    reader.disarm();
     expect(control(sab)[SLEEPING]).toBe(0);
+    write(writer, Buffer.from('x'));
+    expect(writer.publish()).toBe(false);
+    for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+    expect(rings).toBe(0);
   });
 
   it('a sleeping consumer is woken by publish(), not before', async () => {
     const { sab, writer, reader } = ringAt(64, 0);
     let woke = false;
-    const waiting = reader.waitForData(2 ** 31 - 1).then(() => {
+    const waiting = rung(reader).then(() => {
       woke = true;
     });
     // The consumer has said it sleeps and is parked on the doorbell.
@@ -313,12 +326,24 @@ describe('ring: waking the consumer', () => {
     write(writer, Buffer.from('wake'));
     for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
     expect(woke).toBe(false);
-    writer.publish();
+    expect(writer.publish()).toBe(true);
     // publish() took the doorbell down as it rang it.
     expect(control(sab)[SLEEPING]).toBe(0);
     await waiting;
     expect(woke).toBe(true);
     expect(readAll(reader)).toEqual([Buffer.from('wake')]);
+  });
+
+  it('a waiter left by an earlier arm() serves the next one, once', async () => {
+    const { writer, reader } = ringAt(64, 0);
+    const calls: string[] = [];
+    expect(reader.arm(() => calls.push('first'))).toBe(true);
+    reader.disarm();
+    expect(reader.arm(() => calls.push('second'))).toBe(true);
+    write(writer, Buffer.from('x'));
+    expect(writer.publish()).toBe(true);
+    for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+    expect(calls).toEqual(['second']);
   });
 
   it('a shared doorbell is rung by whichever ring publishes', async () => {
@@ -328,7 +353,7 @@ describe('ring: waking the consumer', () => {
     const readerA = new RingReader(a, bell);
     const writerB = new RingWriter(b, bell);
     const readerB = new RingReader(b, bell);
-    const waiting = readerA.waitForData(2 ** 31 - 1);
+    const waiting = rung(readerA);
     expect(bell.cells[bell.index]).toBe(1);
     // The ring's own SLEEPING word is not used with a shared bell.
     expect(control(a)[SLEEPING]).toBe(0);
@@ -342,7 +367,7 @@ describe('ring: waking the consumer', () => {
 
   it('wake() releases a sleeping consumer with nothing published', async () => {
     const { writer, reader } = ringAt(64, 0);
-    const waiting = reader.waitForData(2 ** 31 - 1);
+    const waiting = rung(reader);
     writer.wake();
     await waiting;
     expect(reader.peek()).toBe(-1);
