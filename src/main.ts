@@ -495,11 +495,13 @@ function ringBytesFor(maxRecords: number, workers: number): number {
 }
 
 /**
- * The source arena as big as the rings together, within 16–128 slabs: what it holds is what the
- * rings would have held as copies, plus one slab per connection reading. Pages nobody reads into
- * are never touched, and a connection that finds no slab free reads into its own buffer and has
- * its records copied instead, so a small arena slows nothing down to a stop.
+ * The source arena half as big as the rings together, within 16–64 slabs. It holds the backlog the
+ * rings would have held as copies (a slab is freed only once the workers are past its last record,
+ * so it holds a little more), plus one slab per connection reading. When every slab is held by
+ * records the workers have not passed, intake waits (as at a full ring), which bounds memory; a
+ * connection that finds no slab free only because others are reading reads into its own buffer
+ * and has its records copied instead. Pages nobody reads into are never touched.
  */
 function arenaSlabsFor(ringBytes: number, workers: number): number {
-  return Math.min(128, Math.max(16, Math.ceil((ringBytes * workers) / SLAB_BYTES)));
+  return Math.min(64, Math.max(16, Math.ceil((ringBytes * workers) / 2 / SLAB_BYTES)));
 }

@@ -296,7 +296,16 @@ export class WorkerPool {
   }
 
   fits(worker: number, buf: Buffer, length: number): boolean {
-    return this.lanes[worker]!.writer.fits(buf === this.arena.bytes ? INBOUND_REF_SIZE : INBOUND_HEADER + length);
+    const writer = this.lanes[worker]!.writer;
+    if (buf === this.arena.bytes) return writer.fits(INBOUND_REF_SIZE);
+    // A copy (a connection without a slab, an inflated message, an HTTP/2 body) waits while every
+    // slab is held by records the workers have not passed: memory stays bounded by the arena and
+    // the backlog, not by the arena plus rings full of copies. Lent slabs alone never stop it.
+    if (this.slabs.freeSlabs === 0 && this.slabs.retired > 0) {
+      this.reclaimSlabs();
+      if (this.slabs.freeSlabs === 0) return false;
+    }
+    return writer.fits(INBOUND_HEADER + length);
   }
 
   dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void {

@@ -87,6 +87,36 @@ describe('source flow control', () => {
     expect(checked).toBe(20_000);
   });
 
+  it('a stalled destination and big records: intake waits once the arena is held, and the ring does not fill with copies instead', async () => {
+    // 8 connections × 256 records of 64 KiB offered (128 MiB) against an arena of 16 slabs (16 MiB)
+    // and a cap of 4,096 records: the arena, not the cap, must stop the reading.
+    const started = await startFerry(double, { service: { 'worker-threads': 1, 'max-concurrent-records': 4096, 'ack-deadline': 9000 }, aerospike: { timeouts: { write: 9000 } } });
+    ferry = started.ferry;
+    const f = started.ferry;
+    double.faults.stall = true;
+    const source = new XdrSource(loadOptions(started.port, { keys: 3000, changes: 3000, workload: 'insert', object: 'B65536', set: 'arena', probeEvery: 0 }));
+    const run = source.run();
+    await until(() => f.arenaSlabs().free === 0 && f.stats.readPauses > 0, 10_000, 'the arena to be held and reading to pause');
+    // Settled: no more records come in while the workers pass none.
+    await new Promise((r) => setTimeout(r, 300));
+    const held = f.inFlight();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(f.inFlight()).toBe(held);
+    expect(held).toBeLessThan(4096);
+    // The ring holds references into the arena, plus at most what each connection read into its
+    // own 256 KiB buffer when it found no slab free (copied once a slab was free again): 8 × 256
+    // KiB, not the ring's 8 MiB.
+    expect(f.workers()[0]!.ringUsedBytes).toBeLessThan(8 * 256 * 1024 + held * 64);
+    expect(f.arenaSlabs().retired + f.arenaSlabs().lent).toBe(16);
+    double.faults.stall = false;
+    const stats = await run;
+    expect(stats.acks).toBe(3000);
+    expect(stats.abandons).toBe(0);
+    const { checked, mismatches } = await verifyFinalState(client, source);
+    expect(mismatches).toEqual([]);
+    expect(checked).toBe(3000);
+  });
+
   it('destination pipelines full: records wait for room, none is answered with the retry code', async () => {
     // One worker and one connection of depth 4: 2,048 records offered at once against room for 4,
     // so nearly every offer finds the only connection full.
