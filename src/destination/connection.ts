@@ -80,6 +80,8 @@ export class DestinationConnection implements FrameSink {
    * made the collector run a full mark-compact (a pause of several ms) every second or two.
    */
   private spare: Buffer | null = null;
+  /** the pipeline position just past the spare's last request */
+  private spareEnd = 0;
   private outPos = 0;
   private flushedPos = 0;
   private backoffMs = BACKOFF_MIN_MS;
@@ -211,6 +213,7 @@ export class DestinationConnection implements FrameSink {
       const old = this.out;
       this.out = (length <= CHUNK ? this.takeSpare() : null) ?? Buffer.allocUnsafe(Math.max(CHUNK, length));
       this.spare = old.length === CHUNK ? old : null;
+      this.spareEnd = this.tail;
       this.outPos = 0;
       this.flushedPos = 0;
     }
@@ -221,8 +224,8 @@ export class DestinationConnection implements FrameSink {
   private takeSpare(): Buffer | null {
     const spare = this.spare;
     if (spare === null) return null;
-    // Requests are answered in order and the spare's precede out's: only the oldest can be in it.
-    if (this.head !== this.tail && this.chunks[this.head & this.mask] === spare) return null;
+    // Requests are answered in order: the spare is free of them once the head has passed its last.
+    if (((this.head - this.spareEnd) | 0) < 0) return null;
     if (this.socket !== null && this.socket.writableLength > 0) return null;
     this.spare = null;
     return spare;
