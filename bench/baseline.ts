@@ -181,6 +181,10 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
     }
     const loads: BaselineLoad[] = [];
     for (const def of defs) {
+      // The double keeps every record in its own heap: emptied before each load, so that its
+      // collector's pauses do not grow with what earlier loads wrote (late in a run they reached
+      // 250–500 ms, and set the p99 of whichever path was running).
+      await double?.clear();
       const rounds: Record<Path, Round[]> = { direct: [], relay: [], ferry: [] };
       for (let r = 1; r <= def.rounds; r++) {
         for (const path of PATHS) rounds[path].push(await runRound(def.lanes(path), targets[path].at, targets[path].measured));

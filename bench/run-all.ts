@@ -172,7 +172,7 @@ runMain(async () => {
     'The floor Ferry must beat on CPU: bench/naive-relay.ts, one thread, one upstream socket per source connection, frames forwarded as read (type 4 inflated), ' +
       `replies piped back, run with Ferry's node flags. Each load runs straight into the destination, through the relay and through Ferry (${baseline.settings.workers} worker threads) in turn, ` +
       `for its rounds (${baseline.settings.rounds}, and ${baseline.settings.rateRounds} at the fixed rate); each figure is the median of its own rounds, after a warm-up of ` +
-      `${baseline.settings.warmup.toLocaleString('en-US')} changes each way. One relay and one Ferry serve every load of a destination.`,
+      `${baseline.settings.warmup.toLocaleString('en-US')} changes each way. One relay and one Ferry serve every load of a destination; the double's store is emptied before each load (it keeps every record in its heap, and the pauses of its collector grew with it).`,
     '',
     '- CPU µs / record: user+sys of the relay\'s or Ferry\'s process (/proc/<pid>/stat) over the load ÷ records. Split by thread (/proc/<pid>/task): main is the thread whose id is the pid, ' +
       'workers Ferry\'s busiest others (as many as worker threads), helpers the rest (V8\'s compiler and GC threads, libuv\'s pool). On Node 20 every thread is named "node", so the split goes by CPU, not by name.',

@@ -59,6 +59,13 @@ export class Double {
     return new Double(proc, { host: '127.0.0.1', port });
   }
 
+  /** Empty the double's store (SIGUSR2) and wait until it says it has. */
+  async clear(): Promise<void> {
+    const ack = this.proc.waitForJson('the store cleared', (v) => v.cleared === true, 5_000);
+    this.proc.child.kill('SIGUSR2');
+    await ack;
+  }
+
   /** Flip the double's stall (SIGUSR1 toggles it) and wait until it says it has. */
   async setStall(on: boolean): Promise<void> {
     const ack = this.proc.waitForJson('the stall toggle', (v) => v.stall === on, 5_000);

@@ -5,7 +5,8 @@
 // once listening; closes on SIGTERM or SIGINT. --nodes runs a DoubleCluster on free ports.
 // --stall starts it with record requests held (faults.stall); SIGUSR1 toggles the stall and
 // prints {"stall":true|false} once it has taken effect, so a benchmark in another process can
-// stall and release the destination.
+// stall and release the destination. SIGUSR2 forgets every stored record and prints
+// {"cleared":true}, so a benchmark can start a load with an empty store.
 // A separate process is what the official client needs: its connect() tends the cluster
 // synchronously on the JavaScript thread, so a double in the same thread could never answer.
 
@@ -71,6 +72,11 @@ process.on('SIGUSR1', () => {
   stalled = !stalled;
   for (const s of servers) s.faults.stall = stalled;
   process.stdout.write(`${JSON.stringify({ stall: stalled })}\n`);
+});
+
+process.on('SIGUSR2', () => {
+  for (const s of servers) s.clearStore();
+  process.stdout.write(`${JSON.stringify({ cleared: true })}\n`);
 });
 
 let closing = false;

@@ -88,6 +88,11 @@ export class AerospikeDouble implements InfoContext {
   private boundPort = 0;
   private id = '';
 
+  /** Forget every stored record (a cluster's nodes share one store). */
+  clearStore(): void {
+    this.store.clear();
+  }
+
   private constructor(opts: DoubleOptions, security: SecurityPolicy | undefined) {
     this.host = opts.host ?? '127.0.0.1';
     this.namespaces = [...(opts.namespaces ?? ['test'])];

@@ -58,6 +58,12 @@ export class RecordStore {
     }
   }
 
+  /** Forget every record of every namespace. */
+  clear(): void {
+    for (const records of this.spaces.values()) records.clear();
+    for (const sets of this.partitions.values()) for (const set of sets) set.clear();
+  }
+
   hasNamespace(ns: string): boolean {
     return this.spaces.has(ns);
   }
