@@ -21,7 +21,7 @@
  * `resume()` offers it again.
  */
 
-import { FrameError, type FrameSink } from '../protocol/index.js';
+import { FrameError, type FrameSink, checkFrameHeader } from '../protocol/index.js';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from '../protocol/constants.js';
 import type { ReadArena } from './types.js';
 
@@ -144,13 +144,7 @@ export class InPlaceReader {
   }
 
   private check(buf: Buffer, at: number): FrameError {
-    const version = buf[at]!;
-    const type = buf[at + 1]!;
-    let err = FrameError.None;
-    if (type < MessageType.Info || type > MessageType.Compressed) err = FrameError.BadType;
-    // A server tolerates version 0 on security messages.
-    else if (version !== PROTO_VERSION && !(version === 0 && type === MessageType.Security)) err = FrameError.BadVersion;
-    else if (buf.readUInt16BE(at + 2) * 0x100000000 + buf.readUInt32BE(at + 4) > this.maxBody) err = FrameError.TooLarge;
+    const err = checkFrameHeader(buf, at, this.maxBody);
     if (err !== FrameError.None) {
       this.failed = err;
       this.lastBadHeader = Buffer.from(buf.subarray(at, at + PROTO_HEADER_SIZE));
