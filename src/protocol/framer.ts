@@ -77,6 +77,28 @@ export function countFrames(buf: Buffer, start: number, end: number, maxBody: nu
   return n;
 }
 
+/**
+ * A stream's header check, shared by the framers of a byte stream: the first bad header fails the
+ * stream for good (every later call returns the same error), and its 8 bytes are kept for the log
+ * line.
+ */
+export class StreamHeaders {
+  failed: FrameError = FrameError.None;
+  /** the offending 8 header bytes, once the stream has failed */
+  lastBadHeader: Buffer | null = null;
+
+  constructor(readonly maxBody: number) {}
+
+  check(buf: Buffer, at: number): FrameError {
+    const err = checkFrameHeader(buf, at, this.maxBody);
+    if (err !== FrameError.None) {
+      this.failed = err;
+      this.lastBadHeader = Buffer.from(buf.subarray(at, at + PROTO_HEADER_SIZE));
+    }
+    return err;
+  }
+}
+
 export class Framer {
   private readonly header = Buffer.alloc(PROTO_HEADER_SIZE);
   private headerFill = 0;
@@ -86,11 +108,16 @@ export class Framer {
   private partialFill = 0;
   /** rest of a chunk not yet handed out because the sink refused a frame */
   private held: Buffer | null = null;
-  private failed: FrameError = FrameError.None;
-  /** the offending 8 header bytes of the last error, for the log line */
-  lastBadHeader: Buffer | null = null;
+  private readonly headers: StreamHeaders;
 
-  constructor(private readonly maxBody: number) {}
+  constructor(maxBody: number) {
+    this.headers = new StreamHeaders(maxBody);
+  }
+
+  /** the offending 8 header bytes of the last error, for the log line */
+  get lastBadHeader(): Buffer | null {
+    return this.headers.lastBadHeader;
+  }
 
   /** Bytes buffered but not yet delivered (held rest plus a partial frame). */
   get bufferedBytes(): number {
@@ -106,7 +133,7 @@ export class Framer {
    * frame, the rest is held, `paused` turns true, and the caller stops reading until `resume()`.
    */
   push(chunk: Buffer, sink: FrameSink): FrameError {
-    if (this.failed !== FrameError.None) return this.failed;
+    if (this.headers.failed !== FrameError.None) return this.headers.failed;
     if (this.held !== null) {
       // The caller should not read while paused; keep the order anyway.
       this.held = Buffer.concat([this.held, chunk]);
@@ -117,7 +144,7 @@ export class Framer {
 
   /** Deliver what was held back. Returns FrameError.None or the stream's error. */
   resume(sink: FrameSink): FrameError {
-    if (this.failed !== FrameError.None) return this.failed;
+    if (this.headers.failed !== FrameError.None) return this.headers.failed;
     const held = this.held;
     if (held === null) return FrameError.None;
     this.held = null;
@@ -158,7 +185,7 @@ export class Framer {
         pos += take;
         if (this.headerFill < PROTO_HEADER_SIZE) return FrameError.None;
         this.headerFill = 0;
-        const err = this.check(this.header, 0);
+        const err = this.headers.check(this.header, 0);
         if (err !== FrameError.None) return err;
         type = this.header[1]!;
         bodyLen = this.header.readUIntBE(2, 6);
@@ -174,7 +201,7 @@ export class Framer {
         pos = bodyStart + bodyLen;
         continue;
       }
-      const err = this.check(chunk, pos);
+      const err = this.headers.check(chunk, pos);
       if (err !== FrameError.None) return err;
       type = chunk[pos + 1]!;
       bodyLen = chunk.readUIntBE(pos + 2, 6);
@@ -193,7 +220,7 @@ export class Framer {
   }
 
   private startPartial(type: number, bodyLen: number, chunk: Buffer, from: number): void {
-    // Length was checked against maxBody in check(): this allocation is bounded.
+    // Length was checked against maxBody in headers.check(): this allocation is bounded.
     this.partial = Buffer.allocUnsafe(bodyLen);
     this.partialType = type;
     this.partialFill = chunk.copy(this.partial, 0, from);
@@ -207,14 +234,5 @@ export class Framer {
     body.copy(out, PROTO_HEADER_SIZE);
     rest.copy(out, PROTO_HEADER_SIZE + body.length);
     return out;
-  }
-
-  private check(buf: Buffer, at: number): FrameError {
-    const err = checkFrameHeader(buf, at, this.maxBody);
-    if (err !== FrameError.None) {
-      this.failed = err;
-      this.lastBadHeader = Buffer.from(buf.subarray(at, at + PROTO_HEADER_SIZE));
-    }
-    return err;
   }
 }

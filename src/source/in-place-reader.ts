@@ -21,7 +21,7 @@
  * `resume()` offers it again.
  */
 
-import { FrameError, type FrameSink, checkFrameHeader } from '../protocol/index.js';
+import { FrameError, type FrameSink, StreamHeaders } from '../protocol/index.js';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from '../protocol/constants.js';
 import type { ReadArena } from './types.js';
 
@@ -42,19 +42,22 @@ export class InPlaceReader {
   private cursor = 0;
   private fill = 0;
   private own: Buffer | null = null;
-  private failed: FrameError = FrameError.None;
+  private readonly headers: StreamHeaders;
   private closed = false;
   /** the sink refused the message at the cursor: nothing more is framed until resume() */
   paused = false;
-  /** the offending 8 header bytes of the stream's error, for the log line */
-  lastBadHeader: Buffer | null = null;
-
   constructor(
     private readonly arena: ReadArena,
     private readonly maxBody: number,
   ) {
+    this.headers = new StreamHeaders(maxBody);
     this.bytes = arena.bytes;
     this.moveTo(MIN_READ);
+  }
+
+  /** the offending 8 header bytes of the stream's error, for the log line */
+  get lastBadHeader(): Buffer | null {
+    return this.headers.lastBadHeader;
   }
 
   /** Bytes read and not yet handed out. */
@@ -79,7 +82,7 @@ export class InPlaceReader {
     // Closed: the read went into DISCARD, and the old slab may be another connection's now.
     if (this.closed) return FrameError.None;
     this.fill += n;
-    return this.paused ? this.failed : this.frame(sink);
+    return this.paused ? this.headers.failed : this.frame(sink);
   }
 
   /** A chunk from a 'data' event (a TLS socket): copy it in, then frame. */
@@ -97,7 +100,7 @@ export class InPlaceReader {
         if (err !== FrameError.None || this.closed) return err;
       }
     }
-    return this.failed;
+    return this.headers.failed;
   }
 
   /** Offer the refused message again, and what follows it. */
@@ -116,7 +119,7 @@ export class InPlaceReader {
   }
 
   private frame(sink: FrameSink): FrameError {
-    if (this.failed !== FrameError.None) return this.failed;
+    if (this.headers.failed !== FrameError.None) return this.headers.failed;
     const buf = this.bytes;
     const fill = this.fill;
     let pos = this.cursor;
@@ -125,7 +128,7 @@ export class InPlaceReader {
       const bodyLength = buf.readUInt16BE(pos + 2) * 0x100000000 + buf.readUInt32BE(pos + 4);
       // The usual header passes with three comparisons; anything else gets the full check.
       if (buf[pos] !== PROTO_VERSION || type < MessageType.Info || type > MessageType.Compressed || bodyLength > this.maxBody) {
-        const err = this.check(buf, pos);
+        const err = this.headers.check(buf, pos);
         if (err !== FrameError.None) return err;
       }
       const start = pos + PROTO_HEADER_SIZE;
@@ -143,20 +146,11 @@ export class InPlaceReader {
     return FrameError.None;
   }
 
-  private check(buf: Buffer, at: number): FrameError {
-    const err = checkFrameHeader(buf, at, this.maxBody);
-    if (err !== FrameError.None) {
-      this.failed = err;
-      this.lastBadHeader = Buffer.from(buf.subarray(at, at + PROTO_HEADER_SIZE));
-    }
-    return err;
-  }
-
   /** Make room for `want` more bytes after the unframed ones, and for the whole message begun. */
   private ensureRoom(want: number): void {
     const unframed = this.fill - this.cursor;
     let need = unframed + want;
-    if (unframed >= PROTO_HEADER_SIZE && this.failed === FrameError.None) {
+    if (unframed >= PROTO_HEADER_SIZE && this.headers.failed === FrameError.None) {
       const at = this.cursor;
       const total = PROTO_HEADER_SIZE + this.bytes.readUInt16BE(at + 2) * 0x100000000 + this.bytes.readUInt32BE(at + 4);
       // A header beyond the maximum fails when framed; room for it is never made.
