@@ -24,6 +24,7 @@
  */
 
 import { writeFileSync } from 'node:fs';
+import { FINE_BUCKETS, fineLowerMs, fineQuantileBucket, fineUpperMs } from '../src/cli/load/fine-latency.js';
 import { percentileMs } from '../src/cli/xdr-load-command.js';
 import { DEFAULT_WORKERS, intFlag, parseFlags } from './lib/args.js';
 import { type SyscallCounts, type ThreadSplit, cpuSeconds, runMain, splitThreads, syscallCounts, threadCpu } from './lib/processes.js';
@@ -117,12 +118,14 @@ interface Round {
   records: number;
   recordsPerSecond: number;
   histogram: number[];
+  fineHistogram: number[];
   /** what the relay or Ferry spent on the load; null direct */
   used: { cpu: number; syscalls: SyscallCounts; threads: ThreadSplit } | null;
 }
 
 /** The replies' histogram after the first seconds, or the whole run's when it was shorter. */
 const steadyHistogram = (s: LoadSummary): number[] => s.steady?.histogram ?? s.histogram;
+const steadyFineHistogram = (s: LoadSummary): number[] => s.steady?.fineHistogram ?? s.fineHistogram;
 
 async function runRound(lanes: string[][], target: Endpoint, measured: Measured | null): Promise<Round> {
   const before = measured === null ? null : readProc(measured.pid);
@@ -137,10 +140,18 @@ async function runRound(lanes: string[][], target: Endpoint, measured: Measured 
   const elapsedMs = Math.max(...runs.map((r) => r.summary.elapsedMs));
   const histogram = new Array<number>(32).fill(0);
   for (const r of runs) steadyHistogram(r.summary).forEach((n, i) => (histogram[i] = histogram[i]! + n));
-  return { records, recordsPerSecond: Math.round((records * 1000) / elapsedMs), histogram, used };
+  const fineHistogram = new Array<number>(FINE_BUCKETS).fill(0);
+  for (const r of runs) steadyFineHistogram(r.summary).forEach((n, i) => (fineHistogram[i] = fineHistogram[i]! + n));
+  return { records, recordsPerSecond: Math.round((records * 1000) / elapsedMs), histogram, fineHistogram, used };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
+/** The bucket holding quantile `q` in the median round, as its edges in ms. */
+function finePercentileBounds(histograms: number[][], q: number): { lowMs: number; highMs: number } {
+  const bucket = median(histograms.map((h) => fineQuantileBucket(h, q)));
+  return bucket < 0 ? { lowMs: 0, highMs: 0 } : { lowMs: fineLowerMs(bucket), highMs: fineUpperMs(bucket) };
+}
 const perRecord = (seconds: number, records: number): number => round2((seconds * 1e6) / records);
 
 function summarizeRounds(path: Path, rounds: Round[], commands: string[]): PathResult {
@@ -154,6 +165,7 @@ function summarizeRounds(path: Path, rounds: Round[], commands: string[]): PathR
     records: median(rounds.map((r) => r.records)),
     recordsPerSecond: median(rounds.map((r) => r.recordsPerSecond)),
     latencyMs: { p50: pct(0.5), p99: pct(0.99), p999: pct(0.999) },
+    fineP99Ms: finePercentileBounds(rounds.map((r) => r.fineHistogram), 0.99),
     cpuMicrosPerRecord: measured ? median(rounds.map(cpu)) : null,
     threads: measured ? { main: thread('main'), workers: path === 'ferry' ? thread('workers') : null, helpers: thread('helpers') } : null,
     per100Records: measured ? { reads: per100('reads'), writes: per100('writes'), sleeps: per100('sleeps') } : null,

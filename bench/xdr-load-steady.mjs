@@ -7,10 +7,11 @@
 // is cold: at 20,000 changes/s into a warm destination, 8% of that second's replies take over
 // 64 ms. In a 10-second run that alone sets the p99, whatever the path under test does. The
 // summary is xdr-load's own (same flags, same fields, same exit code), plus
-//   steady: { afterS, ships, shipsPerSecond, latencyMs: { p50, p99, p999 }, histogram }  from S s to the end
-//           (histogram: replies per log2-µs bucket, so runs of parallel loads can be merged)
+//   steady: { afterS, ships, shipsPerSecond, latencyMs: { p50, p99, p999 }, histogram, fineHistogram }
+//           from S s to the end (histogram: replies per log2-µs bucket; fineHistogram: per eighth of
+//           one, src/cli/load/fine-latency.ts; so runs of parallel loads can be merged)
 //   cpuSeconds                                                              this process, over the run
-//   histogram                                                               the whole run's, as in steady
+//   histogram, fineHistogram                                                the whole run's, as in steady
 // SIGTERM and SIGINT stop making changes; the run ends once everything in flight is answered.
 
 import { parseXdrLoadArgs, percentileMs, summarize } from '../dist/cli/xdr-load-command.js';
@@ -42,7 +43,7 @@ process.once('SIGTERM', stop);
 
 let mark = null;
 const timer = setTimeout(() => {
-  mark = { latency: [...source.stats.latency], ships: source.stats.ships, atMs: source.elapsedMs() };
+  mark = { latency: [...source.stats.latency], fineLatency: [...source.stats.fineLatency], ships: source.stats.ships, atMs: source.elapsedMs() };
 }, steadyAfterS * 1000);
 const cpu0 = process.cpuUsage();
 const stats = await source.run();
@@ -59,9 +60,11 @@ if (mark !== null) {
     shipsPerSecond: Math.round((ships * 1000) / Math.max(1, elapsedMs - mark.atMs)),
     latencyMs: { p50: percentileMs(lat, 0.5), p99: percentileMs(lat, 0.99), p999: percentileMs(lat, 0.999) },
     histogram: lat,
+    fineHistogram: stats.fineLatency.map((n, b) => n - mark.fineLatency[b]),
   };
 } else summary.steady = null;
 summary.cpuSeconds = (cpu.user + cpu.system) / 1e6;
 summary.histogram = stats.latency;
+summary.fineHistogram = stats.fineLatency;
 process.stdout.write(`${JSON.stringify(summary)}\n`);
 process.exitCode = stats.abandons > 0 || stats.orderViolations > 0 ? 1 : 0;

@@ -191,11 +191,13 @@ export interface LoadSummary {
   lastConnectError?: string;
   latencyMs: { p50: number; p99: number; p999: number };
   /** from bench/xdr-load-steady.mjs: the run after its first seconds (null if it was shorter) */
-  steady: { afterS: number; ships: number; shipsPerSecond: number; latencyMs: { p50: number; p99: number; p999: number }; histogram: number[] } | null;
+  steady: { afterS: number; ships: number; shipsPerSecond: number; latencyMs: { p50: number; p99: number; p999: number }; histogram: number[]; fineHistogram: number[] } | null;
   /** the load process's own CPU over the run */
   cpuSeconds: number;
   /** replies per log2-µs bucket over the whole run (xdr-load's latency histogram) */
   histogram: number[];
+  /** the same, per eighth of a log2 bucket (src/cli/load/fine-latency.ts) */
+  fineHistogram: number[];
 }
 
 export interface LoadRun {

@@ -140,6 +140,8 @@ export interface PathResult {
   recordsPerSecond: number;
   /** ack latency as the source saw it (steady part; parallel loads' histograms merged): upper edges of log2 buckets */
   latencyMs: { p50: number; p99: number; p999: number };
+  /** the p99 to within an eighth: the edges of its bucket in the finer histogram (src/cli/load/fine-latency.ts), median of the rounds */
+  fineP99Ms: { lowMs: number; highMs: number };
   /** user+sys of the relay's or Ferry's process over the load ÷ records; null for direct */
   cpuMicrosPerRecord: number | null;
   /** by thread (bench/lib/processes.ts splitThreads), µs per record; the relay has no workers */

@@ -5,6 +5,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { finePercentileMs } from './load/fine-latency.js';
 import { parseObjectSpec } from './load/record-factory.js';
 import { type LoadStats, XdrSource, type XdrLoadOptions } from './load/xdr-source.js';
 import { FerryError } from '../errors.js';
@@ -248,6 +249,7 @@ export function summarize(stats: LoadStats, elapsedMs: number): Record<string, u
     unacknowledged: stats.unacknowledged,
     ...(stats.lastConnectError !== '' ? { lastConnectError: stats.lastConnectError } : {}),
     latencyMs: { p50: percentileMs(stats.latency, 0.5), p99: percentileMs(stats.latency, 0.99), p999: percentileMs(stats.latency, 0.999) },
+    latencyFineMs: { p50: finePercentileMs(stats.fineLatency, 0.5), p99: finePercentileMs(stats.fineLatency, 0.99), p999: finePercentileMs(stats.fineLatency, 0.999) },
   };
 }
 
@@ -280,7 +282,7 @@ export function statusLine(s: LoadStats, last: LoadStats, seconds: number, inFli
 }
 
 function snapshot(s: LoadStats): LoadStats {
-  return { ...s, latency: [...s.latency] };
+  return { ...s, latency: [...s.latency], fineLatency: [...s.fineLatency] };
 }
 
 export async function xdrLoadCommand(argv: string[]): Promise<number> {

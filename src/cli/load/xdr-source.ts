@@ -84,6 +84,7 @@ import {
   stringField,
 } from '../../protocol/index.js';
 import { type BinSpec, binsFor, integerKeyDigest, rng } from './record-factory.js';
+import { FINE_BUCKETS, fineBucketOf } from './fine-latency.js';
 
 /**
  * First size of a lane's write buffer for one round (it doubles as needed). Small, so that it comes
@@ -179,6 +180,8 @@ export interface LoadStats {
   lastConnectError: string;
   /** ack latency histogram: bucket i counts latencies in [2^i, 2^(i+1)) µs */
   latency: number[];
+  /** the same latencies, each power of two cut in eighths (fine-latency.ts) */
+  fineLatency: number[];
 }
 
 /**
@@ -261,6 +264,7 @@ export class XdrSource {
     unacknowledged: 0,
     lastConnectError: '',
     latency: new Array<number>(32).fill(0),
+    fineLatency: new Array<number>(FINE_BUCKETS).fill(0),
   };
   /** latest version per key (0 = never changed), and whether its latest change is a delete */
   readonly version: Int32Array;
@@ -686,6 +690,7 @@ export class XdrSource {
     this.stats.byCode[code] = (this.stats.byCode[code] ?? 0) + 1;
     const us = Math.max(1, Math.round((now - sent) * 1000));
     this.stats.latency[Math.min(31, 31 - Math.clz32(us))]!++;
+    this.stats.fineLatency[fineBucketOf(us)]!++;
   }
 
   /** What a record's answer means: done, shipped again later, or abandoned (lost). */
