@@ -180,7 +180,7 @@ export const aerospikeSchema = z.strictObject({
   'idle-timeout': z.number().int().min(1000).default(55000),
   // ms between cluster tending rounds
   'tend-interval': z.number().int().min(100).max(60000).default(1000),
-  'pipeline-depth': z.number().int().min(1).max(4096).default(256),
+  'pipeline-depth': z.number().int().min(1).max(4096).default(2048),
   'namespace-mapping': z.record(z.string().min(1), z.string().min(1)).default({}),
   // Ferry's extensions, named after the outbound connectors' keys: the default rules, overridden
   // per namespace, overridden per set
