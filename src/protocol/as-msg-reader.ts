@@ -12,6 +12,7 @@
  */
 
 import { AS_MSG_HEADER_SIZE, AsMsg, DIGEST_SIZE, FieldType, OP_FLAG_BIN_LUT, PARTITIONS } from './constants.js';
+import { u16be, u32be } from './big-endian.js';
 
 /** Slots of the scan result. Offsets are absolute within the scanned buffer; -1 = absent. */
 export const Scan = {
@@ -75,8 +76,8 @@ export function newScan(): Int32Array {
 export function scanRecordMessage(buf: Buffer, start: number, end: number, out: Int32Array): ScanError {
   if (end - start < AS_MSG_HEADER_SIZE) return ScanError.ShortHeader;
   if (buf[start + AsMsg.HeaderSize] !== AS_MSG_HEADER_SIZE) return ScanError.BadHeaderSize;
-  const nFields = buf.readUInt16BE(start + AsMsg.FieldCount);
-  const nOps = buf.readUInt16BE(start + AsMsg.OpCount);
+  const nFields = u16be(buf, start + AsMsg.FieldCount);
+  const nOps = u16be(buf, start + AsMsg.OpCount);
   out[Scan.NamespaceOffset] = -1;
   out[Scan.NamespaceLength] = 0;
   out[Scan.SetOffset] = -1;
@@ -91,7 +92,7 @@ export function scanRecordMessage(buf: Buffer, start: number, end: number, out: 
   let pos = start + AS_MSG_HEADER_SIZE;
   for (let i = 0; i < nFields; i++) {
     if (end - pos < 5) return ScanError.FieldOverrun;
-    const size = buf.readUInt32BE(pos);
+    const size = u32be(buf, pos);
     if (size < 1 || size > end - pos - 4) return ScanError.FieldOverrun;
     const type = buf[pos + 4]!;
     const data = pos + 5;
@@ -124,7 +125,7 @@ export function scanRecordMessage(buf: Buffer, start: number, end: number, out: 
   out[Scan.OpsOffset] = pos;
   for (let i = 0; i < nOps; i++) {
     if (end - pos < 8) return ScanError.OpOverrun;
-    const size = buf.readUInt32BE(pos);
+    const size = u32be(buf, pos);
     // size counts op, particle, flags, name length, name, optional LUT and value.
     const nameLen = buf[pos + 7]!;
     const lutLen = (buf[pos + 6]! & OP_FLAG_BIN_LUT) !== 0 ? 8 : 0;

@@ -21,7 +21,7 @@
  * `resume()` offers it again.
  */
 
-import { FrameError, type FrameSink, StreamHeaders } from '../protocol/index.js';
+import { FrameError, type FrameSink, StreamHeaders, u16be, u32be } from '../protocol/index.js';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from '../protocol/constants.js';
 import type { ReadArena } from './types.js';
 
@@ -125,7 +125,7 @@ export class InPlaceReader {
     let pos = this.cursor;
     while (fill - pos >= PROTO_HEADER_SIZE) {
       const type = buf[pos + 1]!;
-      const bodyLength = buf.readUInt16BE(pos + 2) * 0x100000000 + buf.readUInt32BE(pos + 4);
+      const bodyLength = u16be(buf, pos + 2) * 0x100000000 + u32be(buf, pos + 4);
       // The usual header passes with three comparisons; anything else gets the full check.
       if (buf[pos] !== PROTO_VERSION || type < MessageType.Info || type > MessageType.Compressed || bodyLength > this.maxBody) {
         const err = this.headers.check(buf, pos);

@@ -28,6 +28,7 @@ import {
   partitionOf,
   scanErrorText,
   scanRecordMessage,
+  u32be,
 } from '../protocol/index.js';
 import type { InFlightBudget, Resumable } from './in-flight-budget.js';
 import { HELD, type ReorderWindow } from './reorder-window.js';
@@ -82,7 +83,7 @@ function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWind
   if (lutAt >= 0) {
     // Field: [u32 size][u8 type][u64 LUT]; the low 40 bits (bytes 3..7 of the u64) are ms since
     // 2010-01-01. Read them without a BigInt.
-    const ms = buf[lutAt + 8]! * 0x100000000 + buf.readUInt32BE(lutAt + 9);
+    const ms = buf[lutAt + 8]! * 0x100000000 + u32be(buf, lutAt + 9);
     stats.lag.observe((clock.epochMs - CITRUSLEAF_EPOCH_MS - ms) / 1000);
   }
   if (limits.recordLog !== null) limits.recordLog(buf, start, end);
