@@ -9,6 +9,10 @@
  *     the LUT the write policy stripped from it (two Uint32 halves; 0 = none)
  *   a node answers one connection strictly in order, so the head is always the one answered.
  *
+ * A connection has room while fewer than `depth` requests and fewer than PIPELINE_BYTES are
+ * unanswered: small records fill the depth, big ones the bytes (2,048 records of 64 KiB would
+ * otherwise be 128 MiB held for one connection).
+ *
  * Each request's bytes stay referenced until it is answered: when the connection dies, every
  * pending request is handed back with its bytes (`lost`), so it can be sent again elsewhere.
  * With security on, a new connection sends AUTHENTICATE first and is ready only once it succeeds.
@@ -47,6 +51,8 @@ export interface ConnectionOptions {
 }
 
 const CHUNK = 256 * 1024;
+/** Unanswered bytes past which a connection takes no more requests (one always fits). */
+export const PIPELINE_BYTES = 8 * 1024 * 1024;
 const MAX_REPLY = 16 * 1024 * 1024;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 5000;
@@ -72,6 +78,8 @@ export class DestinationConnection implements FrameSink {
   private readonly mask: number;
   private head = 0;
   private tail = 0;
+  /** bytes of the requests between head and tail */
+  private pendingBytes = 0;
   private out: Buffer = Buffer.allocUnsafe(CHUNK);
   /**
    * The chunk before `out`, kept for reuse once nothing refers to it: no request in flight lies
@@ -130,7 +138,7 @@ export class DestinationConnection implements FrameSink {
   }
 
   get hasRoom(): boolean {
-    return this.state === State.Ready && this.inFlight < this.opts.depth;
+    return this.state === State.Ready && this.inFlight < this.opts.depth && this.pendingBytes < PIPELINE_BYTES;
   }
 
   open(): void {
@@ -190,6 +198,7 @@ export class DestinationConnection implements FrameSink {
     }
     const slot = this.head & this.mask;
     this.head = (this.head + 1) >>> 0;
+    this.pendingBytes -= this.lengths[slot]!;
     const code = buf[start + 5]!;
     const chunk = this.chunks[slot]!;
     this.chunks[slot] = undefined;
@@ -252,6 +261,7 @@ export class DestinationConnection implements FrameSink {
     this.offsets[slot] = this.outPos;
     this.lengths[slot] = length;
     this.tail = (this.tail + 1) >>> 0;
+    this.pendingBytes += length;
     this.outPos += length;
   }
 
@@ -290,6 +300,7 @@ export class DestinationConnection implements FrameSink {
       const off = this.offsets[slot]!;
       this.events.lost(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, chunk.subarray(off, off + this.lengths[slot]!), this.timedOut, this.luts[slot * 2]!, this.luts[slot * 2 + 1]!);
     }
+    this.pendingBytes = 0;
     // The lost requests keep views of these chunks (they are sent again from them): never reused.
     this.out = Buffer.allocUnsafe(CHUNK);
     this.spare = null;

@@ -1,6 +1,6 @@
 import { type Server, type Socket, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ConnectionEvents, DestinationConnection } from '../../src/destination/connection.js';
+import { type ConnectionEvents, DestinationConnection, PIPELINE_BYTES } from '../../src/destination/connection.js';
 
 /**
  * A destination connection writes its requests into 256 KiB chunks and reuses the chunk before
@@ -82,5 +82,63 @@ describe('destination connection: chunk reuse', () => {
       expect(l.bytes.length).toBe(REQUEST);
       expect(l.bytes.every((b) => b === fill(l.seq))).toBe(true);
     }
+  });
+});
+
+describe('destination connection: room', () => {
+  /** A connection to a node that reads everything and answers nothing; resolves once it is up. */
+  async function openSilent(depth: number): Promise<DestinationConnection> {
+    const port = await silentNode(Number.POSITIVE_INFINITY);
+    let up: () => void = () => {};
+    const ready = new Promise<void>((r) => (up = r));
+    const events: ConnectionEvents = {
+      reply: () => {
+        throw new Error('the node answers nothing');
+      },
+      lost: () => {},
+      progress: () => {},
+      up: () => up(),
+      down: () => {},
+      failed: (_addr, reason) => {
+        throw new Error(`connect failed: ${reason}`);
+      },
+      authRefused: () => {},
+    };
+    const conn = new DestinationConnection({ addr: { host: '127.0.0.1', port, tlsName: undefined }, tls: null, depth, connectTimeoutMs: 2000, greeting: () => null }, events);
+    conn.open();
+    await ready;
+    return conn;
+  }
+
+  /** Commit `size`-byte requests while the connection has room; returns how many it took. */
+  function fillUp(conn: DestinationConnection, size: number, most: number): number {
+    let n = 0;
+    while (conn.hasRoom && n < most) {
+      const at = conn.reserve(size);
+      conn.buffer.fill(0, at, at + size);
+      conn.commit(size, 1, n, 0, performance.now());
+      n++;
+    }
+    return n;
+  }
+
+  it('small requests fill the depth', async () => {
+    const conn = await openSilent(64);
+    expect(fillUp(conn, 300, 1000)).toBe(64);
+    expect(conn.inFlight).toBe(64);
+    conn.close();
+  });
+
+  it('big requests stop at the byte limit, long before the depth', async () => {
+    const conn = await openSilent(2048);
+    const size = 64 * 1024;
+    expect(fillUp(conn, size, 2048)).toBe(PIPELINE_BYTES / size);
+    conn.close();
+  });
+
+  it('a request bigger than the byte limit still goes, alone', async () => {
+    const conn = await openSilent(2048);
+    expect(fillUp(conn, PIPELINE_BYTES + 1, 10)).toBe(1);
+    conn.close();
   });
 });
