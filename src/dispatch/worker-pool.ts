@@ -337,7 +337,8 @@ export class WorkerPool {
   /**
    * Publish every touched ring, except to a worker that sleeps and was woken less than
    * dispatchDelayMs ago (with less than DELAY_BATCH_BYTES waiting): its records wait for the
-   * window to end, so a steady stream wakes each worker about once per window.
+   * window to end, so a steady stream wakes each worker about once per window. A worker at a
+   * light rate (control.prompt) is rung at once.
    */
   private readonly publishNow = (): void => {
     this.publishScheduled = false;
@@ -350,7 +351,8 @@ export class WorkerPool {
     for (const w of this.touched) {
       const lane = this.lanes[w]!;
       const writer = lane.writer;
-      if (delay > 0 && writer.consumerSleeping()) {
+      // A worker at a light rate asks for every batch at once (control.prompt).
+      if (delay > 0 && writer.consumerSleeping() && !lane.control.prompt) {
         const wait = lane.lastWake + delay - now;
         if (wait > 0 && writer.unpublished() < DELAY_BATCH_BYTES) {
           dueIn = Math.min(dueIn, wait);

@@ -40,6 +40,15 @@ const BATCH = 512;
 const TIMER_MS = 100;
 /** How often a busy worker with writes out looks at its ring when no reply has come meanwhile. */
 const POLL_MS = 1;
+/**
+ * Below this many records a second (measured over each TIMER_MS), a busy worker also sleeps on its
+ * doorbell, and main rings it for each batch (control.prompt). At 20,000 records/s into a real
+ * server that took the median ack from ~3.6 to ~1.5 ms, for 6–8 µs more CPU per record: about a
+ * seventh of a core at this rate. Above it, batches gathered over POLL_MS are worth more than the
+ * millisecond (done at every rate, the wake-ups cost 5–14% more CPU at saturation and 4–5% of
+ * the throughput).
+ */
+const PROMPT_BELOW_PER_S = 25_000;
 
 export class WorkerLoop implements SinkEvents {
   private readonly inbound: RingReader;
@@ -67,6 +76,8 @@ export class WorkerLoop implements SinkEvents {
   private unblock: (() => void) | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private recordsSeen = 0;
+  /** records taken by the last tick, for the rate that sets control.prompt */
+  private recordsAtTick = 0;
   private publishScheduled = false;
 
   constructor(private readonly task: WorkerTask) {
@@ -96,6 +107,9 @@ export class WorkerLoop implements SinkEvents {
     // The interval also keeps this thread's event loop alive: a pending Atomics.waitAsync does not.
     const timer = setInterval(() => {
       this.counters[WorkerCounter.Heartbeat]!++;
+      const records = this.counters[WorkerCounter.Records]!;
+      this.control.prompt = ((records - this.recordsAtTick) * 1000) / TIMER_MS < PROMPT_BELOW_PER_S;
+      this.recordsAtTick = records;
       // An idle worker takes a new policy too: a reloaded transform module is imported now, while
       // the file is as main checked it, not at the next record.
       this.checkPolicy();
@@ -124,7 +138,14 @@ export class WorkerLoop implements SinkEvents {
         }
         if (this.sink.inFlight > 0) {
           // Busy (writes out): their replies wake this thread anyway, and it looks at the ring
-          // then, or within POLL_MS; not asleep on the doorbell, so main need not wake it.
+          // then, or within POLL_MS. At a light rate it sleeps on the doorbell too, so a new
+          // batch is sent at once rather than at the next look.
+          if (this.control.prompt) {
+            if (!this.inbound.arm(this.progressed)) continue;
+            await this.nextProgress(POLL_MS);
+            this.inbound.disarm();
+            continue;
+          }
           await this.nextProgress(POLL_MS);
           continue;
         }
