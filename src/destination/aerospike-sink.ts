@@ -13,7 +13,11 @@
  * Failover: writes lost with a connection (node down, timeout) keep their place in `inflight[p]`
  * and wait in the retry queue, in order, to be sent again to the partition's master as the map
  * then names it, within `retryWindowMs`; past that they are answered ConnectionLost/Timeout (the
- * source gets the retry code). New writes for such a partition wait behind them.
+ * source gets the retry code). `held[p]` counts a partition's writes in the queue: while it is
+ * above 0, new writes for the partition wait, even once some of its lost writes went out again
+ * (a newer change must not overtake an older one still queued). A lost write goes out again on
+ * the connection its partition's other writes are in flight on, if any (`inflight[p] − held[p]`
+ * live writes, all on `pinned[p]`), so two writes of a partition are never on two connections.
  *
  * Each in-flight write carries a tag through its connection, so nothing else is kept per write:
  *
@@ -74,6 +78,8 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   private pools: Array<NodePool | null> = [];
   private readonly inflight = new Uint32Array(PARTITIONS);
   private readonly pinned: Array<DestinationConnection | null> = new Array<DestinationConnection | null>(PARTITIONS).fill(null);
+  /** writes of each partition waiting in `retries` (counted in `inflight` too) */
+  private readonly held = new Uint32Array(PARTITIONS);
   private retries: Retry[] = [];
   /** map namespace index per route, refreshed with the map; KEEP_NAMESPACE: the record's own */
   private mappedIndex: number[] = [];
@@ -207,6 +213,8 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     let ns = guarded ? this.namespaceOf(data, scan, mapping) : -1;
     let conn: DestinationConnection | null;
     if (this.inflight[p]! > 0) {
+      // Lost writes of the partition wait to go out again: this one waits behind them.
+      if (this.held[p]! > 0) return false;
       // Pinned: stay on the connection the partition's writes are in flight on.
       conn = this.pinned[p]!;
       if (conn === null || !conn.hasRoom) return false;
@@ -300,11 +308,13 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       const partition = r.tag & PARTITION_MASK;
       if (this.now > r.deadline) {
         this.inflight[partition]!--;
+        this.held[partition]!--;
         this.events.done(r.connection, r.seq, r.timedOut ? Outcome.Timeout : Outcome.ConnectionLost);
         continue;
       }
-      const ns = this.namespaceOfMessage(r.bytes);
-      const conn = this.choose(partition, ns);
+      // Writes of the partition already out again (or never lost) fix the connection.
+      const live = this.inflight[partition]! - this.held[partition]! > 0;
+      const conn = live ? this.pinned[partition]! : this.choose(partition, this.namespaceOfMessage(r.bytes));
       if (conn === null || !conn.hasRoom) {
         blocked = true;
         keep.push(r);
@@ -313,6 +323,7 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
       const at = conn.reserve(r.bytes.length);
       r.bytes.copy(conn.buffer, at);
       conn.commit(r.bytes.length, r.connection, r.seq, r.tag, this.now, r.lutHi, r.lutLo);
+      this.held[partition]!--;
       this.pinned[partition] = conn;
       this.resent++;
     }
@@ -352,6 +363,7 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     // Writes still waiting for a route get no second chance now.
     for (const r of this.retries) this.events.done(r.connection, r.seq, Outcome.ConnectionLost);
     this.retries = [];
+    this.held.fill(0);
     await this.deadLetters?.close();
   }
 
@@ -386,9 +398,11 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
   }
 
   lost(connection: number, seq: number, tag: number, bytes: Buffer, timedOut: boolean, lutHi: number, lutLo: number): void {
-    // Still counted in inflight[partition], and pinned nowhere: later writes for the partition wait
-    // until this one is sent again (resend() pins the partition to its new connection).
+    // Still counted in inflight[partition], and held: later writes for the partition wait until
+    // every held one is sent again (resend() pins the partition to its new connection). Every
+    // live write of the partition was on this connection, so none is left in flight elsewhere.
     this.pinned[tag & PARTITION_MASK] = null;
+    this.held[tag & PARTITION_MASK]!++;
     this.retries.push({ connection, seq, tag, bytes, deadline: performance.now() + this.settings.retryWindowMs, timedOut, lutHi, lutLo });
   }
 
