@@ -163,6 +163,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
         ringBytes,
         arenaSlabs: arenaSlabsFor(ringBytes, s.workerThreads),
         dispatchDelayMs: s.dispatchDelayMs,
+        promptBelowPerS: s.promptBelowPerS,
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),
         task: { destination, faults: this.options.faults ?? {} },
         policy: this.policy,

@@ -36,6 +36,8 @@ export interface FerryConfig {
     readonly maxInFlightPerConnection: number;
     readonly slowReaderMs: number;
     readonly dispatchDelayMs: number;
+    /** `service.prompt-below`: records/s per worker under which batches go at once (0 = never) */
+    readonly promptBelowPerS: number;
     /** how long start-up waits for the destination to answer */
     readonly startupTimeoutMs: number;
     /** CPUs worker i is pinned to: cpus[i % length]; empty = no pinning */
@@ -256,6 +258,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
       maxInFlightPerConnection: Math.min(s['max-in-flight-per-connection'], s['max-concurrent-records']),
       slowReaderMs: s['slow-reader-timeout'],
       dispatchDelayMs: s['dispatch-delay'],
+      promptBelowPerS: s['prompt-below'],
       startupTimeoutMs: s['startup-timeout'],
       cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
       security: sourceSecurity(s.security, s.protocol),

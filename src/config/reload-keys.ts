@@ -21,6 +21,7 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   'service.worker-threads': 'restart',
   'service.cpu-affinity': 'restart',
   'service.dispatch-delay': 'restart',
+  'service.prompt-below': 'restart',
   'service.max-frame-size': 'restart',
   'service.max-in-flight-per-connection': 'restart',
   'service.startup-timeout': 'restart',

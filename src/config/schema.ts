@@ -97,6 +97,9 @@ export const serviceSchema = z.strictObject({
   'slow-reader-timeout': z.number().int().min(1000).max(3_600_000).default(30_000),
   // least ms between two wake-ups of one worker by the main thread (0 = wake at once)
   'dispatch-delay': z.number().int().min(0).max(10).default(1),
+  // records/s per worker below which a worker takes each batch at once, without the dispatch
+  // delay or its 1 ms poll (0 = never)
+  'prompt-below': z.number().int().min(0).max(10_000_000).default(25_000),
   'cpu-affinity': z.union([z.boolean(), z.array(z.number().int().min(0).max(4095)).min(1)]).default(false),
   // ms `ferry run` waits at start-up for the destination (and each etcd mirror) to answer before
   // it gives up with exit 3

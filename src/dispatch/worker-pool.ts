@@ -57,6 +57,8 @@ export interface PoolOptions {
    * steady traffic costs a worker at most one wake-up per window instead of one per few records.
    */
   dispatchDelayMs: number;
+  /** a worker taking fewer records a second than this asks for every batch at once (0 = never) */
+  promptBelowPerS: number;
   workerFile: URL;
   task: Pick<WorkerTask, 'destination' | 'faults'>;
   /** the write policy the workers start with (updatePolicy() replaces it) */
@@ -250,6 +252,7 @@ export class WorkerPool {
       diagnostics: lane.diagnosticsSab,
       policy: this.policySab,
       deadLetters: lane.deadLettersSab,
+      promptBelowPerS: this.opts.promptBelowPerS,
       cpus: this.opts.cpus.length === 0 ? [] : [this.opts.cpus[w % this.opts.cpus.length]!],
       // A replacement worker must not crash again on purpose.
       faults: lane.restarts === 0 ? this.opts.task.faults : {},

@@ -78,6 +78,8 @@ export interface WorkerTask {
   deadLetters: SharedArrayBuffer;
   destination: DestinationSettings;
   faults: WorkerFaults;
+  /** below this many records a second the worker sets control.prompt (service.prompt-below; 0 = never) */
+  promptBelowPerS: number;
   /** CPUs to pin this worker's thread to (service.cpu-affinity); empty = no pinning */
   cpus: number[];
 }

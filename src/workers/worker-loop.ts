@@ -40,15 +40,6 @@ const BATCH = 512;
 const TIMER_MS = 100;
 /** How often a busy worker with writes out looks at its ring when no reply has come meanwhile. */
 const POLL_MS = 1;
-/**
- * Below this many records a second (measured over each TIMER_MS), a busy worker also sleeps on its
- * doorbell, and main rings it for each batch (control.prompt). At 20,000 records/s into a real
- * server that took the median ack from ~3.6 to ~1.5 ms, for 6–8 µs more CPU per record: about a
- * seventh of a core at this rate. Above it, batches gathered over POLL_MS are worth more than the
- * millisecond (done at every rate, the wake-ups cost 5–14% more CPU at saturation and 4–5% of
- * the throughput).
- */
-const PROMPT_BELOW_PER_S = 25_000;
 
 export class WorkerLoop implements SinkEvents {
   private readonly inbound: RingReader;
@@ -107,8 +98,14 @@ export class WorkerLoop implements SinkEvents {
     // The interval also keeps this thread's event loop alive: a pending Atomics.waitAsync does not.
     const timer = setInterval(() => {
       this.counters[WorkerCounter.Heartbeat]!++;
+      // Below service.prompt-below (measured over each tick), a busy worker also sleeps on its
+      // doorbell, and main rings it for each batch (control.prompt). At 20,000 records/s into a
+      // real server that took the median ack from ~3.6 to ~1.5 ms, for 6–8 µs more CPU per record.
+      // Above it, batches gathered over POLL_MS are worth more than the millisecond (done at every
+      // rate, the wake-ups cost 5–14% more CPU at saturation and 4–5% of the throughput).
       const records = this.counters[WorkerCounter.Records]!;
-      this.control.prompt = ((records - this.recordsAtTick) * 1000) / TIMER_MS < PROMPT_BELOW_PER_S;
+      const below = this.task.promptBelowPerS;
+      this.control.prompt = below > 0 && ((records - this.recordsAtTick) * 1000) / TIMER_MS < below;
       this.recordsAtTick = records;
       // An idle worker takes a new policy too: a reloaded transform module is imported now, while
       // the file is as main checked it, not at the next record.
