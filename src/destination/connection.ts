@@ -101,7 +101,7 @@ export class DestinationConnection implements FrameSink {
   private idleClosing = false;
   /** closed for good */
   private shutDown = false;
-  /** last time a reply arrived or the pipeline went from empty to busy */
+  /** last time bytes arrived from the node or the pipeline went from empty to busy */
   lastProgress = 0;
   /** last time a request was committed, for idle close */
   lastUsed = 0;
@@ -146,6 +146,8 @@ export class DestinationConnection implements FrameSink {
     this.state = State.Connecting;
     this.lastUsed = performance.now();
     const socket = openSocket(this.opts.addr, this.opts.tls, (chunk) => {
+      // One clock read per read of replies, not per reply.
+      this.lastProgress = performance.now();
       const err = this.framer.push(chunk, this);
       if (err !== FrameError.None) socket.destroy(new Error('malformed reply from destination'));
       this.events.progress();
@@ -202,7 +204,6 @@ export class DestinationConnection implements FrameSink {
     const code = buf[start + 5]!;
     const chunk = this.chunks[slot]!;
     this.chunks[slot] = undefined;
-    this.lastProgress = performance.now();
     if (!isPermanentDestinationCode(code)) {
       this.events.reply(this.ids[slot * 3]!, this.ids[slot * 3 + 1]!, this.ids[slot * 3 + 2]!, code, null, null);
       return true;
