@@ -36,6 +36,23 @@ async function silentNode(expectBytes: number): Promise<number> {
   return (server!.address() as { port: number }).port;
 }
 
+/** Events of a connection to a node that answers nothing: `up`, `down` and `lost` as the test wants them. */
+function silentEvents(on: { up: () => void; down?: () => void; lost?: (seq: number, bytes: Buffer) => void }): ConnectionEvents {
+  return {
+    reply: () => {
+      throw new Error('the node answers nothing');
+    },
+    lost: (_connection, seq, _partition, bytes) => on.lost?.(seq, bytes),
+    progress: () => {},
+    up: () => on.up(),
+    down: () => on.down?.(),
+    failed: (_addr, reason) => {
+      throw new Error(`connect failed: ${reason}`);
+    },
+    authRefused: () => {},
+  };
+}
+
 function fill(seq: number): number {
   return (seq * 37 + 11) & 0xff;
 }
@@ -49,19 +66,7 @@ describe('destination connection: chunk reuse', () => {
     const ready = new Promise<void>((r) => (up = r));
     let down: () => void = () => {};
     const closed = new Promise<void>((r) => (down = r));
-    const events: ConnectionEvents = {
-      reply: () => {
-        throw new Error('the node answers nothing');
-      },
-      lost: (_connection, seq, _partition, bytes) => lost.push({ seq, bytes: Buffer.from(bytes) }),
-      progress: () => {},
-      up: () => up(),
-      down: () => down(),
-      failed: (_addr, reason) => {
-        throw new Error(`connect failed: ${reason}`);
-      },
-      authRefused: () => {},
-    };
+    const events = silentEvents({ up: () => up(), down: () => down(), lost: (seq, bytes) => lost.push({ seq, bytes: Buffer.from(bytes) }) });
     const conn = new DestinationConnection({ addr: { host: '127.0.0.1', port, tlsName: undefined }, tls: null, depth: 64, connectTimeoutMs: 2000, greeting: () => null }, events);
     conn.open();
     await ready;
@@ -91,19 +96,7 @@ describe('destination connection: room', () => {
     const port = await silentNode(Number.POSITIVE_INFINITY);
     let up: () => void = () => {};
     const ready = new Promise<void>((r) => (up = r));
-    const events: ConnectionEvents = {
-      reply: () => {
-        throw new Error('the node answers nothing');
-      },
-      lost: () => {},
-      progress: () => {},
-      up: () => up(),
-      down: () => {},
-      failed: (_addr, reason) => {
-        throw new Error(`connect failed: ${reason}`);
-      },
-      authRefused: () => {},
-    };
+    const events = silentEvents({ up: () => up() });
     const conn = new DestinationConnection({ addr: { host: '127.0.0.1', port, tlsName: undefined }, tls: null, depth, connectTimeoutMs: 2000, greeting: () => null }, events);
     conn.open();
     await ready;

@@ -157,6 +157,17 @@ function readInto(reader: InPlaceReader, src: Buffer, sink: FrameSink): FrameErr
 }
 
 /** Every message delivered and nothing left buffered; closing gives every slab back. Tallies the run. */
+/** One property run's setup: a fresh arena, the messages on the wire, a reader and a sink refusing a quarter. */
+function streamCase(specs: MsgSpec[], seed: number): { pool: SlabPool; rnd: () => number; msgs: Msg[]; stream: Buffer; cuts: number[]; reader: InPlaceReader; sink: CheckingSink } {
+  const pool = new SlabPool(newArenaBuffer(SLABS), 1);
+  const rnd = prng(seed);
+  const msgs = specs.map(build);
+  const { stream, cuts } = wire(msgs);
+  const reader = new InPlaceReader(pool, MAX_BODY);
+  const sink = new CheckingSink(msgs, pool, () => rnd() < 0.25);
+  return { pool, rnd, msgs, stream, cuts, reader, sink };
+}
+
 function expectDrained(reader: InPlaceReader, sink: CheckingSink, messages: number, pool: SlabPool, seen: { fromArena: number; fromOwn: number; refused: number }): void {
   expect(sink.next).toBe(messages);
   expect(reader.bufferedBytes).toBe(0);
@@ -175,13 +186,8 @@ describe('InPlaceReader: framing', () => {
     const seen = { fromArena: 0, fromOwn: 0, refused: 0, big: 0 };
     fc.assert(
       fc.property(streamArb, ([specs, seed]) => {
-        const pool = new SlabPool(newArenaBuffer(SLABS), 1);
-        const rnd = prng(seed);
-        const msgs = specs.map(build);
-        const { stream, cuts } = wire(msgs);
-        const reader = new InPlaceReader(pool, MAX_BODY);
+        const { pool, rnd, msgs, stream, cuts, reader, sink } = streamCase(specs, seed);
         const bigSeen: boolean[] = [];
-        const sink = new CheckingSink(msgs, pool, () => rnd() < 0.25);
         const checkBig = {
           onFrame(type: number, buf: Buffer, start: number, end: number): boolean {
             const i = sink.next;
@@ -216,12 +222,7 @@ describe('InPlaceReader: framing', () => {
     const seen = { fromArena: 0, fromOwn: 0, refused: 0 };
     fc.assert(
       fc.property(streamArb, ([specs, seed]) => {
-        const pool = new SlabPool(newArenaBuffer(SLABS), 1);
-        const rnd = prng(seed);
-        const msgs = specs.map(build);
-        const { stream, cuts } = wire(msgs);
-        const reader = new InPlaceReader(pool, MAX_BODY);
-        const sink = new CheckingSink(msgs, pool, () => rnd() < 0.25);
+        const { pool, rnd, msgs, stream, cuts, reader, sink } = streamCase(specs, seed);
         let pos = 0;
         while (pos < stream.length) {
           resumeAll(reader, sink);
