@@ -6,10 +6,10 @@
  *   original length counts those 8 bytes too.
  */
 
-import { constants, deflateSync, inflateSync } from 'node:zlib';
+import { constants, createInflate, deflateSync, inflateSync } from 'node:zlib';
+import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from './constants.js';
 
 const MIN_CHUNK = constants.Z_MIN_CHUNK;
-import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from './constants.js';
 
 export const enum InflateError {
   None = 0,
@@ -37,35 +37,111 @@ export function inflateErrorText(err: InflateError): string {
   }
 }
 
-export type InflateResult = { error: InflateError.None; message: Buffer } | { error: Exclude<InflateError, InflateError.None> };
+type InflateFailure = Exclude<InflateError, InflateError.None>;
+
+export type InflateResult = { error: InflateError.None; message: Buffer } | { error: InflateFailure };
 
 /**
- * Inflate a type-4 body into the type-3 message it carries (proto header included). The declared
- * length is checked against `maxMessage` before inflating, and inflation itself is capped, so a
- * small message cannot expand past the cap (a zlib bomb).
+ * The zlib inflate state Node keeps behind a stream (its native handle), driven synchronously: the
+ * calls `inflateSync` makes for each message, without building a stream per message. One state
+ * serves every message (reset between them), and output goes into a buffer kept for reuse.
+ * Measured on 330-byte records: 0.6–0.7 µs each, against 3.0–3.7 µs for `inflateSync` (which also
+ * allocates the output and the 32 KiB window each time).
  */
-export function inflateRecordMessage(buf: Buffer, start: number, end: number, maxMessage: number): InflateResult {
-  if (end - start < 8) return { error: InflateError.ShortBody };
-  const declared = buf.readBigUInt64BE(start);
-  if (declared > BigInt(maxMessage)) return { error: InflateError.TooLarge };
-  let message: Buffer;
-  try {
-    // The default finish flush requires the whole stream, adler32 trailer included: a truncated or
+interface ZlibHandle {
+  writeSync(flush: number, input: Uint8Array, inOffset: number, inLength: number, output: Uint8Array, outOffset: number, outLength: number): void;
+  reset(): void;
+  onerror: (message: string, errno: number) => void;
+}
+
+/** The handle of a fresh Inflate stream, or null when this Node does not have the expected shape. */
+function inflateHandle(): { handle: ZlibHandle; state: Uint32Array } | null {
+  const stream = createInflate() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown };
+  const handle = stream._handle;
+  const state = stream._writeState;
+  if (handle === undefined || typeof handle.writeSync !== 'function' || typeof handle.reset !== 'function' || !(state instanceof Uint32Array) || state.length < 2) return null;
+  return { handle: handle as ZlibHandle, state };
+}
+
+/** Output room kept between messages; a message that needs more gets a buffer of its own. */
+const SCRATCH_BYTES = 64 * 1024;
+
+/**
+ * Inflates type-4 bodies one after another. A message returned is a view of the inflater's own
+ * buffer: valid until the next call (the caller copies what it keeps).
+ */
+export class RecordInflater {
+  private readonly zlib: { handle: ZlibHandle; state: Uint32Array } | null;
+  private scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  private failed = false;
+
+  /** `reuseState: false` inflates each message with `inflateSync`, as a Node without the handle does. */
+  constructor(reuseState = true) {
+    this.zlib = reuseState ? inflateHandle() : null;
+    if (this.zlib !== null) {
+      // Errors arrive here, synchronously, during writeSync (in place of the stream's handler, which
+      // would destroy the stream).
+      this.zlib.handle.onerror = () => {
+        this.failed = true;
+      };
+    }
+  }
+
+  /** Whether messages go through the one reused zlib state (false: inflateSync each). */
+  get reusesState(): boolean {
+    return this.zlib !== null;
+  }
+
+  /**
+   * Inflate a type-4 body into the type-3 message it carries (proto header included). The declared
+   * length is checked against `maxMessage` before inflating, and inflation stops one byte past the
+   * declared length, so a small message cannot expand past it (a zlib bomb).
+   */
+  inflate(buf: Buffer, start: number, end: number, maxMessage: number): InflateResult {
+    if (end - start < 8) return { error: InflateError.ShortBody };
+    const declared = buf.readBigUInt64BE(start);
+    if (declared > BigInt(maxMessage)) return { error: InflateError.TooLarge };
+    const length = Number(declared);
+    const got = this.zlib === null ? inflateOnce(buf.subarray(start + 8, end), length) : this.inflateInPlace(buf, start + 8, end, length);
+    if (typeof got === 'number') return { error: got };
+    const message = got;
+    if (message.length !== length) return { error: InflateError.LengthMismatch };
+    if (message.length < PROTO_HEADER_SIZE || message[0] !== PROTO_VERSION || message[1] !== MessageType.Record) {
+      return { error: InflateError.NotARecord };
+    }
+    if (message.readUIntBE(2, 6) !== message.length - PROTO_HEADER_SIZE) return { error: InflateError.LengthMismatch };
+    return { error: InflateError.None, message };
+  }
+
+  private inflateInPlace(buf: Buffer, start: number, end: number, length: number): Buffer | InflateFailure {
+    const { handle, state } = this.zlib!;
+    // One byte of room past the declared length: filling it means the stream runs longer.
+    const room = length + 1;
+    const out = room <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(room);
+    this.failed = false;
+    // The finish flush requires the whole stream, adler32 trailer included: a truncated or
     // corrupted stream is an error, not a short message.
+    handle.writeSync(constants.Z_FINISH, buf, start, end - start, out, 0, room);
+    const left = state[0]!;
+    const failed = this.failed;
+    handle.reset();
+    if (failed) return InflateError.BadStream;
+    if (left === 0) return InflateError.LengthMismatch;
+    return out.subarray(0, room - left);
+  }
+}
+
+/** `inflateSync`, capped one byte past the declared length. */
+function inflateOnce(stream: Buffer, length: number): Buffer | InflateFailure {
+  try {
     // Output chunks sized to the message, not zlib's default 16 KiB: a compressed record is a few
     // hundred bytes, and the default buffer made each inflate ~30% dearer (and fed the collector).
-    const size = Number(declared) + 1;
-    message = inflateSync(buf.subarray(start + 8, end), { maxOutputLength: size, chunkSize: Math.max(MIN_CHUNK, size) });
+    const size = length + 1;
+    return inflateSync(stream, { maxOutputLength: size, chunkSize: Math.max(MIN_CHUNK, size) });
   } catch (err) {
     const code = (err as { code?: string }).code;
-    return { error: code === 'ERR_BUFFER_TOO_LARGE' ? InflateError.TooLarge : InflateError.BadStream };
+    return code === 'ERR_BUFFER_TOO_LARGE' ? InflateError.LengthMismatch : InflateError.BadStream;
   }
-  if (message.length !== Number(declared)) return { error: InflateError.LengthMismatch };
-  if (message.length < PROTO_HEADER_SIZE || message[0] !== PROTO_VERSION || message[1] !== MessageType.Record) {
-    return { error: InflateError.NotARecord };
-  }
-  if (message.readUIntBE(2, 6) !== message.length - PROTO_HEADER_SIZE) return { error: InflateError.LengthMismatch };
-  return { error: InflateError.None, message };
 }
 
 /** Wrap a whole type-3 message (header included) as a type-4 message. */

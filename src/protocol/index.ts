@@ -5,7 +5,7 @@ export { Scan, ScanError, newScan, partitionOf, scanErrorText, scanRecordMessage
 export { DecodeError, type DecodedOp, type DecodedRecordMessage, decodeRecordMessage } from './as-msg-decoder.js';
 export { REPLY_SIZE, type RecordRequest, type RequestField, type RequestOp, encodeRecordRequest, lutField, stringField, writeReply } from './as-msg-writer.js';
 export { BufferWriter } from './buffer-writer.js';
-export { InflateError, compressRecordMessage, inflateErrorText, inflateRecordMessage } from './compression.js';
+export { InflateError, RecordInflater, compressRecordMessage, inflateErrorText } from './compression.js';
 export { CREDENTIAL_SALT, SecurityCommand, SecurityField, type SecurityMessage, encodeSecurityMessage, parseSecurityMessage, credentialOf } from './security.js';
 export { encodeInfoReply, encodeInfoRequest, parseInfoReply, parseInfoRequest } from './info.js';
 export { lutFromUnixMs, lutSourceId, lutToUnixMs } from './lut.js';

@@ -19,11 +19,11 @@ import {
   Info2,
   MessageType,
   PROTO_HEADER_SIZE,
+  RecordInflater,
   ResultCode,
   Scan,
   ScanError,
   inflateErrorText,
-  inflateRecordMessage,
   newScan,
   partitionOf,
   scanErrorText,
@@ -35,8 +35,9 @@ import { HELD, type ReorderWindow } from './reorder-window.js';
 import type { SourceStats } from './source-stats.js';
 import type { Clock, RecordRouter, SessionLimits } from './types.js';
 
-/** Shared scratch for scans: sessions run on one thread, one frame at a time. */
+/** Shared scratch for scans and inflation: sessions run on one thread, one frame at a time. */
 const scan = newScan();
+const inflater = new RecordInflater();
 
 /** What became of a record (a string instead: it is malformed, and why). */
 export const enum Intake {
@@ -67,7 +68,8 @@ export interface IntakeOwner extends Resumable {
 /** Take a type 3 or type 4 message whose body is `buf[start, end)`. */
 export function takeRecord(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWindow, type: number, buf: Buffer, start: number, end: number): Intake | string {
   if (type === MessageType.Compressed) {
-    const res = inflateRecordMessage(buf, start, end, ctx.limits.maxFrame);
+    // The inflated message is the inflater's until the next one: dispatch copies it into the ring.
+    const res = inflater.inflate(buf, start, end, ctx.limits.maxFrame);
     if (res.error !== InflateError.None) return inflateErrorText(res.error);
     ctx.stats.compressed++;
     return takeScanned(ctx, owner, window, res.message, PROTO_HEADER_SIZE, res.message.length);
