@@ -342,12 +342,17 @@ export class WorkerPool {
    * dispatchDelayMs ago (with less than DELAY_BATCH_BYTES waiting): its records wait for the
    * window to end, so a steady stream wakes each worker about once per window. A worker at a
    * light rate (control.prompt) is rung at once.
+   *
+   * While some worker is at a light rate, main also takes the results finished since its last look
+   * (it is awake anyway, and replies go out up to a poll sooner). Above that rate results wait for
+   * the poll: looking after every read as well cut replies into more, smaller writes. Measured at
+   * saturation into the real server, 3 alternating rounds: 0.77–0.95 → 0.73–0.75 reply writes per
+   * 100 records, main 1.04–1.24 → 0.92–1.00 µs per record, 96–108k → 107–113k records/s.
    */
   private readonly publishNow = (): void => {
     this.publishScheduled = false;
     this.lastTouched = -1;
-    // Awake anyway: take what the workers finished since the last look.
-    this.drainCompletions();
+    if (this.anyPrompt()) this.drainCompletions();
     const delay = this.opts.dispatchDelayMs;
     const now = delay > 0 ? performance.now() : 0;
     let dueIn = Number.POSITIVE_INFINITY;
@@ -440,6 +445,11 @@ export class WorkerPool {
     // One timer object for the pool's life, re-armed in place: no allocation per poll.
     if (this.pollTimer === null) this.pollTimer = setTimeout(this.poll, POLL_MS);
     else this.pollTimer.refresh();
+  }
+
+  private anyPrompt(): boolean {
+    for (const lane of this.lanes) if (lane.control.prompt) return true;
+    return false;
   }
 
   private anyOutstanding(): boolean {
