@@ -8,12 +8,14 @@
  *   ring              SAB ring: reserve, copy, publish a batch vs  MessagePort.postMessage per record
  *   reorder window    typed-array ReorderWindow               vs  Map<seq, code>
  *   encoder           WritePolicy byte patch (ns map + LUT)   vs  decode then encodeRecordRequest
+ *   type 4            RecordInflater (one zlib state, reused) vs  inflateSync per message
  *   replies           one coalesced buffer of 30-byte replies vs  one Buffer per reply + concat
  *   doorbell          waking a sleeping thread: Atomics.waitAsync without a timeout vs with one
  *                     (process CPU per wake-up, two threads ping-ponging; not per record)
  */
 
 import { MessageChannel, Worker } from 'node:worker_threads';
+import { inflateSync } from 'node:zlib';
 import { Bench } from 'tinybench';
 import { parseObjectSpec, binsFor, integerKeyDigest } from '../src/cli/load/record-factory.js';
 import { RingReader, RingWriter, newRingBuffer } from '../src/threads/ring.js';
@@ -21,13 +23,16 @@ import { WritePolicy } from '../src/destination/write-policy.js';
 import {
   FieldType,
   Framer,
+  InflateError,
   Info1,
   Info2,
   Info3,
   OpType,
   PROTO_HEADER_SIZE,
   REPLY_SIZE,
+  RecordInflater,
   Scan,
+  compressRecordMessage,
   decodeRecordMessage,
   encodeRecordRequest,
   lutField,
@@ -177,6 +182,19 @@ async function main(): Promise<void> {
       const enc = encodeRecordRequest({ info1: d.info1, info2: d.info2 & ~0x10, info3: d.info3, generation: d.generation, recordTtl: d.recordTtl, fields, ops: d.ops.map((op) => ({ op: op.op, particleType: op.particleType, name: op.name, value: op.value })) });
       sink += enc.length;
     }
+  });
+
+  // ---- type-4 inflation ----
+  const compressed = msgs.map((m) => compressRecordMessage(m));
+  const inflater = new RecordInflater();
+  bench.add('type 4: inflate through one reused zlib state (Ferry)', () => {
+    for (const c of compressed) {
+      const r = inflater.inflate(c, PROTO_HEADER_SIZE, c.length, 1 << 20);
+      if (r.error === InflateError.None) sink += r.message.length;
+    }
+  });
+  bench.add('type 4: inflateSync per message (alternative)', () => {
+    for (const c of compressed) sink += inflateSync(c.subarray(PROTO_HEADER_SIZE + 8)).length;
   });
 
   // ---- reply coalescing ----
