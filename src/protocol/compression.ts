@@ -102,9 +102,8 @@ export class RecordInflater {
     const declared = buf.readBigUInt64BE(start);
     if (declared > BigInt(maxMessage)) return { error: InflateError.TooLarge };
     const length = Number(declared);
-    const got = this.zlib === null ? inflateOnce(buf.subarray(start + 8, end), length) : this.inflateInPlace(buf, start + 8, end, length);
-    if (typeof got === 'number') return { error: got };
-    const message = got;
+    const message = this.zlib === null ? inflateOnce(buf.subarray(start + 8, end), length) : this.inflateInPlace(buf, start + 8, end, length);
+    if (typeof message === 'number') return { error: message };
     if (message.length !== length) return { error: InflateError.LengthMismatch };
     if (message.length < PROTO_HEADER_SIZE || message[0] !== PROTO_VERSION || message[1] !== MessageType.Record) {
       return { error: InflateError.NotARecord };
