@@ -7,6 +7,7 @@
  */
 
 import { constants, createInflate, deflateSync, inflateSync } from 'node:zlib';
+import { u48be } from './big-endian.js';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from './constants.js';
 
 const MIN_CHUNK = constants.Z_MIN_CHUNK;
@@ -102,17 +103,17 @@ export class RecordInflater {
     const declared = buf.readBigUInt64BE(start);
     if (declared > BigInt(maxMessage)) return { error: InflateError.TooLarge };
     const length = Number(declared);
-    const message = this.zlib === null ? inflateOnce(buf.subarray(start + 8, end), length) : this.inflateInPlace(buf, start + 8, end, length);
+    const message = this.zlib === null ? inflateOnce(buf.subarray(start + 8, end), length) : this.inflateReusing(buf, start + 8, end, length);
     if (typeof message === 'number') return { error: message };
     if (message.length !== length) return { error: InflateError.LengthMismatch };
     if (message.length < PROTO_HEADER_SIZE || message[0] !== PROTO_VERSION || message[1] !== MessageType.Record) {
       return { error: InflateError.NotARecord };
     }
-    if (message.readUIntBE(2, 6) !== message.length - PROTO_HEADER_SIZE) return { error: InflateError.LengthMismatch };
+    if (u48be(message, 2) !== message.length - PROTO_HEADER_SIZE) return { error: InflateError.LengthMismatch };
     return { error: InflateError.None, message };
   }
 
-  private inflateInPlace(buf: Buffer, start: number, end: number, length: number): Buffer | InflateFailure {
+  private inflateReusing(buf: Buffer, start: number, end: number, length: number): Buffer | InflateFailure {
     const { handle, state } = this.zlib!;
     // One byte of room past the declared length: filling it means the stream runs longer.
     const room = length + 1;

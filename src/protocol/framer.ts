@@ -12,6 +12,7 @@
  * (a view, not a copy) and hands it out again on `resume()`.
  */
 
+import { u48be } from './big-endian.js';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from './constants.js';
 
 export const enum FrameError {
@@ -53,7 +54,7 @@ export function checkFrameHeader(buf: Buffer, at: number, maxBody: number): Fram
   if (type < MessageType.Info || type > MessageType.Compressed) return FrameError.BadType;
   // A server tolerates version 0 on security messages.
   if (version !== PROTO_VERSION && !(version === 0 && type === MessageType.Security)) return FrameError.BadVersion;
-  if (buf.readUIntBE(at + 2, 6) > maxBody) return FrameError.TooLarge;
+  if (u48be(buf, at + 2) > maxBody) return FrameError.TooLarge;
   return FrameError.None;
 }
 
@@ -70,7 +71,7 @@ export function countFrames(buf: Buffer, start: number, end: number, maxBody: nu
     if (end - pos < PROTO_HEADER_SIZE) return -FrameError.Truncated;
     const err = checkFrameHeader(buf, pos, maxBody);
     if (err !== FrameError.None) return -err;
-    pos += PROTO_HEADER_SIZE + buf.readUIntBE(pos + 2, 6);
+    pos += PROTO_HEADER_SIZE + u48be(buf, pos + 2);
     if (pos > end) return -FrameError.Truncated;
     n++;
   }
@@ -188,7 +189,7 @@ export class Framer {
         const err = this.headers.check(this.header, 0);
         if (err !== FrameError.None) return err;
         type = this.header[1]!;
-        bodyLen = this.header.readUIntBE(2, 6);
+        bodyLen = u48be(this.header, 2);
         bodyStart = pos;
         if (len - pos < bodyLen) {
           this.startPartial(type, bodyLen, chunk, pos);
@@ -204,7 +205,7 @@ export class Framer {
       const err = this.headers.check(chunk, pos);
       if (err !== FrameError.None) return err;
       type = chunk[pos + 1]!;
-      bodyLen = chunk.readUIntBE(pos + 2, 6);
+      bodyLen = u48be(chunk, pos + 2);
       bodyStart = pos + PROTO_HEADER_SIZE;
       if (len - bodyStart < bodyLen) {
         this.startPartial(type, bodyLen, chunk, bodyStart);

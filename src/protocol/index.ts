@@ -11,7 +11,7 @@ export { encodeInfoReply, encodeInfoRequest, parseInfoReply, parseInfoRequest } 
 export { lutFromUnixMs, lutSourceId, lutToUnixMs } from './lut.js';
 export { type DecodedParticle, ParticleError, type ParticleValue, decodeParticle } from './particles.js';
 export { copyBytes, indexOfName } from './copy-bytes.js';
-export { u16be, u32be } from './big-endian.js';
+export { u16be, u32be, u48be } from './big-endian.js';
 export { ExpOp, ExpType, MAX_BIN_NAME, type VersionGuard, encodeVersionGuard } from './version-guard.js';
 export { type BatchReadKind, LUT_BIN, type ScanRequest, encodeBatchRead, encodeScanRequest } from './scan-request.js';
 export { ReplyCursor, type ReplyOp, replyOps } from './reply-reader.js';

@@ -21,7 +21,7 @@
  * `resume()` offers it again.
  */
 
-import { FrameError, type FrameSink, StreamHeaders, u16be, u32be } from '../protocol/index.js';
+import { FrameError, type FrameSink, StreamHeaders, u48be } from '../protocol/index.js';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from '../protocol/constants.js';
 import type { ReadArena } from './types.js';
 
@@ -125,7 +125,7 @@ export class InPlaceReader {
     let pos = this.cursor;
     while (fill - pos >= PROTO_HEADER_SIZE) {
       const type = buf[pos + 1]!;
-      const bodyLength = u16be(buf, pos + 2) * 0x100000000 + u32be(buf, pos + 4);
+      const bodyLength = u48be(buf, pos + 2);
       // The usual header passes with three comparisons; anything else gets the full check.
       if (buf[pos] !== PROTO_VERSION || type < MessageType.Info || type > MessageType.Compressed || bodyLength > this.maxBody) {
         const err = this.headers.check(buf, pos);
@@ -152,7 +152,7 @@ export class InPlaceReader {
     let need = unframed + want;
     if (unframed >= PROTO_HEADER_SIZE && this.headers.failed === FrameError.None) {
       const at = this.cursor;
-      const total = PROTO_HEADER_SIZE + this.bytes.readUInt16BE(at + 2) * 0x100000000 + this.bytes.readUInt32BE(at + 4);
+      const total = PROTO_HEADER_SIZE + u48be(this.bytes, at + 2);
       // A header beyond the maximum fails when framed; room for it is never made.
       if (total - PROTO_HEADER_SIZE <= this.maxBody && total + want > need) need = total + want;
     }
