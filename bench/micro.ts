@@ -9,6 +9,8 @@
  *   reorder window    typed-array ReorderWindow               vs  Map<seq, code>
  *   encoder           WritePolicy byte patch (ns map + LUT)   vs  decode then encodeRecordRequest
  *   type 4            RecordInflater (one zlib state, reused) vs  inflateSync per message
+ *   shared copy       records out of shared memory (odd offsets, as a socket leaves them), queued
+ *                     and copied by the native addon in one call vs TypedArray#set per record
  *   replies           one coalesced buffer of 30-byte replies vs  one Buffer per reply + concat
  *   doorbell          waking a sleeping thread: Atomics.waitAsync without a timeout vs with one
  *                     (process CPU per wake-up, two threads ping-ponging; not per record)
@@ -19,6 +21,7 @@ import { inflateSync } from 'node:zlib';
 import { Bench } from 'tinybench';
 import { parseObjectSpec, binsFor, integerKeyDigest } from '../src/cli/load/record-factory.js';
 import { RingReader, RingWriter, newRingBuffer } from '../src/threads/ring.js';
+import { SpanCopier, loadCopySpans } from '../src/threads/span-copier.js';
 import { WritePolicy } from '../src/destination/write-policy.js';
 import {
   FieldType,
@@ -195,6 +198,32 @@ async function main(): Promise<void> {
   });
   bench.add('type 4: inflateSync per message (alternative)', () => {
     for (const c of compressed) sink += inflateSync(c.subarray(PROTO_HEADER_SIZE + 8)).length;
+  });
+
+  // ---- copies out of shared memory ----
+  const arena = Buffer.from(new SharedArrayBuffer(BATCH * 1024));
+  const spots: number[] = [];
+  for (let i = 0, at = 3; i < msgs.length; i++) {
+    msgs[i]!.copy(arena, at);
+    spots.push(at);
+    at += msgs[i]!.length + 1;
+  }
+  const copier = new SpanCopier(loadCopySpans().copySpans);
+  const copyAll = (copy: (start: number, end: number, at: number) => void): void => {
+    let o = 0;
+    for (let i = 0; i < msgs.length; i++) {
+      const n = msgs[i]!.length;
+      copy(spots[i]!, spots[i]! + n, o);
+      o += n;
+    }
+    sink += o;
+  };
+  bench.add(`shared copy: queued, one call to the native addon per batch (Ferry${copier.native ? '' : '; addon not built, so copied at once'})`, () => {
+    copyAll((start, end, at) => copier.copy(arena, start, end, out, at));
+    copier.finish();
+  });
+  bench.add('shared copy: TypedArray#set per record (alternative)', () => {
+    copyAll((start, end, at) => out.set(arena.subarray(start, end), at));
   });
 
   // ---- reply coalescing ----

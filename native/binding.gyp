@@ -1,6 +1,7 @@
-# Ferry's native addon: sd_notify, the watchdog environment and per-thread CPU affinity.
-# Built by `node-gyp rebuild --directory native` from the root package's `install` script; when the
-# build fails Ferry falls back to src/management/systemd.ts's pure-TypeScript paths.
+# Ferry's native addon: sd_notify, the watchdog environment, per-thread CPU affinity, and batched
+# copies out of shared memory. Built by `node-gyp rebuild --directory native` from the root
+# package's `install` script; when the build fails Ferry falls back to src/management/systemd.ts's
+# and src/threads/span-copier.ts's pure-TypeScript paths.
 {
   "targets": [
     {

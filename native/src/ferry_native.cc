@@ -1,10 +1,15 @@
-// Ferry's native addon: the few calls a systemd service needs that Node.js cannot make itself.
+// Ferry's native addon: the few calls a systemd service needs that Node.js cannot make itself, and
+// one copy the engine makes slowly.
 //
 //   notify(state)            sd_notify(3): one datagram to the AF_UNIX socket in $NOTIFY_SOCKET
 //   watchdogUsec()           sd_watchdog_enabled(3): $WATCHDOG_USEC, if $WATCHDOG_PID is us
 //   setThreadAffinity(cpus)  sched_setaffinity(2) for the calling thread only
 //   threadId()               gettid(2) of the calling thread
 //   supported                false where these calls do not exist (anything but Linux)
+//   copySpans(sources, targets, spans, count)
+//                            memmove of `count` spans, each [source, sourceAt, target, targetAt,
+//                            length] (indexes into the two arrays of Uint8Arrays), each checked
+//                            against its buffers before it is copied; on any platform
 //
 // It is a Node-API module, so every realm that loads it (the main thread and each worker thread)
 // gets its own exports, and it keeps no state of its own: nothing here needs a lock.
@@ -205,12 +210,72 @@ constexpr bool kSupported = false;
 
 #endif
 
+// One span of copySpans: five int32s.
+constexpr size_t kSpanInts = 5;
+// Buffers one call may name on either side (src/threads/span-copier.ts stays below this).
+constexpr uint32_t kMaxBuffers = 64;
+
+struct Bytes {
+  uint8_t* data;
+  size_t length;
+};
+
+// The Uint8Arrays of `list`, at most kMaxBuffers of them, into `out`; returns how many.
+uint32_t BytesOf(Napi::Env env, const Napi::Value& value, const char* what, Bytes* out) {
+  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string("copySpans: ") + what + " must be an array");
+  Napi::Array list = value.As<Napi::Array>();
+  const uint32_t n = list.Length();
+  if (n > kMaxBuffers) throw Napi::RangeError::New(env, std::string("copySpans: more than 64 ") + what);
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsTypedArray() || item.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, std::string("copySpans: ") + what + " must hold Uint8Arrays");
+    }
+    Napi::Uint8Array bytes = item.As<Napi::Uint8Array>();
+    out[i] = Bytes{bytes.Data(), bytes.ByteLength()};
+  }
+  return n;
+}
+
+// Copies between memory the engine may share with other threads (a SharedArrayBuffer) with a
+// plain memmove: V8's own copies of shared memory go byte by byte unless both sides share their
+// alignment to 8. The caller guarantees that no other thread writes the spans meanwhile.
+Napi::Value CopySpans(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes sources[kMaxBuffers];
+  Bytes targets[kMaxBuffers];
+  const uint32_t nSources = BytesOf(env, info[0], "sources", sources);
+  const uint32_t nTargets = BytesOf(env, info[1], "targets", targets);
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(env, "copySpans: spans must be an Int32Array");
+  }
+  Napi::Int32Array spans = info[2].As<Napi::Int32Array>();
+  if (!info[3].IsNumber()) throw Napi::TypeError::New(env, "copySpans: count must be a number");
+  const int64_t count = info[3].As<Napi::Number>().Int64Value();
+  if (count < 0 || static_cast<uint64_t>(count) * kSpanInts > spans.ElementLength()) {
+    throw Napi::RangeError::New(env, "copySpans: count beyond the spans");
+  }
+  const int32_t* s = spans.Data();
+  for (int64_t i = 0; i < count; i++, s += kSpanInts) {
+    const int32_t source = s[0], sourceAt = s[1], target = s[2], targetAt = s[3], length = s[4];
+    if (source < 0 || static_cast<uint32_t>(source) >= nSources || target < 0 || static_cast<uint32_t>(target) >= nTargets ||
+        sourceAt < 0 || targetAt < 0 || length < 0 ||
+        static_cast<size_t>(sourceAt) + static_cast<size_t>(length) > sources[source].length ||
+        static_cast<size_t>(targetAt) + static_cast<size_t>(length) > targets[target].length) {
+      throw Napi::RangeError::New(env, "copySpans: span " + std::to_string(i) + " out of bounds");
+    }
+    std::memmove(targets[target].data + targetAt, sources[source].data + sourceAt, static_cast<size_t>(length));
+  }
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("supported", Napi::Boolean::New(env, kSupported));
   exports.Set("notify", Napi::Function::New(env, Notify, "notify"));
   exports.Set("watchdogUsec", Napi::Function::New(env, WatchdogUsec, "watchdogUsec"));
   exports.Set("setThreadAffinity", Napi::Function::New(env, SetThreadAffinity, "setThreadAffinity"));
   exports.Set("threadId", Napi::Function::New(env, ThreadId, "threadId"));
+  exports.Set("copySpans", Napi::Function::New(env, CopySpans, "copySpans"));
   return exports;
 }
 

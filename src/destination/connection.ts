@@ -20,6 +20,7 @@
 
 import type { Socket } from 'node:net';
 import { FrameError, Framer, type FrameSink, MessageType, isPermanentDestinationCode } from '../protocol/index.js';
+import { spanCopier } from '../threads/index.js';
 import { type LinkAddress, type TlsSettings, openSocket } from './node-link.js';
 
 export interface ConnectionEvents {
@@ -266,8 +267,12 @@ export class DestinationConnection implements FrameSink {
     this.outPos += length;
   }
 
-  /** Send everything committed since the last flush, in one write. */
+  /**
+   * Send everything committed since the last flush, in one write. Copies still queued into the
+   * out chunk (span-copier.ts) are made first, sent or not: reserve() may move on to a new chunk.
+   */
   flush(): number {
+    spanCopier.finish();
     const n = this.outPos - this.flushedPos;
     if (n === 0 || this.socket === null || this.state !== State.Ready) return 0;
     this.socket.write(this.out.subarray(this.flushedPos, this.outPos));

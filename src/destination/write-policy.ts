@@ -43,7 +43,7 @@ import {
   indexOfName,
 } from '../protocol/index.js';
 import { createHash } from 'node:crypto';
-import type { LastWriteWinsSettings, PolicySettings } from '../threads/index.js';
+import { type LastWriteWinsSettings, type PolicySettings, spanCopier } from '../threads/index.js';
 import { NO_ROUTE, type Route, RouteTable } from './routes.js';
 
 const LUT_FIELD_SIZE = 4 + 1 + 8;
@@ -290,7 +290,9 @@ export class WritePolicy {
 
   /**
    * Write the destination message for `buf[start, end)` at `out[at]`; `length` from outputLength(),
-   * `digest` from rekey().
+   * `digest` from rekey(). Long copies out of shared memory are queued (threads/span-copier.ts):
+   * `out` holds the whole message once `spanCopier.finish()` has run, which a connection's flush()
+   * and the worker's ring release() call.
    */
   write(buf: Buffer, start: number, end: number, scan: Int32Array, m: number, out: Buffer, at: number, length: number, digest: Buffer | null = null): void {
     // The proto header: version, type, u48 BE size (a message is far below 4 GiB: top 2 bytes 0).
@@ -309,7 +311,7 @@ export class WritePolicy {
     const g = lutAt >= 0 ? this.guard : null;
     if (m === NO_ROUTE && g === null && !(this.stripLut && lutAt >= 0)) {
       // Nothing moves: one copy of fields and ops.
-      copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, header + AS_MSG_HEADER_SIZE);
+      spanCopier.copy(buf, start + AS_MSG_HEADER_SIZE, end, out, header + AS_MSG_HEADER_SIZE);
       return;
     }
     if (this.plannedBuf !== buf || this.plannedStart !== start || this.plannedRoute !== m) this.plan(buf, start, end, scan, m);
@@ -321,7 +323,7 @@ export class WritePolicy {
       e.add(d - 5, d + DIGEST_SIZE, Edit.Field, FieldType.Digest, digest);
     } else if (e.n === 0) {
       // A route that edits nothing here (no bin it names, no field it changes): one copy, as above.
-      copyBytes(buf, start + AS_MSG_HEADER_SIZE, end, out, header + AS_MSG_HEADER_SIZE);
+      spanCopier.copy(buf, start + AS_MSG_HEADER_SIZE, end, out, header + AS_MSG_HEADER_SIZE);
       return;
     }
     const o = this.applyEdits(buf, start, end, scan, m, out, header, g, lutAt);
@@ -403,14 +405,19 @@ export class WritePolicy {
   /**
    * Copy a run between two edits. A run of fields (set, key, digest: 60-odd bytes) costs copyBytes
    * its byte loop, about three times what four bytes at a time through DataViews take (measured
-   * in bench/transforms.ts); a long run (the bins) is one block copy either way. The views are
+   * in bench/transforms.ts); a long run (the bins) is one block copy, made with the record's other
+   * copies out of shared memory when it comes from there (threads/span-copier.ts). The views are
    * kept while the buffers stay the same (the worker's ring, a connection's out chunk), and
    * remembered per buffer (viewOf): the sink writes to several connections' chunks in turn, and a
    * new DataView per record cost more than all the rest of a rename.
    */
   private run(src: Buffer, start: number, end: number, dst: Buffer, at: number): void {
     const n = end - start;
-    if (n < 8 || n > 128) {
+    if (n > 128) {
+      spanCopier.copy(src, start, end, dst, at);
+      return;
+    }
+    if (n < 8) {
       copyBytes(src, start, end, dst, at);
       return;
     }

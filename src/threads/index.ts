@@ -11,3 +11,4 @@ export { SnapshotCell, SnapshotFormatError } from './snapshot.js';
 export { type DeadLetterSettings, type DestinationSettings, type WorkerFaults, type WorkerTask } from './worker-task.js';
 export { IDENTITY_RULE, type LastWriteWinsSettings, type PolicySettings, type RouteRule, type RoutingSettings, type TransformSettings, newPolicyBuffer, policyCell } from './write-policy.js';
 export { SLAB_BYTES, newArenaBuffer, slabOf } from './arena.js';
+export { SpanCopier, loadCopySpans, spanCopier } from './span-copier.js';

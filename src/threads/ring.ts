@@ -22,6 +22,8 @@
  * makes "set SLEEPING, re-check HEAD" on one side and "store HEAD, check SLEEPING" on the other safe.
  */
 
+import { spanCopier } from './span-copier.js';
+
 const CONTROL_BYTES = 128;
 const HEAD = 0;
 const SLEEPING = 8;
@@ -214,8 +216,13 @@ export class RingReader extends RingSide {
     this.tail = (this.tail + 4 + ((length + 3) & ~3)) >>> 0;
   }
 
-  /** Give the consumed space back to the producer (once per batch). */
+  /**
+   * Give the consumed space back to the producer (once per batch). Copies still queued out of it
+   * (span-copier.ts) are made first: past this store, the producer may write there again, and the
+   * arena slabs its records point into may be lent to another connection.
+   */
   release(): void {
+    spanCopier.finish();
     Atomics.store(this.control, TAIL, this.tail | 0);
   }
 
