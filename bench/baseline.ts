@@ -1,13 +1,15 @@
 /**
- * Ferry against the floor it must beat: the same loads straight into the destination, through the
- * naive relay (bench/naive-relay.ts: one thread, one upstream socket per source connection) and
- * through Ferry, in one run, per destination.
+ * Ferry against the floor it must beat: the same loads straight into the destination, answered by
+ * the ack floor (bench/ack-floor.ts: one thread that reads and acknowledges, and stores nothing),
+ * through the naive relay (bench/naive-relay.ts: one thread, one upstream socket per source
+ * connection) and through Ferry, in one run, per destination.
  *
  *   npm run bench:baseline -- [--rounds 3] [--saturation-changes 300000] [--issue-changes 150000]
  *                             [--rate 20000] [--rate-seconds 8] [--rate-rounds 2] [--warmup 100000]
  *                             [--workers N (Ferry's default)] [--aerospike HOST:PORT] [--json FILE]
  *
  *   direct  xdr-load ─────────────────────▶ destination
+ *   floor   xdr-load ──▶ ack-floor.ts          (acknowledged unread: the least a main thread spends)
  *   relay   xdr-load ──▶ naive-relay.ts ──▶ destination
  *   Ferry   xdr-load ──▶ ferry run ───────▶ destination
  *
@@ -18,9 +20,9 @@
  *               connections plain and 3 compressing, with 80% and 20% of the changes. Direct runs
  *               both uncompressed: Community Edition (and the double) refuse type-4 requests.
  *   rate        --rate changes/s (-g) over 8 connections, for --rate-seconds
- * Each load runs direct, relay, Ferry in turn, for its rounds, so a disturbance on a shared machine
- * lands on all three; each figure is the median of its rounds. CPU is user+sys of the relay's or
- * Ferry's process over the load (/proc), Ferry's also split by thread.
+ * Each load runs direct, floor, relay, Ferry in turn, for its rounds, so a disturbance on a shared
+ * machine lands on all four; each figure is the median of its rounds. CPU is user+sys of the
+ * floor's, the relay's or Ferry's process over the load (/proc), Ferry's also split by thread.
  */
 
 import { writeFileSync } from 'node:fs';
@@ -29,7 +31,7 @@ import { percentileMs } from '../src/cli/xdr-load-command.js';
 import { DEFAULT_WORKERS, intFlag, parseFlags } from './lib/args.js';
 import { type SyscallCounts, type ThreadSplit, cpuSeconds, runMain, splitThreads, syscallCounts, threadCpu } from './lib/processes.js';
 import { renderBaseline } from './lib/report.js';
-import { Double, type Endpoint, Ferry, type LoadSummary, Relay, XDR_LOAD_COMMAND, XdrLoad, checkReachable, endpointText, parseEndpoint, scratchDir } from './lib/stack.js';
+import { AckFloor, Double, type Endpoint, Ferry, type LoadSummary, Relay, XDR_LOAD_COMMAND, XdrLoad, checkReachable, endpointText, parseEndpoint, scratchDir } from './lib/stack.js';
 import { type BaselineDestination, type BaselineLoad, type BaselineResult, type BaselineSettings, PATHS, type Path, type PathResult } from './lib/types.js';
 
 const values = parseFlags({
@@ -99,7 +101,7 @@ function loadDefs(): LoadDef[] {
   ];
 }
 
-/** The relay's or Ferry's process, read from /proc around each load; `workers`: Ferry's worker threads, 0 for the relay. */
+/** The floor's, the relay's or Ferry's process, read from /proc around each load; `workers`: Ferry's worker threads, 0 for the others. */
 interface Measured {
   pid: number;
   workers: number;
@@ -118,7 +120,7 @@ interface Round {
   recordsPerSecond: number;
   histogram: number[];
   fineHistogram: number[];
-  /** what the relay or Ferry spent on the load; null direct */
+  /** what the floor, the relay or Ferry spent on the load; null direct */
   used: { cpu: number; syscalls: SyscallCounts; threads: ThreadSplit } | null;
 }
 
@@ -178,10 +180,12 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
   const double = kind === 'double' ? await Double.start() : null;
   const destination = double?.endpoint ?? parseEndpoint(realServer!, 'FERRY_BENCH_AEROSPIKE');
   log(`destination: ${kind} at ${endpointText(destination)}`);
+  const floor = await AckFloor.start();
   const relay = await Relay.start(destination);
   const ferry = await Ferry.start({ destination, workers: settings.workers, dir });
   const targets: Record<Path, { at: Endpoint; measured: Measured | null; shown: string }> = {
     direct: { at: destination, measured: null, shown: kind === 'double' ? '<double>' : endpointText(destination) },
+    floor: { at: floor.service, measured: { pid: floor.proc.pid, workers: 0 }, shown: '<floor>' },
     relay: { at: relay.service, measured: { pid: relay.proc.pid, workers: 0 }, shown: '<relay>' },
     ferry: { at: ferry.service, measured: { pid: ferry.proc.pid, workers: settings.workers }, shown: '<ferry>' },
   };
@@ -197,7 +201,7 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
       // collector's pauses do not grow with what earlier loads wrote (late in a run they reached
       // 250–500 ms, and set the p99 of whichever path was running).
       await double?.clear();
-      const rounds: Record<Path, Round[]> = { direct: [], relay: [], ferry: [] };
+      const rounds: Record<Path, Round[]> = { direct: [], floor: [], relay: [], ferry: [] };
       for (let r = 1; r <= def.rounds; r++) {
         for (const path of PATHS) rounds[path].push(await runRound(def.lanes(path), targets[path].at, targets[path].measured));
         const line = PATHS.map((p) => {
@@ -214,6 +218,7 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
   } finally {
     await ferry.proc.stop();
     await relay.stop();
+    await floor.stop();
     await double?.stop();
   }
 }

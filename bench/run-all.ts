@@ -167,16 +167,19 @@ runMain(async () => {
     renderE2e(e2e),
     `\`\`\`sh\nnpm run bench:e2e -- ${e2eArgs.join(' ')}\n\`\`\``,
     '',
-    '## Direct, a naive relay and Ferry',
+    '## Direct, the ack floor, a naive relay and Ferry',
     '',
     'The floor Ferry must beat on CPU: bench/naive-relay.ts, one thread, one upstream socket per source connection, frames forwarded as read (type 4 inflated), ' +
-      `replies piped back, run with Ferry's node flags. Each load runs straight into the destination, through the relay and through Ferry (${baseline.settings.workers} worker threads) in turn, ` +
+      "replies piped back, run with Ferry's node flags. Beside it, the ack floor (bench/ack-floor.ts): one thread that reads each connection into a reused buffer, counts its whole frames and " +
+      'answers them with ready-made OK replies, one write per read, with nothing scanned, inflated, handed on or stored. No main thread that reads and answers the same load can spend less, ' +
+      "so it is the yardstick for Ferry's main thread. " +
+      `Each load runs straight into the destination, to the ack floor, through the relay and through Ferry (${baseline.settings.workers} worker threads) in turn, ` +
       `for its rounds (${baseline.settings.rounds}, and ${baseline.settings.rateRounds} at the fixed rate); each figure is the median of its own rounds, after a warm-up of ` +
       `${baseline.settings.warmup.toLocaleString('en-US')} changes each way. One relay and one Ferry serve every load of a destination; the double's store is emptied before each load (it keeps every record in its heap, and the pauses of its collector grew with it).`,
     '',
-    '- CPU µs / record: user+sys of the relay\'s or Ferry\'s process (/proc/<pid>/stat) over the load ÷ records. Split by thread (/proc/<pid>/task): main is the thread whose id is the pid, ' +
+    '- CPU µs / record: user+sys of the ack floor\'s, the relay\'s or Ferry\'s process (/proc/<pid>/stat) over the load ÷ records. Split by thread (/proc/<pid>/task): main is the thread whose id is the pid, ' +
       'workers Ferry\'s busiest others (as many as worker threads), helpers the rest (V8\'s compiler and GC threads, libuv\'s pool). On Node 20 every thread is named "node", so the split goes by CPU, not by name.',
-    '- reads / writes / sleeps per 100 records: the relay\'s or Ferry\'s read- and write-type system calls (syscr, syscw of /proc/<pid>/io, all threads) and the times one of its threads went to sleep ' +
+    '- reads / writes / sleeps per 100 records: the ack floor\'s, the relay\'s or Ferry\'s read- and write-type system calls (syscr, syscw of /proc/<pid>/io, all threads) and the times one of its threads went to sleep ' +
       '(voluntary context switches, /proc/<pid>/task/*/status): what a record costs besides JavaScript, each socket call and each wake-up being several µs of CPU here.',
     '- ack p50 / p99 / p99.9: as the source saw it after its first second (two at the fixed rate), upper edges of log2 buckets; the two processes of the 16 × 128 load have their histograms merged.',
     '- 16 × 128, 20% compressed: `ferry xdr-load --compress` compresses every write of a process (all of them here: 256 bytes is over its 128-byte threshold), so the load is two processes side by side, ' +

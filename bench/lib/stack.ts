@@ -2,6 +2,7 @@
  * The processes a benchmark is made of, each started the way a user would start it:
  *
  *   ferry xdr-load ──▶ [ ferry run | naive relay ] ──▶ destination (the conformance double, or a real server)
+ *   ferry xdr-load ──▶ ack floor (answers by itself)
  *   official-writer.mjs ───────────────▶ destination
  *
  * Each runs as its own process so the bench can read its CPU and memory from /proc.
@@ -90,6 +91,25 @@ export class Relay {
     const proc = new Tracked('naive-relay', [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/naive-relay.ts'), '--to', endpointText(destination)]);
     const { port } = await proc.waitForJson<{ port: number }>('its {"port":N} line', (v) => typeof v.port === 'number', 30_000);
     return new Relay(proc, { host: '127.0.0.1', port });
+  }
+
+  stop(): Promise<void> {
+    return this.proc.stop();
+  }
+}
+
+/** bench/ack-floor.ts in its own process: it acknowledges what it reads and forwards nothing. */
+export class AckFloor {
+  private constructor(
+    readonly proc: Tracked,
+    readonly service: Endpoint,
+  ) {}
+
+  /** With Ferry's NODE_FLAGS, as the relay. */
+  static async start(): Promise<AckFloor> {
+    const proc = new Tracked('ack-floor', [...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench/ack-floor.ts')]);
+    const { port } = await proc.waitForJson<{ port: number }>('its {"port":N} line', (v) => typeof v.port === 'number', 30_000);
+    return new AckFloor(proc, { host: '127.0.0.1', port });
   }
 
   stop(): Promise<void> {

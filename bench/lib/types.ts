@@ -128,10 +128,13 @@ export interface ProfileResult {
   cases: ProfileCase[];
 }
 
-/** The three ways a load reaches the destination in bench/baseline.ts. */
-export type Path = 'direct' | 'relay' | 'ferry';
+/**
+ * The ways a load is answered in bench/baseline.ts: by the destination (direct, through the relay,
+ * through Ferry), or by the ack floor, which answers without a destination.
+ */
+export type Path = 'direct' | 'floor' | 'relay' | 'ferry';
 
-export const PATHS: readonly Path[] = ['direct', 'relay', 'ferry'];
+export const PATHS: readonly Path[] = ['direct', 'floor', 'relay', 'ferry'];
 
 /** One path through one load: each figure the median of its own rounds. */
 export interface PathResult {
@@ -142,15 +145,15 @@ export interface PathResult {
   latencyMs: { p50: number; p99: number; p999: number };
   /** the p99 to within an eighth: the edges of its bucket in the finer histogram (src/cli/load/fine-latency.ts), median of the rounds */
   fineP99Ms: { lowMs: number; highMs: number };
-  /** user+sys of the relay's or Ferry's process over the load ÷ records; null for direct */
+  /** user+sys of the floor's, the relay's or Ferry's process over the load ÷ records; null for direct */
   cpuMicrosPerRecord: number | null;
-  /** by thread (bench/lib/processes.ts splitThreads), µs per record; the relay has no workers */
+  /** by thread (bench/lib/processes.ts splitThreads), µs per record; the floor and the relay have no workers */
   threads: { main: number; workers: number | null; helpers: number } | null;
-  /** the relay's or Ferry's read and write system calls and thread sleeps (bench/lib/processes.ts syscallCounts) per 100 records */
+  /** the floor's, the relay's or Ferry's read and write system calls and thread sleeps (bench/lib/processes.ts syscallCounts) per 100 records */
   per100Records: { reads: number; writes: number; sleeps: number } | null;
   /** every round's records/s and CPU µs per record, in the order run */
   rounds: Array<{ recordsPerSecond: number; cpuMicrosPerRecord: number | null }>;
-  /** the load command(s), ports named <direct> / <relay> / <ferry> */
+  /** the load command(s), ports named <direct> / <floor> / <relay> / <ferry> */
   commands: string[];
 }
 
