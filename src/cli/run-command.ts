@@ -25,6 +25,7 @@ import { registerMirrorMetrics } from '../management/mirror-metrics.js';
 import { MirrorError, MirrorGroup, type MirrorOptions, type MirrorsReloadReport, resolveMirrorsSection } from '../mirror/index.js';
 import type { RawConfig } from '../config/schema.js';
 import { Watchdog, loadSystemdIntegration } from '../management/systemd.js';
+import { loadCopySpans } from '../threads/index.js';
 import { ExitCode, StartAbortedError, StartupError, waitForStartup } from '../startup.js';
 import { missingNodeFlags } from './node-flags.js';
 
@@ -69,6 +70,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   };
   log.info({ native: systemd.native, reason: systemd.reason, cpuAffinity: config.service.cpus.length > 0 ? config.service.cpus : false }, 'systemd integration');
+  // The workers load the same addon file for their copies out of shared memory: say once if they cannot.
+  const copies = loadCopySpans();
+  if (copies.copySpans === null) log.warn({ reason: copies.reason }, 'workers copy records out of shared memory without the native addon: expect more CPU per record (npx node-gyp rebuild --directory native)');
   const missing = missingNodeFlags();
   if (missing.length > 0) log.warn({ missing }, 'node was started without these flags: expect more CPU per record (the ferry command passes them)');
   const watchdog = Watchdog.fromEnvironment(systemd, () => ferry.healthy(), (err) => log.warn({ err: err.message }, 'watchdog ping failed'));

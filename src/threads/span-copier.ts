@@ -40,10 +40,10 @@ const MIN_QUEUED = 64;
 const SPAN_INTS = 5;
 
 /** The addon's copySpans, or null (with why) when it cannot load. */
-export function loadCopySpans(): { copySpans: CopySpans | null; reason: string } {
+export function loadCopySpans(path = fileURLToPath(ADDON_URL)): { copySpans: CopySpans | null; reason: string } {
   let addon: unknown;
   try {
-    addon = createRequire(import.meta.url)(fileURLToPath(ADDON_URL));
+    addon = createRequire(import.meta.url)(path);
   } catch (error) {
     return { copySpans: null, reason: `native addon not loaded: ${error instanceof Error ? error.message : String(error)}` };
   }

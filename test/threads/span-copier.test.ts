@@ -4,7 +4,10 @@
  * outside its buffers rather than write there.
  */
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RingReader, RingWriter, SpanCopier, loadCopySpans, newRingBuffer, spanCopier } from '../../src/threads/index.js';
@@ -25,6 +28,21 @@ describe('the native copySpans', () => {
   it('is built and used by this thread', () => {
     expect(loaded.reason).toBe('native addon');
     expect(spanCopier.native).toBe(true);
+  });
+
+  it('is reported missing, with why, when the addon cannot load or lacks it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-addon-'));
+    try {
+      const gone = loadCopySpans(join(dir, 'ferry_native.node'));
+      expect(gone.copySpans).toBeNull();
+      expect(gone.reason).toMatch(/^native addon not loaded: /);
+      // An addon built before copySpans existed: it loads, without the function.
+      const older = join(dir, 'older.cjs');
+      writeFileSync(older, 'module.exports = { supported: true, notify() {} };\n');
+      expect(loadCopySpans(older)).toEqual({ copySpans: null, reason: 'native addon has no copySpans' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('copies spans between the buffers it is given, at odd offsets', () => {
