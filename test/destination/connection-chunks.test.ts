@@ -1,10 +1,11 @@
 import { type Server, type Socket, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConnectionEvents, DestinationConnection, PIPELINE_BYTES } from '../../src/destination/connection.js';
+import { REPLY_SIZE, writeReply } from '../../src/protocol/index.js';
 
 /**
- * A destination connection writes its requests into 256 KiB chunks and reuses the chunk before
- * its current one once no request in flight lies in it. A request lost with its connection is
+ * A destination connection writes its requests into 256 KiB chunks and reuses the chunks before
+ * its current one once no request in flight lies in them. A request lost with its connection is
  * handed back with its bytes, to be sent again from them, so a reused chunk must never hold a
  * request still in flight. The node here reads every request and answers none, then closes.
  */
@@ -87,6 +88,55 @@ describe('destination connection: chunk reuse', () => {
       expect(l.bytes.length).toBe(REQUEST);
       expect(l.bytes.every((b) => b === fill(l.seq))).toBe(true);
     }
+  });
+});
+
+describe('destination connection: chunk reuse under a deep pipeline', () => {
+  it('with three chunks in flight, requests keep going into the same few chunks', async () => {
+    // The node answers request k once request k + LAG has arrived: LAG + 1 requests (three and a
+    // half chunks of two) are always in flight, more than one spare chunk could cover.
+    const LAG = 6;
+    const requests = 60;
+    let answered = 0;
+    server = createServer((socket: Socket) => {
+      let got = 0;
+      let sent = 0;
+      socket.on('data', (chunk: Buffer) => {
+        got += chunk.length;
+        const arrived = Math.floor(got / REQUEST);
+        const due = arrived >= requests ? arrived : Math.max(0, arrived - LAG);
+        if (due <= sent) return;
+        const replies = Buffer.alloc((due - sent) * REPLY_SIZE);
+        for (let i = 0; i < due - sent; i++) writeReply(replies, i * REPLY_SIZE, 0);
+        sent = due;
+        socket.write(replies);
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    const port = (server!.address() as { port: number }).port;
+    let up: () => void = () => {};
+    const ready = new Promise<void>((r) => (up = r));
+    const events: ConnectionEvents = { ...silentEvents({ up: () => up() }), reply: () => void answered++ };
+    const conn = new DestinationConnection({ addr: { host: '127.0.0.1', port, tlsName: undefined }, tls: null, depth: 64, connectTimeoutMs: 2000, greeting: () => null }, events);
+    conn.open();
+    await ready;
+    const chunks = new Set<Buffer>();
+    for (let seq = 0; seq < requests; seq++) {
+      const at = conn.reserve(REQUEST);
+      chunks.add(conn.buffer);
+      conn.buffer.fill(fill(seq), at, at + REQUEST);
+      conn.commit(REQUEST, 1, seq, 0, performance.now());
+      conn.flush();
+      // Wait for the answers the node owes by now, as a worker's next batch would find them.
+      const owed = Math.max(0, seq + 1 - LAG);
+      for (let spins = 0; answered < owed && spins < 2000; spins++) await new Promise<void>((r) => setTimeout(r, 1));
+      expect(answered).toBeGreaterThanOrEqual(owed);
+    }
+    for (let spins = 0; answered < requests && spins < 2000; spins++) await new Promise<void>((r) => setTimeout(r, 1));
+    conn.close();
+    expect(answered).toBe(requests);
+    // 30 chunks' worth of requests went through no more than the current chunk and its four spares.
+    expect(chunks.size).toBeLessThanOrEqual(5);
   });
 });
 
