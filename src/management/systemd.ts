@@ -18,13 +18,9 @@
 
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FerryError } from '../errors.js';
-
-/** The addon's file, relative to this module; the same from src/management and dist/management. */
-const ADDON_URL = new URL('../../native/build/Release/ferry_native.node', import.meta.url);
+import { ADDON_PATH, loadAddon } from '../native-addon.js';
 
 /** systemd-notify waits (BARRIER=1) up to 5 s for the manager to take its message; allow a little more. */
 const SYSTEMD_NOTIFY_TIMEOUT_MS = 6_000;
@@ -71,13 +67,10 @@ export interface LoadOptions {
 /** Loads the native integration, or the fallback when the addon cannot load. Never throws. */
 export function loadSystemdIntegration(options: LoadOptions = {}): SystemdIntegration {
   if (options.forceFallback === true) return new FallbackIntegration('forced');
-  const path = options.addonPath ?? fileURLToPath(ADDON_URL);
-  let addon: unknown;
-  try {
-    addon = createRequire(import.meta.url)(path);
-  } catch (error) {
-    return new FallbackIntegration(`native addon not loaded: ${messageOf(error)}`);
-  }
+  const path = options.addonPath ?? ADDON_PATH;
+  const loaded = loadAddon(path);
+  if ('reason' in loaded) return new FallbackIntegration(loaded.reason);
+  const addon = loaded.exports;
   if (!isNativeAddon(addon)) return new FallbackIntegration(`native addon at ${path} has an unexpected shape`);
   if (!addon.supported) return new FallbackIntegration('native addon unsupported on this platform');
   return new NativeIntegration(addon);

@@ -22,15 +22,12 @@
  * outlives it.
  */
 
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { ADDON_PATH, loadAddon } from '../native-addon.js';
 import { copyBytes } from '../protocol/index.js';
 
 /** What native/src/ferry_native.cc exports for this. */
 type CopySpans = (sources: Uint8Array[], targets: Uint8Array[], spans: Int32Array, count: number) => void;
 
-/** The addon's file, relative to this module; the same from src/threads and dist/threads. */
-const ADDON_URL = new URL('../../native/build/Release/ferry_native.node', import.meta.url);
 /** Spans queued before finish() runs by itself. */
 const MAX_SPANS = 256;
 /** Buffers on either side of one call (the addon refuses more than 64). */
@@ -40,13 +37,10 @@ const MIN_QUEUED = 64;
 const SPAN_INTS = 5;
 
 /** The addon's copySpans, or null (with why) when it cannot load. */
-export function loadCopySpans(path = fileURLToPath(ADDON_URL)): { copySpans: CopySpans | null; reason: string } {
-  let addon: unknown;
-  try {
-    addon = createRequire(import.meta.url)(path);
-  } catch (error) {
-    return { copySpans: null, reason: `native addon not loaded: ${error instanceof Error ? error.message : String(error)}` };
-  }
+export function loadCopySpans(path = ADDON_PATH): { copySpans: CopySpans | null; reason: string } {
+  const loaded = loadAddon(path);
+  if ('reason' in loaded) return { copySpans: null, reason: loaded.reason };
+  const addon = loaded.exports;
   const fn = typeof addon === 'object' && addon !== null ? (addon as Record<string, unknown>)['copySpans'] : undefined;
   if (typeof fn !== 'function') return { copySpans: null, reason: 'native addon has no copySpans' };
   return { copySpans: fn as CopySpans, reason: 'native addon' };

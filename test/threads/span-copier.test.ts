@@ -8,14 +8,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ADDON_PATH } from '../../src/native-addon.js';
 import { RingReader, RingWriter, SpanCopier, loadCopySpans, newRingBuffer, spanCopier } from '../../src/threads/index.js';
 
 const loaded = loadCopySpans();
 
 type CopySpans = (sources: unknown, targets: unknown, spans: unknown, count: unknown) => void;
-const addon = createRequire(import.meta.url)(fileURLToPath(new URL('../../native/build/Release/ferry_native.node', import.meta.url))) as { copySpans: CopySpans };
+const addon = createRequire(import.meta.url)(ADDON_PATH) as { copySpans: CopySpans };
 
 /** A shared buffer of `n` bytes, each its offset's low byte mixed, so a misplaced byte shows. */
 function sharedBytes(n: number): Buffer {
