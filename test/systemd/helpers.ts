@@ -6,7 +6,9 @@ import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-export const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/ferry_native.node', import.meta.url));
+import { ADDON_PATH } from '../../src/native-addon.js';
+
+export { ADDON_PATH };
 export const PROBE = fileURLToPath(new URL('./fixtures/addon-probe.mjs', import.meta.url));
 const RECEIVER = fileURLToPath(new URL('./fixtures/notify-receiver.py', import.meta.url));
 
