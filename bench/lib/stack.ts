@@ -45,9 +45,13 @@ export class Double {
     readonly endpoint: Endpoint,
   ) {}
 
-  /** The conformance double in its own process (`test/double/main.ts`). */
+  /**
+   * The conformance double in its own process (`test/double/main.ts`), with `--expose-gc` so that
+   * `clear()` also collects what it forgets.
+   */
   static async start(opts: { stall?: boolean; namespaces?: string[] } = {}): Promise<Double> {
     const proc = new Tracked('double', [
+      '--expose-gc',
       '--import',
       'tsx',
       join(ROOT, 'test/double/main.ts'),
@@ -60,7 +64,7 @@ export class Double {
     return new Double(proc, { host: '127.0.0.1', port });
   }
 
-  /** Empty the double's store (SIGUSR2) and wait until it says it has. */
+  /** Empty the double's store (SIGUSR2), collect it, and wait until the double says it has. */
   async clear(): Promise<void> {
     const ack = this.proc.waitForJson('the store cleared', (v) => v.cleared === true, 5_000);
     this.proc.child.kill('SIGUSR2');
