@@ -157,7 +157,7 @@ export function createMetrics(src: MetricsSource): Registry {
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.wakeups })),
     ),
     new ScrapeMetric('ferry_ring_used_bytes', 'Bytes waiting in each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringUsedBytes }))),
-    new ScrapeMetric('ferry_source_arena_slabs', 'Slabs of the source arena: free, lent to a connection reading into it, or retired and waiting for the workers to pass their records.', 'gauge', () => {
+    new ScrapeMetric('ferry_source_arena_slabs', 'Slabs of the source arena: free, lent to a connection reading into it (or to the inflater of compressed records), or retired and waiting for the workers to pass their records.', 'gauge', () => {
       const a = src.arenaSlabs();
       return [
         { labels: { state: 'free' }, value: a.free },

@@ -7,7 +7,7 @@
  */
 
 import { constants, createInflate, deflateSync, inflateSync } from 'node:zlib';
-import { u48be } from './big-endian.js';
+import { u32be, u48be } from './big-endian.js';
 import { MessageType, PROTO_HEADER_SIZE, PROTO_VERSION } from './constants.js';
 
 const MIN_CHUNK = constants.Z_MIN_CHUNK;
@@ -73,7 +73,7 @@ const SCRATCH_BYTES = 64 * 1024;
  */
 export class RecordInflater {
   private readonly zlib: { handle: ZlibHandle; state: Uint32Array } | null;
-  private scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  private readonly scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   private failed = false;
 
   /** `reuseState: false` inflates each message with `inflateSync`, as a Node without the handle does. */
@@ -94,54 +94,82 @@ export class RecordInflater {
   }
 
   /**
-   * Inflate a type-4 body into the type-3 message it carries (proto header included). The declared
-   * length is checked against `maxMessage` before inflating, and inflation stops one byte past the
-   * declared length, so a small message cannot expand past it (a zlib bomb).
+   * The length of the type-3 message a type-4 body declares (its first 8 bytes), or, as a negative
+   * number, why it cannot be inflated: the body is too short for it (-ShortBody), or it is over
+   * `maxMessage` (-TooLarge). Read as two 32-bit halves: no BigInt per message.
    */
-  inflate(buf: Buffer, start: number, end: number, maxMessage: number): InflateResult {
-    if (end - start < 8) return { error: InflateError.ShortBody };
-    const declared = buf.readBigUInt64BE(start);
-    if (declared > BigInt(maxMessage)) return { error: InflateError.TooLarge };
-    const length = Number(declared);
-    const message = this.zlib === null ? inflateOnce(buf.subarray(start + 8, end), length) : this.inflateReusing(buf, start + 8, end, length);
-    if (typeof message === 'number') return { error: message };
-    if (message.length !== length) return { error: InflateError.LengthMismatch };
-    if (message.length < PROTO_HEADER_SIZE || message[0] !== PROTO_VERSION || message[1] !== MessageType.Record) {
-      return { error: InflateError.NotARecord };
-    }
-    if (u48be(message, 2) !== message.length - PROTO_HEADER_SIZE) return { error: InflateError.LengthMismatch };
-    return { error: InflateError.None, message };
+  declared(buf: Buffer, start: number, end: number, maxMessage: number): number {
+    if (end - start < 8) return -InflateError.ShortBody;
+    const length = u32be(buf, start) * 0x100000000 + u32be(buf, start + 4);
+    return length > maxMessage ? -InflateError.TooLarge : length;
   }
 
-  private inflateReusing(buf: Buffer, start: number, end: number, length: number): Buffer | InflateFailure {
+  /**
+   * Inflate a type-4 body into the type-3 message it carries (proto header included), in the
+   * inflater's own buffer. The declared length is checked against `maxMessage` before inflating,
+   * and inflation stops one byte past the declared length, so a small message cannot expand past
+   * it (a zlib bomb).
+   */
+  inflate(buf: Buffer, start: number, end: number, maxMessage: number): InflateResult {
+    const length = this.declared(buf, start, end, maxMessage);
+    if (length < 0) return { error: -length as InflateFailure };
+    if (length + 1 > this.scratch.length) {
+      const out = Buffer.allocUnsafe(length + 1);
+      const error = this.inflateInto(buf, start, end, length, out, 0);
+      return error === InflateError.None ? { error, message: out.subarray(0, length) } : { error };
+    }
+    const error = this.inflateInto(buf, start, end, length, this.scratch, 0);
+    return error === InflateError.None ? { error, message: this.scratch.subarray(0, length) } : { error };
+  }
+
+  /**
+   * Inflate a type-4 body whose declared length is `length` (from `declared()`) into
+   * `out[at, at + length)`; `out` needs one byte more than that from `at` (RangeError otherwise).
+   */
+  inflateInto(buf: Buffer, start: number, end: number, length: number, out: Uint8Array, at: number): InflateError {
+    if (at < 0 || at + length + 1 > out.length) throw new RangeError(`no room for ${length + 1} bytes at ${at} of ${out.length}`);
+    const n = this.zlib === null ? inflateOnce(buf.subarray(start + 8, end), out, at, length + 1) : this.inflateReusing(buf, start + 8, end, out, at, length + 1);
+    if (n < 0) return -n as InflateFailure;
+    if (n !== length) return InflateError.LengthMismatch;
+    if (length < PROTO_HEADER_SIZE || out[at] !== PROTO_VERSION || out[at + 1] !== MessageType.Record) return InflateError.NotARecord;
+    if (u48be(out, at + 2) !== length - PROTO_HEADER_SIZE) return InflateError.LengthMismatch;
+    return InflateError.None;
+  }
+
+  /** Inflate into `out[at, at + room)`: the length written, or (negative) the failure. */
+  private inflateReusing(buf: Buffer, start: number, end: number, out: Uint8Array, at: number, room: number): number {
     const { handle, state } = this.zlib!;
-    // One byte of room past the declared length: filling it means the stream runs longer.
-    const room = length + 1;
-    const out = room <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(room);
     this.failed = false;
     // The finish flush requires the whole stream, adler32 trailer included: a truncated or
-    // corrupted stream is an error, not a short message.
-    handle.writeSync(constants.Z_FINISH, buf, start, end - start, out, 0, room);
+    // corrupted stream is an error, not a short message. One byte of room past the declared
+    // length: filling it means the stream runs longer.
+    handle.writeSync(constants.Z_FINISH, buf, start, end - start, out, at, room);
     const left = state[0]!;
     const failed = this.failed;
     handle.reset();
-    if (failed) return InflateError.BadStream;
-    if (left === 0) return InflateError.LengthMismatch;
-    return out.subarray(0, room - left);
+    if (failed) return -InflateError.BadStream;
+    if (left === 0) return -InflateError.LengthMismatch;
+    return room - left;
   }
 }
 
-/** `inflateSync`, capped one byte past the declared length. */
-function inflateOnce(stream: Buffer, length: number): Buffer | InflateFailure {
+/**
+ * `inflateSync` into `out[at, at + room)`, capped at `room` (one byte past the declared length): the
+ * length written, or (negative) the failure.
+ */
+function inflateOnce(stream: Buffer, out: Uint8Array, at: number, room: number): number {
+  let inflated: Buffer;
   try {
     // Output chunks sized to the message, not zlib's default 16 KiB: a compressed record is a few
     // hundred bytes, and the default buffer made each inflate ~30% dearer (and fed the collector).
-    const size = length + 1;
-    return inflateSync(stream, { maxOutputLength: size, chunkSize: Math.max(MIN_CHUNK, size) });
+    inflated = inflateSync(stream, { maxOutputLength: room, chunkSize: Math.max(MIN_CHUNK, room) });
   } catch (err) {
     const code = (err as { code?: string }).code;
-    return code === 'ERR_BUFFER_TOO_LARGE' ? InflateError.LengthMismatch : InflateError.BadStream;
+    return code === 'ERR_BUFFER_TOO_LARGE' ? -InflateError.LengthMismatch : -InflateError.BadStream;
   }
+  if (inflated.length >= room) return -InflateError.LengthMismatch;
+  out.set(inflated, at);
+  return inflated.length;
 }
 
 /** Wrap a whole type-3 message (header included) as a type-4 message. */

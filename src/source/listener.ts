@@ -29,6 +29,7 @@ import { LogLimiter } from '../management/logger.js';
 import { ResultCode } from '../protocol/index.js';
 import { WORKER_CONNECTION } from '../threads/index.js';
 import { listenOn } from '../startup.js';
+import { ArenaInflater } from './arena-inflater.js';
 import type { InFlightBudget } from './in-flight-budget.js';
 import { H2Session } from './h2-session.js';
 import { Session } from './session.js';
@@ -94,7 +95,7 @@ export class SourceListener {
     readonly stats: SourceStats,
     private readonly log: Logger,
   ) {
-    this.context = { limits: opts.limits, router, budget, stats, clock: this.clock, log, warn: this.warn, onClose: this.forget };
+    this.context = { limits: opts.limits, router, budget, stats, clock: this.clock, inflater: new ArenaInflater(router.arena), log, warn: this.warn, onClose: this.forget };
     const tls = opts.limits.tls ?? null;
     if (opts.protocol === 'HTTP_2') {
       // h2c with prior knowledge (what a load balancer speaks to its backends with `proto h2`), or
@@ -306,6 +307,7 @@ export class SourceListener {
     this.sweepTimer = null;
     this.server.close();
     for (const s of [...this.sessions.values()]) s.destroy();
+    this.context.inflater.close();
   }
 }
 

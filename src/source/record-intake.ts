@@ -1,8 +1,9 @@
 /**
  * Taking one record message from a source, whatever carried it (a TCP session's byte stream or an
- * HTTP/2 request body): inflate a type 4, scan for the namespace and digest, observe the lag, and
- * either hold it (paused, no destination), answer it here (a no-bins write), or number it in the
- * owner's reorder window and copy it into its worker's ring.
+ * HTTP/2 request body): inflate a type 4 (into the source arena when it can, arena-inflater.ts),
+ * scan for the namespace and digest, observe the lag, and either hold it (paused, no destination),
+ * answer it here (a no-bins write), or number it in the owner's reorder window and hand it to its
+ * worker's ring (by reference when it lies in the arena, else copied).
  *
  *   type 4 ─▶ inflate ─┐
  *   type 3 ────────────┴▶ scan ─┬─ paused / no destination ─▶ held (the sweep answers the retry code)
@@ -19,7 +20,6 @@ import {
   Info2,
   MessageType,
   PROTO_HEADER_SIZE,
-  RecordInflater,
   ResultCode,
   Scan,
   ScanError,
@@ -30,6 +30,7 @@ import {
   scanRecordMessage,
   u32be,
 } from '../protocol/index.js';
+import type { ArenaInflater, Inflated } from './arena-inflater.js';
 import type { InFlightBudget, Resumable } from './in-flight-budget.js';
 import { HELD, type ReorderWindow } from './reorder-window.js';
 import type { SourceStats } from './source-stats.js';
@@ -37,7 +38,7 @@ import type { Clock, RecordRouter, SessionLimits } from './types.js';
 
 /** Shared scratch for scans and inflation: sessions run on one thread, one frame at a time. */
 const scan = newScan();
-const inflater = new RecordInflater();
+const inflated: Inflated = { bytes: Buffer.alloc(0), start: 0, end: 0 };
 
 /** What became of a record (a string instead: it is malformed, and why). */
 export const enum Intake {
@@ -56,6 +57,7 @@ export interface IntakeContext {
   readonly budget: InFlightBudget;
   readonly stats: SourceStats;
   readonly clock: Clock;
+  readonly inflater: ArenaInflater;
 }
 
 /** The owner of a reorder window: a TCP session, or an HTTP/2 connection. */
@@ -68,11 +70,14 @@ export interface IntakeOwner extends Resumable {
 /** Take a type 3 or type 4 message whose body is `buf[start, end)`. */
 export function takeRecord(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWindow, type: number, buf: Buffer, start: number, end: number): Intake | string {
   if (type === MessageType.Compressed) {
-    // The inflated message is the inflater's until the next one: dispatch copies it into the ring.
-    const res = inflater.inflate(buf, start, end, ctx.limits.maxFrame);
-    if (res.error !== InflateError.None) return inflateErrorText(res.error);
+    const err = ctx.inflater.inflate(buf, start, end, ctx.limits.maxFrame, inflated);
+    if (err !== InflateError.None) return inflateErrorText(err);
     ctx.stats.compressed++;
-    return takeScanned(ctx, owner, window, res.message, PROTO_HEADER_SIZE, res.message.length);
+    const r = takeScanned(ctx, owner, window, inflated.bytes, inflated.start + PROTO_HEADER_SIZE, inflated.end);
+    // Taken: dispatched, and its worker reads the bytes where they lie (or held, which needs none of
+    // them: kept anyway, until the slab is freed). Otherwise the next message reuses them.
+    if (r === Intake.Taken) ctx.inflater.keep();
+    return r;
   }
   return takeScanned(ctx, owner, window, buf, start, end);
 }

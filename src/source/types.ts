@@ -3,8 +3,8 @@ import type { SourceAuth } from './source-auth.js';
 import type { SourceTls } from './source-tls.js';
 
 /**
- * The source arena, seen from a connection reading into it (dispatch/slab-pool.ts): slabs are lent
- * whole, and given back once the connection has moved on.
+ * The source arena, seen from what writes into it (dispatch/slab-pool.ts): a connection reading, or
+ * the inflater. Slabs are lent whole, and given back once their holder has moved on.
  */
 export interface ReadArena {
   /** the whole arena */

@@ -9,9 +9,10 @@
  *   +----------------+----------------+----------------+ ... +------------------+
  *
  * Main owns every byte and writes them only through a socket read into a slab lent to one
- * connection (and the move of a connection's unframed tail into its next slab). A worker only
+ * connection (and the move of a connection's unframed tail into its next slab), or by inflating a
+ * compressed message into a slab lent to the inflater (source/arena-inflater.ts). A worker only
  * reads the bodies its inbound records point at, between peeking them and releasing its ring.
- * A slab is lent again only once its connection has moved on and every worker's ring has released
+ * A slab is lent again only once its holder has moved on and every worker's ring has released
  * every record that points into it (dispatch/slab-pool.ts), so no byte a worker may still read is
  * ever overwritten. Ordering: the bytes are in place before main publishes the ring record
  * (Atomics.store of the ring's head), which the worker reads with Atomics.load first.

@@ -73,6 +73,59 @@ describe.each([
     });
   });
 
+  describe('declared() and inflateInto()', () => {
+    const messages = captureCases().map(([, c]) => c.message);
+
+    it('declared() reads the 8-byte length without a BigInt, and refuses what is short or too large', () => {
+      const c = compressRecordMessage(messages[0]!);
+      expect(inflater.declared(c, 8, c.length, CAP)).toBe(messages[0]!.length);
+      expect(inflater.declared(c, 8, 15, CAP)).toBe(-InflateError.ShortBody);
+      expect(inflater.declared(c, 8, c.length, messages[0]!.length - 1)).toBe(-InflateError.TooLarge);
+      const huge = type4Body(0xffff_ffff_ffff_ffffn, Buffer.alloc(4));
+      expect(inflater.declared(huge, 0, huge.length, Number.MAX_SAFE_INTEGER)).toBe(-InflateError.TooLarge);
+      const big = type4Body(0x1_0000_0001n, Buffer.alloc(4));
+      expect(inflater.declared(big, 0, big.length, 2 ** 40)).toBe(0x1_0000_0001);
+    });
+
+    it('inflates each message at an offset of shared memory, touching nothing outside it', () => {
+      const out = Buffer.from(new SharedArrayBuffer(64 * 1024));
+      out.fill(0xee);
+      let at = 3;
+      const placed: Array<[number, Buffer]> = [];
+      for (const m of messages) {
+        const c = compressRecordMessage(m);
+        expect(inflater.inflateInto(c, 8, c.length, m.length, out, at)).toBe(InflateError.None);
+        placed.push([at, m]);
+        // the byte of room past the message is zlib's to use; the next message starts after it
+        at += m.length + 1;
+      }
+      for (const [where, m] of placed) expect(out.subarray(where, where + m.length).equals(m)).toBe(true);
+      expect(out.subarray(0, 3).equals(Buffer.alloc(3, 0xee))).toBe(true);
+      expect(out.subarray(at).every((b) => b === 0xee)).toBe(true);
+    });
+
+    it('inflateInto() refuses a place without room for the message and one byte more', () => {
+      const m = messages[0]!;
+      const c = compressRecordMessage(m);
+      const out = Buffer.alloc(m.length + 10);
+      expect(() => inflater.inflateInto(c, 8, c.length, m.length, out, 10)).toThrow(RangeError);
+      expect(() => inflater.inflateInto(c, 8, c.length, m.length, out, -1)).toThrow(RangeError);
+      expect(inflater.inflateInto(c, 8, c.length, m.length, out, 9)).toBe(InflateError.None);
+      expect(out.subarray(9, 9 + m.length).equals(m)).toBe(true);
+    });
+
+    it('inflateInto() reports what inflate() reports', () => {
+      const m = messages[0]!;
+      const out = Buffer.alloc(4096);
+      expect(inflater.inflateInto(type4Body(BigInt(m.length), Buffer.from('not zlib')), 0, 16, m.length, out, 0)).toBe(InflateError.BadStream);
+      const longer = type4Body(BigInt(m.length - 1), deflateSync(m));
+      expect(inflater.inflateInto(longer, 0, longer.length, m.length - 1, out, 0)).toBe(InflateError.LengthMismatch);
+      const notRecord = protoMessage(1, Buffer.from('node\n'));
+      const c = type4Body(BigInt(notRecord.length), deflateSync(notRecord));
+      expect(inflater.inflateInto(c, 0, c.length, notRecord.length, out, 0)).toBe(InflateError.NotARecord);
+    });
+  });
+
   describe('RecordInflater errors', () => {
     const msg = captureCases()[0]![1].message;
 
