@@ -201,11 +201,11 @@ async function runDestination(kind: 'double' | 'aerospike', dir: string): Promis
       for (let r = 1; r <= def.rounds; r++) {
         for (const path of PATHS) {
           // The double keeps every record in its own heap, and its collector's pauses set the p99
-          // of whichever path is running: emptied and collected before every round of every path,
-          // so that each starts from the same empty store. Emptied once per load, direct ran
-          // first on an empty store and every later path on the full one (and paid for collecting
-          // it): at 20,000/s its p99 went from 18–33 ms direct to 65–131 ms through the relay or
-          // Ferry, and 65–131 ms direct too when run after them.
+          // of whichever path is running (traced at 20,000/s: scavenges of 5–24 ms every ~130 ms
+          // while its store grows). Emptied and collected before every round of every path, each
+          // starts from the same empty store; emptied once per load, direct ran first on an empty
+          // store, every later path on a full one, and whoever ran first after an emptying paid
+          // for collecting the old store.
           await double?.clear();
           rounds[path].push(await runRound(def.lanes(path), targets[path].at, targets[path].measured));
         }

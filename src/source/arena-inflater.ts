@@ -9,10 +9,9 @@
  *   [base ········ pos ·························· limit)
  *    records kept   the next message is inflated here
  *
- * `inflate()` writes at `pos`; `keep()` moves `pos` past the message, once its record went to a
- * worker (the intake keeps a held record's bytes too, which costs only room). Anything else (refused for want of ring room, answered here, malformed)
- * leaves `pos` where it was: no worker was handed those bytes, and the next message overwrites
- * them. When a message does not fit what is left of the slab, the slab is retired (the arena frees
+ * `inflate()` writes at `pos`; `keep()` moves `pos` past the message once its record went to a
+ * worker. Anything else (held, refused for want of ring room, answered here, malformed) leaves
+ * `pos` where it was: no worker was handed those bytes, and the next message overwrites them. When a message does not fit what is left of the slab, the slab is retired (the arena frees
  * it once every worker is past its records, dispatch/slab-pool.ts) and another is lent. With none
  * free, or for a message bigger than a slab, the message goes to the inflater's own buffer and its
  * record is copied into the ring as before.

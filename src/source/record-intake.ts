@@ -42,12 +42,14 @@ const inflated: Inflated = { bytes: Buffer.alloc(0), start: 0, end: 0 };
 
 /** What became of a record (a string instead: it is malformed, and why). */
 export const enum Intake {
-  /** dispatched to a worker, or held: its reply comes later */
+  /** dispatched to a worker: its reply comes later */
   Taken = 0,
   /** answered here already (a no-bins write): the caller flushes */
   Answered = 1,
   /** its worker's ring is full: offer it again once `owner.tryResume()` is called */
   NoRoom = 2,
+  /** held in the window (paused, or no destination): the sweep answers the retry code later */
+  Held = 3,
 }
 
 /** What every owner of source records shares: set up once per listener. */
@@ -74,8 +76,7 @@ export function takeRecord(ctx: IntakeContext, owner: IntakeOwner, window: Reord
     if (err !== InflateError.None) return inflateErrorText(err);
     ctx.stats.compressed++;
     const r = takeScanned(ctx, owner, window, inflated.bytes, inflated.start + PROTO_HEADER_SIZE, inflated.end);
-    // Taken: dispatched, and its worker reads the bytes where they lie (or held, which needs none of
-    // them: kept anyway, until the slab is freed). Otherwise the next message reuses them.
+    // Dispatched: its worker reads the bytes where they lie. Otherwise the next message reuses them.
     if (r === Intake.Taken) ctx.inflater.keep();
     return r;
   }
@@ -106,7 +107,7 @@ function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWind
     budget.take();
     window.open(clock.now, HELD);
     owner.held++;
-    return Intake.Taken;
+    return Intake.Held;
   }
   if ((info2 & Info2.Write) !== 0 && (info2 & Info2.Delete) === 0 && scan[Scan.OpCount] === 0) {
     // A no-bins write carries nothing a destination can store (it answers 4): acknowledge it here.
