@@ -175,7 +175,7 @@ runMain(async () => {
       "so it is the yardstick for Ferry's main thread. " +
       `Each load runs straight into the destination, to the ack floor, through the relay and through Ferry (${baseline.settings.workers} worker threads) in turn, ` +
       `for its rounds (${baseline.settings.rounds}, and ${baseline.settings.rateRounds} at the fixed rate); each figure is the median of its own rounds, after a warm-up of ` +
-      `${baseline.settings.warmup.toLocaleString('en-US')} changes each way. One relay and one Ferry serve every load of a destination; the double's store is emptied before each load (it keeps every record in its heap, and the pauses of its collector grew with it).`,
+      `${baseline.settings.warmup.toLocaleString('en-US')} changes each way. One relay and one Ferry serve every load of a destination; the double's store is emptied and collected before every round of every path (it keeps every record in its heap, and its collector's pauses set the tail of whichever path runs), so each starts from the same empty store.`,
     '',
     '- CPU µs / record: user+sys of the ack floor\'s, the relay\'s or Ferry\'s process (/proc/<pid>/stat) over the load ÷ records. Split by thread (/proc/<pid>/task): main is the thread whose id is the pid, ' +
       'workers Ferry\'s busiest others (as many as worker threads), helpers the rest (V8\'s compiler and GC threads, libuv\'s pool). On Node 20 every thread is named "node", so the split goes by CPU, not by name.',
