@@ -311,15 +311,15 @@ export class WorkerPool {
     return writer.fits(INBOUND_HEADER + length);
   }
 
-  dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void {
+  dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number, scan: Int32Array): void {
     const lane = this.lanes[worker]!;
     const w = lane.writer;
     // The session checked fits() first, so the reservation succeeds.
     if (buf === this.arena.bytes) {
       // Read in place: the worker reads the body where the socket put it.
-      writeInboundRef(w, connection, seq, epochMs, start, end - start);
+      writeInboundRef(w, connection, seq, epochMs, scan, start, end - start);
       this.slabs.pin(start, worker, w.position);
-    } else copyBytes(buf, start, end, w.data, reserveInbound(w, connection, seq, epochMs, end - start));
+    } else copyBytes(buf, start, end, w.data, reserveInbound(w, connection, seq, epochMs, scan, start, end - start));
     lane.outstanding++;
     if (this.lastTouched !== worker) {
       this.touched.add(worker);

@@ -123,7 +123,7 @@ function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWind
   stats.records++;
   budget.take();
   const seq = window.open(clock.now, worker);
-  router.dispatch(worker, owner.id, seq, clock.epochMs, buf, start, end);
+  router.dispatch(worker, owner.id, seq, clock.epochMs, buf, start, end, scan);
   return Intake.Taken;
 }
 

@@ -25,9 +25,10 @@ export interface RecordRouter {
   fits(worker: number, buf: Buffer, length: number): boolean;
   /**
    * Hand the record to `worker` (visible at the next publish()): by reference when `buf` is the
-   * arena, else copied into the ring.
+   * arena, else copied into the ring; with `scan`, its scan (protocol's `Scan`), so the worker
+   * does not walk it again.
    */
-  dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void;
+  dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number, scan: Int32Array): void;
   /** Make every dispatched record visible to the workers (once per socket read). */
   publish(): void;
   /** Call `s.tryResume()` once ring room may have been freed. */

@@ -3,6 +3,8 @@
  * fixed fields are read and written as Int32 words of the ring's `words` view.
  *
  *   inbound   (main → worker):  [u32 connection][u32 sequence][u32 arrival, epoch ms mod 2^32][i32 where]
+ *                               [i32 × 11 scan: main's scan of the body (protocol/as-msg-reader.ts,
+ *                                `Scan` order), offsets relative to the body's start, -1 = absent]
  *                               where = INLINE (-1):  [as_msg body: header, fields, ops] follows
  *                               where ≥ 0:            [u32 body length]; the body is at `where` in
  *                                                     the source arena (arena.ts), where the source
@@ -10,6 +12,7 @@
  *   completion (worker → main): [u32 connection][u32 sequence][u32 outcome (outcome.ts)]
  */
 
+import { Scan } from '../protocol/index.js';
 import type { RingReader, RingWriter } from './ring.js';
 
 /** Where main hands the completions it drains (the source side's session registry). */
@@ -28,43 +31,69 @@ export interface CompletionSink {
  */
 export const WORKER_CONNECTION = 0;
 
-export const INBOUND_HEADER = 16;
+/** Word indexes of the fixed fields (inbound, then completion). */
+const CONNECTION = 0;
+const SEQUENCE = 1;
+const ARRIVAL = 2;
+const WHERE = 3;
+const SCAN = 4;
+const REF_LENGTH = SCAN + Scan.Size;
+const OUTCOME = 2;
+
+export const INBOUND_HEADER = 4 * (SCAN + Scan.Size);
 /** An inbound record by reference: the header and the body's length. */
 export const INBOUND_REF_SIZE = INBOUND_HEADER + 4;
 export const COMPLETION_SIZE = 12;
 /** `where` of an inline record: its body follows the header in the ring. */
 const INLINE = -1;
 
-const CONNECTION = 0;
-const SEQUENCE = 1;
-const ARRIVAL = 2;
-const WHERE = 3;
-const REF_LENGTH = 4;
-const OUTCOME = 2;
-
-/** Main: reserve an inbound record for a `length`-byte body; returns the body's offset, or -1. */
-export function reserveInbound(ring: RingWriter, connection: number, seq: number, epochMs: number, length: number): number {
+/**
+ * Main: reserve an inbound record for a `length`-byte body, with `scan`, main's scan of the body
+ * that starts at `start` where it lies now; returns the body's offset in the ring, or -1.
+ */
+export function reserveInbound(ring: RingWriter, connection: number, seq: number, epochMs: number, scan: Int32Array, start: number, length: number): number {
   const at = ring.reserve(INBOUND_HEADER + length);
   if (at < 0) return -1;
-  const i = at >> 2;
-  ring.words[i + CONNECTION] = connection;
-  ring.words[i + SEQUENCE] = seq;
-  ring.words[i + ARRIVAL] = epochMs % 0x100000000 | 0;
-  ring.words[i + WHERE] = INLINE;
+  writeHeader(ring.words, at >> 2, connection, seq, epochMs, INLINE, scan, start);
   return at + INBOUND_HEADER;
 }
 
-/** Main: append a record whose `length`-byte body stays at `where` in the source arena; false when full. */
-export function writeInboundRef(ring: RingWriter, connection: number, seq: number, epochMs: number, where: number, length: number): boolean {
+/**
+ * Main: append a record whose `length`-byte body stays at `where` in the source arena, with
+ * `scan`, main's scan of it there; false when full.
+ */
+export function writeInboundRef(ring: RingWriter, connection: number, seq: number, epochMs: number, scan: Int32Array, where: number, length: number): boolean {
   const at = ring.reserve(INBOUND_REF_SIZE);
   if (at < 0) return false;
   const i = at >> 2;
-  ring.words[i + CONNECTION] = connection;
-  ring.words[i + SEQUENCE] = seq;
-  ring.words[i + ARRIVAL] = epochMs % 0x100000000 | 0;
-  ring.words[i + WHERE] = where;
+  writeHeader(ring.words, i, connection, seq, epochMs, where, scan, where);
   ring.words[i + REF_LENGTH] = length;
   return true;
+}
+
+function writeHeader(words: Int32Array, i: number, connection: number, seq: number, epochMs: number, where: number, scan: Int32Array, start: number): void {
+  words[i + CONNECTION] = connection;
+  words[i + SEQUENCE] = seq;
+  words[i + ARRIVAL] = epochMs % 0x100000000 | 0;
+  words[i + WHERE] = where;
+  // Offsets go relative to the body (an inline body moves); lengths and counts as they are.
+  const s = i + SCAN;
+  words[s + Scan.NamespaceOffset] = rebase(scan[Scan.NamespaceOffset]!, -start);
+  words[s + Scan.NamespaceLength] = scan[Scan.NamespaceLength]!;
+  words[s + Scan.SetOffset] = rebase(scan[Scan.SetOffset]!, -start);
+  words[s + Scan.SetLength] = scan[Scan.SetLength]!;
+  words[s + Scan.DigestOffset] = rebase(scan[Scan.DigestOffset]!, -start);
+  words[s + Scan.LutFieldOffset] = rebase(scan[Scan.LutFieldOffset]!, -start);
+  words[s + Scan.KeyOffset] = rebase(scan[Scan.KeyOffset]!, -start);
+  words[s + Scan.KeyLength] = scan[Scan.KeyLength]!;
+  words[s + Scan.OpsOffset] = rebase(scan[Scan.OpsOffset]!, -start);
+  words[s + Scan.FieldCount] = scan[Scan.FieldCount]!;
+  words[s + Scan.OpCount] = scan[Scan.OpCount]!;
+}
+
+/** An offset moved by `by`; absent (-1) stays absent. */
+function rebase(offset: number, by: number): number {
+  return offset < 0 ? -1 : offset + by;
 }
 
 /** Worker: the fields of the inbound record whose payload is at `at`. */
@@ -102,6 +131,29 @@ export function inboundBody(ring: RingReader, at: number, arena: Buffer, out: In
   out.bytes = arena;
   out.start = where;
   out.end = where + ring.words[i + REF_LENGTH]!;
+}
+
+/**
+ * Worker: main's scan of the inbound record at `at`, rebased to its body at `body.start`, into
+ * `out`; false when it does not fit the body (a corrupt ring).
+ */
+export function inboundScan(ring: RingReader, at: number, body: InboundBody, out: Int32Array): boolean {
+  const words = ring.words;
+  const s = (at >> 2) + SCAN;
+  const start = body.start;
+  out[Scan.NamespaceOffset] = rebase(words[s + Scan.NamespaceOffset]!, start);
+  out[Scan.NamespaceLength] = words[s + Scan.NamespaceLength]!;
+  out[Scan.SetOffset] = rebase(words[s + Scan.SetOffset]!, start);
+  out[Scan.SetLength] = words[s + Scan.SetLength]!;
+  out[Scan.DigestOffset] = rebase(words[s + Scan.DigestOffset]!, start);
+  out[Scan.LutFieldOffset] = rebase(words[s + Scan.LutFieldOffset]!, start);
+  out[Scan.KeyOffset] = rebase(words[s + Scan.KeyOffset]!, start);
+  out[Scan.KeyLength] = words[s + Scan.KeyLength]!;
+  out[Scan.OpsOffset] = rebase(words[s + Scan.OpsOffset]!, start);
+  out[Scan.FieldCount] = words[s + Scan.FieldCount]!;
+  out[Scan.OpCount] = words[s + Scan.OpCount]!;
+  const ops = out[Scan.OpsOffset]!;
+  return out[Scan.DigestOffset]! >= start && ops >= out[Scan.DigestOffset]! && ops <= body.end;
 }
 
 /** Worker: append a completion; false when the ring is full. */

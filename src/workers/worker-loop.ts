@@ -30,6 +30,7 @@ import {
   type WorkerTask,
   inboundArrival,
   inboundBody,
+  inboundScan,
   inboundConnection,
   inboundSequence,
   policyCell,
@@ -201,8 +202,8 @@ export class WorkerLoop implements SinkEvents {
       }
       inboundBody(ring, at, this.arena, body);
       const { bytes: data, start, end } = body;
-      if (scanRecordMessage(data, start, end, scan) !== ScanError.None) {
-        // Main validated it; a failure here means the ring is corrupt.
+      // Main scanned and validated it: its scan comes with it.
+      if (!inboundScan(ring, at, body, scan)) {
         throw new Error(`worker ${this.task.index}: corrupt record in the inbound ring`);
       }
       const offered = transforming ? this.offerTransformed(data, start, end, scan, inboundConnection(ring, at), inboundSequence(ring, at)) : this.sink.offer(data, start, end, scan, inboundConnection(ring, at), inboundSequence(ring, at));
