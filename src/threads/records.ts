@@ -40,6 +40,10 @@ const SCAN = 4;
 const REF_LENGTH = SCAN + Scan.Size;
 const OUTCOME = 2;
 
+/** The scan slots that hold offsets (one bit per slot); the others hold lengths and counts. */
+const OFFSET_SLOTS =
+  (1 << Scan.NamespaceOffset) | (1 << Scan.SetOffset) | (1 << Scan.DigestOffset) | (1 << Scan.LutFieldOffset) | (1 << Scan.KeyOffset) | (1 << Scan.OpsOffset);
+
 export const INBOUND_HEADER = 4 * (SCAN + Scan.Size);
 /** An inbound record by reference: the header and the body's length. */
 export const INBOUND_REF_SIZE = INBOUND_HEADER + 4;
@@ -78,22 +82,12 @@ function writeHeader(words: Int32Array, i: number, connection: number, seq: numb
   words[i + WHERE] = where;
   // Offsets go relative to the body (an inline body moves); lengths and counts as they are.
   const s = i + SCAN;
-  words[s + Scan.NamespaceOffset] = rebase(scan[Scan.NamespaceOffset]!, -start);
-  words[s + Scan.NamespaceLength] = scan[Scan.NamespaceLength]!;
-  words[s + Scan.SetOffset] = rebase(scan[Scan.SetOffset]!, -start);
-  words[s + Scan.SetLength] = scan[Scan.SetLength]!;
-  words[s + Scan.DigestOffset] = rebase(scan[Scan.DigestOffset]!, -start);
-  words[s + Scan.LutFieldOffset] = rebase(scan[Scan.LutFieldOffset]!, -start);
-  words[s + Scan.KeyOffset] = rebase(scan[Scan.KeyOffset]!, -start);
-  words[s + Scan.KeyLength] = scan[Scan.KeyLength]!;
-  words[s + Scan.OpsOffset] = rebase(scan[Scan.OpsOffset]!, -start);
-  words[s + Scan.FieldCount] = scan[Scan.FieldCount]!;
-  words[s + Scan.OpCount] = scan[Scan.OpCount]!;
+  for (let slot = 0; slot < Scan.Size; slot++) words[s + slot] = rebase(slot, scan[slot]!, -start);
 }
 
-/** An offset moved by `by`; absent (-1) stays absent. */
-function rebase(offset: number, by: number): number {
-  return offset < 0 ? -1 : offset + by;
+/** Scan slot `slot`'s value moved by `by` when it is an offset; absent (-1) stays absent. */
+function rebase(slot: number, value: number, by: number): number {
+  return ((OFFSET_SLOTS >>> slot) & 1) === 0 || value < 0 ? value : value + by;
 }
 
 /** Worker: the fields of the inbound record whose payload is at `at`. */
@@ -141,17 +135,7 @@ export function inboundScan(ring: RingReader, at: number, body: InboundBody, out
   const words = ring.words;
   const s = (at >> 2) + SCAN;
   const start = body.start;
-  out[Scan.NamespaceOffset] = rebase(words[s + Scan.NamespaceOffset]!, start);
-  out[Scan.NamespaceLength] = words[s + Scan.NamespaceLength]!;
-  out[Scan.SetOffset] = rebase(words[s + Scan.SetOffset]!, start);
-  out[Scan.SetLength] = words[s + Scan.SetLength]!;
-  out[Scan.DigestOffset] = rebase(words[s + Scan.DigestOffset]!, start);
-  out[Scan.LutFieldOffset] = rebase(words[s + Scan.LutFieldOffset]!, start);
-  out[Scan.KeyOffset] = rebase(words[s + Scan.KeyOffset]!, start);
-  out[Scan.KeyLength] = words[s + Scan.KeyLength]!;
-  out[Scan.OpsOffset] = rebase(words[s + Scan.OpsOffset]!, start);
-  out[Scan.FieldCount] = words[s + Scan.FieldCount]!;
-  out[Scan.OpCount] = words[s + Scan.OpCount]!;
+  for (let slot = 0; slot < Scan.Size; slot++) out[slot] = rebase(slot, words[s + slot]!, start);
   const ops = out[Scan.OpsOffset]!;
   return out[Scan.DigestOffset]! >= start && ops >= out[Scan.DigestOffset]! && ops <= body.end;
 }
