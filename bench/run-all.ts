@@ -186,7 +186,8 @@ runMain(async () => {
       '13 connections uncompressed with 80% of the changes and 3 compressing with 20%, on disjoint keys. That makes exactly 20% of the records compressed; 3 of 16 connections is the nearest split of the connections. ' +
       'Direct runs the same two processes uncompressed: Community Edition, and the double after it, refuse type-4 requests. ' +
       'The compressing process deflates every write it ships and is the last to finish, so this load\'s records/s says more about the generator than about the path; its CPU per record is the comparison.',
-    '- The ratios are computed in one place (bench/lib/report.ts, baselineRatios) and judged in the Targets table.',
+    '- The ratios are computed in one place (bench/lib/report.ts, baselineRatios) and judged in the Targets table. Ferry\'s ack p99 is set beside the naive relay\'s as well as direct\'s: ' +
+      'the relay is the least any process in the path adds, and on a machine where the load, the path and the destination share two cores its tail is itself well over direct\'s.',
     '',
     renderBaseline(baseline),
     `\`\`\`sh\nnpm run bench:baseline -- ${baselineArgs.join(' ')}\n\`\`\``,
