@@ -5,7 +5,6 @@
  * checked through the official client, which works against both.
  */
 
-import { createServer } from 'node:net';
 import { afterAll, beforeAll } from 'vitest';
 import { OfficialClient } from '../double/official-client.js';
 import { AerospikeDouble } from '../double/server.js';
@@ -49,12 +48,5 @@ export function useDestination(namespaces?: readonly string[]): { readonly dest:
   return ctx;
 }
 
-/** A port that was free a moment ago (for a Ferry that must come back on the same port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port nothing listens on (for a Ferry that must come back on the same port): free-port.ts. */
+export { freePort } from './free-port.js';

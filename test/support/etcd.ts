@@ -6,10 +6,10 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { freePort } from './free-port.js';
 
 export interface EtcdServer {
   /** `127.0.0.1:port`, as etcdctl's --endpoints takes it */
@@ -41,17 +41,6 @@ export function etcdctlBinary(): string {
   } catch {
     throw new Error("etcdctl is not installed: install Debian's 'etcd-client' package: apt-get install -y etcd-client");
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Serve clients over TLS with this key and certificate; with `clientCa`, require client certificates it signed. */

@@ -49,9 +49,12 @@ export class FerryProcess {
         clearTimeout(timer);
         resolve();
       });
-      p.child.once('exit', (code) => {
+      // 'close', not 'exit': by then its last output has been read.
+      p.child.once('close', (code) => {
         clearTimeout(timer);
-        reject(new Error(`ferry exited with ${code} before listening: ${p.stderr.join('')}`));
+        // A failed start-up is logged (one fatal line, pino level 60, on stdout), not written to stderr.
+        const fatal = p.logs.find((l) => l.level >= 60);
+        reject(new Error(`ferry exited with ${code} before listening: ${fatal === undefined ? '' : `${JSON.stringify(fatal)} `}${p.stderr.join('')}`));
       });
     });
     return p;
