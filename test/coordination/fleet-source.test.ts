@@ -71,7 +71,7 @@ afterAll(async () => {
 describe('driving the source DC', () => {
   it('adds ready instances, removes a killed one exactly once and a stopped one by itself, adds a restarted one again', async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
-    const running = await Promise.all(ports.map((p, i) => FerryProcess.start(config(p, `ferry-${i}`))));
+    const running = await FerryProcess.startAll(ports.map((p, i) => config(p, `ferry-${i}`)));
     const [a, b, c] = running as [FerryProcess, FerryProcess, FerryProcess];
     const [aAddress, bAddress, cAddress] = ports.map((p) => `127.0.0.1:${p}`) as [string, string, string];
     let restarted: FerryProcess | null = null;

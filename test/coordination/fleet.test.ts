@@ -95,7 +95,7 @@ afterAll(async () => {
 describe('fleet membership', () => {
   it('three instances register, report, leave on SIGTERM, expire on SIGKILL and come back', async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
-    const running = await Promise.all(ports.map((p, i) => FerryProcess.start(config(p, `ferry-${i}`))));
+    const running = await FerryProcess.startAll(ports.map((p, i) => config(p, `ferry-${i}`)));
     const [a, b, c] = running as [FerryProcess, FerryProcess, FerryProcess];
     let restarted: FerryProcess | null = null;
     try {

@@ -25,7 +25,7 @@ describe('HTTP/2 through HAProxy to two Ferry instances', () => {
 
   beforeAll(async () => {
     const config = testConfig(ctx.dest, { service: { protocol: 'HTTP_2' } });
-    ferries = await Promise.all([FerryProcess.start(config), FerryProcess.start(config)]);
+    ferries = await FerryProcess.startAll([config, config]);
     const port = await freePort();
     lb = await HaproxyProcess.start(haproxyConfig(port, ferries.map((f) => ({ port: f.port, managePort: f.managePort }))), port);
   });

@@ -25,8 +25,8 @@ describe('last-write-wins across two Ferry instances', () => {
   async function reorderedRun(set: string, aerospike: Record<string, unknown>): Promise<{ source: XdrSource; stale: number }> {
     const ports = [await freePort(), await freePort()] as const;
     const config = (port: number): Record<string, unknown> => testConfig(ctx.dest, { service: { port }, aerospike });
-    const first = await FerryProcess.start(config(ports[0]));
-    let second = await FerryProcess.start(config(ports[1]));
+    const [first, started] = (await FerryProcess.startAll([config(ports[0]), config(ports[1])])) as [FerryProcess, FerryProcess];
+    let second = started;
     try {
       const source = new XdrSource(
         loadOptions(ports[0], {

@@ -38,7 +38,11 @@ export class FerryProcess {
   static async start(config: Record<string, unknown>, timeoutMs = 20_000, nodeFlags: readonly string[] = NODE_FLAGS): Promise<FerryProcess> {
     const p = FerryProcess.launch(config, nodeFlags);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`ferry did not start within ${timeoutMs} ms: ${p.stderr.join('')}`)), timeoutMs);
+      const timer = setTimeout(() => {
+        // Not left running behind the failed test.
+        p.child.kill('SIGKILL');
+        reject(new Error(`ferry did not start within ${timeoutMs} ms: ${p.stderr.join('')}`));
+      }, timeoutMs);
       p.child.stdout!.on('data', () => {
         const started = p.logs.find((l) => l.msg === 'ferry started');
         if (started === undefined) return;
@@ -58,6 +62,19 @@ export class FerryProcess {
       });
     });
     return p;
+  }
+
+  /**
+   * Start one Ferry per config, side by side. If any fails to start, the others are killed before
+   * the error is thrown: the caller has no handle on them to stop.
+   */
+  static async startAll(configs: readonly Record<string, unknown>[]): Promise<FerryProcess[]> {
+    const settled = await Promise.allSettled(configs.map((c) => FerryProcess.start(c)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (failed === undefined) return started;
+    await Promise.all(started.map((p) => p.stop('SIGKILL')));
+    throw failed.reason;
   }
 
   /** Spawn Ferry with `config` and collect its log lines, without waiting for anything. */
