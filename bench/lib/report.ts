@@ -199,9 +199,14 @@ export function baselineRatios(load: BaselineLoad): BaselineRatios {
     cpuOverRelay: (ferry.cpuMicrosPerRecord ?? Number.NaN) / (relay.cpuMicrosPerRecord ?? Number.NaN),
     mainOverFloor: (ferry.threads?.main ?? Number.NaN) / (floor.threads?.main ?? Number.NaN),
     throughputOverDirect: ferry.recordsPerSecond / direct.recordsPerSecond,
-    fineP99OverDirect: { low: ferry.fineP99Ms.lowMs / direct.fineP99Ms.highMs, high: ferry.fineP99Ms.highMs / direct.fineP99Ms.lowMs },
-    fineP99OverRelay: { low: ferry.fineP99Ms.lowMs / relay.fineP99Ms.highMs, high: ferry.fineP99Ms.highMs / relay.fineP99Ms.lowMs },
+    fineP99OverDirect: p99Ratio(ferry, direct),
+    fineP99OverRelay: p99Ratio(ferry, relay),
   };
+}
+
+/** `a`'s fine p99 over `b`'s: the least and the most it can be, given both buckets' edges. */
+function p99Ratio(a: PathResult, b: PathResult): { low: number; high: number } {
+  return { low: a.fineP99Ms.lowMs / b.fineP99Ms.highMs, high: a.fineP99Ms.highMs / b.fineP99Ms.lowMs };
 }
 
 /** A ratio to two places, or three when two would read as the goal itself. */

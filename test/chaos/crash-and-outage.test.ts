@@ -8,7 +8,7 @@ import { XdrSource } from '../../src/cli/load/xdr-source.js';
 import { OfficialClient } from '../double/official-client.js';
 import { AerospikeDouble } from '../double/server.js';
 import { cpuSeconds, scale } from '../support/chaos.js';
-import { freePort } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { until } from '../support/in-process.js';
 import { loadOptions } from '../support/load.js';

@@ -14,7 +14,8 @@ import { type ClientBins, OfficialClient } from '../double/official-client.js';
 import { DoubleCluster } from '../double/cluster.js';
 import { AerospikeDouble } from '../double/server.js';
 import { ensureBuilt } from '../support/built.js';
-import { freePort, realServer } from '../support/destination.js';
+import { realServer } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { type TlsFixtures, createTlsFixtures } from '../support/tls-fixtures.js';
 
 const FERRY = fileURLToPath(new URL('../../dist/cli/ferry.js', import.meta.url));

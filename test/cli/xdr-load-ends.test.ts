@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AerospikeDouble } from '../double/server.js';
-import { freePort } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { FERRY_BIN, FerryProcess, testConfig } from '../support/ferry-process.js';
 import { until } from '../support/in-process.js';
 import { type SourceTlsFixtures, makeSourceTlsFixtures } from '../support/source-tls-fixtures.js';

@@ -14,7 +14,7 @@ import { listMembers } from '../../src/coordination/fleet.js';
 import { listingsPrefix, removalsPrefix } from '../../src/coordination/source-dc.js';
 import { AerospikeDouble } from '../double/server.js';
 import { ensureBuilt } from '../support/built.js';
-import { freePort } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { type EtcdServer, startEtcd } from '../support/etcd.js';
 import { FerryProcess } from '../support/ferry-process.js';
 

@@ -16,7 +16,7 @@ import { XdrSource } from '../../src/cli/load/xdr-source.js';
 import { renderMembers } from '../../src/cli/fleet-command.js';
 import type { MemberRecord } from '../../src/coordination/fleet.js';
 import { ensureBuilt } from '../support/built.js';
-import { freePort } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { type EtcdServer, startEtcd } from '../support/etcd.js';
 import { FERRY_BIN, FerryProcess } from '../support/ferry-process.js';
 import { loadOptions } from '../support/load.js';

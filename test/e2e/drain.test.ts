@@ -5,7 +5,8 @@
 
 import { expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
-import { freePort, useDestination } from '../support/destination.js';
+import { useDestination } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { until } from '../support/in-process.js';
 import { loadOptions } from '../support/load.js';

@@ -10,7 +10,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
-import { freePort, useDestination } from '../support/destination.js';
+import { useDestination } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { HaproxyProcess, haproxyConfig } from '../support/haproxy.js';
 import { loadOptions } from '../support/load.js';

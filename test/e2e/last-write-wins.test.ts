@@ -8,7 +8,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
-import { freePort, useDestination } from '../support/destination.js';
+import { useDestination } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { FerryProcess, testConfig } from '../support/ferry-process.js';
 import { loadOptions } from '../support/load.js';
 import { verifyFinalState } from '../support/verify-state.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
 import { AerospikeDouble } from '../double/server.js';
-import { freePort } from '../support/destination.js';
+import { freePort } from '../support/free-port.js';
 import { FerryProcess, type LogLine, testConfig } from '../support/ferry-process.js';
 import { until } from '../support/in-process.js';
 import { loadOptions } from '../support/load.js';

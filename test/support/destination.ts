@@ -47,6 +47,3 @@ export function useDestination(namespaces?: readonly string[]): { readonly dest:
   });
   return ctx;
 }
-
-/** A port nothing listens on (for a Ferry that must come back on the same port): free-port.ts. */
-export { freePort } from './free-port.js';
