@@ -19,8 +19,10 @@ import {
   PartitionMapReader,
   IDENTITY_RULE,
   type PolicySettings,
+  SLAB_BYTES,
   WorkerCounter,
   type WorkerFaults,
+  completionRingCapacity,
 } from './threads/index.js';
 import { ManagementServer, type ManagementTarget } from './management/http-server.js';
 import { Logging } from './management/logger.js';
@@ -34,7 +36,6 @@ import { loadSourceSecurity } from './source/source-security.js';
 import { SourceStats } from './source/source-stats.js';
 import type { SessionLimits } from './source/types.js';
 import { StartAbortedError, waitForStartup } from './startup.js';
-import { SLAB_BYTES } from './threads/index.js';
 import { checkTransform } from './transform/index.js';
 
 export interface FerryOptions {
@@ -42,6 +43,8 @@ export interface FerryOptions {
   workerFile?: URL;
   faults?: WorkerFaults;
   logging?: Logging;
+  /** override each worker's completion ring capacity (tests that fill it) */
+  completionRingBytes?: number;
 }
 
 /** What a reload changed: applied live, or waiting for a restart. */
@@ -161,6 +164,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
       {
         threads: s.workerThreads,
         ringBytes,
+        completionBytes: this.options.completionRingBytes ?? completionRingCapacity(s.maxConcurrentRecords, ringBytes),
         arenaSlabs: arenaSlabsFor(ringBytes, s.workerThreads),
         dispatchDelayMs: s.dispatchDelayMs,
         promptBelowPerS: s.promptBelowPerS,

@@ -50,7 +50,10 @@ import { WorkerHealth } from './worker-health.js';
 
 export interface PoolOptions {
   threads: number;
+  /** each worker's inbound ring */
   ringBytes: number;
+  /** each worker's completion ring (threads/records.ts, completionRingCapacity) */
+  completionBytes: number;
   /**
    * Least ms between two wake-ups of one worker (0 = wake at once): records for a worker that
    * went back to sleep within this window wait for its end. Light traffic is never delayed;
@@ -151,8 +154,7 @@ export class WorkerPool {
     };
     for (let i = 0; i < opts.threads; i++) {
       const inbound = newRingBuffer(opts.ringBytes);
-      // A completion takes 16 bytes of ring; an inbound record at least 30, so this never fills first.
-      const completions = newRingBuffer(opts.ringBytes);
+      const completions = newRingBuffer(opts.completionBytes);
       const counters = newCountersBuffer();
       const controlSab = newControlBuffer();
       const diagnosticsSab = newDiagnosticsBuffer();

@@ -151,6 +151,29 @@ export function writeCompletion(ring: RingWriter, connection: number, seq: numbe
   return true;
 }
 
+/** A completion's share of its ring: the payload and the ring's length word (ring.ts). */
+const COMPLETION_RING_BYTES = 4 + COMPLETION_SIZE;
+/** The least completion ring: 4,096 completions. */
+const MIN_COMPLETION_RING = 64 * 1024;
+
+/**
+ * The capacity of a completion ring for a worker that may hold `records` records at once (the
+ * in-flight cap: partitioning may send every record to one worker): room for twice that many
+ * completions, as a power of two of at least 64 KiB and at most `most` (its inbound ring's).
+ *
+ * Sized by the inbound ring instead (it is sized for copied 1 KiB records), a completion ring was
+ * 64 MiB at the default cap, and since a ring's writes go round all of it, a long run kept all
+ * 64 MiB resident for what 512 KiB holds. A worker that finds its ring full (main is behind, or a
+ * reload raised the cap) keeps the completions and retries every millisecond, as often as main
+ * drains (workers/worker-loop.ts), so the size costs wake-ups, never results.
+ */
+export function completionRingCapacity(records: number, most: number): number {
+  const want = 2 * Math.max(1, records) * COMPLETION_RING_BYTES;
+  let size = MIN_COMPLETION_RING;
+  while (size < want && size < most) size *= 2;
+  return Math.min(size, most);
+}
+
 /** Main: hand every published completion to `sink`; returns how many (the caller ends the batch). */
 export function drainCompletions(ring: RingReader, sink: CompletionSink): number {
   const words = ring.words;

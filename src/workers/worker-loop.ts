@@ -63,6 +63,8 @@ export class WorkerLoop implements SinkEvents {
   private readonly settled = { connection: 0, seq: 0, outcome: 0 };
   /** completions the ring had no room for (main is behind); retried before new ones */
   private overflow: number[] = [];
+  /** the retry of `overflow`, every POLL_MS while it holds any (main drains as often) */
+  private overflowTimer: NodeJS.Timeout | null = null;
   /** the sink refused a record: draining waits for its progress (or the next tick) */
   private blocked = false;
   private unblock: (() => void) | null = null;
@@ -155,6 +157,7 @@ export class WorkerLoop implements SinkEvents {
       await this.finishInFlight();
     } finally {
       clearInterval(timer);
+      if (this.overflowTimer !== null) clearTimeout(this.overflowTimer);
       await this.sink.close();
       this.tally.publish();
     }
@@ -283,7 +286,14 @@ export class WorkerLoop implements SinkEvents {
   private post(connection: number, seq: number, outcome: number): void {
     if (this.overflow.length === 0 && writeCompletion(this.completions, connection, seq, outcome)) return;
     this.overflow.push(connection, seq, outcome);
+    // Retried on a timer, not only when the next result comes: there may be none.
+    this.overflowTimer ??= setTimeout(this.retryHeld, POLL_MS);
   }
+
+  private readonly retryHeld = (): void => {
+    this.overflowTimer = null;
+    this.publishNow();
+  };
 
   count(slot: number): void {
     this.counters[slot]!++;

@@ -10,7 +10,7 @@ export const WORKER_FILE = new URL('../../dist/workers/worker-entry.js', import.
 
 export async function startFerry(
   destination: { host: string; port: number },
-  extra: { service?: Record<string, unknown>; aerospike?: Record<string, unknown>; logging?: Record<string, unknown>; faults?: WorkerFaults } = {},
+  extra: { service?: Record<string, unknown>; aerospike?: Record<string, unknown>; logging?: Record<string, unknown>; faults?: WorkerFaults; completionRingBytes?: number } = {},
 ): Promise<{ ferry: Ferry; port: number }> {
   const config = buildConfig({
     service: { port: 0, address: '127.0.0.1', 'worker-threads': 2, manage: { address: '127.0.0.1', port: 0 }, ...extra.service },
@@ -18,7 +18,7 @@ export async function startFerry(
     aerospike: { seeds: [{ [destination.host]: { port: destination.port } }], 'dead-letters': { path: join(tmpdir(), `ferry-dead-letters-${process.pid}`) }, ...extra.aerospike },
     logging: { 'enable-console-logging': false, ...extra.logging },
   });
-  const ferry = new Ferry(config, { workerFile: WORKER_FILE, faults: extra.faults ?? {} });
+  const ferry = new Ferry(config, { workerFile: WORKER_FILE, faults: extra.faults ?? {}, ...(extra.completionRingBytes === undefined ? {} : { completionRingBytes: extra.completionRingBytes }) });
   const [bound] = await ferry.start();
   return { ferry, port: bound!.port };
 }

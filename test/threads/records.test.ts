@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { Scan, ScanError, newScan, scanRecordMessage } from '../../src/protocol/index.js';
-import { INBOUND_HEADER, type InboundBody, inboundBody, inboundConnection, inboundScan, inboundSequence, reserveInbound, writeInboundRef } from '../../src/threads/records.js';
+import {
+  type CompletionSink,
+  INBOUND_HEADER,
+  type InboundBody,
+  completionRingCapacity,
+  drainCompletions,
+  inboundBody,
+  inboundConnection,
+  inboundScan,
+  inboundSequence,
+  reserveInbound,
+  writeCompletion,
+  writeInboundRef,
+} from '../../src/threads/records.js';
 import { RingReader, RingWriter, newRingBuffer } from '../../src/threads/ring.js';
 import { bodyOf, captureCases, embed } from '../support/bytes.js';
 
@@ -69,5 +82,36 @@ describe('inbound records carry main scan to the worker', () => {
     const out: InboundBody = { bytes: Buffer.alloc(0), start: 0, end: 0 };
     inboundBody(reader, at, body, out);
     expect(inboundScan(reader, at, out, newScan())).toBe(false);
+  });
+});
+
+describe('completion rings are sized by the records a worker may hold, not by its inbound ring', () => {
+  const MiB = 1024 * 1024;
+
+  it('the default cap of 32,768 records takes 1 MiB beside a 64 MiB inbound ring', () => {
+    expect(completionRingCapacity(32_768, 64 * MiB)).toBe(MiB);
+  });
+
+  it('never less than 64 KiB, never more than the inbound ring, always a power of two', () => {
+    expect(completionRingCapacity(1, 64 * MiB)).toBe(64 * 1024);
+    expect(completionRingCapacity(10_000_000, 64 * MiB)).toBe(64 * MiB);
+    expect(completionRingCapacity(1000, 4096)).toBe(4096);
+    for (const records of [1, 1000, 4097, 32_768, 100_000, 1_000_000]) {
+      const size = completionRingCapacity(records, 64 * MiB);
+      expect(size & (size - 1)).toBe(0);
+    }
+  });
+
+  it('a ring of that capacity holds twice the records in completions, and they drain in order', () => {
+    const records = 5000;
+    const sab = newRingBuffer(completionRingCapacity(records, 64 * MiB));
+    const writer = new RingWriter(sab);
+    const reader = new RingReader(sab);
+    for (let seq = 0; seq < 2 * records; seq++) expect(writeCompletion(writer, 7, seq, seq % 3)).toBe(true);
+    writer.publish();
+    const got: number[] = [];
+    const sink: CompletionSink = { complete: (connection, seq, outcome) => got.push(connection, seq, outcome), batchEnd: () => {}, workerLost: () => {} };
+    expect(drainCompletions(reader, sink)).toBe(2 * records);
+    for (let seq = 0; seq < 2 * records; seq++) expect(got.slice(3 * seq, 3 * seq + 3)).toEqual([7, seq, seq % 3]);
   });
 });
