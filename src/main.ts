@@ -166,6 +166,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
         ringBytes,
         completionBytes: this.options.completionRingBytes ?? completionRingCapacity(s.maxConcurrentRecords, ringBytes),
         arenaSlabs: arenaSlabsFor(ringBytes, s.workerThreads),
+        largestBody: s.maxFrameSize,
         dispatchDelayMs: s.dispatchDelayMs,
         promptBelowPerS: s.promptBelowPerS,
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),

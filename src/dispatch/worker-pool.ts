@@ -27,6 +27,7 @@ import {
   type PolicySettings,
   RingReader,
   RingWriter,
+  SLAB_BYTES,
   type SnapshotCell,
   WorkerControl,
   WorkerCounter,
@@ -70,6 +71,12 @@ export interface PoolOptions {
   cpus: number[];
   /** slabs in the source arena (threads/arena.ts) */
   arenaSlabs: number;
+  /**
+   * The largest record body a session hands on (service.max-frame-size): the arena ends in a run
+   * this long (rounded up to slabs), through which a record too big for half a ring goes by
+   * reference. Its pages are touched only by such records.
+   */
+  largestBody: number;
 }
 
 interface Lane {
@@ -140,8 +147,9 @@ export class WorkerPool {
       atomics: 'disabled',
     });
     this.policy.publish(opts.policy);
-    this.arenaSab = newArenaBuffer(opts.arenaSlabs);
-    const slabs = new SlabPool(this.arenaSab, opts.threads);
+    const jumboSlabs = Math.ceil(opts.largestBody / SLAB_BYTES);
+    this.arenaSab = newArenaBuffer(opts.arenaSlabs + jumboSlabs);
+    const slabs = new SlabPool(this.arenaSab, opts.threads, jumboSlabs);
     this.slabs = slabs;
     this.arena = {
       bytes: slabs.bytes,
@@ -149,7 +157,7 @@ export class WorkerPool {
       acquire: () => slabs.acquire(),
       retire: (slab) => {
         slabs.retire(slab);
-        if (slabs.retired > 0) this.reclaimSlabs();
+        if (slabs.waiting) this.reclaimSlabs();
       },
     };
     for (let i = 0; i < opts.threads; i++) {
@@ -303,6 +311,11 @@ export class WorkerPool {
   fits(worker: number, buf: Buffer, length: number): boolean {
     const writer = this.lanes[worker]!.writer;
     if (buf === this.arena.bytes) return writer.fits(INBOUND_REF_SIZE);
+    if (jumbo(writer, length)) {
+      if (this.slabs.jumboFree) return writer.fits(INBOUND_REF_SIZE);
+      if (this.slabs.waiting) this.reclaimSlabs();
+      return this.slabs.jumboFree && writer.fits(INBOUND_REF_SIZE);
+    }
     // A copy (a connection without a slab, an inflated message, an HTTP/2 body) waits while every
     // slab is held by records the workers have not passed: memory stays bounded by the arena and
     // the backlog, not by the arena plus rings full of copies. Lent slabs alone never stop it.
@@ -321,6 +334,13 @@ export class WorkerPool {
       // Read in place: the worker reads the body where the socket put it.
       writeInboundRef(w, connection, seq, epochMs, scan, start, end - start);
       this.slabs.pin(start, worker, w.position);
+    } else if (jumbo(w, end - start)) {
+      // Too big for half the ring: copied to the arena's jumbo run, and handed on by reference.
+      const where = this.slabs.acquireJumbo();
+      copyBytes(buf, start, end, this.arena.bytes, where);
+      writeInboundRef(w, connection, seq, epochMs, scan, where, end - start, start);
+      this.slabs.pin(where, worker, w.position);
+      this.slabs.retireJumbo();
     } else copyBytes(buf, start, end, w.data, reserveInbound(w, connection, seq, epochMs, scan, start, end - start));
     lane.outstanding++;
     if (this.lastTouched !== worker) {
@@ -372,6 +392,10 @@ export class WorkerPool {
       }
       if (writer.publish()) lane.wakeups++;
       this.touched.delete(w);
+      // `lastTouched` must never name a worker no longer in `touched`: a record dispatched to it
+      // before the next publish would not be added, and not published. Readers resumed by the
+      // results taken above dispatch while this runs.
+      if (this.lastTouched === w) this.lastTouched = -1;
     }
     if (dueIn !== Number.POSITIVE_INFINITY && !this.publishTimer) {
       this.publishTimer = true;
@@ -411,7 +435,7 @@ export class WorkerPool {
       n += got;
     }
     if (n > 0) this.sink.batchEnd();
-    if (this.slabs.retired > 0) this.reclaimSlabs();
+    if (this.slabs.waiting) this.reclaimSlabs();
     // Ring room is freed by the workers' progress, which completions trail: a reader blocked on a
     // full ring tries again at each look.
     this.wakeRoomWaiters();
@@ -485,4 +509,14 @@ export class WorkerPool {
     this.pollArmed = false;
     await this.piscina.destroy();
   }
+}
+
+/**
+ * Whether a copied record of `length` bytes goes by the arena's jumbo run rather than into the
+ * ring: when its ring record would take more than half the ring. A ring record must lie in one
+ * piece, so one bigger than that cannot be placed while the free space is split across the end
+ * of the ring, even in an empty ring; up to half, it always can be once the ring has drained.
+ */
+function jumbo(ring: RingWriter, length: number): boolean {
+  return 8 + INBOUND_HEADER + length > ring.capacity / 2;
 }

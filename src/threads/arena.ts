@@ -4,13 +4,15 @@
  * rather than as a copy.
  *
  *   SharedArrayBuffer
- *   +---- slab 0 ----+---- slab 1 ----+---- slab 2 ----+ ... +---- slab n-1 ----+
- *   |  SLAB_BYTES    |                |                |     |                  |
- *   +----------------+----------------+----------------+ ... +------------------+
+ *   +---- slab 0 ----+---- slab 1 ----+ ... +---- slab n-1 ----+------- jumbo run -------+
+ *   |  SLAB_BYTES    |                |     |                  | k slabs ≥ the largest   |
+ *   +----------------+----------------+ ... +------------------+ message, one record    |
+ *                                                                +-------------------------+
  *
  * Main owns every byte and writes them only through a socket read into a slab lent to one
  * connection (and the move of a connection's unframed tail into its next slab), or by inflating a
- * compressed message into a slab lent to the inflater (source/arena-inflater.ts). A worker only
+ * compressed message into a slab lent to the inflater (source/arena-inflater.ts), or by copying a
+ * record too big for half its worker's ring into the jumbo run (dispatch/worker-pool.ts). A worker only
  * reads the bodies its inbound records point at, between peeking them and releasing its ring.
  * A slab is lent again only once its holder has moved on and every worker's ring has released
  * every record that points into it (dispatch/slab-pool.ts), so no byte a worker may still read is

@@ -63,14 +63,15 @@ export function reserveInbound(ring: RingWriter, connection: number, seq: number
 }
 
 /**
- * Main: append a record whose `length`-byte body stays at `where` in the source arena, with
- * `scan`, main's scan of it there; false when full.
+ * Main: append a record whose `length`-byte body is at `where` in the source arena, with `scan`,
+ * main's scan of it where it started at `scanned` (there, or where it was before being copied
+ * into the arena); false when full.
  */
-export function writeInboundRef(ring: RingWriter, connection: number, seq: number, epochMs: number, scan: Int32Array, where: number, length: number): boolean {
+export function writeInboundRef(ring: RingWriter, connection: number, seq: number, epochMs: number, scan: Int32Array, where: number, length: number, scanned = where): boolean {
   const at = ring.reserve(INBOUND_REF_SIZE);
   if (at < 0) return false;
   const i = at >> 2;
-  writeHeader(ring.words, i, connection, seq, epochMs, where, scan, where);
+  writeHeader(ring.words, i, connection, seq, epochMs, where, scan, scanned);
   ring.words[i + REF_LENGTH] = length;
   return true;
 }

@@ -223,4 +223,55 @@ describe('SlabPool', () => {
     expect(pool.retired).toBe(1);
     expect(pool.freeSlabs).toBe(1);
   });
+
+  describe('the jumbo run at the end of the arena', () => {
+    // 3 slabs for connections, then a run of 2.
+    const arena = (): SlabPool => new SlabPool(newArenaBuffer(5), 2, 2);
+
+    it('is never lent to a connection, nor counted among the slabs', () => {
+      const pool = arena();
+      expect(pool.total).toBe(3);
+      expect(pool.freeSlabs).toBe(3);
+      expect([pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire()]).toEqual([0, 1, 2, -1]);
+      expect(pool.jumboFree).toBe(true);
+    });
+
+    it('is lent to one record at a time and freed once every lane that pinned it is past it', () => {
+      const pool = arena();
+      const where = pool.acquireJumbo();
+      expect(where).toBe(3 * SLAB_BYTES);
+      expect(pool.acquireJumbo()).toBe(-1);
+      // A record anywhere in the run pins the run, not the slab its offset falls in.
+      pool.pin(where + SLAB_BYTES + 10, 1, 500);
+      pool.retireJumbo();
+      expect(pool.waiting).toBe(true);
+      expect(pool.retired).toBe(0);
+      expect(pool.jumboFree).toBe(false);
+      pool.reclaim(tails([1000, 499]));
+      expect(pool.jumboFree).toBe(false);
+      pool.reclaim(tails([1000, 500]));
+      expect(pool.jumboFree).toBe(true);
+      expect(pool.waiting).toBe(false);
+      expect(pool.acquireJumbo()).toBe(where);
+      // Retired unpinned (its record was never written): free at once.
+      pool.retireJumbo();
+      expect(pool.jumboFree).toBe(true);
+      expect(pool.freeSlabs).toBe(3);
+    });
+
+    it('is given back when the lane pinning it is dropped (its worker died)', () => {
+      const pool = arena();
+      pool.pin(pool.acquireJumbo(), 0, 64);
+      pool.retireJumbo();
+      pool.dropLane(0);
+      expect(pool.jumboFree).toBe(true);
+    });
+
+    it('an arena without one never lends it', () => {
+      const pool = new SlabPool(newArenaBuffer(2), 1);
+      expect(pool.jumboFree).toBe(false);
+      expect(pool.acquireJumbo()).toBe(-1);
+      expect(() => new SlabPool(newArenaBuffer(2), 1, 2)).toThrow(RangeError);
+    });
+  });
 });
