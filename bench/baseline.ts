@@ -5,7 +5,7 @@
  * connection) and through Ferry, in one run, per destination.
  *
  *   npm run bench:baseline -- [--rounds 3] [--saturation-changes 300000] [--issue-changes 150000]
- *                             [--rate 20000] [--rate-seconds 8] [--rate-rounds 3] [--warmup 100000]
+ *                             [--rate 20000] [--rate-seconds 8] [--rate-rounds 5] [--warmup 100000]
  *                             [--workers N (Ferry's default)] [--aerospike HOST:PORT] [--json FILE]
  *
  *   direct  xdr-load ─────────────────────▶ destination
@@ -40,7 +40,7 @@ const values = parseFlags({
   'issue-changes': { type: 'string', default: '150000' },
   rate: { type: 'string', default: '20000' },
   'rate-seconds': { type: 'string', default: '8' },
-  'rate-rounds': { type: 'string', default: '3' },
+  'rate-rounds': { type: 'string', default: '5' },
   warmup: { type: 'string', default: '100000' },
   workers: { type: 'string', default: DEFAULT_WORKERS },
   aerospike: { type: 'string' },
