@@ -312,8 +312,8 @@ export class WorkerPool {
     const writer = this.lanes[worker]!.writer;
     if (buf === this.arena.bytes) return writer.fits(INBOUND_REF_SIZE);
     if (jumbo(writer, length)) {
-      if (this.slabs.jumboFree) return writer.fits(INBOUND_REF_SIZE);
-      if (this.slabs.waiting) this.reclaimSlabs();
+      // One such record at a time: the run is free once its worker is past the last one.
+      if (!this.slabs.jumboFree && this.slabs.waiting) this.reclaimSlabs();
       return this.slabs.jumboFree && writer.fits(INBOUND_REF_SIZE);
     }
     // A copy (a connection without a slab, an inflated message, an HTTP/2 body) waits while every
@@ -518,5 +518,6 @@ export class WorkerPool {
  * of the ring, even in an empty ring; up to half, it always can be once the ring has drained.
  */
 function jumbo(ring: RingWriter, length: number): boolean {
+  // its ring record: the length word, the header and the body, padded to 4 bytes
   return 8 + INBOUND_HEADER + length > ring.capacity / 2;
 }
