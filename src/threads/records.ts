@@ -175,6 +175,14 @@ export function completionRingCapacity(records: number, most: number): number {
   return Math.min(size, most);
 }
 
+/**
+ * The part of an inbound ring main keeps to while the worker keeps up (ring.ts, working set): 4 MiB
+ * holds 58,000 records by reference, and going back early needs a backlog of at most 1 MiB. The
+ * ring itself is sized for copies (main.ts), up to 64 MiB; writing round all of it touched a page
+ * every 60 records for the first million, and kept all of it resident after.
+ */
+export const INBOUND_WORKING_SET = 4 * 1024 * 1024;
+
 /** Main: hand every published completion to `sink`; returns how many (the caller ends the batch). */
 export function drainCompletions(ring: RingReader, sink: CompletionSink): number {
   const words = ring.words;

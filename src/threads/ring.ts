@@ -16,6 +16,13 @@
  * the data area is `position & (capacity - 1)`.
  *   empty: HEAD == TAIL          full: capacity - (HEAD - TAIL) < bytes needed
  *
+ * A producer given a working set smaller than the capacity goes back to offset 0 early, with the
+ * same WRAP record, once it is past the working set while the backlog is small (at most a quarter of
+ * it). The pages in use then follow the backlog, not the capacity: a ring that holds 68-byte
+ * references would otherwise touch (and keep resident) every page of its data area on the way
+ * round, one first-touch page fault per 60 records until it has. A large backlog still has the
+ * whole ring.
+ *
  * Publishing is batched: the producer writes any number of records, then stores HEAD once. It wakes
  * the consumer only when the consumer said it is sleeping (the empty → non-empty edge), so a busy
  * ring costs no wake-ups at all. All control words go through Atomics (sequentially consistent), which
@@ -29,6 +36,8 @@ const HEAD = 0;
 const SLEEPING = 8;
 const TAIL = 16;
 const WRAP = -1;
+/** Bytes a producer past its working set writes between two looks at going back early. */
+const LOOK_EVERY = 64 * 1024;
 
 /** A doorbell several rings may share: one Int32 slot that a consumer sleeps on. */
 export interface Doorbell {
@@ -84,11 +93,24 @@ export class RingWriter extends RingSide {
    * record would fetch the cache line the consumer last wrote, on every record.
    */
   private tail: number;
+  /** the data offset below which records stay while the backlog is small (capacity: no limit) */
+  private readonly workingSet: number;
+  /**
+   * The data offset at which reserve() next looks at going back to offset 0 early: the working set,
+   * or LOOK_EVERY past the last look; set back to the working set whenever a record lies below it.
+   */
+  private nextLook: number;
 
-  constructor(sab: SharedArrayBuffer, bell?: Doorbell) {
+  /**
+   * `workingSet`: keep to the first this many bytes of the data area while the backlog allows (see
+   * the top of this file); the default, the capacity, never goes back early.
+   */
+  constructor(sab: SharedArrayBuffer, bell?: Doorbell, workingSet = sab.byteLength - CONTROL_BYTES) {
     super(sab, bell);
     this.head = Atomics.load(this.control, HEAD) >>> 0;
     this.tail = Atomics.load(this.control, TAIL) >>> 0;
+    this.workingSet = workingSet;
+    this.nextLook = workingSet;
   }
 
   /**
@@ -99,6 +121,9 @@ export class RingWriter extends RingSide {
   reserve(length: number): number {
     const need = 4 + ((length + 3) & ~3);
     let at = this.head & this.mask;
+    if (at >= this.nextLook) {
+      if (this.backEarly(at, need)) at = 0;
+    } else if (at < this.workingSet) this.nextLook = this.workingSet;
     const contiguous = this.capacity - at;
     const wanted = contiguous < need ? contiguous + need : need;
     if (this.capacity - ((this.head - this.tail) >>> 0) < wanted) {
@@ -113,6 +138,25 @@ export class RingWriter extends RingSide {
     this.words[at >> 2] = length;
     this.head = (this.head + need) >>> 0;
     return at + 4;
+  }
+
+  /**
+   * Past the working set at data offset `at`: when the backlog is at most a quarter of the working
+   * set and a `need`-byte record fits below it, end the data here with a WRAP record, so that the
+   * next record goes at offset 0. Otherwise look again LOOK_EVERY bytes on.
+   */
+  private backEarly(at: number, need: number): boolean {
+    this.tail = Atomics.load(this.control, TAIL) >>> 0;
+    const backlog = (this.head - this.tail) >>> 0;
+    // The backlog lies just below `at` (it is smaller than `at`), so [0, at - backlog) is free.
+    if (backlog > this.workingSet / 4 || at - backlog < need) {
+      this.nextLook = at + LOOK_EVERY;
+      return false;
+    }
+    this.words[at >> 2] = WRAP;
+    this.head = (this.head + (this.capacity - at)) >>> 0;
+    this.nextLook = this.workingSet;
+    return true;
   }
 
   /**
@@ -160,6 +204,7 @@ export class RingWriter extends RingSide {
   reset(): void {
     this.head = Atomics.load(this.control, TAIL) >>> 0;
     this.tail = this.head;
+    this.nextLook = this.workingSet;
     Atomics.store(this.control, HEAD, this.head | 0);
   }
 

@@ -13,12 +13,12 @@ function control(sab: SharedArrayBuffer): Int32Array {
 }
 
 /** A ring whose positions start at `start` (as if `start` bytes had already passed through). */
-function ringAt(capacity: number, start: number): { sab: SharedArrayBuffer; writer: RingWriter; reader: RingReader } {
+function ringAt(capacity: number, start: number, workingSet = capacity): { sab: SharedArrayBuffer; writer: RingWriter; reader: RingReader } {
   const sab = newRingBuffer(capacity);
   const c = control(sab);
   c[HEAD] = start | 0;
   c[TAIL] = start | 0;
-  return { sab, writer: new RingWriter(sab), reader: new RingReader(sab) };
+  return { sab, writer: new RingWriter(sab, undefined, workingSet), reader: new RingReader(sab) };
 }
 
 function write(writer: RingWriter, payload: Uint8Array): number {
@@ -166,11 +166,78 @@ describe('ring: single thread', () => {
     expect(c[HEAD]! >>> 0).toBeLessThan(2 ** 32 - 24);
   });
 
+  describe('a working set below the capacity', () => {
+    const CAP = 1 << 20;
+    const WS = 128 * 1024;
+
+    it('keeps records below it while the consumer keeps up, and every record reads back in order', () => {
+      const { writer, reader } = ringAt(CAP, 0, WS);
+      let highest = 0;
+      let expected = 0;
+      for (let i = 0; i < 30_000; i++) {
+        const at = write(writer, Buffer.alloc(96, i & 0xff));
+        expect(at).toBeGreaterThanOrEqual(0);
+        highest = Math.max(highest, at);
+        if (i % 10 === 9) {
+          writer.publish();
+          for (const rec of readAll(reader)) expect(rec.equals(Buffer.alloc(96, expected++ & 0xff))).toBe(true);
+          reader.release();
+        }
+      }
+      // 30,000 × 100 bytes went round a 128 KiB stretch, not the whole megabyte.
+      expect(highest).toBeLessThan(WS + 100);
+      expect(expected).toBe(30_000);
+    });
+
+    it('goes back with a backlog of a quarter of it, and not with one byte more', () => {
+      for (const [backlog, back] of [
+        [WS / 4, true],
+        [WS / 4 + 4, false],
+      ] as const) {
+        const { writer, reader } = ringAt(CAP, 0, WS);
+        // Up to the working set, all of it consumed but the last `backlog` bytes (one record).
+        expect(write(writer, Buffer.alloc(WS - backlog - 4))).toBe(4);
+        expect(write(writer, Buffer.alloc(backlog - 4))).toBe(WS - backlog + 4);
+        writer.publish();
+        reader.next(reader.peek());
+        reader.release();
+        expect(writer.used()).toBe(backlog);
+        expect(write(writer, Buffer.alloc(8))).toBe(back ? 4 : WS + 4);
+      }
+    });
+
+    it('takes the whole ring for a large backlog, and goes back at a later look once it has drained', () => {
+      const { writer, reader } = ringAt(CAP, 0, WS);
+      let n = 0;
+      // Nothing consumed: records fill the whole ring, as without a working set.
+      while (write(writer, Buffer.alloc(60)) >= 0) n++;
+      expect(n).toBe(CAP / 64);
+      writer.publish();
+      expect(readAll(reader)).toHaveLength(n);
+      reader.release();
+      // Round once more: the consumer keeps up now, so the ring goes back at the working set.
+      const offsets: number[] = [];
+      for (let i = 0; i < 4000; i++) {
+        offsets.push(write(writer, Buffer.alloc(60)));
+        writer.publish();
+        readAll(reader);
+        reader.release();
+      }
+      expect(offsets[0]).toBe(4);
+      expect(offsets[WS / 64]).toBe(4);
+      expect(Math.max(...offsets)).toBe(WS - 60);
+    });
+  });
+
   /**
    * Model-based test. The model follows the rule stated in ring.ts: a record takes
    * 4 + its length rounded up to 4; one that would cross the end of the data area starts at offset
    * 0 and the rest of the area is wasted; it fits when its end lies within capacity bytes of the
    * released position. Positions are plain numbers here (no 2^32 wrap) and compared modulo 2^32.
+   * With a working set below the capacity, a reserve at or past it (and past the next look) goes
+   * back to offset 0 first when the backlog is at most a quarter of the working set and the record
+   * fits below it; otherwise the next look is 64 KiB on (past the end of these small rings), until
+   * a record lies below the working set again.
    */
   type Command = { kind: 'reserve'; len: number } | { kind: 'publish' } | { kind: 'read'; n: number } | { kind: 'peek' } | { kind: 'release' };
   interface Rec {
@@ -192,8 +259,10 @@ describe('ring: single thread', () => {
   it('reads back every record byte-exact and in order, and reserve() is -1 exactly when full (fast-check)', () => {
     const startArb = fc.oneof(fc.constant(0), fc.integer({ min: 2 ** 30 - 2000, max: 2 ** 30 - 1 }).map((x) => x * 4));
     fc.assert(
-      fc.property(fc.constantFrom(64, 128, 256, 1024), startArb, fc.array(commandArb, { maxLength: 250 }), fc.integer(), (cap, start, commands, seed) => {
-        const { writer, reader } = ringAt(cap, start);
+      fc.property(fc.constantFrom(64, 128, 256, 1024), fc.constantFrom(1, 2, 4), startArb, fc.array(commandArb, { maxLength: 250 }), fc.integer(), (cap, share, start, commands, seed) => {
+        const workingSet = cap / share;
+        const { writer, reader } = ringAt(cap, start, workingSet);
+        let nextLook = workingSet;
         let head = start; // reserved
         let published = start;
         let consumed = start; // consumer's own position (read, maybe not released)
@@ -221,6 +290,15 @@ describe('ring: single thread', () => {
               const bytes = Buffer.alloc(cmd.len);
               for (let i = 0; i < cmd.len; i++) bytes[i] = (fill = (fill * 1103515245 + 12345) | 0) >>> 24;
               const at = write(writer, bytes);
+              const offset = head % cap;
+              if (offset >= nextLook) {
+                const backlog = head - released;
+                if (backlog > workingSet / 4 || offset - backlog < need(cmd.len)) nextLook = offset + 64 * 1024;
+                else {
+                  head += cap - offset;
+                  nextLook = workingSet;
+                }
+              } else if (offset < workingSet) nextLook = workingSet;
               if (!expectFits) {
                 expect(at).toBe(-1);
                 break;
