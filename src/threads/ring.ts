@@ -21,7 +21,9 @@
  * it). The pages in use then follow the backlog, not the capacity: a ring that holds 68-byte
  * references would otherwise touch (and keep resident) every page of its data area on the way
  * round, one first-touch page fault per 60 records until it has. A large backlog still has the
- * whole ring.
+ * whole ring. The end such a WRAP skips holds room until the consumer steps over it, but it is no
+ * backlog: the producer's used() and unpublished() (the ring's metric, the dispatch delay) leave
+ * it out.
  *
  * Publishing is batched: the producer writes any number of records, then stores HEAD once. It wakes
  * the consumer only when the consumer said it is sleeping (the empty → non-empty edge), so a busy
@@ -100,6 +102,13 @@ export class RingWriter extends RingSide {
    * or LOOK_EVERY past the last look; set back to the working set whenever a record lies below it.
    */
   private nextLook: number;
+  /**
+   * The end of the data area the last early WRAP skipped, as positions [padAt, padAt + padBytes)
+   * (0 bytes: none, or the consumer is past it). It counts as used until the consumer steps over
+   * it, but it is no backlog: used() and unpublished() leave it out.
+   */
+  private padAt = 0;
+  private padBytes = 0;
 
   /**
    * `workingSet`: keep to the first this many bytes of the data area while the backlog allows (see
@@ -127,7 +136,7 @@ export class RingWriter extends RingSide {
     const contiguous = this.capacity - at;
     const wanted = contiguous < need ? contiguous + need : need;
     if (this.capacity - ((this.head - this.tail) >>> 0) < wanted) {
-      this.tail = Atomics.load(this.control, TAIL) >>> 0;
+      this.loadTail();
       if (this.capacity - ((this.head - this.tail) >>> 0) < wanted) return -1;
     }
     if (contiguous < need) {
@@ -146,7 +155,7 @@ export class RingWriter extends RingSide {
    * next record goes at offset 0. Otherwise look again LOOK_EVERY bytes on.
    */
   private backEarly(at: number, need: number): boolean {
-    this.tail = Atomics.load(this.control, TAIL) >>> 0;
+    this.loadTail();
     const backlog = (this.head - this.tail) >>> 0;
     // The backlog lies just below `at` (it is smaller than `at`), so [0, at - backlog) is free.
     if (backlog > this.workingSet / 4 || at - backlog < need) {
@@ -154,9 +163,34 @@ export class RingWriter extends RingSide {
       return false;
     }
     this.words[at >> 2] = WRAP;
-    this.head = (this.head + (this.capacity - at)) >>> 0;
+    this.padAt = this.head;
+    this.padBytes = this.capacity - at;
+    this.head = (this.head + this.padBytes) >>> 0;
     this.nextLook = this.workingSet;
     return true;
+  }
+
+  /**
+   * Load TAIL, and forget the last early WRAP once the consumer is past it. TAIL is loaded at least
+   * once per `capacity` bytes written, so a pad is forgotten long before positions (which wrap at
+   * 2^32) could bring its position round again.
+   */
+  private loadTail(): void {
+    this.tail = Atomics.load(this.control, TAIL) >>> 0;
+    const past = (this.tail - this.padAt) >>> 0;
+    if (this.padBytes !== 0 && past !== 0 && past < 2 ** 31) this.padBytes = 0;
+  }
+
+  /** The skipped bytes of the last early WRAP when they lie in [from, to), else 0. */
+  private skippedIn(from: number, to: number): number {
+    return ((this.padAt - from) >>> 0) < ((to - from) >>> 0) ? this.padBytes : 0;
+  }
+
+  /** Bytes published and not yet released, less the end an early WRAP skipped (no backlog). */
+  override used(): number {
+    const tail = Atomics.load(this.control, TAIL) >>> 0;
+    const head = Atomics.load(this.control, HEAD) >>> 0;
+    return ((head - tail) >>> 0) - this.skippedIn(tail, head);
   }
 
   /**
@@ -190,7 +224,8 @@ export class RingWriter extends RingSide {
 
   /** Bytes reserved but not yet published. */
   unpublished(): number {
-    return (this.head - (Atomics.load(this.control, HEAD) >>> 0)) >>> 0;
+    const published = Atomics.load(this.control, HEAD) >>> 0;
+    return ((this.head - published) >>> 0) - this.skippedIn(published, this.head);
   }
 
   /** Wake the consumer whatever it waits for (used to make it notice a stop flag). */
@@ -205,6 +240,7 @@ export class RingWriter extends RingSide {
     this.head = Atomics.load(this.control, TAIL) >>> 0;
     this.tail = this.head;
     this.nextLook = this.workingSet;
+    this.padBytes = 0;
     Atomics.store(this.control, HEAD, this.head | 0);
   }
 
@@ -214,7 +250,7 @@ export class RingWriter extends RingSide {
     const contiguous = this.capacity - (this.head & this.mask);
     const wanted = contiguous < need ? contiguous + need : need;
     if (this.capacity - ((this.head - this.tail) >>> 0) >= wanted) return true;
-    this.tail = Atomics.load(this.control, TAIL) >>> 0;
+    this.loadTail();
     return this.capacity - ((this.head - this.tail) >>> 0) >= wanted;
   }
 
