@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type AerospikeDestination, type FerryConfig, changedKeys, classifyChanges } from './config/index.js';
 import { destinationTender, writePolicyOf } from './destination-setup.js';
-import { WorkerPool } from './dispatch/index.js';
+import { POLL_MS, WorkerPool } from './dispatch/index.js';
 import { Tender } from './destination/index.js';
 import {
   type DestinationSettings,
@@ -299,6 +299,10 @@ export class Ferry implements MetricsSource, ManagementTarget {
     if (map === null) return [];
     map.refresh();
     return map.desc.namespaces;
+  }
+
+  completionLookMs(): number {
+    return this.pool?.lookMs ?? POLL_MS;
   }
 
   arenaSlabs(): { free: number; lent: number; retired: number } {

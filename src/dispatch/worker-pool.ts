@@ -5,8 +5,9 @@
  *   main ──inbound ring[w]──▶ worker w ──completion ring[w]──▶ main
  *
  * Nobody is woken for a completion. Main knows when one can come (it has records out with a
- * worker), so while it does it drains the completion rings on its own: after every turn that read
- * from the source, and every POLL_MS otherwise. With nothing out it polls nothing and costs nothing.
+ * worker), so while it does it drains the completion rings on its own: after each turn that read
+ * from a source while a worker is at a light rate, and at each look otherwise (every 1 ms, or 4 ms
+ * under a deep queue: poll-pace.ts). With nothing out it polls nothing and costs nothing.
  * A wake-up across threads costs a syscall on one side and an event-loop turn on the other (9–18
  * µs here); a 1 ms timer costs neither side anything extra while main has socket work anyway.
  *
@@ -47,6 +48,7 @@ import {
   writeInboundRef,
 } from '../threads/index.js';
 import { PartitionTable } from './partition-table.js';
+import { POLL_MS, nextPollMs } from './poll-pace.js';
 import { SlabPool } from './slab-pool.js';
 import { WorkerHealth } from './worker-health.js';
 
@@ -104,8 +106,6 @@ interface Lane {
   wakeups: number;
 }
 
-/** How often main drains the completion rings while records are out with the workers. */
-const POLL_MS = 1;
 const DELAY_BATCH_BYTES = 64 * 1024;
 
 export class WorkerPool {
@@ -122,6 +122,8 @@ export class WorkerPool {
   private publishTimer = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private pollArmed = false;
+  /** the wait between two looks at the completion rings (poll-pace.ts) */
+  private pollMs = POLL_MS;
   private readonly policySab = newPolicyBuffer();
   private readonly policy: SnapshotCell<PolicySettings> = policyCell(this.policySab);
   private readonly arenaSab: SharedArrayBuffer;
@@ -212,6 +214,11 @@ export class WorkerPool {
   }
 
   /** Times main has woken worker `w` for records (see dispatchDelayMs). */
+  /** How long main waits now between two looks at the completion rings, in ms (poll-pace.ts). */
+  get lookMs(): number {
+    return this.pollMs;
+  }
+
   wakeups(w: number): number {
     return this.lanes[w]!.wakeups;
   }
@@ -435,7 +442,11 @@ export class WorkerPool {
       lane.outstanding -= got;
       n += got;
     }
-    if (n > 0) this.sink.batchEnd();
+    if (n > 0) {
+      this.sink.batchEnd();
+      // Nothing out is no deep queue, whichever look took the last results.
+      if (!this.anyOutstanding()) this.setPace(POLL_MS);
+    }
     if (this.slabs.waiting) this.reclaimSlabs();
     // Ring room is freed by the workers' progress, which completions trail: a reader blocked on a
     // full ring tries again at each look.
@@ -457,10 +468,11 @@ export class WorkerPool {
   }
 
   /**
-   * While records are out with the workers, look at the completion rings again in POLL_MS. Main is
-   * awake for its sources anyway, and results gathered for a millisecond go out in fewer, larger
-   * writes. Measured at 20,000 records/s into the real server, against polling on both sides
-   * (median ack inside Ferry 2.5–5 ms, 13–15 µs of CPU per record):
+   * While records are out with the workers, look at the completion rings again in POLL_MS, or in
+   * DEEP_POLL_MS while they form a deep queue (poll-pace.ts). Main is awake for its sources anyway,
+   * and results gathered for a millisecond go out in fewer, larger writes. Measured at 20,000
+   * records/s into the real server, against polling on both sides (median ack inside Ferry 2.5–5
+   * ms, 13–15 µs of CPU per record):
    *   - main woken for each publish of results, and each worker for each of main's even with
    *     writes out: median ≤ 0.5 ms, but 36 µs per record (more, smaller reads and writes on
    *     every socket) and no better p99; at saturation every batch got smaller and dearer;
@@ -469,8 +481,8 @@ export class WorkerPool {
   private armPoll(): void {
     if (this.stopping || this.pollArmed || !this.anyOutstanding()) return;
     this.pollArmed = true;
-    // One timer object for the pool's life, re-armed in place: no allocation per poll.
-    if (this.pollTimer === null) this.pollTimer = setTimeout(this.poll, POLL_MS);
+    // One timer object per pace, re-armed in place: no allocation per poll.
+    if (this.pollTimer === null) this.pollTimer = setTimeout(this.poll, this.pollMs);
     else this.pollTimer.refresh();
   }
 
@@ -484,11 +496,29 @@ export class WorkerPool {
     return false;
   }
 
+  private outstanding(): number {
+    let n = 0;
+    for (const lane of this.lanes) n += lane.outstanding;
+    return n;
+  }
+
   private readonly poll = (): void => {
     this.pollArmed = false;
-    this.drainCompletions();
+    const taken = this.drainCompletions();
+    this.setPace(nextPollMs(this.pollMs, taken, this.outstanding()));
     this.armPoll();
   };
+
+  /**
+   * Look every `ms` from now on. A timer re-armed in place keeps its duration, so a new pace needs
+   * a new timer (rare: the pace changes when a deep queue forms or goes); an armed look stays armed.
+   */
+  private setPace(ms: number): void {
+    if (ms === this.pollMs) return;
+    this.pollMs = ms;
+    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
+    this.pollTimer = this.pollArmed ? setTimeout(this.poll, ms) : null;
+  }
 
   /** Ask every worker to finish what it has in flight and return, then stop the pool. */
   async stop(graceMs: number): Promise<void> {

@@ -34,6 +34,8 @@ export interface MetricsSource {
   maxInFlight(): number;
   paused(): boolean;
   workers(): WorkerView[];
+  /** ms main waits between two looks at the workers' results (src/dispatch/poll-pace.ts) */
+  completionLookMs(): number;
   /** the source arena's slabs by state (src/dispatch/slab-pool.ts) */
   arenaSlabs(): { free: number; lent: number; retired: number };
   /** the destination's namespaces by partition-map index */
@@ -156,6 +158,9 @@ export function createMetrics(src: MetricsSource): Registry {
     new ScrapeMetric('ferry_worker_wakeups_total', 'Times the main thread woke each sleeping worker for records (service.dispatch-delay spaces them).', 'counter', () =>
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.wakeups })),
     ),
+    new ScrapeMetric('ferry_completion_look_seconds', 'How long the main thread waits between two looks at the workers’ results while records are out: 0.001, or 0.004 while they form a deep queue.', 'gauge', () => [
+      { labels: {}, value: src.completionLookMs() / 1000 },
+    ]),
     new ScrapeMetric('ferry_ring_used_bytes', 'Bytes waiting in each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringUsedBytes }))),
     new ScrapeMetric('ferry_source_arena_slabs', 'Slabs of the source arena: free, lent to a connection reading into it (or to the inflater of compressed records), or retired and waiting for the workers to pass their records.', 'gauge', () => {
       const a = src.arenaSlabs();

@@ -87,6 +87,37 @@ describe('source flow control', () => {
     expect(checked).toBe(20_000);
   });
 
+  it('a deep queue: main looks at the results every 4 ms while it lasts, and every 1 ms again once it drains', async () => {
+    const started = await startFerry(double, { service: { 'worker-threads': 1, 'ack-deadline': 9000 }, aerospike: { timeouts: { write: 9000 } } });
+    ferry = started.ferry;
+    const f = started.ferry;
+    const pool = f.workerPool!;
+    const look = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${f.managementAddress!.port}/metrics`)).text();
+      return Number(/^ferry_completion_look_seconds (\S+)$/m.exec(text)?.[1]);
+    };
+    expect(pool.lookMs).toBe(1);
+    expect(await look()).toBe(0.001);
+    double.faults.stall = true;
+    // 8 connections × 256 in flight against a destination that answers nothing: 2,048 out and
+    // none back, well past 256 out and 16 ms each.
+    const source = new XdrSource(loadOptions(started.port, { keys: 4000, changes: 4000, workload: 'insert', object: 'I', set: 'deep', probeEvery: 0 }));
+    const run = source.run();
+    await until(() => f.inFlight() >= 2000 && pool.lookMs === 4, 10_000, '2,000 records out and the 4 ms look');
+    expect(await look()).toBe(0.004);
+    double.faults.stall = false;
+    const stats = await run;
+    expect(stats.acks).toBe(4000);
+    expect(stats.retries + stats.abandons).toBe(0);
+    // Whichever look took the last results, nothing out is no deep queue.
+    await until(() => f.inFlight() === 0, 5_000, 'nothing in flight');
+    expect(pool.lookMs).toBe(1);
+    expect(await look()).toBe(0.001);
+    const { checked, mismatches } = await verifyFinalState(client, source);
+    expect(mismatches).toEqual([]);
+    expect(checked).toBe(4000);
+  });
+
   it('a stalled destination and big records: intake waits once the arena is held, and the ring does not fill with copies instead', async () => {
     // 8 connections × 256 records of 64 KiB offered (128 MiB) against an arena of 16 slabs (16 MiB)
     // and a cap of 4,096 records: the arena, not the cap, must stop the reading.
