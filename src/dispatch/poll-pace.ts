@@ -5,7 +5,8 @@
  *   look ─ took n results in the last `ms`, `out` records still out ─▶ next look in 1 or 4 ms
  *
  * Each look is a wake-up of main (an epoll return, a task switch, a timer turn: 10–20 µs of CPU on
- * a shared core), so at 85,000 records/s a 1 ms look is about a fifth of main's CPU per record.
+ * a shared core): at saturation with a 1 ms look main slept about once per 85 records, nearly
+ * always for the look (bench/RESULTS.md, "Main's look at the results under a deep queue").
  * A longer look only delays acknowledgements where they wait long anyway: by Little's law the
  * records out spend out ÷ (n ÷ ms) ms on average, and once that is DEEP_WAIT_MS or more (a source
  * that keeps its whole window full against a destination that sets the pace) 3 ms more is at most

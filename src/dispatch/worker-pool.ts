@@ -213,12 +213,12 @@ export class WorkerPool {
     return this.lanes[w]!.restarts;
   }
 
-  /** Times main has woken worker `w` for records (see dispatchDelayMs). */
   /** How long main waits now between two looks at the completion rings, in ms (poll-pace.ts). */
   get lookMs(): number {
     return this.pollMs;
   }
 
+  /** Times main has woken worker `w` for records (see dispatchDelayMs). */
   wakeups(w: number): number {
     return this.lanes[w]!.wakeups;
   }
