@@ -5,7 +5,7 @@
  * connection) and through Ferry, in one run, per destination.
  *
  *   npm run bench:baseline -- [--rounds 3] [--saturation-changes 300000] [--issue-changes 150000]
- *                             [--rate 20000] [--rate-seconds 8] [--rate-rounds 5] [--warmup 100000]
+ *                             [--rate 20000] [--rate-seconds 8] [--rate-rounds 5] [--warmup 300000]
  *                             [--workers N (Ferry's default)] [--aerospike HOST:PORT] [--json FILE]
  *
  *   direct  xdr-load ─────────────────────▶ destination
@@ -21,7 +21,10 @@
  *               both uncompressed: Community Edition (and the double) refuse type-4 requests.
  *   rate        --rate changes/s (-g) over 8 connections, for --rate-seconds
  * Each load runs direct, floor, relay, Ferry in turn, for its rounds, so a disturbance on a shared
- * machine lands on all four; each figure is the median of its rounds. CPU is user+sys of the
+ * machine lands on all four; each figure is the median of its rounds. The warm-up (saturation load
+ * on every path first) is long enough for the JIT: after 100,000 changes TurboFan was still
+ * compiling Ferry's functions that run once per look or per batch, 0.8 and 0.38 µs of helper CPU
+ * a record in the first two measured rounds (bench/RESULTS.md, eighth round). CPU is user+sys of the
  * floor's, the relay's or Ferry's process over the load (/proc), Ferry's also split by thread.
  */
 
@@ -41,7 +44,7 @@ const values = parseFlags({
   rate: { type: 'string', default: '20000' },
   'rate-seconds': { type: 'string', default: '8' },
   'rate-rounds': { type: 'string', default: '5' },
-  warmup: { type: 'string', default: '100000' },
+  warmup: { type: 'string', default: '300000' },
   workers: { type: 'string', default: DEFAULT_WORKERS },
   aerospike: { type: 'string' },
   json: { type: 'string' },
