@@ -169,6 +169,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
         largestBody: s.maxFrameSize,
         dispatchDelayMs: s.dispatchDelayMs,
         promptBelowPerS: s.promptBelowPerS,
+        workerBusy: s.workerBusy,
         workerFile: this.options.workerFile ?? new URL('./workers/worker-entry.js', import.meta.url),
         task: { destination, faults: this.options.faults ?? {} },
         policy: this.policy,
@@ -305,6 +306,10 @@ export class Ferry implements MetricsSource, ManagementTarget {
     return this.pool?.lookMs ?? POLL_MS;
   }
 
+  workersAtWork(): { active: number; moves: number } {
+    return { active: this.pool?.activeWorkers ?? 0, moves: this.pool?.partitionMoves ?? 0 };
+  }
+
   arenaSlabs(): { free: number; lent: number; retired: number } {
     return this.pool?.arenaSlabs() ?? { free: 0, lent: 0, retired: 0 };
   }
@@ -433,6 +438,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
       for (const l of this.listeners) l.ackDeadlineMs = next.service.ackDeadlineMs;
       this.pool?.setAckDeadline(next.service.ackDeadlineMs);
     }
+    if (changed('service.worker-busy')) this.pool?.setWorkerBusy(next.service.workerBusy);
     // Sessions read it at each slow-reader check.
     if (changed('service.slow-reader-timeout')) this.limits.slowReaderMs = next.service.slowReaderMs;
     if (nd.kind === 'aerospike' && (reloadTransform || changed(...POLICY_KEYS))) {

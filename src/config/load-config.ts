@@ -38,6 +38,8 @@ export interface FerryConfig {
     readonly dispatchDelayMs: number;
     /** `service.prompt-below`: records/s per worker under which batches go at once (0 = never) */
     readonly promptBelowPerS: number;
+    /** `service.worker-busy`: the busy share per worker at work before another is put to work (0 = all, always) */
+    readonly workerBusy: number;
     /** how long start-up waits for the destination to answer */
     readonly startupTimeoutMs: number;
     /** CPUs worker i is pinned to: cpus[i % length]; empty = no pinning */
@@ -259,6 +261,7 @@ function fromRaw(raw: RawConfig): FerryConfig {
       slowReaderMs: s['slow-reader-timeout'],
       dispatchDelayMs: s['dispatch-delay'],
       promptBelowPerS: s['prompt-below'],
+      workerBusy: s['worker-busy'],
       startupTimeoutMs: s['startup-timeout'],
       cpus: s['cpu-affinity'] === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : s['cpu-affinity'] === false ? [] : s['cpu-affinity'],
       security: sourceSecurity(s.security, s.protocol),

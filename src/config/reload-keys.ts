@@ -28,6 +28,7 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   'service.max-concurrent-records': 'live',
   'service.ack-deadline': 'live',
   'service.slow-reader-timeout': 'live',
+  'service.worker-busy': 'live',
   // accepted for XDR Proxy compatibility and not used: a change has nothing to wait for
   'service.io-threads': 'live',
   'service.enable-tcp-xdr-ack-buffering': 'live',

@@ -100,6 +100,9 @@ export const serviceSchema = z.strictObject({
   // records/s per worker below which a worker takes each batch at once, without the dispatch
   // delay or its 1 ms poll (0 = never)
   'prompt-below': z.number().int().min(0).max(10_000_000).default(25_000),
+  // the share of its time each worker at work may be busy before another is put to work (0 = every
+  // worker always)
+  'worker-busy': z.number().min(0).max(1).default(0.5),
   'cpu-affinity': z.union([z.boolean(), z.array(z.number().int().min(0).max(4095)).min(1)]).default(false),
   // ms `ferry run` waits at start-up for the destination (and each etcd mirror) to answer before
   // it gives up with exit 3

@@ -44,11 +44,13 @@ import {
   newPolicyBuffer,
   newRingBuffer,
   policyCell,
+  recordTag,
   reserveInbound,
   writeInboundRef,
 } from '../threads/index.js';
 import { PartitionTable } from './partition-table.js';
 import { POLL_MS, nextPollMs } from './poll-pace.js';
+import { SPREAD_TICK_MS, WorkerSpread } from './worker-spread.js';
 import { SlabPool } from './slab-pool.js';
 import { WorkerHealth } from './worker-health.js';
 
@@ -66,6 +68,8 @@ export interface PoolOptions {
   dispatchDelayMs: number;
   /** a worker taking fewer records a second than this asks for every batch at once (0 = never) */
   promptBelowPerS: number;
+  /** the busy share of its time per worker at work before another is put to work (0 = every worker always; worker-spread.ts) */
+  workerBusy: number;
   workerFile: URL;
   task: Pick<WorkerTask, 'destination' | 'faults'>;
   /** the write policy the workers start with (updatePolicy() replaces it) */
@@ -124,6 +128,9 @@ export class WorkerPool {
   private pollArmed = false;
   /** the wait between two looks at the completion rings (poll-pace.ts) */
   private pollMs = POLL_MS;
+  /** how many workers the load needs at work (worker-spread.ts), judged on a timer */
+  private readonly spread: WorkerSpread;
+  private spreadTimer: NodeJS.Timeout | null = null;
   private readonly policySab = newPolicyBuffer();
   private readonly policy: SnapshotCell<PolicySettings> = policyCell(this.policySab);
   private readonly arenaSab: SharedArrayBuffer;
@@ -138,7 +145,8 @@ export class WorkerPool {
     private readonly sink: CompletionSink,
     private readonly log: Logger,
   ) {
-    this.table = new PartitionTable(opts.threads);
+    this.spread = new WorkerSpread(opts.threads, opts.workerBusy);
+    this.table = new PartitionTable(opts.threads, this.spread.initial());
     this.health = new WorkerHealth(opts.threads, log);
     this.piscina = new Piscina({
       filename: opts.workerFile.href,
@@ -218,6 +226,22 @@ export class WorkerPool {
     return this.pollMs;
   }
 
+  /** Workers that new partitions' records go to (worker-spread.ts). */
+  get activeWorkers(): number {
+    return this.table.active;
+  }
+
+  /** Partitions that changed worker as the workers at work changed (partition-table.ts). */
+  get partitionMoves(): number {
+    return this.table.moves;
+  }
+
+  /** service.worker-busy: the busy share per worker at work (0 = every worker always). */
+  setWorkerBusy(target: number): void {
+    this.spread.target = target;
+    this.judgeSpread();
+  }
+
   /** Times main has woken worker `w` for records (see dispatchDelayMs). */
   wakeups(w: number): number {
     return this.lanes[w]!.wakeups;
@@ -244,7 +268,22 @@ export class WorkerPool {
 
   start(): void {
     for (let w = 0; w < this.lanes.length; w++) this.launch(w);
+    if (this.lanes.length > 1) {
+      this.spreadTimer = setInterval(this.judgeSpread, SPREAD_TICK_MS);
+      this.spreadTimer.unref();
+    }
   }
+
+  /** Put as many workers at work as the workers' last busy shares ask for. */
+  private readonly judgeSpread = (): void => {
+    let busy = 0;
+    for (const lane of this.lanes) busy += lane.stats[WorkerCounter.Busy]!;
+    const from = this.table.active;
+    const to = this.spread.next(from, busy);
+    if (to === from) return;
+    this.table.setActive(to);
+    this.log.debug({ from, to, busy }, 'workers at work changed');
+  };
 
   /**
    * Resolve once every worker has a destination connection up, or after `timeoutMs`: traffic that
@@ -290,6 +329,7 @@ export class WorkerPool {
         lane.writer.reset();
         this.slabs.dropLane(w);
         lane.outstanding = 0;
+        this.table.workerLost(w);
         lane.diagnostics.drain((event) => this.health.record(w, event));
         this.health.reset(w);
         this.sink.workerLost(w);
@@ -334,23 +374,25 @@ export class WorkerPool {
     return writer.fits(INBOUND_HEADER + length);
   }
 
-  dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number, scan: Int32Array): void {
+  dispatch(worker: number, partition: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number, scan: Int32Array): void {
     const lane = this.lanes[worker]!;
     const w = lane.writer;
+    const tag = recordTag(connection, partition);
     // The session checked fits() first, so the reservation succeeds.
     if (buf === this.arena.bytes) {
       // Read in place: the worker reads the body where the socket put it.
-      writeInboundRef(w, connection, seq, epochMs, scan, start, end - start);
+      writeInboundRef(w, tag, seq, epochMs, scan, start, end - start);
       this.slabs.pin(start, worker, w.position);
     } else if (jumbo(w, end - start)) {
       // Too big for half the ring: copied to the arena's jumbo run, and handed on by reference.
       const where = this.slabs.acquireJumbo();
       copyBytes(buf, start, end, this.arena.bytes, where);
-      writeInboundRef(w, connection, seq, epochMs, scan, where, end - start, start);
+      writeInboundRef(w, tag, seq, epochMs, scan, where, end - start, start);
       this.slabs.pin(where, worker, w.position);
       this.slabs.retireJumbo();
-    } else copyBytes(buf, start, end, w.data, reserveInbound(w, connection, seq, epochMs, scan, start, end - start));
+    } else copyBytes(buf, start, end, w.data, reserveInbound(w, tag, seq, epochMs, scan, start, end - start));
     lane.outstanding++;
+    this.table.out[partition]!++;
     if (this.lastTouched !== worker) {
       this.touched.add(worker);
       this.lastTouched = worker;
@@ -431,7 +473,7 @@ export class WorkerPool {
   // ---- completions ---------------------------------------------------------------------------
 
   private drainLane(lane: Lane): number {
-    return drainCompletions(lane.reader, this.sink);
+    return drainCompletions(lane.reader, this.sink, this.table.out);
   }
 
   /** Drain every completion ring; flush replies and retry blocked readers when anything came. */
@@ -531,6 +573,8 @@ export class WorkerPool {
     // Deliver the last results, then stop looking.
     this.drainCompletions();
     this.stopping = true;
+    if (this.spreadTimer !== null) clearInterval(this.spreadTimer);
+    this.spreadTimer = null;
     if (this.pollTimer !== null) clearTimeout(this.pollTimer);
     this.pollTimer = null;
     this.pollArmed = false;

@@ -36,6 +36,8 @@ export interface MetricsSource {
   workers(): WorkerView[];
   /** ms main waits between two looks at the workers' results (src/dispatch/poll-pace.ts) */
   completionLookMs(): number;
+  /** workers new partitions' records go to, and partitions moved so far (src/dispatch/worker-spread.ts) */
+  workersAtWork(): { active: number; moves: number };
   /** the source arena's slabs by state (src/dispatch/slab-pool.ts) */
   arenaSlabs(): { free: number; lent: number; retired: number };
   /** the destination's namespaces by partition-map index */
@@ -150,6 +152,9 @@ export function createMetrics(src: MetricsSource): Registry {
     new ScrapeMetric('ferry_worker_records_total', 'Records each worker took from its ring.', 'counter', () =>
       src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.Records]! })),
     ),
+    new ScrapeMetric('ferry_worker_busy_ratio', 'Share of its last 100 ms each worker spent busy with records (service.worker-busy judges by it).', 'gauge', () =>
+      src.workers().map((w, i) => ({ labels: { worker: i }, value: w.counters[WorkerCounter.Busy]! })),
+    ),
     new ScrapeMetric('ferry_worker_restarts_total', 'Worker threads replaced after dying.', 'counter', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.restarts }))),
     new ScrapeMetric('ferry_worker_problems_total', 'Problems and errors workers reported (destination unreachable, file cannot open, …), by code.', 'counter', () =>
       src.workers().flatMap((w, i) => [...w.problems].map(([code, value]) => ({ labels: { worker: i, code }, value }))),
@@ -160,6 +165,12 @@ export function createMetrics(src: MetricsSource): Registry {
     ),
     new ScrapeMetric('ferry_completion_look_seconds', 'How long the main thread waits between two looks at the workers’ results while records are out: 0.001, or 0.004 while they form a deep queue.', 'gauge', () => [
       { labels: {}, value: src.completionLookMs() / 1000 },
+    ]),
+    new ScrapeMetric('ferry_workers_active', 'Workers at work: those the records of new partitions go to (service.worker-busy); the others idle.', 'gauge', () => [
+      { labels: {}, value: src.workersAtWork().active },
+    ]),
+    new ScrapeMetric('ferry_partition_moves_total', 'Partitions that moved to another worker as the workers at work changed (each once nothing of it was in flight).', 'counter', () => [
+      { labels: {}, value: src.workersAtWork().moves },
     ]),
     new ScrapeMetric('ferry_ring_used_bytes', 'Bytes waiting in each worker’s inbound ring.', 'gauge', () => src.workers().map((w, i) => ({ labels: { worker: i }, value: w.ringUsedBytes }))),
     new ScrapeMetric('ferry_source_arena_slabs', 'Slabs of the source arena: free, lent to a connection reading into it (or to the inflater of compressed records), or retired and waiting for the workers to pass their records.', 'gauge', () => {

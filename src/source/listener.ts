@@ -27,7 +27,7 @@ import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { LogLimiter } from '../management/logger.js';
 import { ResultCode } from '../protocol/index.js';
-import { WORKER_CONNECTION } from '../threads/index.js';
+import { MAX_CONNECTION_ID, WORKER_CONNECTION } from '../threads/index.js';
 import { listenOn } from '../startup.js';
 import { ArenaInflater } from './arena-inflater.js';
 import type { InFlightBudget } from './in-flight-budget.js';
@@ -235,9 +235,12 @@ export class SourceListener {
 
   private nextId(): number | null {
     if (this.draining) return null;
-    const id = nextConnectionId;
-    // 0 is the workers' own (WORKER_CONNECTION): skipped on wrap.
-    nextConnectionId = (nextConnectionId + 1) >>> 0 || WORKER_CONNECTION + 1;
+    // Ids fit a record's tag (MAX_CONNECTION_ID, threads/records.ts) and come round again; one still
+    // in use is skipped (an id comes round after 262,143 connections, far longer than any record
+    // stays with a worker). 0 is the workers' own (WORKER_CONNECTION).
+    let id = nextConnectionId;
+    while (this.registry.has(id)) id = id >= MAX_CONNECTION_ID ? WORKER_CONNECTION + 1 : id + 1;
+    nextConnectionId = id >= MAX_CONNECTION_ID ? WORKER_CONNECTION + 1 : id + 1;
     this.stats.connectionsOpened++;
     return id;
   }

@@ -115,7 +115,8 @@ function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWind
     answerHere(ctx, window, ResultCode.Ok);
     return Intake.Answered;
   }
-  const worker = router.workerFor(partitionOf(buf, scan[Scan.DigestOffset]!));
+  const partition = partitionOf(buf, scan[Scan.DigestOffset]!);
+  const worker = router.workerFor(partition);
   if (!router.fits(worker, buf, end - start)) {
     router.waitForRoom(owner);
     return Intake.NoRoom;
@@ -123,7 +124,7 @@ function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWind
   stats.records++;
   budget.take();
   const seq = window.open(clock.now, worker);
-  router.dispatch(worker, owner.id, seq, clock.epochMs, buf, start, end, scan);
+  router.dispatch(worker, partition, owner.id, seq, clock.epochMs, buf, start, end, scan);
   return Intake.Taken;
 }
 

@@ -45,6 +45,11 @@ export class SessionRegistry implements CompletionSink {
     return this.sessions.size;
   }
 
+  /** Whether connection id `id` is in use. */
+  has(id: number): boolean {
+    return this.sessions.has(id);
+  }
+
   add(session: SourceSession): void {
     this.sessions.set(session.id, session);
   }

@@ -19,16 +19,16 @@ export interface ReadArena {
 export interface RecordRouter {
   /** where plain-TCP connections read; a record framed in it is dispatched by reference */
   readonly arena: ReadArena;
-  /** The worker that owns a partition. */
+  /** The worker for a partition's next record (dispatch/partition-table.ts). */
   workerFor(partition: number): number;
   /** Whether the `length`-byte record in `buf` fits in `worker`'s ring now. */
   fits(worker: number, buf: Buffer, length: number): boolean;
   /**
    * Hand the record to `worker` (visible at the next publish()): by reference when `buf` is the
    * arena, else copied into the ring; with `scan`, its scan (protocol's `Scan`), so the worker
-   * does not walk it again.
+   * does not walk it again; `partition` is the one `worker` came from workerFor() for.
    */
-  dispatch(worker: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number, scan: Int32Array): void;
+  dispatch(worker: number, partition: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number, scan: Int32Array): void;
   /** Make every dispatched record visible to the workers (once per socket read). */
   publish(): void;
   /** Call `s.tryResume()` once ring room may have been freed. */

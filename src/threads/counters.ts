@@ -18,6 +18,9 @@
  *             [272] namespace not in the partition map, [273 + i] the map's namespace i
  *   [305, 309) records answered done without a destination write, by reason (Skipped + SkipReason)
  *   [309]     extra destination writes a transform module's fan-out made
+ *   [310]     share of the last 100 ms tick the worker's event loop was busy, 0–1, or 0 when it took
+ *             no records in it (dispatch's worker-spread.ts puts as many workers to work as that
+ *             asks for)
  */
 export const WorkerCounter = {
   Records: 262,
@@ -33,7 +36,8 @@ export const WorkerCounter = {
   Stale: 272,
   Skipped: 272 + 1 + 32,
   FannedOut: 272 + 1 + 32 + 4,
-  Size: 272 + 1 + 32 + 4 + 1,
+  Busy: 272 + 1 + 32 + 4 + 1,
+  Size: 272 + 1 + 32 + 4 + 2,
 } as const;
 
 /** Why a record was answered done and not written (offsets from WorkerCounter.Skipped). */

@@ -2,14 +2,19 @@
  * Record layouts in the rings (ring.ts); host byte order, every ring record 4-byte aligned, so the
  * fixed fields are read and written as Int32 words of the ring's `words` view.
  *
- *   inbound   (main → worker):  [u32 connection][u32 sequence][u32 arrival, epoch ms mod 2^32][i32 where]
+ *   inbound   (main → worker):  [u32 tag][u32 sequence][u32 arrival, epoch ms mod 2^32][i32 where]
  *                               [i32 × 11 scan: main's scan of the body (protocol/as-msg-reader.ts,
  *                                `Scan` order), offsets relative to the body's start, -1 = absent]
  *                               where = INLINE (-1):  [as_msg body: header, fields, ops] follows
  *                               where ≥ 0:            [u32 body length]; the body is at `where` in
  *                                                     the source arena (arena.ts), where the source
  *                                                     connection's read put it
- *   completion (worker → main): [u32 connection][u32 sequence][u32 outcome (outcome.ts)]
+ *   completion (worker → main): [u32 tag][u32 sequence][u32 outcome (outcome.ts)]
+ *
+ *   tag := [u2 0][u12 partition][u18 connection id]: main's, handed back by the worker as it came
+ *          (a worker sees one opaque connection number); main counts each partition's records out
+ *          by it (dispatch/partition-table.ts). Under 2^30, so the engine keeps it a small integer
+ *          wherever it goes (a larger one would be boxed, at a cost per record on both threads)
  */
 
 import { Scan } from '../protocol/index.js';
@@ -23,6 +28,16 @@ export interface CompletionSink {
   batchEnd(): void;
   /** Worker `worker` died: everything it held is answered now. */
   workerLost(worker: number): void;
+}
+
+/** Bits of a tag that hold the connection id; the partition is above them. */
+export const CONNECTION_BITS = 18;
+/** The largest connection id (listener.ts numbers connections from 1 to this, and round again). */
+export const MAX_CONNECTION_ID = (1 << CONNECTION_BITS) - 1;
+
+/** Main: the tag of a record from `connection` (1 … MAX_CONNECTION_ID) in `partition`. */
+export function recordTag(connection: number, partition: number): number {
+  return connection | (partition << CONNECTION_BITS);
 }
 
 /**
@@ -183,13 +198,18 @@ export function completionRingCapacity(records: number, most: number): number {
  */
 export const INBOUND_WORKING_SET = 4 * 1024 * 1024;
 
-/** Main: hand every published completion to `sink`; returns how many (the caller ends the batch). */
-export function drainCompletions(ring: RingReader, sink: CompletionSink): number {
+/**
+ * Main: hand every published completion to `sink`, and count its partition's records out down by
+ * one in `out`; returns how many (the caller ends the batch).
+ */
+export function drainCompletions(ring: RingReader, sink: CompletionSink, out: Int32Array): number {
   const words = ring.words;
   let n = 0;
   for (let at = ring.peek(); at >= 0; at = ring.peek()) {
     const i = at >> 2;
-    sink.complete(words[i + CONNECTION]! >>> 0, words[i + SEQUENCE]! >>> 0, words[i + OUTCOME]!);
+    const tag = words[i + CONNECTION]!;
+    out[tag >>> CONNECTION_BITS]!--;
+    sink.complete(tag & MAX_CONNECTION_ID, words[i + SEQUENCE]! >>> 0, words[i + OUTCOME]!);
     ring.next(at);
     n++;
   }

@@ -72,6 +72,8 @@ export class WorkerLoop implements SinkEvents {
   private recordsSeen = 0;
   /** records taken by the last tick, for the rate that sets control.prompt */
   private recordsAtTick = 0;
+  /** the event loop's use at the last tick, for WorkerCounter.Busy */
+  private useAtTick = performance.eventLoopUtilization();
   private publishScheduled = false;
 
   constructor(private readonly task: WorkerTask) {
@@ -109,6 +111,11 @@ export class WorkerLoop implements SinkEvents {
       const records = this.counters[WorkerCounter.Records]!;
       const below = this.task.promptBelowPerS;
       this.control.prompt = below > 0 && ((records - this.recordsAtTick) * 1000) / TIMER_MS < below;
+      // Busy with records: a tick that took none (starting up, importing a transform module) asks
+      // for no other worker.
+      const use = performance.eventLoopUtilization();
+      this.counters[WorkerCounter.Busy] = records > this.recordsAtTick ? performance.eventLoopUtilization(use, this.useAtTick).utilization : 0;
+      this.useAtTick = use;
       this.recordsAtTick = records;
       // An idle worker takes a new policy too: a reloaded transform module is imported now, while
       // the file is as main checked it, not at the next record.

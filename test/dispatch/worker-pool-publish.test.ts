@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
 import { WorkerPool } from '../../src/dispatch/worker-pool.js';
-import { ScanError, newScan, scanRecordMessage } from '../../src/protocol/index.js';
+import { Scan, ScanError, newScan, partitionOf, scanRecordMessage } from '../../src/protocol/index.js';
 import { type CompletionSink, IDENTITY_RULE } from '../../src/threads/index.js';
 import { bodyOf, captureCases } from '../support/bytes.js';
 import { WORKER_FILE, until } from '../support/in-process.js';
@@ -33,6 +33,7 @@ it('a record dispatched by a reader resumed while main publishes, and the next o
       completionBytes: 64 * 1024,
       dispatchDelayMs: 1,
       promptBelowPerS: 25_000,
+      workerBusy: 0.5,
       workerFile: WORKER_FILE,
       task: { destination: { kind: 'file', path: join(dir, 'changes.jsonl'), format: 'json', sync: false }, faults: {} },
       policy: { stripLut: false, stripDurableDelete: false, routing: { fallback: IDENTITY_RULE, namespaces: [], skipSets: [] }, transform: null, lastWriteWins: null },
@@ -52,7 +53,7 @@ it('a record dispatched by a reader resumed while main publishes, and the next o
     expect(scanRecordMessage(body, 0, body.length, scan)).toBe(ScanError.None);
     const send = (seq: number): void => {
       expect(pool.fits(0, body, body.length)).toBe(true);
-      pool.dispatch(0, 1, seq, Date.now(), body, 0, body.length, scan);
+      pool.dispatch(0, partitionOf(body, scan[Scan.DigestOffset]!), 1, seq, Date.now(), body, 0, body.length, scan);
       pool.publish();
     };
     // Past the worker's first 100 ms tick at no load, it is at a light rate: main takes results

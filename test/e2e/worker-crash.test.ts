@@ -13,7 +13,8 @@ import { verifyFinalState } from '../support/verify-state.js';
 const ctx = useDestination();
 
 it('a worker that throws is replaced, its records get the retry code, and nothing is lost', async () => {
-  const { ferry, port } = await startFerry(ctx.dest, { faults: { crashAfterRecords: 1000 } });
+  // worker-busy 0: both workers at work from the first record, so both reach their crash.
+  const { ferry, port } = await startFerry(ctx.dest, { service: { 'worker-busy': 0 }, faults: { crashAfterRecords: 1000 } });
   try {
     const source = new XdrSource(loadOptions(port, { keys: 5000, changes: 40_000, object: 'I,S:32', deletePct: 5, seed: 5, set: 'e2e-crash' }));
     const stats = await source.run();

@@ -60,8 +60,9 @@ describe('XDR through Ferry into the destination', () => {
   });
 
   it.each([0, 3])('dispatch-delay %i: every key ends at its last version, replies stay in order, wake-ups are spaced', async (delay) => {
-    // prompt-below 0: the delay spaces wake-ups at every rate, as this test counts them.
-    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { 'dispatch-delay': delay, 'prompt-below': 0 } }));
+    // prompt-below 0: the delay spaces wake-ups at every rate, as this test counts them; worker-busy
+    // 0: both workers at work, so both are counted.
+    const ferry = await FerryProcess.start(testConfig(ctx.dest, { service: { 'dispatch-delay': delay, 'prompt-below': 0, 'worker-busy': 0 } }));
     try {
       const source = new XdrSource(loadOptions(ferry.port, { keys: 3000, changes: 20_000, object: 'I,S:32', deletePct: 5, set: `e2e-delay-${delay}`, throttle: 10_000, seed: 13 }));
       const started = performance.now();

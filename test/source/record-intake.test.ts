@@ -31,7 +31,7 @@ function setup(): { limits: SessionLimits; ring: { room: boolean }; dispatched: 
     arena: pool,
     workerFor: () => 0,
     fits: () => ring.room,
-    dispatch(_worker, _connection, _seq, _epochMs, buf, start, end) {
+    dispatch(_worker, _partition, _connection, _seq, _epochMs, buf, start, end) {
       dispatched.push({ inArena: buf === pool.bytes, start, body: Buffer.from(buf.subarray(start, end)) });
     },
     publish() {},

@@ -10,6 +10,7 @@ import {
   inboundConnection,
   inboundScan,
   inboundSequence,
+  recordTag,
   reserveInbound,
   writeCompletion,
   writeInboundRef,
@@ -107,11 +108,18 @@ describe('completion rings are sized by the records a worker may hold, not by it
     const sab = newRingBuffer(completionRingCapacity(records, 64 * MiB));
     const writer = new RingWriter(sab);
     const reader = new RingReader(sab);
-    for (let seq = 0; seq < 2 * records; seq++) expect(writeCompletion(writer, 7, seq, seq % 3)).toBe(true);
+    const partition = (seq: number): number => (seq * 7) % 4096;
+    const out = new Int32Array(4096);
+    for (let seq = 0; seq < 2 * records; seq++) {
+      expect(writeCompletion(writer, recordTag(7, partition(seq)), seq, seq % 3)).toBe(true);
+      out[partition(seq)]!++;
+    }
     writer.publish();
     const got: number[] = [];
     const sink: CompletionSink = { complete: (connection, seq, outcome) => got.push(connection, seq, outcome), batchEnd: () => {}, workerLost: () => {} };
-    expect(drainCompletions(reader, sink)).toBe(2 * records);
+    expect(drainCompletions(reader, sink, out)).toBe(2 * records);
     for (let seq = 0; seq < 2 * records; seq++) expect(got.slice(3 * seq, 3 * seq + 3)).toEqual([7, seq, seq % 3]);
+    // Each completion's tag gave back its connection and counted its partition down.
+    expect(out.every((n) => n === 0)).toBe(true);
   });
 });
