@@ -350,12 +350,12 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     return n;
   }
 
-  tick(now: number): void {
+  tick(now: number): number {
     this.now = now;
     this.refreshMap();
     for (const pool of this.pools) pool?.tick(now, this.settings.timeoutMs);
     this.resend();
-    this.flush();
+    return this.flush();
   }
 
   async close(): Promise<void> {

@@ -102,8 +102,8 @@ export class FileSink implements RecordSink {
     return batch.length;
   }
 
-  tick(): void {
-    if (this.writing === null) this.flush();
+  tick(): number {
+    return this.writing === null ? this.flush() : 0;
   }
 
   async close(): Promise<void> {

@@ -44,8 +44,8 @@ export interface RecordSink {
   /** Requests taken but not yet done. */
   readonly inFlight: number;
   open(): void;
-  /** Called every 100 ms: time out what waits too long. */
-  tick(now: number): void;
+  /** Called every 100 ms: time out what waits too long, and send what waits. Returns bytes handed to the OS. */
+  tick(now: number): number;
   close(): Promise<void>;
   /** Writes sent a second time after their connection was lost. */
   readonly resent?: number;

@@ -120,7 +120,9 @@ export class WorkerLoop implements SinkEvents {
       // An idle worker takes a new policy too: a reloaded transform module is imported now, while
       // the file is as main checked it, not at the next record.
       this.checkPolicy();
-      this.sink.tick(performance.now());
+      // Counted here too: a worker no longer at work still resends what a lost connection held.
+      this.counters[WorkerCounter.BytesOut]! += this.sink.tick(performance.now());
+      this.counters[WorkerCounter.Resent] = this.sink.resent ?? 0;
       // The tick may have made room (writes resent, connections timed out): try again.
       this.progressed();
     }, TIMER_MS);
