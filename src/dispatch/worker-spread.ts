@@ -23,7 +23,7 @@ export const SPREAD_TICK_MS = 100;
 /** Ticks in a row a smaller need must last before workers are let go. */
 export const SHRINK_TICKS = 10;
 /** A smaller need counts only with this share of `target` per worker to spare. */
-export const SHRINK_MARGIN = 0.8;
+const SHRINK_MARGIN = 0.8;
 
 export class WorkerSpread {
   private quietTicks = 0;

@@ -31,7 +31,7 @@ export interface CompletionSink {
 }
 
 /** Bits of a tag that hold the connection id; the partition is above them. */
-export const CONNECTION_BITS = 18;
+const CONNECTION_BITS = 18;
 /** The largest connection id (listener.ts numbers connections from 1 to this, and round again). */
 export const MAX_CONNECTION_ID = (1 << CONNECTION_BITS) - 1;
 
