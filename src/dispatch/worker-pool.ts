@@ -374,23 +374,23 @@ export class WorkerPool {
     return writer.fits(INBOUND_HEADER + length);
   }
 
-  dispatch(worker: number, partition: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number, scan: Int32Array): void {
+  dispatch(worker: number, partition: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void {
     const lane = this.lanes[worker]!;
     const w = lane.writer;
     const tag = recordTag(connection, partition);
     // The session checked fits() first, so the reservation succeeds.
     if (buf === this.arena.bytes) {
       // Read in place: the worker reads the body where the socket put it.
-      writeInboundRef(w, tag, seq, epochMs, scan, start, end - start);
+      writeInboundRef(w, tag, seq, epochMs, start, end - start);
       this.slabs.pin(start, worker, w.position);
     } else if (jumbo(w, end - start)) {
       // Too big for half the ring: copied to the arena's jumbo run, and handed on by reference.
       const where = this.slabs.acquireJumbo();
       copyBytes(buf, start, end, this.arena.bytes, where);
-      writeInboundRef(w, tag, seq, epochMs, scan, where, end - start, start);
+      writeInboundRef(w, tag, seq, epochMs, where, end - start);
       this.slabs.pin(where, worker, w.position);
       this.slabs.retireJumbo();
-    } else copyBytes(buf, start, end, w.data, reserveInbound(w, tag, seq, epochMs, scan, start, end - start));
+    } else copyBytes(buf, start, end, w.data, reserveInbound(w, tag, seq, epochMs, end - start));
     lane.outstanding++;
     this.table.out[partition]!++;
     if (this.lastTouched !== worker) {

@@ -1,7 +1,7 @@
 export * from './constants.js';
 export * from './result-codes.js';
 export { FrameError, Framer, type FrameSink, StreamHeaders, countFrames, frameErrorText } from './framer.js';
-export { Scan, ScanError, newScan, partitionOf, scanErrorText, scanRecordMessage } from './as-msg-reader.js';
+export { Route, Scan, ScanError, newRoute, newScan, partitionOf, routeRecordMessage, scanErrorText, scanRecordMessage } from './as-msg-reader.js';
 export { DecodeError, type DecodedOp, type DecodedRecordMessage, decodeRecordMessage } from './as-msg-decoder.js';
 export { REPLY_SIZE, type RecordRequest, type RequestField, type RequestOp, encodeRecordRequest, lutField, stringField, writeReply } from './as-msg-writer.js';
 export { BufferWriter } from './buffer-writer.js';

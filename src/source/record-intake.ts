@@ -3,7 +3,9 @@
  * HTTP/2 request body): inflate a type 4 (into the source arena when it can, arena-inflater.ts),
  * scan for the namespace and digest, observe the lag, and either hold it (paused, no destination),
  * answer it here (a no-bins write), or number it in the owner's reorder window and hand it to its
- * worker's ring (by reference when it lies in the arena, else copied).
+ * worker's ring (by reference when it lies in the arena, else copied). The scan here validates the
+ * whole message and keeps only what routing needs (protocol's routeRecordMessage); the worker scans
+ * it again for the rest.
  *
  *   type 4 ─▶ inflate ─┐
  *   type 3 ────────────┴▶ scan ─┬─ paused / no destination ─▶ held (the sweep answers the retry code)
@@ -19,15 +21,17 @@ import {
   InflateError,
   Info2,
   MessageType,
+  AsMsg,
   PROTO_HEADER_SIZE,
   ResultCode,
-  Scan,
+  Route,
   ScanError,
   inflateErrorText,
-  newScan,
+  newRoute,
   partitionOf,
+  routeRecordMessage,
   scanErrorText,
-  scanRecordMessage,
+  u16be,
   u32be,
 } from '../protocol/index.js';
 import type { ArenaInflater, Inflated } from './arena-inflater.js';
@@ -37,7 +41,7 @@ import type { SourceStats } from './source-stats.js';
 import type { Clock, RecordRouter, SessionLimits } from './types.js';
 
 /** Shared scratch for scans and inflation: sessions run on one thread, one frame at a time. */
-const scan = newScan();
+const route = newRoute();
 const inflated: Inflated = { bytes: Buffer.alloc(0), start: 0, end: 0 };
 
 /** What became of a record (a string instead: it is malformed, and why). */
@@ -84,10 +88,10 @@ export function takeRecord(ctx: IntakeContext, owner: IntakeOwner, window: Reord
 }
 
 function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWindow, buf: Buffer, start: number, end: number): Intake | string {
-  const err = scanRecordMessage(buf, start, end, scan);
+  const err = routeRecordMessage(buf, start, end, route);
   if (err !== ScanError.None) return scanErrorText(err);
   const { limits, stats, clock, budget, router } = ctx;
-  const lutAt = scan[Scan.LutFieldOffset]!;
+  const lutAt = route[Route.LutFieldOffset]!;
   if (lutAt >= 0) {
     // Field: [u32 size][u8 type][u64 LUT]; the low 40 bits (bytes 3..7 of the u64) are ms since
     // 2010-01-01. Read them without a BigInt.
@@ -109,13 +113,13 @@ function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWind
     owner.held++;
     return Intake.Held;
   }
-  if ((info2 & Info2.Write) !== 0 && (info2 & Info2.Delete) === 0 && scan[Scan.OpCount] === 0) {
+  if ((info2 & Info2.Write) !== 0 && (info2 & Info2.Delete) === 0 && u16be(buf, start + AsMsg.OpCount) === 0) {
     // A no-bins write carries nothing a destination can store (it answers 4): acknowledge it here.
     stats.noBins++;
     answerHere(ctx, window, ResultCode.Ok);
     return Intake.Answered;
   }
-  const partition = partitionOf(buf, scan[Scan.DigestOffset]!);
+  const partition = partitionOf(buf, route[Route.DigestOffset]!);
   const worker = router.workerFor(partition);
   if (!router.fits(worker, buf, end - start)) {
     router.waitForRoom(owner);
@@ -124,7 +128,7 @@ function takeScanned(ctx: IntakeContext, owner: IntakeOwner, window: ReorderWind
   stats.records++;
   budget.take();
   const seq = window.open(clock.now, worker);
-  router.dispatch(worker, partition, owner.id, seq, clock.epochMs, buf, start, end, scan);
+  router.dispatch(worker, partition, owner.id, seq, clock.epochMs, buf, start, end);
   return Intake.Taken;
 }
 

@@ -25,10 +25,9 @@ export interface RecordRouter {
   fits(worker: number, buf: Buffer, length: number): boolean;
   /**
    * Hand the record to `worker` (visible at the next publish()): by reference when `buf` is the
-   * arena, else copied into the ring; with `scan`, its scan (protocol's `Scan`), so the worker
-   * does not walk it again; `partition` is the one `worker` came from workerFor() for.
+   * arena, else copied into the ring; `partition` is the one `worker` came from workerFor() for.
    */
-  dispatch(worker: number, partition: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number, scan: Int32Array): void;
+  dispatch(worker: number, partition: number, connection: number, seq: number, epochMs: number, buf: Buffer, start: number, end: number): void;
   /** Make every dispatched record visible to the workers (once per socket read). */
   publish(): void;
   /** Call `s.tryResume()` once ring room may have been freed. */

@@ -4,7 +4,7 @@ export { type DeadLetterTally, DeadLetterTallyWriter, deadLetterTallyCell, newDe
 export { DiagnosticsReader, DiagnosticsWriter, type WorkerDiagnostic, newDiagnosticsBuffer } from './diagnostics.js';
 export { OUTCOME_SLOTS, Outcome } from './outcome.js';
 export { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, PartitionMapReader, PartitionMapWriter, newPartitionMapBuffer } from './partition-map.js';
-export { type CompletionSink, INBOUND_HEADER, INBOUND_REF_SIZE, INBOUND_WORKING_SET, type InboundBody, MAX_CONNECTION_ID, WORKER_CONNECTION, completionRingCapacity, drainCompletions, inboundArrival, inboundBody, inboundConnection, inboundScan, inboundSequence, recordTag, reserveInbound, writeCompletion, writeInboundRef } from './records.js';
+export { type CompletionSink, INBOUND_HEADER, INBOUND_REF_SIZE, INBOUND_WORKING_SET, type InboundBody, MAX_CONNECTION_ID, WORKER_CONNECTION, completionRingCapacity, drainCompletions, inboundArrival, inboundBody, inboundConnection, inboundSequence, recordTag, reserveInbound, writeCompletion, writeInboundRef } from './records.js';
 export { RingReader, RingWriter, newRingBuffer } from './ring.js';
 export { SessionTokenShare, newSessionBuffer } from './session-token.js';
 export { SnapshotCell, SnapshotFormatError } from './snapshot.js';

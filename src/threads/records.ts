@@ -3,8 +3,6 @@
  * fixed fields are read and written as Int32 words of the ring's `words` view.
  *
  *   inbound   (main → worker):  [u32 tag][u32 sequence][u32 arrival, epoch ms mod 2^32][i32 where]
- *                               [i32 × 11 scan: main's scan of the body (protocol/as-msg-reader.ts,
- *                                `Scan` order), offsets relative to the body's start, -1 = absent]
  *                               where = INLINE (-1):  [as_msg body: header, fields, ops] follows
  *                               where ≥ 0:            [u32 body length]; the body is at `where` in
  *                                                     the source arena (arena.ts), where the source
@@ -15,9 +13,13 @@
  *          (a worker sees one opaque connection number); main counts each partition's records out
  *          by it (dispatch/partition-table.ts). Under 2^30, so the engine keeps it a small integer
  *          wherever it goes (a larger one would be boxed, at a cost per record on both threads)
+ *
+ * Main has checked the body whole (protocol's routeRecordMessage) and the worker scans it again
+ * (scanRecordMessage). Main's scan once travelled in the record (11 words): writing it cost main
+ * about as much as the worker's own scan costs the worker, and reading it back cost the worker
+ * nearly that much again (bench/RESULTS.md, "Main routes, the worker scans").
  */
 
-import { Scan } from '../protocol/index.js';
 import type { RingReader, RingWriter } from './ring.js';
 
 /** Where main hands the completions it drains (the source side's session registry). */
@@ -51,15 +53,10 @@ const CONNECTION = 0;
 const SEQUENCE = 1;
 const ARRIVAL = 2;
 const WHERE = 3;
-const SCAN = 4;
-const REF_LENGTH = SCAN + Scan.Size;
+const REF_LENGTH = 4;
 const OUTCOME = 2;
 
-/** The scan slots that hold offsets (one bit per slot); the others hold lengths and counts. */
-const OFFSET_SLOTS =
-  (1 << Scan.NamespaceOffset) | (1 << Scan.SetOffset) | (1 << Scan.DigestOffset) | (1 << Scan.LutFieldOffset) | (1 << Scan.KeyOffset) | (1 << Scan.OpsOffset);
-
-export const INBOUND_HEADER = 4 * (SCAN + Scan.Size);
+export const INBOUND_HEADER = 4 * REF_LENGTH;
 /** An inbound record by reference: the header and the body's length. */
 export const INBOUND_REF_SIZE = INBOUND_HEADER + 4;
 export const COMPLETION_SIZE = 12;
@@ -67,43 +64,31 @@ export const COMPLETION_SIZE = 12;
 const INLINE = -1;
 
 /**
- * Main: reserve an inbound record for a `length`-byte body, with `scan`, main's scan of the body
- * that starts at `start` where it lies now; returns the body's offset in the ring, or -1.
+ * Main: reserve an inbound record for a `length`-byte body; returns the body's offset in the ring,
+ * or -1.
  */
-export function reserveInbound(ring: RingWriter, connection: number, seq: number, epochMs: number, scan: Int32Array, start: number, length: number): number {
+export function reserveInbound(ring: RingWriter, connection: number, seq: number, epochMs: number, length: number): number {
   const at = ring.reserve(INBOUND_HEADER + length);
   if (at < 0) return -1;
-  writeHeader(ring.words, at >> 2, connection, seq, epochMs, INLINE, scan, start);
+  writeHeader(ring.words, at >> 2, connection, seq, epochMs, INLINE);
   return at + INBOUND_HEADER;
 }
 
-/**
- * Main: append a record whose `length`-byte body is at `where` in the source arena, with `scan`,
- * main's scan of it where it started at `scanned` (there, or where it was before being copied
- * into the arena); false when full.
- */
-export function writeInboundRef(ring: RingWriter, connection: number, seq: number, epochMs: number, scan: Int32Array, where: number, length: number, scanned = where): boolean {
+/** Main: append a record whose `length`-byte body is at `where` in the source arena; false when full. */
+export function writeInboundRef(ring: RingWriter, connection: number, seq: number, epochMs: number, where: number, length: number): boolean {
   const at = ring.reserve(INBOUND_REF_SIZE);
   if (at < 0) return false;
   const i = at >> 2;
-  writeHeader(ring.words, i, connection, seq, epochMs, where, scan, scanned);
+  writeHeader(ring.words, i, connection, seq, epochMs, where);
   ring.words[i + REF_LENGTH] = length;
   return true;
 }
 
-function writeHeader(words: Int32Array, i: number, connection: number, seq: number, epochMs: number, where: number, scan: Int32Array, start: number): void {
+function writeHeader(words: Int32Array, i: number, connection: number, seq: number, epochMs: number, where: number): void {
   words[i + CONNECTION] = connection;
   words[i + SEQUENCE] = seq;
   words[i + ARRIVAL] = epochMs % 0x100000000 | 0;
   words[i + WHERE] = where;
-  // Offsets go relative to the body (an inline body moves); lengths and counts as they are.
-  const s = i + SCAN;
-  for (let slot = 0; slot < Scan.Size; slot++) words[s + slot] = rebase(slot, scan[slot]!, -start);
-}
-
-/** Scan slot `slot`'s value moved by `by` when it is an offset; absent (-1) stays absent. */
-function rebase(slot: number, value: number, by: number): number {
-  return ((OFFSET_SLOTS >>> slot) & 1) === 0 || value < 0 ? value : value + by;
 }
 
 /** Worker: the fields of the inbound record whose payload is at `at`. */
@@ -143,19 +128,6 @@ export function inboundBody(ring: RingReader, at: number, arena: Buffer, out: In
   out.end = where + ring.words[i + REF_LENGTH]!;
 }
 
-/**
- * Worker: main's scan of the inbound record at `at`, rebased to its body at `body.start`, into
- * `out`; false when it does not fit the body (a corrupt ring).
- */
-export function inboundScan(ring: RingReader, at: number, body: InboundBody, out: Int32Array): boolean {
-  const words = ring.words;
-  const s = (at >> 2) + SCAN;
-  const start = body.start;
-  for (let slot = 0; slot < Scan.Size; slot++) out[slot] = rebase(slot, words[s + slot]!, start);
-  const ops = out[Scan.OpsOffset]!;
-  return out[Scan.DigestOffset]! >= start && ops >= out[Scan.DigestOffset]! && ops <= body.end;
-}
-
 /** Worker: append a completion; false when the ring is full. */
 export function writeCompletion(ring: RingWriter, connection: number, seq: number, outcome: number): boolean {
   const at = ring.reserve(COMPLETION_SIZE);
@@ -192,7 +164,7 @@ export function completionRingCapacity(records: number, most: number): number {
 
 /**
  * The part of an inbound ring main keeps to while the worker keeps up (ring.ts, working set): 4 MiB
- * holds 58,000 records by reference, and going back early needs a backlog of at most 1 MiB. The
+ * holds 174,000 records by reference, and going back early needs a backlog of at most 1 MiB. The
  * ring itself is sized for copies (main.ts), up to 64 MiB; writing round all of it touched a page
  * every 60 records for the first million, and kept all of it resident after.
  */

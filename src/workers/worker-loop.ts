@@ -30,7 +30,6 @@ import {
   type WorkerTask,
   inboundArrival,
   inboundBody,
-  inboundScan,
   inboundConnection,
   inboundSequence,
   policyCell,
@@ -214,8 +213,8 @@ export class WorkerLoop implements SinkEvents {
       }
       inboundBody(ring, at, this.arena, body);
       const { bytes: data, start, end } = body;
-      // Main scanned and validated it: its scan comes with it.
-      if (!inboundScan(ring, at, body, scan)) {
+      // Main validated it; what main kept of its scan was only what routing needed.
+      if (scanRecordMessage(data, start, end, scan) !== ScanError.None) {
         throw new Error(`worker ${this.task.index}: corrupt record in the inbound ring`);
       }
       const offered = transforming ? this.offerTransformed(data, start, end, scan, inboundConnection(ring, at), inboundSequence(ring, at)) : this.sink.offer(data, start, end, scan, inboundConnection(ring, at), inboundSequence(ring, at));

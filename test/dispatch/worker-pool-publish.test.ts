@@ -53,7 +53,7 @@ it('a record dispatched by a reader resumed while main publishes, and the next o
     expect(scanRecordMessage(body, 0, body.length, scan)).toBe(ScanError.None);
     const send = (seq: number): void => {
       expect(pool.fits(0, body, body.length)).toBe(true);
-      pool.dispatch(0, partitionOf(body, scan[Scan.DigestOffset]!), 1, seq, Date.now(), body, 0, body.length, scan);
+      pool.dispatch(0, partitionOf(body, scan[Scan.DigestOffset]!), 1, seq, Date.now(), body, 0, body.length);
       pool.publish();
     };
     // Past the worker's first 100 ms tick at no load, it is at a light rate: main takes results

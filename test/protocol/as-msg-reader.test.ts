@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Scan, ScanError, newScan, partitionOf, scanErrorText, scanRecordMessage } from '../../src/protocol/index.js';
+import { Route, Scan, ScanError, newRoute, newScan, partitionOf, routeRecordMessage, scanErrorText, scanRecordMessage } from '../../src/protocol/index.js';
 import { ByteList, asMsgBody, bodyOf, captureCases, embed, fieldBytes, hexBytes, opBytes } from '../support/bytes.js';
 
 const DIGEST = hexBytes('5fe3b7c0f4669a77c8456c1bf4f1f68c55ac1002');
@@ -21,6 +21,18 @@ function scan(buf: Buffer, start = 0, end = buf.length): { err: ScanError; out: 
   const out = newScan();
   const err = scanRecordMessage(buf, start, end, out);
   return { err, out };
+}
+
+/** routeRecordMessage against scanRecordMessage on `buf[start, end)`: the same verdict, the same digest and LUT. */
+function expectSameVerdict(buf: Buffer, start = 0, end = buf.length): ScanError {
+  const full = scan(buf, start, end);
+  const route = newRoute();
+  const err = routeRecordMessage(buf, start, end, route);
+  expect(err).toBe(full.err);
+  if (err === ScanError.None) {
+    expect([route[Route.DigestOffset], route[Route.LutFieldOffset]]).toEqual([full.out[Scan.DigestOffset], full.out[Scan.LutFieldOffset]]);
+  }
+  return err;
 }
 
 /** Where the error of a truncated message must come from, given the untruncated scan. */
@@ -216,6 +228,8 @@ describe('scanRecordMessage errors', () => {
           for (const [at, v] of patches) body[at % body.length] = v;
           const exact = Buffer.from(body);
           const { err, out } = scan(exact);
+          // routeRecordMessage, main's check, agrees (see below).
+          expectSameVerdict(exact);
           if (err === ScanError.None) {
             expect(out[Scan.NamespaceOffset]! + out[Scan.NamespaceLength]!).toBeLessThanOrEqual(exact.length);
             expect(out[Scan.DigestOffset]! + 20).toBeLessThanOrEqual(exact.length);
@@ -224,6 +238,55 @@ describe('scanRecordMessage errors', () => {
       ),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('routeRecordMessage: the same checks as scanRecordMessage, keeping what main routes by', () => {
+  it.each(captureCases())('%s: passes with the digest and LUT the full scan finds, wherever it sits', (_n, c) => {
+    const body = bodyOf(c.message);
+    expect(expectSameVerdict(body)).toBe(ScanError.None);
+    const { buf, start, end } = embed(body, 13, 29);
+    expect(expectSameVerdict(buf, start, end)).toBe(ScanError.None);
+  });
+
+  it('gives the same error for every truncation of every capture', () => {
+    const seen = new Set<ScanError>();
+    for (const [, c] of captureCases()) {
+      const body = bodyOf(c.message);
+      for (let len = 0; len < body.length; len++) seen.add(expectSameVerdict(body, 0, len));
+    }
+    expect([...seen].sort()).toEqual([ScanError.ShortHeader, ScanError.FieldOverrun, ScanError.OpOverrun]);
+  });
+
+  it('agrees on messages built from any fields and ops, well formed or not (fast-check)', () => {
+    // Field data of a digest's length often enough that some messages are whole and valid.
+    const field = fc.tuple(fc.constantFrom(0, 1, 2, 4, 14, 9, 200), fc.oneof(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.uint8Array({ maxLength: 24 })));
+    const off = (most: number): fc.Arbitrary<number> => fc.oneof(fc.constant(0), fc.integer({ min: -most, max: most }));
+    const op = fc.tuple(fc.boolean(), fc.string({ maxLength: 5 }), fc.uint8Array({ maxLength: 16 }));
+    const errors = new Set<ScanError>();
+    fc.assert(
+      fc.property(
+        fc.array(field, { maxLength: 7 }),
+        fc.array(op, { maxLength: 3 }),
+        off(2),
+        off(2),
+        off(3),
+        (fields, ops, moreFields, moreOps, cut) => {
+          const body = asMsgBody(
+            { info2: 1 },
+            fields.map(([type, data]) => fieldBytes(type, data)),
+            ops.map(([lut, name, value]) => opBytes(2, 4, name, value, lut ? 1n : undefined)),
+            { nFields: Math.max(0, fields.length + moreFields), nOps: Math.max(0, ops.length + moreOps) },
+          );
+          // cut > 0: bytes after the last op; cut < 0: the message cut short.
+          const buf = Buffer.concat([body, Buffer.alloc(Math.max(0, cut))]);
+          errors.add(expectSameVerdict(buf, 0, Math.max(0, body.length + cut)));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+    // The generator reached every verdict but a wrong header size (asMsgBody always writes 22).
+    expect([...errors].sort()).toEqual([0, 1, 3, 4, 5, 6, 7]);
   });
 });
 
