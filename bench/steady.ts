@@ -4,9 +4,11 @@
  * after run, so a disturbance on a shared machine lands on all of them.
  *
  *   npm run bench:steady -- [--throttle N] [--changes 600000] [--warmup 300000] [--runs 3]
- *                           [--variant 'NAME: service.KEY=V,aerospike.KEY=V,node=FLAGS'] ...
+ *                           [--variant 'NAME: service.KEY=V,aerospike.KEY=V,node=FLAGS,build=DIR'] ...
  *
- * A value may be YAML flow with commas inside its brackets (`aerospike.skip-sets=[a, b]`).
+ * A value may be YAML flow with commas inside its brackets (`aerospike.skip-sets=[a, b]`). `build=DIR`
+ * runs the Ferry built in another checkout (DIR/dist/cli/ferry.js, after `npm ci` there), to compare
+ * two commits on one load: `git worktree add /tmp/old <commit> && (cd /tmp/old && npm ci)`.
  *
  * Destination: FERRY_BENCH_AEROSPIKE=host:port, else the conformance double. The load is the
  * e2e bench's (-w RU,0 -o B256 over 200,000 keys, 8 connections × 256), saturated or throttled to
@@ -16,6 +18,8 @@
  * started without NODE_FLAGS.
  */
 
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { DEFAULT_WORKERS, intFlag, parseFlags, usageError } from './lib/args.js';
 import { runMain, splitThreads, threadCpu } from './lib/processes.js';
 import { Double, type Endpoint, Ferry, XdrLoad, parseEndpoint, scratchDir } from './lib/stack.js';
@@ -39,6 +43,8 @@ interface Variant {
   service: string[];
   aerospike: string[];
   nodeFlags: string[] | undefined;
+  /** another checkout's root, whose dist/cli/ferry.js runs instead of this one's */
+  build: string | undefined;
 }
 
 /** Comma-separated parts, keeping together a value written as YAML flow: `{a: 1, b: [x, y]}`. */
@@ -52,21 +58,29 @@ function topLevelParts(text: string): string[] {
   return parts.map((p) => p.trim()).filter((p) => p !== '');
 }
 
-/** 'NAME: service.dispatch-delay=0,aerospike.connections-per-node=1,aerospike.namespaces={a: {…}, b: {…}},node=--flag --flag' */
+/** 'NAME: service.dispatch-delay=0,aerospike.connections-per-node=1,aerospike.namespaces={a: {…}, b: {…}},node=--flag --flag,build=/tmp/old' */
 function parseVariant(text: string): Variant {
   const colon = text.indexOf(':');
-  const v: Variant = { name: colon < 0 ? text : text.slice(0, colon).trim(), service: [], aerospike: [], nodeFlags: undefined };
+  const v: Variant = { name: colon < 0 ? text : text.slice(0, colon).trim(), service: [], aerospike: [], nodeFlags: undefined, build: undefined };
   for (const part of topLevelParts(colon < 0 ? '' : text.slice(colon + 1))) {
     const eq = part.indexOf('=');
     const key = part.slice(0, eq);
     const value = part.slice(eq + 1);
     if (eq < 0) usageError(`--variant: '${part}' is not KEY=VALUE`);
     if (key === 'node') v.nodeFlags = value.split(' ').filter((f) => f !== '');
+    else if (key === 'build') v.build = checkoutScript(value);
     else if (key.startsWith('service.')) v.service.push(`${key.slice(8)}: ${value}`);
     else if (key.startsWith('aerospike.')) v.aerospike.push(`${key.slice(10)}: ${value}`);
-    else usageError(`--variant: '${key}' must start with service., aerospike. or be node`);
+    else usageError(`--variant: '${key}' must start with service., aerospike. or be node or build`);
   }
   return v;
+}
+
+/** The ferry command of the checkout at `dir`, which must have been built. */
+function checkoutScript(dir: string): string {
+  const script = resolve(dir, 'dist/cli/ferry.js');
+  if (!existsSync(script)) usageError(`--variant: build=${dir}: no ${script} (run npm ci there first)`);
+  return script;
 }
 
 const variants: Variant[] =
@@ -96,7 +110,15 @@ function loadArgs(target: Endpoint, n: number): string[] {
 }
 
 async function measure(v: Variant, destination: Endpoint, dir: string): Promise<Sample> {
-  const ferry = await Ferry.start({ destination, workers, dir, service: v.service, aerospike: v.aerospike, ...(v.nodeFlags === undefined ? {} : { nodeFlags: v.nodeFlags }) });
+  const ferry = await Ferry.start({
+    destination,
+    workers,
+    dir,
+    service: v.service,
+    aerospike: v.aerospike,
+    ...(v.nodeFlags === undefined ? {} : { nodeFlags: v.nodeFlags }),
+    ...(v.build === undefined ? {} : { script: v.build }),
+  });
   try {
     if (warmup > 0) await new XdrLoad(loadArgs(ferry.service, warmup)).result(600_000);
     const before = threadCpu(ferry.proc.pid);

@@ -129,6 +129,8 @@ export interface FerryOptions {
   nodeArgs?: string[];
   /** replaces NODE_FLAGS (the flags every launcher gives the daemon), to measure without them */
   nodeFlags?: readonly string[];
+  /** the ferry command to run (another checkout's dist/cli/ferry.js); this checkout's by default */
+  script?: string;
   /** extra lines for the `service:` and `aerospike:` sections, e.g. `dispatch-delay: 0` */
   service?: string[];
   aerospike?: string[];
@@ -164,7 +166,7 @@ export class Ferry {
       '',
     ].join('\n');
     writeFileSync(config, configText);
-    const proc = new Tracked('ferry', [...(o.nodeFlags ?? NODE_FLAGS), ...(o.nodeArgs ?? []), FERRY, 'run', '--config', config]);
+    const proc = new Tracked('ferry', [...(o.nodeFlags ?? NODE_FLAGS), ...(o.nodeArgs ?? []), o.script ?? FERRY, 'run', '--config', config]);
     const started = await proc.waitForJson<{ listening: string[]; management: string | null }>('"ferry started"', (v) => v.msg === 'ferry started', 30_000);
     const listening = started.listening[0];
     if (listening === undefined) throw new BenchError('ferry started without a service port');
