@@ -1,5 +1,5 @@
 /**
- * `ferry check-config FILE [--syntax-only]`: validate a configuration the way `ferry run` does, check
+ * `ferry check-config FILE [--syntax-only]` (or `--config FILE`, as `ferry run` takes it): validate a configuration the way `ferry run` does, check
  * the files it points at (unless --syntax-only, for checking a file away from the host it runs on),
  * and print the effective configuration with defaults filled in and secrets masked.
  * Exit 0 when valid, 2 otherwise.
@@ -10,11 +10,23 @@ import { stringify } from 'yaml';
 import { ConfigError, checkReferencedFiles, explainLastWriteWins, loadRunConfigFile, maskSecrets } from '../config/index.js';
 import { MirrorError, resolveMirrorsSection } from '../mirror/index.js';
 
+export const CHECK_CONFIG_USAGE = `usage: ferry check-config FILE [--syntax-only]
+       ferry check-config --config FILE [--syntax-only]
+  --syntax-only   check the file alone, not the files it names (password, TLS, transform module)
+Validates a configuration as ferry run would, and prints it with defaults filled in and secrets
+masked. Exit 0 when valid, 2 otherwise.`;
+
 export function checkConfigCommand(argv: string[]): number {
-  const { values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { 'syntax-only': { type: 'boolean' } } });
-  const file = positionals[0];
-  if (file === undefined || positionals.length > 1) {
-    process.stderr.write('usage: ferry check-config FILE [--syntax-only]\n');
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: { 'syntax-only': { type: 'boolean' }, config: { type: 'string', short: 'c' } },
+  });
+  const files = values.config === undefined ? positionals : [values.config, ...positionals];
+  const file = files[0];
+  if (file === undefined || files.length > 1) {
+    process.stderr.write(`${CHECK_CONFIG_USAGE}\n`);
     return 2;
   }
   const config = loadRunConfigFile(file);

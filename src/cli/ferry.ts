@@ -2,16 +2,16 @@
 /** The `ferry` command: `run` (the default), `check-config`, `xdr-load`, `mirror`, `fleet`, `replay` and `verify`. */
 
 import { ConfigError } from '../config/index.js';
-import { checkConfigCommand } from './check-config-command.js';
+import { CHECK_CONFIG_USAGE, checkConfigCommand } from './check-config-command.js';
 import { FLEET_USAGE, fleetCommand } from './fleet-command.js';
 import { MIRROR_USAGE, mirrorCommand } from './mirror-command.js';
 import { REPLAY_USAGE, replayCommand } from './replay-command.js';
-import { runCommand } from './run-command.js';
+import { RUN_USAGE, runCommand } from './run-command.js';
 import { VERIFY_USAGE, verifyCommand } from './verify-command.js';
 import { UsageError, XDR_LOAD_USAGE, xdrLoadCommand } from './xdr-load-command.js';
 
-const USAGE = `usage: ferry [run] --config FILE     start the replication daemon
-       ferry check-config FILE        validate a configuration and print it with defaults filled in
+const USAGE = `usage: ferry [run] --config FILE     start the replication daemon (ferry run --help)
+       ferry check-config FILE        validate a configuration, print it with defaults (ferry check-config --help)
        ferry xdr-load [options]       ship XDR-shaped changes (ferry xdr-load --help)
        ferry mirror [options] DEST    mirror an etcd prefix into another cluster (ferry mirror --help)
        ferry fleet status --config FILE   list the members of the fleet (ferry fleet --help)
@@ -21,7 +21,9 @@ const USAGE = `usage: ferry [run] --config FILE     start the replication daemon
 const DESTINATION_STARTUP_ERRORS = new Set(['ERR_DESTINATION_LOGIN', 'ERR_DESTINATION_CLUSTER']);
 
 /** Commands with a usage text of their own, printed for `--help` (and `-h` where it is not a flag). */
-const SUBCOMMANDS = new Map<string, { usage: string; run: (args: string[]) => Promise<number>; shortHelp: boolean }>([
+const SUBCOMMANDS = new Map<string, { usage: string; run: (args: string[]) => Promise<number> | number; shortHelp: boolean }>([
+  ['run', { usage: RUN_USAGE, run: runCommand, shortHelp: true }],
+  ['check-config', { usage: CHECK_CONFIG_USAGE, run: checkConfigCommand, shortHelp: true }],
   // xdr-load's -h names the hosts, as asbenchmark's does
   ['xdr-load', { usage: XDR_LOAD_USAGE, run: xdrLoadCommand, shortHelp: false }],
   ['mirror', { usage: MIRROR_USAGE, run: mirrorCommand, shortHelp: true }],
@@ -44,9 +46,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (cmd === 'run') return runCommand(rest);
-  if (cmd === 'check-config') return checkConfigCommand(rest);
-  if (cmd === undefined || cmd.startsWith('-')) return runCommand(argv);
+  // No command: run, whose options (--config) may come first.
+  if (cmd === undefined || cmd.startsWith('-')) {
+    if (argv.includes('-h') || argv.includes('--help')) {
+      process.stdout.write(`${RUN_USAGE}\n`);
+      return 0;
+    }
+    return runCommand(argv);
+  }
   process.stderr.write(`ferry: unknown command '${cmd}'\n${USAGE}\n`);
   return 2;
 }

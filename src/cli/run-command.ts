@@ -29,9 +29,18 @@ import { loadCopySpans } from '../threads/index.js';
 import { ExitCode, StartAbortedError, StartupError, waitForStartup } from '../startup.js';
 import { missingNodeFlags } from './node-flags.js';
 
+/** The configuration `ferry run` reads without --config. */
+const DEFAULT_CONFIG = '/etc/ferry/ferry.yml';
+
+export const RUN_USAGE = `usage: ferry [run] [--config FILE]
+  --config, -c FILE   the configuration to run           [${DEFAULT_CONFIG}]
+                      (an XDR Proxy's aerospike-xdr-proxy.yml works as it is)
+Starts the replication daemon. SIGTERM or SIGINT drains and exits 0; SIGHUP re-reads the file.
+Check a file first with: ferry check-config FILE`;
+
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, strict: true, options: { config: { type: 'string', short: 'c' } } });
-  const file = values.config ?? '/etc/ferry/ferry.yml';
+  const file = values.config ?? DEFAULT_CONFIG;
   const run = loadRunConfigFile(file);
   const mirrors = mirrorsOf(run.raw);
   // Listen for SIGTERM/SIGINT before anything starts: one that arrives while starting (a service

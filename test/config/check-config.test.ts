@@ -60,6 +60,30 @@ describe('check-config', () => {
     expect(r.stdout).not.toContain('secret-with-trailing-space');
   });
 
+  it('takes the file by --config too, as ferry run does', () => {
+    const positional = checkConfig('--syntax-only', XDR_PROXY_FILE);
+    const byFlag = checkConfig('--config', XDR_PROXY_FILE, '--syntax-only');
+    expect(byFlag.status).toBe(0);
+    expect(byFlag.stdout).toBe(positional.stdout);
+    // Two files (one by --config, one positional) is a usage error, not a silent choice.
+    const both = checkConfig('-c', XDR_PROXY_FILE, XDR_PROXY_FILE);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('usage: ferry check-config FILE');
+  });
+
+  it('--help and -h print the usage of check-config and of run, and exit 0', () => {
+    for (const args of [['check-config', '--help'], ['check-config', '-h']]) {
+      const r = spawnSync(process.execPath, [FERRY_BIN, ...args], { encoding: 'utf8' });
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      expect(r.stdout).toContain('--syntax-only');
+    }
+    for (const args of [['run', '--help'], ['run', '-h'], ['--config', XDR_PROXY_FILE, '--help']]) {
+      const r = spawnSync(process.execPath, [FERRY_BIN, ...args], { encoding: 'utf8' });
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      expect(r.stdout).toContain('usage: ferry [run] [--config FILE]');
+    }
+  });
+
   it('a missing password file fails with its key path', () => {
     const r = checkConfig(XDR_PROXY_FILE);
     expect(r.status).toBe(2);
