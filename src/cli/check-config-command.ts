@@ -1,7 +1,8 @@
 /**
- * `ferry check-config FILE [--syntax-only]` (or `--config FILE`, as `ferry run` takes it): validate a configuration the way `ferry run` does, check
- * the files it points at (unless --syntax-only, for checking a file away from the host it runs on),
- * and print the effective configuration with defaults filled in and secrets masked.
+ * `ferry check-config FILE [--syntax-only]` (or `--config FILE`, as `ferry run` takes it): validate
+ * a configuration the way `ferry run` does, check the files it points at (unless --syntax-only, for
+ * checking a file away from the host it runs on), and print the effective configuration with
+ * defaults filled in and secrets masked.
  * Exit 0 when valid, 2 otherwise.
  */
 

@@ -17,11 +17,11 @@
  */
 
 import {
+  AsMsg,
   CITRUSLEAF_EPOCH_MS,
   InflateError,
   Info2,
   MessageType,
-  AsMsg,
   PROTO_HEADER_SIZE,
   ResultCode,
   Route,
