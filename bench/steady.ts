@@ -43,7 +43,7 @@ interface Variant {
   service: string[];
   aerospike: string[];
   nodeFlags: string[] | undefined;
-  /** another checkout's root, whose dist/cli/ferry.js runs instead of this one's */
+  /** the ferry command of another checkout (its dist/cli/ferry.js), run instead of this one's */
   build: string | undefined;
 }
 
