@@ -8,5 +8,7 @@ export default defineConfig({
     // Integration tests start daemons and servers of their own; two cores gain nothing from more.
     maxWorkers: 2,
     reporters: ['default', './test/support/summary-reporter.ts'],
+    // Temporary files of the whole run under one folder, removed at its end.
+    globalSetup: ['./test/support/temp-root.ts'],
   },
 });
