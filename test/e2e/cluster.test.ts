@@ -68,16 +68,25 @@ describe('a 3-node destination', () => {
     const source = new XdrSource(loadOptions(f.port, { keys: 20_000, changes: 200_000, object: 'I,S:32', deletePct: 5, set: 'kill', seed: 21 }));
     const run = source.run();
     await until(() => source.stats.acks > 40_000, 60_000, 'the load to be well under way');
+    // The node hangs, then dies: under this load, Ferry's pipelines to it are full by then, so
+    // writes are in flight when it goes (a node killed between two batches may have none).
+    c.nodes[1]!.faults.stall = true;
+    await new Promise((r) => setTimeout(r, 300));
     await c.kill(1);
     const stats = await run;
     expect(stats.changes).toBe(200_000);
     expect(stats.abandons).toBe(0);
     expect(stats.orderViolations).toBe(0);
     await until(() => f.logs.some((l) => l.msg === 'destination node stopped answering; dropping it'), 10_000, 'the tender to drop the node');
-    // The writes in flight to the dead node were sent again to their new masters.
+    // The writes in flight to the dead node were lost with it, and each was either sent again to
+    // its new master or, when the new route came after the write's deadline (a slow machine; the
+    // tender drops a node after several failed tends), answered with a retry code for the source
+    // to ship again. Which of the two is timing; that they were handled, and cost no record, is not.
     const metrics = await (await fetch(`http://127.0.0.1:${f.managePort}/metrics`)).text();
-    const resent = [...metrics.matchAll(/^ferry_destination_resent_total\{worker="\d+"\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
-    expect(resent).toBeGreaterThan(0);
+    const sum = (re: RegExp): number => [...metrics.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+    const resent = sum(/^ferry_destination_resent_total\{worker="\d+"\} (\d+)$/gm);
+    const retried = sum(/^ferry_destination_results_total\{result="(?:connection-lost|timeout|no-connection)"\} (\d+)$/gm);
+    expect(resent + retried).toBeGreaterThan(0);
     const cl = await client(seed(c).port);
     const { checked, mismatches } = await verifyFinalState(cl, source);
     expect(mismatches.slice(0, 5)).toEqual([]);
