@@ -238,9 +238,10 @@ export class SourceListener {
     // Ids fit a record's tag (MAX_CONNECTION_ID, threads/records.ts) and come round again; one still
     // in use is skipped (an id comes round after 262,143 connections, far longer than any record
     // stays with a worker). 0 is the workers' own (WORKER_CONNECTION).
+    const after = (id: number): number => (id >= MAX_CONNECTION_ID ? WORKER_CONNECTION + 1 : id + 1);
     let id = nextConnectionId;
-    while (this.registry.has(id)) id = id >= MAX_CONNECTION_ID ? WORKER_CONNECTION + 1 : id + 1;
-    nextConnectionId = id >= MAX_CONNECTION_ID ? WORKER_CONNECTION + 1 : id + 1;
+    while (this.registry.has(id)) id = after(id);
+    nextConnectionId = after(id);
     this.stats.connectionsOpened++;
     return id;
   }

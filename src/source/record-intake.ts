@@ -1,11 +1,10 @@
 /**
  * Taking one record message from a source, whatever carried it (a TCP session's byte stream or an
  * HTTP/2 request body): inflate a type 4 (into the source arena when it can, arena-inflater.ts),
- * scan for the namespace and digest, observe the lag, and either hold it (paused, no destination),
+ * check the whole message and find its digest and LUT (protocol's routeRecordMessage; the worker
+ * scans it again for the rest), observe the lag, and either hold it (paused, no destination),
  * answer it here (a no-bins write), or number it in the owner's reorder window and hand it to its
- * worker's ring (by reference when it lies in the arena, else copied). The scan here validates the
- * whole message and keeps only what routing needs (protocol's routeRecordMessage); the worker scans
- * it again for the rest.
+ * worker's ring (by reference when it lies in the arena, else copied).
  *
  *   type 4 ─▶ inflate ─┐
  *   type 3 ────────────┴▶ scan ─┬─ paused / no destination ─▶ held (the sweep answers the retry code)
