@@ -569,7 +569,11 @@ export class WorkerPool {
       lane.writer.wake();
     }
     const running = this.lanes.map((l) => l.running).filter((p): p is Promise<void> => p !== null);
-    await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, graceMs))]);
+    // The grace timer is cleared once the workers are done: left pending, it would hold the
+    // process open for the rest of the ack deadline after everything had stopped.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(running), new Promise((r) => (grace = setTimeout(r, graceMs)))]);
+    clearTimeout(grace);
     // Deliver the last results, then stop looking.
     this.drainCompletions();
     this.stopping = true;
