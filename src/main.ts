@@ -80,10 +80,17 @@ export class Ferry implements MetricsSource, ManagementTarget {
   edition = '';
   managementAddress: { address: string; port: number } | null = null;
 
+  /** The configuration as the last reload left it: what live keys read. */
+  config: FerryConfig;
+  /** The configuration this process started with: what restart keys read until the next start. */
+  private readonly startedWith: FerryConfig;
+
   constructor(
-    public config: FerryConfig,
+    config: FerryConfig,
     private readonly options: FerryOptions = {},
   ) {
+    this.config = config;
+    this.startedWith = config;
     this.logging = options.logging ?? new Logging(config.logging);
     this.log = this.logging.get('server');
     this.sessions = new SessionRegistry(this.stats, this.log);
@@ -117,8 +124,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
   }
 
   private async open(aborted: () => boolean): Promise<Array<{ address: string; port: number }>> {
-    const d = this.config.destination;
-    const s = this.config.service;
+    const d = this.startedWith.destination;
+    const s = this.startedWith.service;
     const deadline = { at: performance.now() + s.startupTimeoutMs, timeoutMs: s.startupTimeoutMs };
     const check = (): void => {
       if (aborted()) throw new StartAbortedError('stopped while starting');
@@ -185,7 +192,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
     }
     check();
 
-    const manage = this.config.raw.service.manage;
+    const manage = this.startedWith.raw.service.manage;
     if (manage.enabled) {
       const token = manage['token-file'] === undefined ? undefined : readFileSync(manage['token-file'], 'utf8').split('\n')[0]!;
       this.management = new ManagementServer(this, token, this.logging.get('management'));
@@ -337,6 +344,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
     const reasons: string[] = [];
     if (this.listeners.length === 0) reasons.push('not listening yet');
     if (this.stopping !== null) reasons.push('draining');
+    // Paused, every record is answered with the retry code: a load balancer should send them elsewhere.
+    if (this.paused()) reasons.push('paused');
     const pool = this.pool;
     if (pool === null) reasons.push('no workers yet');
     else {
@@ -345,7 +354,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
         if (pool.counters(w)[WorkerCounter.ConnectionsUp]! === 0) reasons.push(`worker ${w} has no destination connection`);
       }
       // Connections up but nothing answered while records wait: a stalled destination.
-      const d = this.config.destination;
+      const d = this.startedWith.destination;
       const stallMs = d.kind === 'aerospike' ? d.writeTimeoutMs : 2000;
       const silent = performance.now() - this.answeredAt;
       if (this.budget.inFlight > 0 && silent > stallMs) reasons.push(`the destination has not answered for ${Math.round(silent)} ms`);
@@ -425,10 +434,16 @@ export class Ferry implements MetricsSource, ManagementTarget {
     // anything is applied.
     const reloadTransform = nd.kind === 'aerospike' && nd.transform !== null;
     if (reloadTransform) await checkTransform(nd.transform, this.transformVersion + 1);
-    const cur = this.config;
-    const { live, restart } = classifyChanges(changedKeys(cur.raw, next.raw));
+    // Live keys are compared with what the last reload applied; restart keys with what this
+    // process started with, so one stays reported until a restart takes it (and stops being
+    // reported once the file says again what is running).
+    const { live } = classifyChanges(changedKeys(this.config.raw, next.raw));
+    const { restart } = classifyChanges(changedKeys(this.startedWith.raw, next.raw));
     const changed = (...keys: string[]): boolean => keys.some((k) => live.includes(k));
-    if (changed('logging.levels')) this.setLevels(next.logging.levels);
+    if (changed('logging.levels')) {
+      this.logging.replaceLevels(next.logging.levels);
+      this.refreshRecordLog();
+    }
     if (changed('logging.ticker-interval')) this.ticker?.start(next.logging['ticker-interval']);
     if (changed('service.max-concurrent-records')) {
       this.budget.cap = next.service.maxConcurrentRecords;
@@ -446,7 +461,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
       this.policy = this.policyFor(nd);
       this.pool?.updatePolicy(this.policy);
     }
-    // What is live takes the new values; what needs a restart keeps running as it started.
+    // What is live takes the new values; what needs a restart keeps running as it started
+    // (read from startedWith).
     this.config = next;
     return { applied: live, needsRestart: restart };
   }

@@ -235,6 +235,8 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
     try {
       const next = loadRunConfigFile(file);
       const report = await applyMirrors(group, next.raw, mirrorsOf(next.raw));
+      // Levels change live here too (the file is valid, so they are).
+      logging.replaceLevels(next.logging.levels);
       // Starting the XDR service takes a restart.
       const needsRestart = next.xdr !== null ? ['aerospike / file (the XDR service)'] : [];
       log.info({ mirrors: report, needsRestart }, needsRestart.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');

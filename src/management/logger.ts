@@ -23,7 +23,10 @@ function pinoLevel(v: string): Level | 'silent' {
 export class Logging {
   readonly root: Logger;
   private readonly children = new Map<string, Logger>();
-  private readonly configured: Record<string, string>;
+  /** `logging.levels` as last set: a name not in it follows `root` */
+  private configured: Record<string, string>;
+  /** false when lines go nowhere (no console, no file): every logger is then silent */
+  private readonly on: boolean;
 
   constructor(settings: LoggingSettings) {
     const toFile = settings.file !== undefined;
@@ -31,13 +34,12 @@ export class Logging {
       ? pino.transport({
           target: 'pino-roll',
           // Files are named <name>.<date>.<n>.log; current.log beside them links to the live one.
-          options: { file: settings.file, frequency: 'daily', mkdir: true, symlink: true, limit: { count: settings['max-history'] ?? 7 } },
+          options: { file: settings.file, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, symlink: true, limit: { count: settings['max-history'] ?? 7 } },
         })
       : pino.destination({ dest: 1, sync: false });
-    const on = settings['enable-console-logging'] || toFile;
+    this.on = settings['enable-console-logging'] || toFile;
     this.configured = { ...settings.levels };
-    const rootLevel = on ? pinoLevel(settings.levels['root'] ?? 'info') : 'silent';
-    this.root = pino({ level: rootLevel, base: { name: 'ferry' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+    this.root = pino({ level: this.levelOf('root'), base: { name: 'ferry' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
   }
 
   /** A named logger; its level is `logging.levels[name]`, else the root level. */
@@ -45,36 +47,62 @@ export class Logging {
     let child = this.children.get(name);
     if (child === undefined) {
       child = this.root.child({ logger: name });
-      child.level = this.root.level === 'silent' ? 'silent' : pinoLevel(this.configured[name] ?? this.root.level);
+      child.level = this.levelOf(name);
       this.children.set(name, child);
     }
     return child;
   }
 
+  /** Every logger's level, as `logging.levels` spells them (`off`, not pino's `silent`). */
   levels(): Record<string, string> {
     const out: Record<string, string> = { ...this.configured, root: this.root.level };
     for (const [name, child] of this.children) out[name] = child.level;
+    for (const [name, level] of Object.entries(out)) if (level === 'silent') out[name] = 'off';
     return out;
   }
 
-  /** Set levels by logger name. Returns problems; nothing is applied when there are any. */
+  /**
+   * Set the levels of the loggers named (the management API's PUT): the others keep theirs, and
+   * those without a level of their own follow a new `root`. Returns problems; nothing is applied
+   * when there are any.
+   */
   setLevels(levels: Record<string, unknown>): string[] {
-    const problems: string[] = [];
-    for (const [name, level] of Object.entries(levels)) {
-      if (typeof level !== 'string' || !LEVELS.has(level)) problems.push(`${name}: level must be one of ${[...LEVELS].join(', ')}`);
-    }
-    if (problems.length > 0) return problems;
-    for (const [name, level] of Object.entries(levels) as Array<[string, string]>) {
-      this.configured[name] = level;
-      if (name === 'root') this.root.level = pinoLevel(level);
-      else this.get(name).level = pinoLevel(level);
-    }
-    return [];
+    const problems = levelProblems(levels);
+    if (problems.length === 0) this.apply({ ...this.configured, ...(levels as Record<string, string>) });
+    return problems;
+  }
+
+  /**
+   * Make `levels` the whole of `logging.levels` (a reload): a logger the file no longer names goes
+   * back to following `root`.
+   */
+  replaceLevels(levels: Record<string, unknown>): string[] {
+    const problems = levelProblems(levels);
+    if (problems.length === 0) this.apply({ ...(levels as Record<string, string>) });
+    return problems;
   }
 
   flush(): void {
     this.root.flush();
   }
+
+  private apply(configured: Record<string, string>): void {
+    this.configured = configured;
+    this.root.level = this.levelOf('root');
+    for (const [name, child] of this.children) child.level = this.levelOf(name);
+  }
+
+  private levelOf(name: string): Level | 'silent' {
+    return this.on ? pinoLevel(this.configured[name] ?? this.configured['root'] ?? 'info') : 'silent';
+  }
+}
+
+function levelProblems(levels: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const [name, level] of Object.entries(levels)) {
+    if (typeof level !== 'string' || !LEVELS.has(level)) problems.push(`${name}: level must be one of ${[...LEVELS].join(', ')}`);
+  }
+  return problems;
 }
 
 /**

@@ -3,7 +3,7 @@
  * malformed input. These need to stall the destination, so they run against the double only.
  */
 
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,6 +203,8 @@ describe('source flow control', () => {
         .filter((l) => l !== '')
         .map((l) => JSON.parse(l) as { level: number; msg: string; peer?: string; reason?: string });
     await until(() => existsSync(join(logDir, 'current.log')) && read().some((l) => l.msg === 'stopped'), 5000, 'the log to be flushed');
+    // Named by the day, as the README says: ferry.<yyyy-MM-dd>.<n>.log.
+    expect(readlinkSync(join(logDir, 'current.log'))).toMatch(/ferry\.\d{4}-\d{2}-\d{2}\.1\.log$/);
     const lines = read();
     const warnings = lines.filter((l) => l.level >= 40);
     expect(warnings).toHaveLength(1);

@@ -128,12 +128,21 @@ describe('management', () => {
     const run = source.run();
     await until(() => source.stats.retries >= 200, 10_000, 'every record to be retried while paused');
     expect(double.stats.requests).toBe(before);
-    expect(await (await fetch(`${base}/manage/rest/v1/resume`, { method: 'POST', headers: auth })).json()).toEqual({ paused: false });
+    // Not ready while paused, so a load balancer sends records elsewhere.
+    const readyWhilePaused = await fetch(`${base}/health/ready`);
+    expect(readyWhilePaused.status).toBe(503);
+    expect(((await readyWhilePaused.json()) as { reasons: string[] }).reasons).toContain('paused');
+    // The scheme's name in any case.
+    expect(await (await fetch(`${base}/manage/rest/v1/resume`, { method: 'POST', headers: { Authorization: `bearer ${TOKEN}` } })).json()).toEqual({ paused: false });
     const stats = await run;
     expect(stats.acks).toBe(200);
     expect(stats.abandons).toBe(0);
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(sample(text, 'ferry_records_total{outcome="paused-retry"}')).toBeGreaterThanOrEqual(200);
+    expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+    // Resuming what is not paused changes nothing, and says nothing.
+    expect(await (await fetch(`${base}/manage/rest/v1/resume`, { method: 'POST', headers: auth })).json()).toEqual({ paused: false });
+    expect(ferry.logs.filter((l) => l.msg === 'resumed')).toHaveLength(1);
   });
 
   it('bad requests get 4xx and the server keeps serving', async () => {
@@ -142,6 +151,12 @@ describe('management', () => {
     expect((await fetch(`${base}/manage/rest/v1/logging`, { method: 'PUT', body: '{not json', headers: auth })).status).toBe(400);
     expect((await fetch(`${base}/manage/rest/v1/logging`, { method: 'PUT', body: 'x'.repeat(200_000), headers: auth })).status).toBe(413);
     expect((await fetch(`${base}/health/live`)).status).toBe(200);
+    // HEAD wherever GET is allowed, and a trailing slash names the same endpoint.
+    const head = await fetch(`${base}/health/live`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    expect((await fetch(`${base}/health/ready/`)).status).toBe(200);
+    expect((await fetch(`${base}/manage/rest/v1/pause`, { method: 'HEAD', headers: auth })).status).toBe(405);
   });
 
   it('SIGHUP applies a good file live and refuses a bad one whole', async () => {
@@ -163,6 +178,21 @@ describe('management', () => {
     expect(report.msg).toBe('configuration reloaded; some changes need a restart');
     const levels = (await (await fetch(`${base}/manage/rest/v1/logging`)).json()) as { levels: Record<string, string> };
     expect(levels.levels['dispatch']).toBe('warn');
+    const reports = (): Array<Record<string, unknown>> => ferry.logs.filter((l) => l.msg.startsWith('configuration reloaded'));
+
+    // The same file again: nothing new to apply, and the restart keys are still waiting.
+    ferry.child.kill('SIGHUP');
+    await until(() => reports().length >= 2, 5000, 'the second reload');
+    expect(reports()[1]!['applied']).toEqual([]);
+    expect((reports()[1]!['needsRestart'] as string[]).sort()).toEqual(['aerospike.idle-timeout', 'service.cpu-affinity', 'service.worker-threads']);
+
+    // Back to the file it started with: the live keys go back, and nothing waits for a restart.
+    writeFileSync(ferry.configFile, stringify(config));
+    ferry.child.kill('SIGHUP');
+    await until(() => reports().length >= 3, 5000, 'the third reload');
+    expect((reports()[2]!['applied'] as string[]).sort()).toEqual(['logging.format', 'logging.levels', 'service.ack-deadline', 'service.slow-reader-timeout']);
+    expect(reports()[2]!['needsRestart']).toEqual([]);
+    expect(reports()[2]!['msg']).toBe('configuration reloaded');
 
     writeFileSync(ferry.configFile, 'service:\n  prot: 1\n');
     ferry.child.kill('SIGHUP');
