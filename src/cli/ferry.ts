@@ -64,6 +64,13 @@ async function main(argv: string[]): Promise<number> {
  */
 const EXIT_GRACE_MS = 2000;
 
+// A reader that goes away (`ferry check-config FILE | head -1`) ends the output, not the command
+// with a stack trace: exit as the shell expects of a command whose pipe closed.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -62,7 +62,9 @@ export function openSocket(addr: LinkAddress, tls: TlsSettings | null, onData: (
   const socket = tlsConnect({
     host: addr.host,
     port: addr.port,
-    servername: addr.tlsName ?? addr.host,
+    // Without a TLS name Node sends the host as SNI (never an IP address, which SNI may not carry
+    // and which Node warns about) and checks the certificate against the host, IP or name.
+    ...(addr.tlsName === undefined ? {} : { servername: addr.tlsName }),
     ...(tls.ca === undefined ? {} : { ca: tls.ca }),
     ...(tls.cert === undefined ? {} : { cert: tls.cert }),
     ...(tls.key === undefined ? {} : { key: tls.key }),

@@ -80,9 +80,12 @@ export class ManagementServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0]!;
+    // A trailing slash names the same endpoint (`/health/live/`).
+    const path = (req.url ?? '/').split('?')[0]!.replace(/(.)\/+$/, '$1');
     const method = req.method ?? 'GET';
-    const route = (allowed: string[]): void => {
+    const route = (methods: string[]): void => {
+      // HEAD is GET without the body (Node leaves it out), for health checkers that send it.
+      const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
       if (!allowed.includes(method)) {
         res.setHeader('Allow', allowed.join(', '));
         throw new HttpError(405, `${method} is not allowed on ${path}`);
@@ -131,9 +134,10 @@ export class ManagementServer {
         {
           const c = this.target.control;
           if (c === undefined) throw new HttpError(404, 'nothing to pause: this Ferry runs no XDR service');
+          const was = c.paused();
           if (path.endsWith('pause')) c.pause();
           else c.resume();
-          this.log.warn({ paused: c.paused() }, c.paused() ? 'paused: every record is answered with the retry code' : 'resumed');
+          if (c.paused() !== was) this.log.warn({ paused: c.paused() }, c.paused() ? 'paused: every record is answered with the retry code' : 'resumed');
           send(res, 200, { paused: c.paused() });
         }
         return;
@@ -144,7 +148,8 @@ export class ManagementServer {
 
   private authorize(req: IncomingMessage): void {
     if (this.token === undefined) return;
-    const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    // The scheme's name is case-insensitive (RFC 9110, 11.1).
+    const given = /^bearer +(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
     const a = Buffer.from(given);
     const b = Buffer.from(this.token);
     if (a.length !== b.length || !timingSafeEqual(a, b)) throw new HttpError(401, 'a valid bearer token is required');

@@ -160,6 +160,12 @@ describe('security and TLS towards the destination', () => {
     const source = new XdrSource(loadOptions(good.port, { keys: 3000, changes: 10_000, object: 'I', set: 'tls', seed: 24 }));
     expect((await source.run()).abandons).toBe(0);
 
+    // Without a tls-name the seed's certificate is checked against its address (127.0.0.1 is in
+    // its names), and no IP address is sent as SNI: Node would warn about it on stderr (DEP0123).
+    const byAddress = await ferry(testConfig(seed(c), { aerospike: { tls: { 'ca-file': tls.ca.cert } } }));
+    expect((byAddress.logs.filter((l) => l.msg === 'partition map published').at(-1)!['nodes'] as string[]).length).toBe(3);
+    expect(byAddress.stderr.join('')).toBe('');
+
     // Trusting only the untrusted certificate's own CA: no handshake ever succeeds, so start-up
     // gives up after service.startup-timeout (exit 3), and nothing reached the cluster.
     const before = c.nodes.reduce((a, n) => a + n.stats.requests, 0);
