@@ -6,6 +6,8 @@
 //   setThreadAffinity(cpus)  sched_setaffinity(2) for the calling thread only
 //   threadId()               gettid(2) of the calling thread
 //   supported                false where these calls do not exist (anything but Linux)
+//   limitMallocArenas(n)     mallopt(M_ARENA_MAX, n): threads that have no malloc arena yet share
+//                            the existing ones; false where the C library is not glibc
 //   copySpans(sources, targets, spans, count)
 //                            memmove of `count` spans, each [source, sourceAt, target, targetAt,
 //                            length] (indexes into the two arrays of Uint8Arrays), each checked
@@ -27,6 +29,10 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #ifdef __linux__
 #include <sched.h>
@@ -210,6 +216,25 @@ constexpr bool kSupported = false;
 
 #endif
 
+// glibc gives each thread that mallocs while others hold the existing arenas an arena of its own
+// (up to 8 per core), and memory one arena frees serves only the threads on that arena. Capping
+// them makes a worker thread's allocations reuse what the main thread freed. Only arenas made
+// after the call are affected; the caller checks the environment first (glibc applied any
+// MALLOC_ARENA_MAX or GLIBC_TUNABLES at start-up, and the operator's choice stands).
+Napi::Value LimitMallocArenas(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double n = info.Length() == 1 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  if (!(n >= 1 && n <= 1024) || n != static_cast<double>(static_cast<int>(n))) {
+    throw Napi::TypeError::New(env, "limitMallocArenas(n): n must be an integer between 1 and 1024");
+  }
+#ifdef __GLIBC__
+  if (mallopt(M_ARENA_MAX, static_cast<int>(n)) != 1) throw SystemError(env, EINVAL, "mallopt", "M_ARENA_MAX");
+  return Napi::Boolean::New(env, true);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
 // One span of copySpans: five int32s.
 constexpr size_t kSpanInts = 5;
 // Buffers one call may name on either side (src/threads/span-copier.ts stays below this).
@@ -275,6 +300,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchdogUsec", Napi::Function::New(env, WatchdogUsec, "watchdogUsec"));
   exports.Set("setThreadAffinity", Napi::Function::New(env, SetThreadAffinity, "setThreadAffinity"));
   exports.Set("threadId", Napi::Function::New(env, ThreadId, "threadId"));
+  exports.Set("limitMallocArenas", Napi::Function::New(env, LimitMallocArenas, "limitMallocArenas"));
   exports.Set("copySpans", Napi::Function::New(env, CopySpans, "copySpans"));
   return exports;
 }

@@ -18,6 +18,7 @@ import { ConfigError, type RunConfig, loadConfigFile, loadRunConfigFile } from '
 import { FleetMember, openFleet } from '../coordination/fleet.js';
 import { SourceDc, sourceDcSettings } from '../coordination/source-dc.js';
 import { Ferry } from '../main.js';
+import { limitMallocArenas } from '../malloc-arenas.js';
 import { registerFleetMetrics } from '../management/fleet-metrics.js';
 import { ManagementServer } from '../management/http-server.js';
 import { Logging } from '../management/logger.js';
@@ -48,6 +49,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const signals = new StopSignals();
   if (run.xdr === null) return runMirrorsOnly(file, run, mirrors, signals);
   const config = run.xdr;
+  // Before the worker threads exist: arenas made later are the ones the cap governs.
+  const arenas = limitMallocArenas();
   // fleet.cacert, cert, key and password-file are read here; a bad one is a ConfigError (exit 2).
   const fleetEtcd = run.raw.fleet === undefined ? null : openFleet(run.raw.fleet);
   // service.security and service.tls files are read here; a bad one is a ConfigError (exit 2).
@@ -79,6 +82,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   };
   log.info({ native: systemd.native, reason: systemd.reason, cpuAffinity: config.service.cpus.length > 0 ? config.service.cpus : false }, 'systemd integration');
+  log.info({ arenas: arenas.arenas ?? 'glibc default', reason: arenas.reason }, 'malloc arenas');
   // The workers load the same addon file for their copies out of shared memory: say once if they cannot.
   const copies = loadCopySpans();
   if (copies.copySpans === null) log.warn({ reason: copies.reason }, 'workers copy records out of shared memory without the native addon: expect more CPU per record (npx node-gyp rebuild --directory native)');

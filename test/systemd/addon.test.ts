@@ -15,6 +15,7 @@ interface Addon {
   watchdogUsec(): number;
   setThreadAffinity(cpus: number[]): void;
   threadId(): number;
+  limitMallocArenas(n: number): boolean;
 }
 
 function loadAddon(): Addon {
@@ -55,6 +56,13 @@ describe('ferry_native.node', () => {
       expect(tid).not.toBe(process.pid);
     }
     expect(new Set(tids).size).toBe(3);
+  });
+
+  it('limitMallocArenas sets a cap between 1 and 1024 and refuses anything else', () => {
+    const addon = loadAddon();
+    expect(addon.limitMallocArenas(1)).toBe(true);
+    for (const bad of [0, 1.5, -1, 1025, Number.NaN]) expect(() => addon.limitMallocArenas(bad)).toThrow(/n must be an integer between 1 and 1024/);
+    expect(() => (addon.limitMallocArenas as (n: unknown) => boolean)('2')).toThrow(TypeError);
   });
 
   it('setThreadAffinity pins only the calling thread', async () => {
