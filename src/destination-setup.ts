@@ -28,6 +28,8 @@ export function destinationTender(d: AerospikeDestination, log: Logger): Destina
     {
       seeds: d.seeds.map((seed) => ({ host: seed.host, port: seed.port, tlsName: seed.tlsName ?? d.tls?.tlsName })),
       clusterName: d.clusterName,
+      ipMap: d.ipMap,
+      servicesAlternate: d.servicesAlternate,
       tls: tlsText === null ? null : { ca: toBuffer(tlsText.ca), cert: toBuffer(tlsText.cert), key: toBuffer(tlsText.key) },
       credentials:
         d.credentials === null

@@ -2,13 +2,14 @@
  * `ferry check-config FILE [--syntax-only]` (or `--config FILE`, as `ferry run` takes it): validate
  * a configuration the way `ferry run` does, check the files it points at (unless --syntax-only, for
  * checking a file away from the host it runs on), and print the effective configuration with
- * defaults filled in and secrets masked.
+ * defaults filled in (computed ones too: src/config/effective.ts), secrets masked, and a comment for
+ * each value another key lowers.
  * Exit 0 when valid, 2 otherwise.
  */
 
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { ConfigError, checkReferencedFiles, explainLastWriteWins, loadRunConfigFile, maskSecrets } from '../config/index.js';
+import { ConfigError, checkReferencedFiles, effectiveConfig, explainClamps, explainLastWriteWins, explainRecordOrdering, loadRunConfigFile, maskSecrets } from '../config/index.js';
 import { MirrorError, resolveMirrorsSection } from '../mirror/index.js';
 
 export const CHECK_CONFIG_USAGE = `usage: ferry check-config FILE [--syntax-only]
@@ -44,7 +45,7 @@ export function checkConfigCommand(argv: string[]): number {
     if (problems.length > 0) throw new ConfigError(problems.map((p) => `${file}: ${p}`));
   }
   process.stdout.write(`# ${file}: valid. Effective configuration (defaults filled in, secrets masked):\n`);
-  process.stdout.write(stringify(maskSecrets(config.raw)));
-  for (const line of explainLastWriteWins(config)) process.stdout.write(`# ${line}\n`);
+  process.stdout.write(stringify(maskSecrets(effectiveConfig(config))));
+  for (const line of [...explainClamps(config), ...explainLastWriteWins(config), ...explainRecordOrdering(config)]) process.stdout.write(`# ${line}\n`);
   return 0;
 }

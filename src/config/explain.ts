@@ -21,3 +21,38 @@ export function explainLastWriteWins(config: RunConfig): string[] {
     d.lut === 'keep' ? `  The LUT field is forwarded too (lut: keep); a Community Edition destination ignores it.` : `  The LUT field is stripped (lut: strip); the version is read from it before it is dropped.`,
   ];
 }
+
+/**
+ * Lines naming each value Ferry lowers at start-up because another key bounds it, so a file that
+ * asks for more than it gets says so where it is checked.
+ */
+export function explainClamps(config: RunConfig): string[] {
+  const x = config.xdr;
+  if (x === null) return [];
+  const lines: string[] = [];
+  const s = x.raw.service;
+  if (s['max-in-flight-per-connection'] > s['max-concurrent-records']) {
+    lines.push(`service.max-in-flight-per-connection ${s['max-in-flight-per-connection']} is lowered to service.max-concurrent-records, ${x.service.maxInFlightPerConnection}`);
+  }
+  const a = x.raw.aerospike;
+  if (a !== undefined && x.destination.kind === 'aerospike') {
+    if (a.timeouts.write > x.destination.writeTimeoutMs) lines.push(`aerospike.timeouts.write ${a.timeouts.write} is lowered to service.ack-deadline, ${x.destination.writeTimeoutMs} (a write must time out before the source's answer is due)`);
+    const min = a['min-connections-per-node'];
+    if (min !== undefined && min > a['connections-per-node']) lines.push(`aerospike.min-connections-per-node ${min} is lowered to aerospike.connections-per-node, ${x.destination.minConnectionsPerNode}`);
+  }
+  return lines;
+}
+
+/** What the XDR Proxy's `record-ordering` section means here; empty when the file has none. */
+export function explainRecordOrdering(config: RunConfig): string[] {
+  const r = config.raw['record-ordering'];
+  if (r === undefined || !r.enable) return [];
+  const d = config.xdr?.destination;
+  const lww = d !== undefined && d.kind === 'aerospike' && d.lastWriteWins !== null;
+  return [
+    `record-ordering: Ferry writes each record's changes in the order they arrive, always; lut-cache-ttl-seconds is not used.`,
+    lww
+      ? `  A version older than one already written is turned away by aerospike.last-write-wins, across instances and without a time limit.`
+      : `  A version older than one already written is still written: set aerospike.last-write-wins to turn it away (README, "Several Ferry instances").`,
+  ];
+}

@@ -14,4 +14,5 @@ export {
 export { checkReferencedFiles, maskSecrets } from './referenced-files.js';
 export { readConfigFile, readFirstLine } from './config-files.js';
 export { RELOAD_KEYS, type ReloadClass, changedKeys, classifyChanges, reloadClassOf } from './reload-keys.js';
-export { explainLastWriteWins } from './explain.js';
+export { explainClamps, explainLastWriteWins, explainRecordOrdering } from './explain.js';
+export { effectiveConfig } from './effective.js';

@@ -57,6 +57,10 @@ export interface AerospikeDestination {
   readonly kind: 'aerospike';
   readonly seeds: ReadonlyArray<{ readonly host: string; readonly port: number; readonly tlsName: string | undefined }>;
   readonly clusterName: string | undefined;
+  /** `services.ip-map`: a peer's advertised address → the address to connect to */
+  readonly ipMap: Readonly<Record<string, string>>;
+  /** `services.use-services-alternate`: tend with the nodes' alternate addresses (peers-*-alt) */
+  readonly servicesAlternate: boolean;
   /** user and password file are undefined only in pki mode */
   readonly credentials: { readonly user: string | undefined; readonly passwordFile: string | undefined; readonly mode: 'internal' | 'external' | 'external-insecure' | 'pki' } | null;
   readonly tls: { readonly caFile: string | undefined; readonly certFile: string | undefined; readonly keyFile: string | undefined; readonly tlsName: string | undefined } | null;
@@ -158,25 +162,44 @@ function knownKeysAt(path: ReadonlyArray<PropertyKey>): string[] {
   return shape === null ? [] : Object.keys(shape);
 }
 
-/** The element schema of an array (through optional/default wrappers), for keys inside lists. */
+interface SchemaDef {
+  type?: string;
+  element?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  innerType?: unknown;
+  in?: { def?: { type?: string } };
+  out?: unknown;
+}
+
+/**
+ * The schema inside a wrapper: optional, default, or a pipe. A pipe's input is the schema, except
+ * after a preprocess step (a transform in front), where the schema is its output.
+ */
+function unwrap(def: SchemaDef): unknown {
+  if (def.innerType !== undefined) return def.innerType;
+  if (def.type !== 'pipe') return undefined;
+  return def.in?.def?.type === 'transform' ? def.out : def.in;
+}
+
+/** The element schema of an array (through wrappers), for keys inside lists. */
 function elementOf(t: z.ZodType): z.ZodType | null {
   let cur: unknown = t;
-  for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
-    const def = (cur as { def?: { type?: string; element?: z.ZodType; innerType?: unknown; in?: unknown } }).def;
+  for (let i = 0; i < 12 && cur !== null && typeof cur === 'object'; i++) {
+    const def = (cur as { def?: SchemaDef }).def;
     if (def === undefined) return null;
     if (def.type === 'array' && def.element !== undefined) return def.element;
-    cur = def.innerType ?? def.in;
+    cur = unwrap(def);
   }
   return null;
 }
 
 export function shapeOf(t: z.ZodType): Record<string, z.ZodType> | null {
   let cur: unknown = t;
-  for (let i = 0; i < 8 && cur !== null && typeof cur === 'object'; i++) {
-    const def = (cur as { def?: { type?: string; shape?: Record<string, z.ZodType>; innerType?: unknown; in?: unknown } }).def;
+  for (let i = 0; i < 12 && cur !== null && typeof cur === 'object'; i++) {
+    const def = (cur as { def?: SchemaDef }).def;
     if (def === undefined) return null;
     if (def.type === 'object' && def.shape !== undefined) return def.shape;
-    cur = def.innerType ?? def.in;
+    cur = unwrap(def);
   }
   return null;
 }
@@ -281,6 +304,8 @@ function aerospikeDestination(a: NonNullable<RawConfig['aerospike']>, ackDeadlin
     kind: 'aerospike',
     seeds,
     clusterName: a['cluster-name'],
+    ipMap: a.services?.['ip-map'] ?? {},
+    servicesAlternate: a.services?.['use-services-alternate'] ?? false,
     credentials: c === undefined ? null : { user: c.username, passwordFile: c['password-file'], mode: c['auth-mode'] },
     tls: t === undefined ? null : { caFile: t['ca-file'], certFile: t['cert-chain-file'], keyFile: t['key-file'], tlsName: t['tls-name'] },
     connectionsPerNode: a['connections-per-node'],
@@ -387,7 +412,8 @@ function loadFile<T>(file: string, build: (doc: unknown) => T): T {
   } catch (err) {
     throw new ConfigError([`${file}: cannot read: ${(err as Error).message}`]);
   }
-  const doc = parseDocument(text);
+  // Merge keys (`<<: *defaults`) as the XDR Proxy's YAML 1.1 reader takes them.
+  const doc = parseDocument(text, { merge: true });
   if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => `${file}: ${e.message}`));
   try {
     return build(doc.toJS());

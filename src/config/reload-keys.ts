@@ -32,6 +32,7 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   // accepted for XDR Proxy compatibility and not used: a change has nothing to wait for
   'service.io-threads': 'live',
   'service.enable-tcp-xdr-ack-buffering': 'live',
+  'service.cluster-name': 'live',
 
   // aerospike: connections and tending are set up once; the write policy reaches workers live
   'aerospike.seeds': 'restart',
@@ -40,6 +41,13 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   'aerospike.tls': 'restart',
   'aerospike.timeouts.connect': 'restart',
   'aerospike.timeouts.write': 'restart',
+  // the XDR Proxy's names for timeouts.write
+  'aerospike.socket-timeout': 'restart',
+  'aerospike.total-timeout': 'restart',
+  // how peers are found and reached is read by the tender at start
+  'aerospike.services': 'restart',
+  // accepted for XDR Proxy compatibility and not used
+  'aerospike.performance': 'live',
   'aerospike.connections-per-node': 'restart',
   'aerospike.min-connections-per-node': 'restart',
   'aerospike.idle-timeout': 'restart',
@@ -72,6 +80,9 @@ export const RELOAD_KEYS: Readonly<Record<string, ReloadClass>> = {
   'logging.ticker-interval': 'live',
   // accepted for XDR Proxy compatibility; lines are always JSON
   'logging.format': 'live',
+
+  // accepted for XDR Proxy compatibility and not used (README, "record-ordering")
+  'record-ordering': 'live',
 
   // etcd mirrors: added, removed and changed ones are applied by the mirror group on SIGHUP
   // (src/cli/run-command.ts), the others left running untouched

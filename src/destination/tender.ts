@@ -26,6 +26,10 @@ export interface TenderOptions {
   seeds: LinkAddress[];
   clusterName: string | undefined;
   tls: TlsSettings | null;
+  /** a peer's advertised host → the host to connect to (`aerospike.services.ip-map`) */
+  ipMap: Readonly<Record<string, string>>;
+  /** ask for the nodes' alternate addresses, peers-*-alt (`aerospike.services.use-services-alternate`) */
+  servicesAlternate: boolean;
   credentials: Credentials | null;
   intervalMs: number;
   timeoutMs: number;
@@ -235,7 +239,7 @@ export class Tender {
 
   /** Add the peers a node lists that are not known yet. Returns whether any was added. */
   private async discoverPeers(node: NodeState): Promise<boolean> {
-    const name = this.opts.tls === null ? 'peers-clear-std' : 'peers-tls-std';
+    const name = `peers-${this.opts.tls === null ? 'clear' : 'tls'}-${this.opts.servicesAlternate ? 'alt' : 'std'}`;
     let value: string;
     try {
       value = (await node.link.info([name])).get(name) ?? '';
@@ -249,7 +253,7 @@ export class Tender {
         if (this.nodes.has(peer.id)) continue;
         for (const a of peer.addresses) {
           try {
-            const n = await this.addNode({ host: a.host, port: a.port, tlsName: peer.tlsName ?? node.addr.tlsName }, peer.id);
+            const n = await this.addNode({ host: this.opts.ipMap[a.host] ?? a.host, port: a.port, tlsName: peer.tlsName ?? node.addr.tlsName }, peer.id);
             n.replicas = await this.fetchReplicas(n);
             added = true;
             break;

@@ -62,6 +62,13 @@ describe('a 3-node destination', () => {
     expect(forwarded(c)).toBeLessThanOrEqual(stats.probes);
   });
 
+  it("tends with the nodes' alternate addresses when the XDR Proxy's services.use-services-alternate asks", async () => {
+    const c = await cluster({ nodes: 3 });
+    const f = await ferry(testConfig(seed(c), { aerospike: { services: { 'use-services-alternate': true } } }));
+    const published = f.logs.filter((l) => l.msg === 'partition map published').at(-1)!;
+    expect((published['nodes'] as string[]).length).toBe(3);
+  });
+
   it('a node killed in the middle of 200,000 changes costs no record', async () => {
     const c = await cluster({ nodes: 3 });
     const f = await ferry(testConfig(seed(c)));
