@@ -32,13 +32,20 @@ export function checkReferencedFiles(raw: RawConfig): string[] {
     const path = fleet?.[key];
     if (path !== undefined) check(path, `fleet.${key}`, problems);
   }
+  const serviceTls = raw.service.tls;
+  if (serviceTls !== undefined) {
+    for (const key of ['key-file', 'cert-chain-file', 'ca-file', 'key-store-file', 'key-store-password-file', 'trust-store-file', 'trust-store-password-file'] as const) {
+      const path = serviceTls[key];
+      if (path !== undefined) check(path, `service.tls.${key}`, problems);
+    }
+  }
+  // Towards a cluster only PEM files are taken (the schema refuses the stores).
   for (const [section, tls] of [
-    ['service.tls', raw.service.tls],
     ['aerospike.tls', raw.aerospike?.tls],
     ['fleet.source.tls', raw.fleet?.source?.tls],
   ] as const) {
     if (tls === undefined) continue;
-    for (const key of ['key-file', 'cert-chain-file', 'ca-file', 'key-store-file', 'key-store-password-file', 'trust-store-file', 'trust-store-password-file'] as const) {
+    for (const key of ['key-file', 'cert-chain-file', 'ca-file'] as const) {
       const path = tls[key];
       if (path !== undefined) check(path, `${section}.${key}`, problems);
     }

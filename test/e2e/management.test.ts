@@ -47,6 +47,8 @@ describe('management', () => {
   it('binds to loopback unless told otherwise', () => {
     const started = ferry.logs.find((l) => l.msg === 'ferry started')!;
     expect(started['management']).toBe(`127.0.0.1:${ferry.managePort}`);
+    // Said once at start: the daemon runs on one malloc arena (src/malloc-arenas.ts).
+    expect(ferry.logs.filter((l) => l.msg === 'malloc arenas')).toEqual([expect.objectContaining({ arenas: 1, reason: 'native addon' })]);
   });
 
   it('serves metrics on all three endpoints, and the counts match what was sent', async () => {
