@@ -264,7 +264,7 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
   let address: string | null = null;
   if (manage.enabled) {
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'ferry_process_' });
+    collectDefaultMetrics({ register: registry, prefix: 'ferry_' });
     registerMirrorMetrics(registry, () => group.stats());
     const token = manage['token-file'] === undefined ? undefined : readFileSync(manage['token-file'], 'utf8').split('\n')[0]!;
     server = new ManagementServer(

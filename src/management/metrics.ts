@@ -55,7 +55,7 @@ const OUTCOME_NAMES: Record<number, string> = {
 
 export function createMetrics(src: MetricsSource): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'ferry_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'ferry_' });
   const s = src.stats;
 
   const connections = (): Sample[] => [

@@ -3,7 +3,7 @@
  * sent, health, log levels, pause and resume, the bearer token, bad requests, and SIGHUP reloads.
  */
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,11 @@ describe('management', () => {
     expect(workers).toBe(stats.ships);
     expect(sample(text, 'ferry_destination_results_total{result="0"}') + sample(text, 'ferry_destination_results_total{result="2"}')).toBe(stats.ships);
     expect(sample(text, 'ferry_records_in_flight')).toBe(0);
+    // Every family served is in the README's table (prom-client's process defaults by their prefix).
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const served = [...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!).filter((n) => !/^ferry_(process|nodejs)_/.test(n));
+    expect(served.length).toBeGreaterThan(20);
+    expect(served.filter((n) => !readme.includes(`\`${n}\``))).toEqual([]);
     // Every connection has closed and the workers are past every record: the arena is all free.
     expect(sample(text, 'ferry_source_arena_slabs{state="lent"}')).toBe(0);
     expect(sample(text, 'ferry_source_arena_slabs{state="retired"}')).toBe(0);
