@@ -6,7 +6,8 @@
 
 import { readFileSync } from 'node:fs';
 
-function reason(err: unknown): string {
+/** Why a file could not be read, in words. */
+export function unreadable(err: unknown): string {
   const code = (err as { code?: string }).code;
   return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'a directory, not a file' : (err as Error).message;
 }
@@ -15,7 +16,7 @@ export function readConfigFile(path: string, key: string, problems: string[]): B
   try {
     return readFileSync(path);
   } catch (err) {
-    problems.push(`${key}: cannot read ${path} (${reason(err)})`);
+    problems.push(`${key}: cannot read ${path} (${unreadable(err)})`);
     return undefined;
   }
 }

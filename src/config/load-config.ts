@@ -10,6 +10,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { unreadable } from './config-files.js';
 import { type ResolvedRouting, resolveRouting } from './routing.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { FerryError } from '../errors.js';
@@ -216,9 +217,25 @@ export function describeIssues(error: z.ZodError): string[] {
       }
       continue;
     }
-    out.push(`${pathOf(issue.path)}: ${issue.message}`);
+    out.push(`${pathOf(issue.path)}: ${messageOf(issue)}`);
   }
-  return out;
+  // A number past 2^53 also fails the integer check's own safe-integer bound: say the key's bound only.
+  return out.filter((line, i) => !line.includes(`${Number.MAX_SAFE_INTEGER}`) || !out.some((other, j) => j !== i && other.split(': ')[0] === line.split(': ')[0]));
+}
+
+/** An issue in words an operator reads without the schema beside them. */
+function messageOf(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && issue.expected === 'int') return 'expected a whole number';
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // One of the alternatives took the value's type and refused its content: that refusal is the
+    // one that says what is wrong (a port out of range in a list of ports).
+    const typed = issue.errors.find((branch) => branch.length > 0 && branch[0]!.code !== 'invalid_type');
+    if (typed !== undefined) return `${pathOf(typed[0]!.path) === '' ? '' : `${pathOf(typed[0]!.path)}: `}${messageOf(typed[0]!)}`;
+    const expected = issue.errors.flatMap((branch) => (branch[0]?.code === 'invalid_type' ? [branch[0].expected === 'array' ? 'a list' : branch[0].expected] : []));
+    const received = /received (\S+)/.exec(issue.errors[0]?.[0]?.message ?? '')?.[1];
+    if (expected.length > 0) return `expected ${[...new Set(expected)].join(' or ')}${received === undefined ? '' : `, received ${received}`}`;
+  }
+  return issue.message;
 }
 
 /** What `ferry run` starts: the XDR service when a destination is configured, and any mirrors. */
@@ -410,8 +427,9 @@ function loadFile<T>(file: string, build: (doc: unknown) => T): T {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([`${file}: cannot read: ${(err as Error).message}`]);
+    throw new ConfigError([`${file}: cannot read (${unreadable(err)})`]);
   }
+  if (text.trim() === '') throw new ConfigError([`${file}: the file is empty: a configuration needs an aerospike or file section (a destination), or a mirrors section`]);
   // Merge keys (`<<: *defaults`) as the XDR Proxy's YAML 1.1 reader takes them.
   const doc = parseDocument(text, { merge: true });
   if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => `${file}: ${e.message}`));

@@ -36,6 +36,7 @@ const seed = z.record(
     })
     .nullable()
     .default({ port: 3000 }),
+  { error: (iss) => (iss.code === 'invalid_type' ? 'a seed is written as a map of its host to its settings: `- 10.0.0.1: { port: 3000 }` (or `- 10.0.0.1:` for port 3000)' : undefined) },
 );
 
 const tls = z.strictObject({

@@ -60,6 +60,22 @@ describe('check-config', () => {
     expect(r.stdout).not.toContain('secret-with-trailing-space');
   });
 
+  it('says what is wrong in words: unions, seeds, whole numbers, huge numbers, empty and unreadable files', () => {
+    const seeds = [{ '127.0.0.1': { port: 3000 } }];
+    expect(problemsOf({ service: { port: '8901x' }, aerospike: { seeds } })).toEqual(['service.port: expected number or a list, received string']);
+    expect(problemsOf({ service: { port: [8901, 99999] }, aerospike: { seeds } })).toEqual(['service.port.1: Too big: expected number to be <=65535']);
+    expect(problemsOf({ aerospike: { seeds: ['127.0.0.1:3000'] } })).toEqual(['aerospike.seeds.0: a seed is written as a map of its host to its settings: `- 10.0.0.1: { port: 3000 }` (or `- 10.0.0.1:` for port 3000)']);
+    expect(problemsOf({ service: { 'worker-threads': 2.5, 'max-concurrent-records': 1e300 }, aerospike: { seeds } })).toEqual([
+      'service.worker-threads: expected a whole number',
+      'service.max-concurrent-records: Too big: expected number to be <=4194304',
+    ]);
+    const empty = checkConfig(writeConfig('empty.yml', '\n'));
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toContain('empty.yml: the file is empty: a configuration needs an aerospike or file section (a destination), or a mirrors section');
+    expect(checkConfig(dir).stderr).toContain(`${dir}: cannot read (a directory, not a file)`);
+    expect(checkConfig(join(dir, 'missing.yml')).stderr).toContain('missing.yml: cannot read (no such file)');
+  });
+
   it('takes the file by --config too, as ferry run does', () => {
     const positional = checkConfig('--syntax-only', XDR_PROXY_FILE);
     const byFlag = checkConfig('--config', XDR_PROXY_FILE, '--syntax-only');
