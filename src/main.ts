@@ -7,10 +7,9 @@
  *   worker diagnostics: WorkerPool.checkHealth() on the watch ─▶ log, count, readiness
  */
 
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type AerospikeDestination, type FerryConfig, changedKeys, classifyChanges } from './config/index.js';
+import { type AerospikeDestination, type FerryConfig, changedKeys, classifyChanges, managementToken } from './config/index.js';
 import { destinationTender, writePolicyOf } from './destination-setup.js';
 import { POLL_MS, WorkerPool } from './dispatch/index.js';
 import { Tender } from './destination/index.js';
@@ -84,6 +83,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
   config: FerryConfig;
   /** The configuration this process started with: what restart keys read until the next start. */
   private readonly startedWith: FerryConfig;
+  /** service.manage's bearer token, read at construction (a bad file is a ConfigError, exit 2) */
+  private readonly managementToken: string | undefined;
 
   constructor(
     config: FerryConfig,
@@ -105,6 +106,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
       info: (name) => this.answerInfo(name),
       ...loadSourceSecurity(config.service), // service.security and service.tls, files read now
     };
+    this.managementToken = managementToken(config.raw);
     this.registry = createMetrics(this);
     this.refreshRecordLog();
   }
@@ -194,8 +196,7 @@ export class Ferry implements MetricsSource, ManagementTarget {
 
     const manage = this.startedWith.raw.service.manage;
     if (manage.enabled) {
-      const token = manage['token-file'] === undefined ? undefined : readFileSync(manage['token-file'], 'utf8').split('\n')[0]!;
-      this.management = new ManagementServer(this, token, this.logging.get('management'));
+      this.management = new ManagementServer(this, this.managementToken, this.logging.get('management'));
       this.managementAddress = await this.management.listen(manage.port, manage.address);
     }
 

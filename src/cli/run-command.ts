@@ -9,12 +9,11 @@
  * watchdog only while the main loop and every worker are alive.
  */
 
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { ConfigError, type RunConfig, loadConfigFile, loadRunConfigFile } from '../config/index.js';
+import { ConfigError, type RunConfig, checkReferencedFiles, loadConfigFile, loadRunConfigFile, managementToken } from '../config/index.js';
 import { FleetMember, openFleet } from '../coordination/fleet.js';
 import { SourceDc, sourceDcSettings } from '../coordination/source-dc.js';
 import { Ferry } from '../main.js';
@@ -28,6 +27,7 @@ import type { RawConfig } from '../config/schema.js';
 import { Watchdog, loadSystemdIntegration } from '../management/systemd.js';
 import { loadCopySpans } from '../threads/index.js';
 import { ExitCode, StartAbortedError, StartupError, waitForStartup } from '../startup.js';
+import { takeHeldSignal } from './early-signals.js';
 import { missingNodeFlags } from './node-flags.js';
 
 /** The configuration `ferry run` reads without --config. */
@@ -43,6 +43,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, strict: true, options: { config: { type: 'string', short: 'c' } } });
   const file = values.config ?? DEFAULT_CONFIG;
   const run = loadRunConfigFile(file);
+  // Every file the configuration names, checked as check-config does, before anything opens.
+  refuseUnreadableFiles(file, run.raw);
   const mirrors = mirrorsOf(run.raw);
   // Listen for SIGTERM/SIGINT before anything starts: one that arrives while starting (a service
   // manager stopping Ferry right after it came up) ends start-up cleanly, not by node's default death.
@@ -97,6 +99,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     notify('RELOADING=1');
     try {
       const next = loadConfigFile(file);
+      // A file Ferry could not start with is refused, whether or not the key can change live.
+      refuseUnreadableFiles(file, next.raw);
       // Resolved first: a bad mirrors section refuses the whole reload, like any other bad key.
       const nextMirrors = mirrorsOf(next.raw);
       const report = await ferry.reload(next);
@@ -119,6 +123,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   };
   process.on('SIGHUP', onHup);
+  // One that came while the commands loaded (early-signals.ts) counts as one that came while starting.
+  if (takeHeldSignal('SIGHUP') > 0) onHup();
   const stopping = (): boolean => signals.received;
   let group: MirrorGroup | null = null;
 
@@ -230,6 +236,12 @@ async function joinFleet(fleet: FleetMember, timeoutMs: number, stopping: () => 
   await waitForStartup(() => fleet.registered, deadline, stopping, () => 'the fleet etcd did not accept this instance');
 }
 
+/** A ConfigError (exit 2 at start, a refused reload later) for each file the configuration names that cannot be used. */
+function refuseUnreadableFiles(file: string, raw: RawConfig): void {
+  const problems = checkReferencedFiles(raw);
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${file}: ${p}`));
+}
+
 /** A file with mirrors and no XDR destination: run the mirrors until SIGTERM/SIGINT; SIGHUP reloads them. */
 async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptions[], signals: StopSignals): Promise<number> {
   const logging = new Logging(run.logging);
@@ -238,6 +250,7 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
   const reload = async (): Promise<void> => {
     try {
       const next = loadRunConfigFile(file);
+      refuseUnreadableFiles(file, next.raw);
       const report = await applyMirrors(group, next.raw, mirrorsOf(next.raw));
       // Levels change live here too (the file is valid, so they are).
       logging.replaceLevels(next.logging.levels);
@@ -258,6 +271,8 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
     else reloadWhenReady = true;
   };
   process.on('SIGHUP', onHup);
+  // One that came while the commands loaded (early-signals.ts) counts as one that came while starting.
+  if (takeHeldSignal('SIGHUP') > 0) onHup();
   // The management port serves the mirrors' metrics, health and log levels (there is nothing to pause).
   const manage = run.raw.service.manage;
   let server: ManagementServer | null = null;
@@ -266,7 +281,7 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'ferry_' });
     registerMirrorMetrics(registry, () => group.stats());
-    const token = manage['token-file'] === undefined ? undefined : readFileSync(manage['token-file'], 'utf8').split('\n')[0]!;
+    const token = managementToken(run.raw);
     server = new ManagementServer(
       {
         registry,
@@ -323,6 +338,8 @@ class StopSignals {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // Those that came while the commands loaded (early-signals.ts), in their turn.
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) for (let n = takeHeldSignal(signal); n > 0; n--) onSignal(signal);
     });
   }
 }

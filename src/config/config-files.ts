@@ -30,3 +30,13 @@ export function readFirstLine(path: string, key: string, problems: string[]): st
   const line = nl < 0 ? text : text.slice(0, nl);
   return line.endsWith('\r') ? line.slice(0, -1) : line;
 }
+
+/**
+ * The management token file's first line. An empty one is a problem: every request would match it
+ * with no Authorization header at all.
+ */
+export function readTokenFile(path: string, key: string, problems: string[]): string | undefined {
+  const line = readFirstLine(path, key, problems);
+  if (line === '') problems.push(`${key}: ${path} holds no token (its first line is empty)`);
+  return line === '' ? undefined : line;
+}

@@ -11,8 +11,8 @@ export {
   loadConfigFile,
   loadRunConfigFile,
 } from './load-config.js';
-export { checkReferencedFiles, maskSecrets } from './referenced-files.js';
-export { readConfigFile, readFirstLine } from './config-files.js';
+export { checkReferencedFiles, managementToken, maskSecrets } from './referenced-files.js';
+export { readConfigFile, readFirstLine, readTokenFile } from './config-files.js';
 export { RELOAD_KEYS, type ReloadClass, changedKeys, classifyChanges, reloadClassOf } from './reload-keys.js';
 export { explainClamps, explainLastWriteWins, explainRecordOrdering } from './explain.js';
 export { effectiveConfig } from './effective.js';

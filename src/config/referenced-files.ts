@@ -1,9 +1,13 @@
 /**
  * Files a configuration points at (password, token, TLS material, the transform module): each must exist and be
- * readable when Ferry starts, so check-config checks them too, with the key path in the message.
+ * readable when Ferry starts, and a source login's password and the management token must not be
+ * empty. `ferry run` checks them before it starts and before it applies a reload, and check-config
+ * checks them the same way, with the key path in the message.
  */
 
 import { accessSync, constants, statSync } from 'node:fs';
+import { readFirstLine, readTokenFile } from './config-files.js';
+import { ConfigError } from './load-config.js';
 import type { RawConfig } from './schema.js';
 
 function check(path: string, key: string, problems: string[]): void {
@@ -20,11 +24,15 @@ export function checkReferencedFiles(raw: RawConfig): string[] {
   const problems: string[] = [];
   const cred = raw.aerospike?.credentials;
   if (cred?.['password-file'] !== undefined) check(cred['password-file'], 'aerospike.credentials.password-file', problems);
-  raw.service.security?.users.forEach((u, i) => check(u['password-file'], `service.security.users.${i}.password-file`, problems));
+  // As ferry run reads them (source/source-security.ts): a source login needs a password.
+  raw.service.security?.users.forEach((u, i) => {
+    const key = `service.security.users.${i}.password-file`;
+    if (readFirstLine(u['password-file'], key, problems) === '') problems.push(`${key}: ${u['password-file']} holds no password (its first line is empty)`);
+  });
   const transform = raw.aerospike?.transform;
   if (transform !== undefined) check(transform, 'aerospike.transform', problems);
   const token = raw.service.manage['token-file'];
-  if (token !== undefined) check(token, 'service.manage.token-file', problems);
+  if (token !== undefined) readTokenFile(token, 'service.manage.token-file', problems);
   const sourceCred = raw.fleet?.source?.credentials;
   if (sourceCred?.['password-file'] !== undefined) check(sourceCred['password-file'], 'fleet.source.credentials.password-file', problems);
   const fleet = raw.fleet;
@@ -51,6 +59,16 @@ export function checkReferencedFiles(raw: RawConfig): string[] {
     }
   }
   return problems;
+}
+
+/** service.manage's bearer token (undefined without a token file); an unreadable or empty file is a ConfigError. */
+export function managementToken(raw: RawConfig): string | undefined {
+  const file = raw.service.manage['token-file'];
+  if (file === undefined) return undefined;
+  const problems: string[] = [];
+  const token = readTokenFile(file, 'service.manage.token-file', problems);
+  if (token === undefined) throw new ConfigError(problems);
+  return token;
 }
 
 const SECRET_KEY = /password$|token$|secret$|^credential$/i;

@@ -76,6 +76,18 @@ describe('check-config', () => {
     expect(checkConfig(join(dir, 'missing.yml')).stderr).toContain('missing.yml: cannot read (no such file)');
   });
 
+  it('refuses what ferry run refuses: an empty source password file, an empty token file', () => {
+    const empty = writeConfig('empty-secret.txt', '\n');
+    const file = writeConfig(
+      'secrets.yml',
+      `service:\n  security:\n    users:\n      - username: xdr\n        password-file: ${empty}\n  manage:\n    token-file: ${empty}\nfile:\n  path: ${join(dir, 'out.jsonl')}\n`,
+    );
+    const r = checkConfig(file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`service.security.users.0.password-file: ${empty} holds no password (its first line is empty)`);
+    expect(r.stderr).toContain(`service.manage.token-file: ${empty} holds no token (its first line is empty)`);
+  });
+
   it('takes the file by --config too, as ferry run does', () => {
     const positional = checkConfig('--syntax-only', XDR_PROXY_FILE);
     const byFlag = checkConfig('--config', XDR_PROXY_FILE, '--syntax-only');

@@ -28,11 +28,13 @@ describe('management', () => {
   let ferry: FerryProcess;
   let base: string;
   let config: Record<string, unknown>;
+  let dir: string;
 
   beforeAll(async () => {
     double = await AerospikeDouble.start();
-    const dir = mkdtempSync(join(tmpdir(), 'ferry-manage-'));
-    writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
+    dir = mkdtempSync(join(tmpdir(), 'ferry-manage-'));
+    // Written on Windows, say: the line ending is not part of the token.
+    writeFileSync(join(dir, 'token'), `${TOKEN}\r\n`);
     config = testConfig(double, { service: { manage: { port: 0, 'token-file': join(dir, 'token') } } });
     ferry = await FerryProcess.start(config);
     base = `http://127.0.0.1:${ferry.managePort}`;
@@ -206,6 +208,15 @@ describe('management', () => {
     await until(() => ferry.logs.some((l) => l.msg.startsWith('reload refused')), 5000, 'the refusal');
     const refused = ferry.logs.find((l) => l.msg.startsWith('reload refused'))!;
     expect(JSON.stringify(refused['problems'])).toContain("service.prot: unknown key (did you mean 'port'?)");
+
+    // A file Ferry could not start with is refused too, though the key only changes at a restart.
+    const noToken = structuredClone(config) as { service: { manage: Record<string, unknown> } };
+    noToken.service.manage['token-file'] = join(dir, 'no-such-token');
+    writeFileSync(ferry.configFile, stringify(noToken));
+    ferry.child.kill('SIGHUP');
+    await until(() => ferry.logs.filter((l) => l.msg.startsWith('reload refused')).length >= 2, 5000, 'the second refusal');
+    const unreadable = ferry.logs.filter((l) => l.msg.startsWith('reload refused'))[1]!;
+    expect(JSON.stringify(unreadable['problems'])).toContain(`service.manage.token-file: cannot read ${join(dir, 'no-such-token')} (no such file)`);
     // Still running on the previous configuration.
     expect((await fetch(`${base}/health/ready`)).status).toBe(200);
     const source = new XdrSource(loadOptions(ferry.port, { keys: 100, changes: 100, workload: 'insert', object: 'I', set: 'after-reload', probeEvery: 0 }));

@@ -5,8 +5,8 @@
  */
 
 import { createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { XdrSource } from '../../src/cli/load/xdr-source.js';
@@ -74,6 +74,19 @@ function config(seedPort: number, service: Record<string, unknown> = {}): Record
 }
 
 describe('start-up failures end the process', () => {
+  it.each([
+    ['missing', null, 'cannot read {file} (no such file)'],
+    ['empty (it would let every request in)', '\n', '{file} holds no token (its first line is empty)'],
+  ])('a management token file that is %s: exit 2 naming the key, before anything opens', async (_what, text, message) => {
+    const silent = await holdPort();
+    const file = join(mkdtempSync(join(tmpdir(), 'ferry-token-')), 'token');
+    if (text !== null) writeFileSync(file, text);
+    const ferry = FerryProcess.launch(config(silent.port, { manage: { address: '127.0.0.1', port: 0, 'token-file': file } }));
+    expect(await exitOf(ferry)).toBe(2);
+    expect(ferry.stderr.join('')).toContain(`service.manage.token-file: ${message.replace('{file}', file)}`);
+    expect(ferry.logs.some((l) => l.msg === 'destination cluster not reachable yet; will keep trying')).toBe(false);
+  });
+
   it('a service port in use: exit 3, one fatal line, the management port closed again', async () => {
     const double = await AerospikeDouble.start();
     open.push(() => double.close());
@@ -137,7 +150,41 @@ describe('start-up failures end the process', () => {
   });
 });
 
+/** Whether process `pid` has a handler for `signal` (SigCgt in /proc/<pid>/status). */
+function catches(pid: number, signal: NodeJS.Signals): boolean {
+  const mask = /SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(constants.signals[signal] - 1)) & 1n) === 1n;
+}
+
 describe('signals', () => {
+  // The \`ferry\` command holds SIGTERM, SIGINT and SIGHUP from its first line, while its modules
+  // load (most of a second): node's default for each is to die with nothing logged.
+  it('a SIGHUP while the commands load is a reload once started, not the end', async () => {
+    const double = await AerospikeDouble.start();
+    open.push(() => double.close());
+    const ferry = FerryProcess.launch(config(double.port));
+    open.push(() => void ferry.child.kill('SIGKILL'));
+    await until(() => catches(ferry.child.pid!, 'SIGHUP'), EXIT_WITHIN_MS, 'the signals to be held');
+    ferry.child.kill('SIGHUP');
+    await until(() => ferry.logs.some((l) => l.msg.startsWith('configuration reloaded')), EXIT_WITHIN_MS, 'the reload once started');
+    expect(ferry.logs.some((l) => l.msg === 'ferry started')).toBe(true);
+    expect(await ferry.stop()).toBe(0);
+  });
+
+  it('a SIGTERM while the commands load ends start-up with 0', async () => {
+    const double = await AerospikeDouble.start();
+    open.push(() => double.close());
+    const ferry = FerryProcess.launch(config(double.port));
+    open.push(() => void ferry.child.kill('SIGKILL'));
+    // Node itself catches SIGTERM from its start (to restore the terminal, then die by it); SIGHUP
+    // is caught only once the three are held.
+    await until(() => catches(ferry.child.pid!, 'SIGHUP'), EXIT_WITHIN_MS, 'the signals to be held');
+    ferry.child.kill('SIGTERM');
+    expect(await exitOf(ferry)).toBe(0);
+    expect(ferry.logs.some((l) => l.msg === 'stopped while starting')).toBe(true);
+    expect(ferry.logs.some((l) => l.msg === 'ferry started')).toBe(false);
+  });
+
   it('SIGTERM while starting (waiting for a destination that never answers) ends it with 0', async () => {
     const silent = await holdPort();
     const ferry = FerryProcess.launch(config(silent.port, { 'startup-timeout': 600_000 }));
