@@ -425,6 +425,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     await this.commitUnits(units, this.newCheckpoint('watch', revision, { events: 0, syncs: syncs + 1 }));
     this.stats.syncs++;
     this.stats.appliedRevision = revision;
+    this.stats.unreachable = null;
     const ms = performance.now() - started;
     this.log.info({ mirror: this.name, revision, keys: this.stats.syncKeysTotal, ms: Math.round(ms) }, 'sync complete: destination holds the source; watching');
     this.emit('synced', { revision, keys: this.stats.syncKeysTotal, ms, reason });
@@ -481,8 +482,9 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     // Conflicts need the source's previous values (compared with the destination's), which cost the
     // source a read per event: asked for only while another mirror shares the range.
     this.countConflicts = this.shared.length > 0;
-    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.countConflicts);
+    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.countConflicts, this.options.source.commandTimeoutMs);
     this.stats.phase = 'watching';
+    this.stats.unreachable = null;
     this.stats.appliedRevision = cp.revision;
     this.log.info({ mirror: this.name, fromRevision: start }, 'watching the source');
     progressed();
@@ -753,6 +755,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     this.stats.phase = 'reconnecting';
     this.stats.reconnects++;
     this.stats.transientErrors++;
+    this.stats.unreachable = { side: e instanceof MirrorEtcdError ? e.side : 'source', sinceMs: this.stats.unreachable?.sinceMs ?? performance.now() };
     const ceiling = Math.min(this.settings.backoffMaxMs, this.settings.backoffInitialMs * 2 ** Math.min(attempt, 20));
     const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
     this.log.warn({ mirror: this.name, code: e.code, err: e.message, attempt: attempt + 1, retryInMs: delay }, 'transient failure; reconnecting');
