@@ -15,6 +15,7 @@ import {
   GRPCUnauthenticatedError,
   type IOptions,
 } from 'etcd3';
+import { clientWithCredentials } from './credentials.js';
 import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOptionsError } from './errors.js';
 import type { EtcdClusterOptions } from './mirror-options.js';
 
@@ -56,8 +57,7 @@ export function openEtcd(c: EtcdClusterOptions, flag: (name: string) => string):
     // Without --cacert, gRPC verifies against the system roots; it reads a missing root as "use them".
     options.credentials = { rootCertificate: ca as Buffer, privateKey: key, certChain: cert };
   }
-  if (c.user !== undefined && c.password !== undefined) options.auth = { username: c.user, password: c.password };
-  return new Etcd3(options);
+  return c.user !== undefined && c.password !== undefined ? clientWithCredentials(options, c.user, c.password) : new Etcd3(options);
 }
 
 const COMPACTED = /required revision has been compacted/;
@@ -73,6 +73,8 @@ export function classifyEtcdError(side: Side, err: unknown, wantedRevision = 0):
     err instanceof GRPCUnauthenticatedError ||
     // "too many operations in txn request", "request is too large", "value size too large", …
     err instanceof GRPCInvalidArgumentError ||
-    /etcdserver: (too many operations|request is too large|permission denied|user name is empty|authentication failed)/.test(message);
+    // Credentials sent to a cluster without authentication are dropped before this can happen
+    // (dropUnusedCredentials); if it still does, no retry changes the answer.
+    /etcdserver: (too many operations|request is too large|permission denied|user name is empty|authentication failed|authentication is not enabled)/.test(message);
   return new MirrorEtcdError(side, message, !permanent, err);
 }

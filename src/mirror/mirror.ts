@@ -21,6 +21,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { type Checkpoint, CheckpointedWriter, decodeCheckpoint, listCheckpoints } from './checkpoint.js';
+import { dropUnusedCredentials } from './credentials.js';
 import { classifyEtcdError, openCluster } from './etcd-client.js';
 import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
 import { type KeyRange, RESERVED_PREFIX, checkpointKey, inRange, intersect, isReserved, mapKey, ownerPrefix, prefixEnd, prefixRange, showKey } from './key-range.js';
@@ -207,6 +208,15 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   // ---- start-up: source identity, overlap check, registration ---------------------------------------
 
   private async claim(): Promise<void> {
+    for (const [side, client] of [
+      ['source', this.source],
+      ['destination', this.dest],
+    ] as const) {
+      const dropped = await dropUnusedCredentials(client).catch((err: unknown) => {
+        throw classifyEtcdError(side, err);
+      });
+      if (dropped) this.log.warn({ mirror: this.name }, `the ${side} does not have authentication enabled: its user name and password are not used (as with etcdctl)`);
+    }
     const head = await this.source.kv.range({ key: this.rangeKey(), limit: 1, keys_only: true });
     this.clusterId = head.header.cluster_id;
     this.stats.observeHead(Number(head.header.revision), performance.now());

@@ -69,6 +69,22 @@ describe('ferry mirror with TLS and authentication', () => {
     }
   });
 
+  it('credentials for a source without authentication are not used, as with etcdctl: one warning, then it mirrors', async () => {
+    await putMany(source.client, 'open/', 20, (i) => `o${i}`);
+    const mirror = new MirrorProcess([...sourceFlags(), '--user', 'root:unused pw', '--prefix', 'open/', '--dest-user', 'root:s3cret pw', '--name', 'no-auth-source', dest.endpoint]);
+    try {
+      await mirror.waitFor(/sync complete/, 30_000);
+      expect(await dump(authed, 'open/')).toEqual(await dump(source.client, 'open/'));
+      const warnings = mirror.stderr.split('\n').filter((l) => /user name and password/.test(l));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/ warn the source does not have authentication enabled: its user name and password are not used /);
+      expect(mirror.stderr).not.toMatch(/transient failure/);
+      expect(mirror.stderr + mirror.stdout).not.toContain('unused pw');
+    } finally {
+      expect((await mirror.kill('SIGTERM')).code).toBe(0);
+    }
+  });
+
   it('a wrong destination password fails with a clear message and exit 1', async () => {
     const mirror = new MirrorProcess([
       ...sourceFlags(),
