@@ -692,7 +692,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
     let res: ITxnResponse;
     try {
-      res = await this.writer.commit(ops, next);
+      res = this.isLargePut(units) ? await this.commitLargePut(units[0]!, next) : await this.writer.commit(ops, next);
     } catch (err) {
       throw classifyEtcdError('destination', err);
     }
@@ -703,6 +703,40 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       const had = prev === undefined || prev === null ? null : prev.value;
       if ((had === null) !== (c.expect === null) || (had !== null && c.expect !== null && !had.equals(c.expect))) this.stats.conflicts++;
     }
+  }
+
+  /** Over the byte budget, a unit is alone in its transaction (the batching sees to it). */
+  private isLargePut(units: Unit[]): boolean {
+    return units.length === 1 && units[0]!.bytes > this.settings.maxTxnBytes && units[0]!.ops[0]?.request_put !== undefined;
+  }
+
+  /**
+   * etcd refuses a request over its --max-request-bytes (1.5 MiB by default), and the source may
+   * hold a value that fits alone but not beside its marker and the checkpoint. Such a put goes in
+   * three transactions, each guarded by the checkpoint: the marker and lease mapping (a marker
+   * ahead of its key claims only what the put is about to make true), the put alone, and then the
+   * checkpoint past it. A crash in between leaves the checkpoint before the put, which is redone.
+   * Resolves with the put's response (the caller counts its transaction and reads it).
+   */
+  private async commitLargePut(u: Unit, next: Checkpoint): Promise<ITxnResponse> {
+    const [put, ...bookkeeping] = u.ops as [IRequestOp, ...IRequestOp[]];
+    if (bookkeeping.length > 0) {
+      await this.writer.guarded(bookkeeping);
+      this.stats.txns++;
+    }
+    let res: ITxnResponse;
+    try {
+      res = await this.writer.guarded([put]);
+    } catch (err) {
+      const e = classifyEtcdError('destination', err);
+      // Alone, the put is as small as it can be: no retry and no split gets it in.
+      if (!/request is too large/.test(e.message)) throw e;
+      const { key, value } = put.request_put!;
+      throw new MirrorEtcdError('destination', `${showKey(key!)} has a value of ${value!.length} bytes, over the destination's request limit (etcd --max-request-bytes) even in a transaction of its own (${e.message})`, false, err);
+    }
+    await this.writer.commit([], next);
+    this.stats.txns++;
+    return res;
   }
 
   private newCheckpoint(
