@@ -129,6 +129,8 @@ export function parseMirrorArgs(argv: string[]): ParsedMirrorArgs {
   }
   if (values['insecure-skip-tls-verify'] === true) throw new MirrorOptionsError('--insecure-skip-tls-verify is not supported: give the server CA with --cacert');
   const commandTimeoutMs = duration('command-timeout', values['command-timeout'], DEFAULT_COMMAND_TIMEOUT_MS);
+  // A zero deadline fails every request at once, forever; the bounds are mirrors.command-timeout's.
+  if (commandTimeoutMs < 100 || commandTimeoutMs > 600_000) throw new MirrorOptionsError(`--command-timeout must be between 100ms and 10m, got '${values['command-timeout']}'`);
   const list = (v: string | string[] | undefined, dflt: string[]): string[] =>
     v === undefined ? dflt : (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
   const source: EtcdClusterOptions = {

@@ -1,0 +1,26 @@
+/**
+ * `ferry mirror` refuses, with exit 2 and the flag named, what would otherwise make it retry forever
+ * or silently do something else than asked.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { etcdPair } from './helpers.js';
+import { MirrorProcess } from './mirror-process.js';
+
+/** Run `ferry mirror` with `args` and the pair's endpoints; its exit code, or null if it still runs after 30 s. */
+async function exitOf(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const mirror = new MirrorProcess(args);
+  const exit = await Promise.race([mirror.exit(), new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
+  if (exit === null) await mirror.kill('SIGKILL');
+  return { code: exit?.code ?? null, stderr: mirror.stderr };
+}
+
+describe('ferry mirror: flags refused at start', () => {
+  const etcd = etcdPair();
+
+  it('--command-timeout 0', async () => {
+    const { code, stderr } = await exitOf(['--endpoints', etcd.source.endpoint, '--command-timeout', '0', etcd.dest.endpoint]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--command-timeout must be between 100ms and 10m, got '0'/);
+  });
+});
