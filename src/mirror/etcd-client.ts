@@ -50,7 +50,6 @@ export function openEtcd(c: EtcdClusterOptions, flag: (name: string) => string):
   const options: IOptions = {
     hosts,
     grpcOptions: KEEPALIVE,
-    dialTimeout: Math.min(c.commandTimeoutMs, 5000),
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + c.commandTimeoutMs }),
   };
   if (ca !== undefined || cert !== undefined) {

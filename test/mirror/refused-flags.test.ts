@@ -23,4 +23,10 @@ describe('ferry mirror: flags refused at start', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/--command-timeout must be between 100ms and 10m, got '0'/);
   });
+
+  it('--dial-timeout, which the client cannot honour', async () => {
+    const { code, stderr } = await exitOf(['--endpoints', etcd.source.endpoint, '--dial-timeout', '3s', etcd.dest.endpoint]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--dial-timeout is not supported: connecting is part of each request, whose deadline is --command-timeout/);
+  });
 });
