@@ -187,7 +187,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         return;
       }
       this.stats.phase = 'failed';
-      throw err instanceof MirrorError ? err : classifyEtcdError('source', err);
+      throw this.explained(err instanceof MirrorError ? err : classifyEtcdError('source', err));
     } finally {
       if (this.timer !== null) clearInterval(this.timer);
       this.leases?.close();
@@ -196,6 +196,20 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         this.dest.close();
       }
     }
+  }
+
+  /** etcd's "permission denied" names no key: name the ranges the mirror needs on that side. */
+  private explained(e: MirrorError): MirrorError {
+    if (!(e instanceof MirrorEtcdError) || !/permission denied/.test(e.message)) return e;
+    const own = showKey(Buffer.concat([RESERVED_PREFIX, Buffer.from(`${this.name}/`)]));
+    const needs =
+      e.side === 'source'
+        ? `the source user needs read access to ${this.sourcePrefix.length === 0 ? 'every key' : `the prefix ${showKey(this.sourcePrefix)}`}`
+        : this.destPrefix.length === 0
+          ? `the destination user needs read and write access to every key (the data goes to the root; this mirror's checkpoint and markers are under ${own})`
+          : `the destination user needs read and write access to the prefixes ${showKey(this.destPrefix)} (the data) and ${own} (this mirror's checkpoint and markers), ` +
+            `and read access to ${showKey(RESERVED_PREFIX)} (other mirrors' registrations)`;
+    return new MirrorEtcdError(e.side, `${e.message.slice(`${e.side}: `.length)}: ${needs}`, false, e);
   }
 
   /** Stop after the transaction in flight (if any) completes; run() then resolves. */
