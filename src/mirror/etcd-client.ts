@@ -6,7 +6,9 @@
  * so a dead network surfaces as an error within seconds instead of a request waiting forever.
  */
 
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import {
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -40,11 +42,33 @@ export function openCluster(side: Side, c: EtcdClusterOptions): Etcd3 {
   return openEtcd(c, (name) => (side === 'source' ? `--${name}` : `--dest-${name}`));
 }
 
+/**
+ * TLS files that cannot work are an options error now, naming the file: gRPC would only report every
+ * handshake failing ("socket disconnected before secure TLS connection"), as if the network did.
+ */
+function checkTls(c: EtcdClusterOptions, flag: (name: string) => string, ca: Buffer | undefined, cert: Buffer | undefined, key: Buffer | undefined): void {
+  if (ca !== undefined) {
+    try {
+      new X509Certificate(ca);
+    } catch (err) {
+      throw new MirrorOptionsError(`${flag('cacert')}: ${c.cacert} holds no PEM certificate (${(err as Error).message})`);
+    }
+  }
+  if (cert !== undefined && key !== undefined) {
+    try {
+      createSecureContext({ cert, key });
+    } catch (err) {
+      throw new MirrorOptionsError(`${flag('cert')} and ${flag('key')}: cannot use ${c.cert} with ${c.key} (${(err as Error).message})`);
+    }
+  }
+}
+
 /** An etcd client for `c`; `flag(name)` names an option the way the operator wrote it, for messages. */
 export function openEtcd(c: EtcdClusterOptions, flag: (name: string) => string): Etcd3 {
   const ca = readOption(c.cacert, flag('cacert'));
   const cert = readOption(c.cert, flag('cert'));
   const key = readOption(c.key, flag('key'));
+  checkTls(c, flag, ca, cert, key);
   const tls = ca !== undefined || cert !== undefined || !c.insecureTransport || c.endpoints.some((e) => e.startsWith('https://'));
   const hosts = c.endpoints.map((e) => (tls && !e.startsWith('https://') ? `https://${e.replace(/^http:\/\//, '')}` : e));
   const options: IOptions = {

@@ -3,7 +3,11 @@
  * or silently do something else than asked.
  */
 
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TlsFixtures, createTlsFixtures } from '../support/tls-fixtures.js';
 import { etcdPair } from './helpers.js';
 import { MirrorProcess } from './mirror-process.js';
 
@@ -22,6 +26,29 @@ describe('ferry mirror: flags refused at start', () => {
     const { code, stderr } = await exitOf(['--endpoints', etcd.source.endpoint, '--command-timeout', '0', etcd.dest.endpoint]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--command-timeout must be between 100ms and 10m, got '0'/);
+  });
+
+  describe('TLS files that cannot work', () => {
+    let tls: TlsFixtures;
+    let garbage: string;
+    beforeAll(() => {
+      tls = createTlsFixtures();
+      garbage = join(mkdtempSync(join(tmpdir(), 'ferry-garbage-')), 'garbage.pem');
+      writeFileSync(garbage, 'this is not a certificate\n');
+    });
+    afterAll(() => tls?.remove());
+
+    it('--cacert without a certificate', async () => {
+      const { code, stderr } = await exitOf(['--endpoints', etcd.source.endpoint, '--cacert', garbage, etcd.dest.endpoint]);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`--cacert: ${garbage} holds no PEM certificate`);
+    });
+
+    it('--dest-cert and --dest-key that are not a pair', async () => {
+      const { code, stderr } = await exitOf(['--endpoints', etcd.source.endpoint, '--dest-cacert', tls.ca.cert, '--dest-cert', tls.client.cert, '--dest-key', tls.server.key, etcd.dest.endpoint]);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`--dest-cert and --dest-key: cannot use ${tls.client.cert} with ${tls.server.key}`);
+    });
   });
 
   it('--dial-timeout, which the client cannot honour', async () => {
