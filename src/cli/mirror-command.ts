@@ -128,7 +128,11 @@ export function parseMirrorArgs(argv: string[]): ParsedMirrorArgs {
     throw new MirrorOptionsError('--allow-overlap is gone: mirrors may overlap by default (merging, conflicts counted); drop the flag, or give --exclusive to refuse overlap');
   }
   if (values['insecure-skip-tls-verify'] === true) throw new MirrorOptionsError('--insecure-skip-tls-verify is not supported: give the server CA with --cacert');
+  // The gRPC client has no connection deadline of its own; a request's deadline covers connecting.
+  if (values['dial-timeout'] !== undefined) throw new MirrorOptionsError('--dial-timeout is not supported: connecting is part of each request, whose deadline is --command-timeout');
   const commandTimeoutMs = duration('command-timeout', values['command-timeout'], DEFAULT_COMMAND_TIMEOUT_MS);
+  // A zero deadline fails every request at once, forever; the bounds are mirrors.command-timeout's.
+  if (commandTimeoutMs < 100 || commandTimeoutMs > 600_000) throw new MirrorOptionsError(`--command-timeout must be between 100ms and 10m, got '${values['command-timeout']}'`);
   const list = (v: string | string[] | undefined, dflt: string[]): string[] =>
     v === undefined ? dflt : (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
   const source: EtcdClusterOptions = {

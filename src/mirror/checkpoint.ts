@@ -135,13 +135,19 @@ export class CheckpointedWriter {
         failure: [{ request_range: { key: this.key } }],
       }),
     );
-    if (!res.succeeded) {
-      throw new MirrorCheckpointError(
-        `checkpoint ${this.key.toString('utf8')} was changed by another writer: another process is running mirror '${this.name}' into this destination (give each mirror its own name)`,
-      );
-    }
+    if (!res.succeeded) throw this.moved();
     this.modRevision = Number(res.header.revision);
     this.current = next;
+    return res;
+  }
+
+  /**
+   * `ops` alone, if nobody else moved the checkpoint, which stays as it is: for a write too big to
+   * share its transaction with the checkpoint (the checkpoint follows in a transaction of its own).
+   */
+  async guarded(ops: IRequestOp[]): Promise<ITxnResponse> {
+    const res = await atDestination(this.dest.kv.txn({ compare: [{ key: this.key, target: 'Mod', result: 'Equal', mod_revision: this.modRevision }], success: ops }));
+    if (!res.succeeded) throw this.moved();
     return res;
   }
 
@@ -164,6 +170,12 @@ export class CheckpointedWriter {
       this.current = next;
     }
     return res.succeeded;
+  }
+
+  private moved(): MirrorCheckpointError {
+    return new MirrorCheckpointError(
+      `checkpoint ${this.key.toString('utf8')} was changed by another writer: another process is running mirror '${this.name}' into this destination (give each mirror its own name)`,
+    );
   }
 
   /** Remove the checkpoint if it is still the one this process wrote (a refused claim). */

@@ -53,7 +53,12 @@ export class MirrorCompactedError extends MirrorError {
 
 /** etcd refused for a reason no retry fixes: authentication, permission, a request over its limits. */
 export class MirrorEtcdError extends MirrorError {
-  constructor(side: 'source' | 'destination', message: string, retriable: boolean, cause?: unknown) {
+  constructor(
+    readonly side: 'source' | 'destination',
+    message: string,
+    retriable: boolean,
+    cause?: unknown,
+  ) {
     super(retriable ? 'ERR_MIRROR_UNAVAILABLE' : 'ERR_MIRROR_REJECTED', `${side}: ${message}`, retriable, { cause });
   }
 }

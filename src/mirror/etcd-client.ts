@@ -6,7 +6,9 @@
  * so a dead network surfaces as an error within seconds instead of a request waiting forever.
  */
 
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import {
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -15,6 +17,7 @@ import {
   GRPCUnauthenticatedError,
   type IOptions,
 } from 'etcd3';
+import { clientWithCredentials } from './credentials.js';
 import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOptionsError } from './errors.js';
 import type { EtcdClusterOptions } from './mirror-options.js';
 
@@ -39,25 +42,45 @@ export function openCluster(side: Side, c: EtcdClusterOptions): Etcd3 {
   return openEtcd(c, (name) => (side === 'source' ? `--${name}` : `--dest-${name}`));
 }
 
+/**
+ * TLS files that cannot work are an options error now, naming the file: gRPC would only report every
+ * handshake failing ("socket disconnected before secure TLS connection"), as if the network did.
+ */
+function checkTls(c: EtcdClusterOptions, flag: (name: string) => string, ca: Buffer | undefined, cert: Buffer | undefined, key: Buffer | undefined): void {
+  if (ca !== undefined) {
+    try {
+      new X509Certificate(ca);
+    } catch (err) {
+      throw new MirrorOptionsError(`${flag('cacert')}: ${c.cacert} holds no PEM certificate (${(err as Error).message})`);
+    }
+  }
+  if (cert !== undefined && key !== undefined) {
+    try {
+      createSecureContext({ cert, key });
+    } catch (err) {
+      throw new MirrorOptionsError(`${flag('cert')} and ${flag('key')}: cannot use ${c.cert} with ${c.key} (${(err as Error).message})`);
+    }
+  }
+}
+
 /** An etcd client for `c`; `flag(name)` names an option the way the operator wrote it, for messages. */
 export function openEtcd(c: EtcdClusterOptions, flag: (name: string) => string): Etcd3 {
   const ca = readOption(c.cacert, flag('cacert'));
   const cert = readOption(c.cert, flag('cert'));
   const key = readOption(c.key, flag('key'));
+  checkTls(c, flag, ca, cert, key);
   const tls = ca !== undefined || cert !== undefined || !c.insecureTransport || c.endpoints.some((e) => e.startsWith('https://'));
   const hosts = c.endpoints.map((e) => (tls && !e.startsWith('https://') ? `https://${e.replace(/^http:\/\//, '')}` : e));
   const options: IOptions = {
     hosts,
     grpcOptions: KEEPALIVE,
-    dialTimeout: Math.min(c.commandTimeoutMs, 5000),
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + c.commandTimeoutMs }),
   };
   if (ca !== undefined || cert !== undefined) {
     // Without --cacert, gRPC verifies against the system roots; it reads a missing root as "use them".
     options.credentials = { rootCertificate: ca as Buffer, privateKey: key, certChain: cert };
   }
-  if (c.user !== undefined && c.password !== undefined) options.auth = { username: c.user, password: c.password };
-  return new Etcd3(options);
+  return c.user !== undefined && c.password !== undefined ? clientWithCredentials(options, c.user, c.password) : new Etcd3(options);
 }
 
 const COMPACTED = /required revision has been compacted/;
@@ -73,6 +96,8 @@ export function classifyEtcdError(side: Side, err: unknown, wantedRevision = 0):
     err instanceof GRPCUnauthenticatedError ||
     // "too many operations in txn request", "request is too large", "value size too large", …
     err instanceof GRPCInvalidArgumentError ||
-    /etcdserver: (too many operations|request is too large|permission denied|user name is empty|authentication failed)/.test(message);
+    // Credentials sent to a cluster without authentication are dropped before this can happen
+    // (dropUnusedCredentials); if it still does, no retry changes the answer.
+    /etcdserver: (too many operations|request is too large|permission denied|user name is empty|authentication failed|authentication is not enabled)/.test(message);
   return new MirrorEtcdError(side, message, !permanent, err);
 }

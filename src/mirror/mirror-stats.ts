@@ -38,6 +38,11 @@ export class MirrorStats {
   leasesRevoked = 0;
   /** source keys that would land in the destination's reserved `__ferry/mirror/` namespace */
   skippedReserved = 0;
+  /**
+   * While failures are being retried: which side failed last and since when (monotonic ms, the
+   * first failure in a row). Null once the mirror watches or finishes a sync again.
+   */
+  unreachable: { side: 'source' | 'destination'; sinceMs: number } | null = null;
   private readonly seen: Array<{ revision: number; atMs: number }> = [];
 
   /** Record a source head revision seen at `atMs` (monotonic ms). */

@@ -21,6 +21,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { type Checkpoint, CheckpointedWriter, decodeCheckpoint, listCheckpoints } from './checkpoint.js';
+import { dropUnusedCredentials } from './credentials.js';
 import { classifyEtcdError, openCluster } from './etcd-client.js';
 import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
 import { type KeyRange, RESERVED_PREFIX, checkpointKey, inRange, intersect, isReserved, mapKey, ownerPrefix, prefixEnd, prefixRange, showKey } from './key-range.js';
@@ -186,7 +187,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         return;
       }
       this.stats.phase = 'failed';
-      throw err instanceof MirrorError ? err : classifyEtcdError('source', err);
+      throw this.explained(err instanceof MirrorError ? err : classifyEtcdError('source', err));
     } finally {
       if (this.timer !== null) clearInterval(this.timer);
       this.leases?.close();
@@ -195,6 +196,20 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         this.dest.close();
       }
     }
+  }
+
+  /** etcd's "permission denied" names no key: name the ranges the mirror needs on that side. */
+  private explained(e: MirrorError): MirrorError {
+    if (!(e instanceof MirrorEtcdError) || !/permission denied/.test(e.message)) return e;
+    const own = showKey(Buffer.concat([RESERVED_PREFIX, Buffer.from(`${this.name}/`)]));
+    const needs =
+      e.side === 'source'
+        ? `the source user needs read access to ${this.sourcePrefix.length === 0 ? 'every key' : `the prefix ${showKey(this.sourcePrefix)}`}`
+        : this.destPrefix.length === 0
+          ? `the destination user needs read and write access to every key (the data goes to the root; this mirror's checkpoint and markers are under ${own})`
+          : `the destination user needs read and write access to the prefixes ${showKey(this.destPrefix)} (the data) and ${own} (this mirror's checkpoint and markers), ` +
+            `and read access to ${showKey(RESERVED_PREFIX)} (other mirrors' registrations)`;
+    return new MirrorEtcdError(e.side, `${e.message.slice(`${e.side}: `.length)}: ${needs}`, false, e);
   }
 
   /** Stop after the transaction in flight (if any) completes; run() then resolves. */
@@ -207,6 +222,15 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   // ---- start-up: source identity, overlap check, registration ---------------------------------------
 
   private async claim(): Promise<void> {
+    for (const [side, client] of [
+      ['source', this.source],
+      ['destination', this.dest],
+    ] as const) {
+      const dropped = await dropUnusedCredentials(client).catch((err: unknown) => {
+        throw classifyEtcdError(side, err);
+      });
+      if (dropped) this.log.warn({ mirror: this.name }, `the ${side} does not have authentication enabled: its user name and password are not used (as with etcdctl)`);
+    }
     const head = await this.source.kv.range({ key: this.rangeKey(), limit: 1, keys_only: true });
     this.clusterId = head.header.cluster_id;
     this.stats.observeHead(Number(head.header.revision), performance.now());
@@ -425,6 +449,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     await this.commitUnits(units, this.newCheckpoint('watch', revision, { events: 0, syncs: syncs + 1 }));
     this.stats.syncs++;
     this.stats.appliedRevision = revision;
+    this.stats.unreachable = null;
     const ms = performance.now() - started;
     this.log.info({ mirror: this.name, revision, keys: this.stats.syncKeysTotal, ms: Math.round(ms) }, 'sync complete: destination holds the source; watching');
     this.emit('synced', { revision, keys: this.stats.syncKeysTotal, ms, reason });
@@ -481,8 +506,9 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     // Conflicts need the source's previous values (compared with the destination's), which cost the
     // source a read per event: asked for only while another mirror shares the range.
     this.countConflicts = this.shared.length > 0;
-    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.countConflicts);
+    const watch = await SourceWatch.open(this.source, this.sourceRange, start, this.countConflicts, this.options.source.commandTimeoutMs);
     this.stats.phase = 'watching';
+    this.stats.unreachable = null;
     this.stats.appliedRevision = cp.revision;
     this.log.info({ mirror: this.name, fromRevision: start }, 'watching the source');
     progressed();
@@ -680,7 +706,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
     let res: ITxnResponse;
     try {
-      res = await this.writer.commit(ops, next);
+      res = this.isLargePut(units) ? await this.commitLargePut(units[0]!, next) : await this.writer.commit(ops, next);
     } catch (err) {
       throw classifyEtcdError('destination', err);
     }
@@ -691,6 +717,40 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       const had = prev === undefined || prev === null ? null : prev.value;
       if ((had === null) !== (c.expect === null) || (had !== null && c.expect !== null && !had.equals(c.expect))) this.stats.conflicts++;
     }
+  }
+
+  /** Over the byte budget, a unit is alone in its transaction (the batching sees to it). */
+  private isLargePut(units: Unit[]): boolean {
+    return units.length === 1 && units[0]!.bytes > this.settings.maxTxnBytes && units[0]!.ops[0]?.request_put !== undefined;
+  }
+
+  /**
+   * etcd refuses a request over its --max-request-bytes (1.5 MiB by default), and the source may
+   * hold a value that fits alone but not beside its marker and the checkpoint. Such a put goes in
+   * three transactions, each guarded by the checkpoint: the marker and lease mapping (a marker
+   * ahead of its key claims only what the put is about to make true), the put alone, and then the
+   * checkpoint past it. A crash in between leaves the checkpoint before the put, which is redone.
+   * Resolves with the put's response (the caller counts its transaction and reads it).
+   */
+  private async commitLargePut(u: Unit, next: Checkpoint): Promise<ITxnResponse> {
+    const [put, ...bookkeeping] = u.ops as [IRequestOp, ...IRequestOp[]];
+    if (bookkeeping.length > 0) {
+      await this.writer.guarded(bookkeeping);
+      this.stats.txns++;
+    }
+    let res: ITxnResponse;
+    try {
+      res = await this.writer.guarded([put]);
+    } catch (err) {
+      const e = classifyEtcdError('destination', err);
+      // Alone, the put is as small as it can be: no retry and no split gets it in.
+      if (!/request is too large/.test(e.message)) throw e;
+      const { key, value } = put.request_put!;
+      throw new MirrorEtcdError('destination', `${showKey(key!)} has a value of ${value!.length} bytes, over the destination's request limit (etcd --max-request-bytes) even in a transaction of its own (${e.message})`, false, err);
+    }
+    await this.writer.commit([], next);
+    this.stats.txns++;
+    return res;
   }
 
   private newCheckpoint(
@@ -753,6 +813,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     this.stats.phase = 'reconnecting';
     this.stats.reconnects++;
     this.stats.transientErrors++;
+    this.stats.unreachable = { side: e instanceof MirrorEtcdError ? e.side : 'source', sinceMs: this.stats.unreachable?.sinceMs ?? performance.now() };
     const ceiling = Math.min(this.settings.backoffMaxMs, this.settings.backoffInitialMs * 2 ** Math.min(attempt, 20));
     const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
     this.log.warn({ mirror: this.name, code: e.code, err: e.message, attempt: attempt + 1, retryInMs: delay }, 'transient failure; reconnecting');

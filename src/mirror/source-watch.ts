@@ -43,8 +43,12 @@ export class SourceWatch {
     stream.on('end', () => this.fail(new MirrorEtcdError('source', 'watch stream ended', true)));
   }
 
-  /** Open a stream and create the watch; resolves once etcd confirms it (or rejects: compacted, …). */
-  static async open(source: Etcd3, range: KeyRange, startRevision: number, prevKv: boolean): Promise<SourceWatch> {
+  /**
+   * Open a stream and create the watch; resolves once etcd confirms it (or rejects: compacted, …).
+   * A server that accepts the connection but never answers (a stopped process) would leave the
+   * confirmation pending forever, so it has a deadline like any request.
+   */
+  static async open(source: Etcd3, range: KeyRange, startRevision: number, prevKv: boolean, deadlineMs: number): Promise<SourceWatch> {
     let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
     try {
       stream = await source.watchClient.watch();
@@ -53,7 +57,13 @@ export class SourceWatch {
     }
     const w = new SourceWatch(stream, startRevision);
     stream.write({ create_request: { ...rangeRequest(range), start_revision: startRevision, prev_kv: prevKv, progress_notify: true } });
-    const created = await w.next();
+    const timer = setTimeout(() => w.abort(new MirrorEtcdError('source', `the watch was not confirmed within ${deadlineMs} ms`, true)), deadlineMs);
+    let created: IWatchResponse;
+    try {
+      created = await w.next();
+    } finally {
+      clearTimeout(timer);
+    }
     if (!created.created) {
       w.close();
       throw new MirrorEtcdError('source', 'watch stream answered before confirming the watch', true);

@@ -21,8 +21,13 @@ export function renderProgress(name: string, s: MirrorStats, ratePerS: number): 
 }
 
 export function renderStatus(name: string, s: MirrorStats, nowMs: number, eventsPerS: number): string {
+  // Nothing is heard from a cluster that does not answer: the last head seen says nothing of the lag.
+  const lag =
+    s.unreachable === null
+      ? `lag=${s.lagRevisions} rev ${s.lagSeconds(nowMs).toFixed(1)}s`
+      : `lag=unknown, ${s.unreachable.side} unreachable for ${(Math.max(0, nowMs - s.unreachable.sinceMs) / 1000).toFixed(1)}s`;
   return (
-    `mirror ${name}: ${s.phase} applied=${s.appliedRevision} head=${s.headRevision} lag=${s.lagRevisions} rev ${s.lagSeconds(nowMs).toFixed(1)}s ` +
+    `mirror ${name}: ${s.phase} applied=${s.appliedRevision} head=${s.headRevision} ${lag} ` +
     `events=${s.eventsApplied} (${n(eventsPerS)}/s) put=${s.keysPut} deleted=${s.keysDeleted} txns=${s.txns} conflicts=${s.conflicts} reconnects=${s.reconnects}`
   );
 }

@@ -70,3 +70,12 @@ export function etcdPair(sourceArgs: string[] = []): { readonly source: EtcdServ
   });
   return pair;
 }
+
+/** Resolve when `cond()` holds, checking every 50 ms; fail after `timeoutMs`, saying what was awaited (and what was seen). */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!(await cond())) {
+    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -44,6 +44,8 @@ describe('ferry mirror flags (etcdctl make-mirror meanings)', () => {
     expect(() => parseMirrorArgs([])).toThrow(/exactly one destination/);
     expect(() => parseMirrorArgs(['--dest-prefix', '__ferry/mirror/x', 'd:1'])).toThrow(/reserved prefix/);
     expect(() => parseMirrorArgs(['--dest-cert', 'c.pem', 'd:1'])).toThrow(/--dest-cert and --dest-key go together/);
+    expect(() => parseMirrorArgs(['--command-timeout', '0', 'd:1'])).toThrow(/--command-timeout must be between 100ms and 10m, got '0'/);
+    expect(parseMirrorArgs(['--command-timeout', '100ms', 'd:1']).options.source.commandTimeoutMs).toBe(100);
   });
 
   it('computes prefix ranges and overlaps on bytes', () => {
