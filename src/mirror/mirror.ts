@@ -11,15 +11,16 @@
  * Ownership: every key the mirror writes gets a marker, `__ferry/mirror/<name>/own/<key>`, in the same
  * transaction. A sync deletes a destination key the source lacks only if the marker says this mirror
  * wrote it (or, with `--exact-prefix`, any key under the dedicated prefix); keys the destination held
- * before, and other mirrors' keys, stay. Live deletes always propagate: the source deleted the key
- * while mirrored.
+ * before stay. A delete, live or by a sync, leaves a key that a mirror sharing the range also wrote
+ * (its marker is there): the key is theirs as much as ours. The marker check and the delete are one
+ * etcd transaction, so a sharer writing the key meanwhile cannot lose it.
  *
  *   any transient failure ─▶ backoff ─▶ reload the checkpoint ─▶ resume from it (the destination
  *   is the only truth about what was applied, so an ambiguous commit is resolved by reading it)
  */
 
 import { EventEmitter } from 'node:events';
-import type { Etcd3, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { Etcd3, ICompare, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { type Checkpoint, CheckpointedWriter, decodeCheckpoint, listCheckpoints } from './checkpoint.js';
 import { classifyEtcdError, openCluster } from './etcd-client.js';
 import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
@@ -58,6 +59,8 @@ interface Unit {
   expectPrev?: Buffer | null;
   /** the destination key (latin1), to keep a transaction from writing one key twice */
   key?: string;
+  /** a delete that mirrors sharing the range may veto (their marker on the key): counted once committed */
+  guarded?: true;
 }
 
 const STOPPED = new MirrorError('ERR_MIRROR_STOPPED', 'mirror stopped', false);
@@ -284,8 +287,9 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       }
       shared.push({ range: common, mirror: other.name });
     }
+    const known = new Set(this.shared.map((s) => s.mirror));
     this.shared = shared;
-    if (shared.length > 0) this.log.info({ mirror: this.name, sharedWith: shared.map((s) => s.mirror) }, 'destination range overlaps other merge mirrors: their keys are kept, conflicts are counted');
+    if (shared.some((s) => !known.has(s.mirror))) this.log.info({ mirror: this.name, sharedWith: shared.map((s) => s.mirror) }, 'destination range overlaps other merge mirrors: their keys are kept, conflicts are counted');
   }
 
   private isShared(key: Buffer): boolean {
@@ -293,16 +297,30 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     return false;
   }
 
-  /** Whether a mirror sharing this key's range also wrote it (its marker is there): then it stays. */
-  private async ownedByAnother(key: Buffer): Promise<boolean> {
+  /**
+   * The delete of a key the source no longer holds, and of this mirror's marker. Where mirrors share
+   * the key's range, the key's delete is a nested transaction that runs only if none of their markers
+   * is on the key (a sharer wrote it too: it stays, with whatever value it holds). The marker goes
+   * either way: this source no longer stands behind the key.
+   */
+  private deleteUnit(key: Buffer, expectPrev: Buffer | null | undefined): Unit {
+    const del: IRequestOp = { request_delete_range: { key, prev_kv: expectPrev !== undefined } };
+    const bytes = 2 * key.length + this.owner().length;
+    const compare: ICompare[] = [];
     for (const s of this.shared) {
-      if (!inRange(key, s.range)) continue;
-      const res = await this.dest.kv.range({ key: Buffer.concat([ownerPrefix(s.mirror), key]), count_only: true }).catch((err: unknown) => {
-        throw classifyEtcdError('destination', err);
-      });
-      if (Number(res.count) > 0) return true;
+      if (inRange(key, s.range)) compare.push({ key: Buffer.concat([ownerPrefix(s.mirror), key]), target: 'Create', result: 'Equal', create_revision: 0 });
     }
-    return false;
+    let u: Unit;
+    if (compare.length === 0) {
+      this.stats.keysDeleted++;
+      u = { ops: [del, this.markerDelete(key)], bytes };
+    } else {
+      // A kept key is read instead, for conflict counting: its value against this source's last.
+      const failure: IRequestOp[] = expectPrev === undefined ? [] : [{ request_range: { key } }];
+      u = { ops: [{ request_txn: { compare, success: [del], failure } }, this.markerDelete(key)], bytes: bytes + compare.length * (this.owner().length + key.length), guarded: true };
+    }
+    if (expectPrev !== undefined) u.expectPrev = expectPrev;
+    return u;
   }
 
   // ---- converging sync ---------------------------------------------------------------------------------
@@ -360,7 +378,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       bytes = 0;
     };
     const add = async (u: Unit): Promise<void> => {
-      if (units.length > 0 && (this.opsIn(units) + u.ops.length > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await flush();
+      if (units.length > 0 && (this.opsIn(units) + this.opsIn([u]) > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await flush();
       units.push(u);
       bytes += u.bytes;
     };
@@ -408,12 +426,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       } else if (marked) {
         // The source lacks a key this mirror wrote: delete it, unless a mirror sharing the range
         // wrote it too (then it is theirs as much as ours); the marker goes either way.
-        const ops: IRequestOp[] = [this.markerDelete(key)];
-        if (inD && !(this.isShared(key) && (await this.ownedByAnother(key)))) {
-          ops.unshift({ request_delete_range: { key } });
-          this.stats.keysDeleted++;
-        }
-        await add({ ops, bytes: 2 * key.length + owner.length });
+        await add(inD ? this.deleteUnit(key, undefined) : { ops: [this.markerDelete(key)], bytes: owner.length + key.length });
       }
       position = key;
       if (inS) src.advance();
@@ -566,18 +579,19 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
   }
 
   /**
-   * A merge mirror watching alone is joined when another mirror registers on an overlapping range:
-   * the watch is then reopened (from the checkpoint, exactly) with previous values, to count conflicts.
+   * Another mirror may register on an overlapping range at any time: its markers must guard this
+   * mirror's deletes from then on. A merge mirror watching alone reopens its watch (from the
+   * checkpoint, exactly) with previous values, to count conflicts.
    */
   private async watchForSharers(watch: SourceWatch): Promise<void> {
-    if (this.countConflicts || this.options.mode !== 'merge') return;
+    if (this.options.mode !== 'merge') return;
     try {
       await this.checkOverlap();
     } catch {
       // A registration that cannot be read or judged now is looked at again at the next probe.
       return;
     }
-    if (this.shared.length > 0) watch.abort(new MirrorEtcdError('source', 'another mirror now shares the destination range: reopening the watch to count conflicts', true));
+    if (!this.countConflicts && this.shared.length > 0) watch.abort(new MirrorEtcdError('source', 'another mirror now shares the destination range: reopening the watch to count conflicts', true));
   }
 
   /**
@@ -604,9 +618,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         const mark = ev.kv.version === '1' || Number(ev.kv.create_revision) <= markedFrom || (this.leases !== null && ev.kv.lease !== '0');
         u = await this.putUnit(key, ev.kv, expectPrev, mark);
       } else {
-        this.stats.keysDeleted++;
-        u = { ops: [{ request_delete_range: { key, prev_kv: expectPrev !== undefined } }, this.markerDelete(key)], bytes: 2 * key.length + this.owner().length };
-        if (expectPrev !== undefined) u.expectPrev = expectPrev;
+        u = this.deleteUnit(key, expectPrev);
       }
       u.key = key.toString('latin1');
       units.push(u);
@@ -651,7 +663,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       bytes = 0;
     };
     for (const u of units) {
-      if (chunk.length > 0 && (this.opsIn(chunk) + u.ops.length > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await commit(false);
+      if (chunk.length > 0 && (this.opsIn(chunk) + this.opsIn([u]) > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await commit(false);
       chunk.push(u);
       bytes += u.bytes;
     }
@@ -665,17 +677,27 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
 
   // ---- destination writes ------------------------------------------------------------------------------
 
+  /**
+   * Operations counted against `--max-txn-ops`. etcd lets a nested transaction have only the
+   * operations the outer one leaves (`--max-txn-ops` minus its own count), so each nested
+   * transaction also counts its largest branch: a total within the limit then satisfies etcd.
+   */
   private opsIn(units: Unit[]): number {
     let n = 0;
-    for (const u of units) n += u.ops.length;
+    for (const u of units) {
+      for (const op of u.ops) {
+        const t = op.request_txn;
+        n += t === undefined ? 1 : 1 + Math.max(t.compare?.length ?? 0, t.success?.length ?? 0, t.failure?.length ?? 0);
+      }
+    }
     return n;
   }
 
   private async commitUnits(units: Unit[], next: Checkpoint): Promise<void> {
     const ops: IRequestOp[] = [];
-    const checks: Array<{ at: number; expect: Buffer | null }> = [];
+    const checks: Array<{ at: number; expect: Buffer | null | undefined }> = [];
     for (const u of units) {
-      if (u.expectPrev !== undefined && u.ops.length > 0) checks.push({ at: ops.length, expect: u.expectPrev });
+      if ((u.expectPrev !== undefined || u.guarded === true) && u.ops.length > 0) checks.push({ at: ops.length, expect: u.expectPrev });
       ops.push(...u.ops);
     }
     let res: ITxnResponse;
@@ -686,8 +708,15 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
     this.stats.txns++;
     for (const c of checks) {
-      const r = res.responses[c.at];
-      const prev = r?.response_put?.prev_kv ?? r?.response_delete_range?.prev_kvs?.[0];
+      let r = res.responses[c.at];
+      const guard = r?.response_txn;
+      if (guard !== undefined && guard !== null) {
+        if (guard.succeeded) this.stats.keysDeleted++;
+        else this.stats.keysKept++;
+        r = guard.responses[0];
+      }
+      if (c.expect === undefined) continue;
+      const prev = r?.response_put?.prev_kv ?? r?.response_delete_range?.prev_kvs?.[0] ?? r?.response_range?.kvs?.[0];
       const had = prev === undefined || prev === null ? null : prev.value;
       if ((had === null) !== (c.expect === null) || (had !== null && c.expect !== null && !had.equals(c.expect))) this.stats.conflicts++;
     }
