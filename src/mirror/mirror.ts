@@ -1,7 +1,8 @@
 /**
  * One mirror: a source prefix copied into a destination prefix, kept in step, resumable exactly.
  *
- *   claim ─▶ load checkpoint ─┬─ none / other cluster / other mapping / compacted ─▶ converging sync at R
+ *   claim ─▶ load checkpoint ─┬─ none / other mapping / compacted ─▶ converging sync at R
+ *                             ├─ other source cluster ─▶ refuse (another mirror's name)
  *                             ├─ phase sync ─▶ finish that sync at its revision, from its cursor
  *                             └─ phase watch ─▶ ─────────────────────────────────────┐
  *                                                                                    ▼
@@ -23,7 +24,7 @@ import { EventEmitter } from 'node:events';
 import type { Etcd3, ICompare, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { type Checkpoint, CheckpointedWriter, decodeCheckpoint, listCheckpoints } from './checkpoint.js';
 import { classifyEtcdError, openCluster } from './etcd-client.js';
-import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
+import { MirrorCheckpointError, MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
 import { type KeyRange, RESERVED_PREFIX, checkpointKey, inRange, intersect, isReserved, mapKey, ownerPrefix, prefixEnd, prefixRange, showKey } from './key-range.js';
 import { LeaseMirror } from './lease-mirror.js';
 import type { MirrorLogger } from './mirror-logger.js';
@@ -144,19 +145,16 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       while (!this.stopped) {
         try {
           const cp = await this.writer.load();
+          if (cp !== null && cp.sourceClusterId !== this.clusterId) throw this.foreignCheckpoint(cp);
           if (useRev) {
             useRev = false;
             this.log.info({ mirror: this.name, rev: this.options.rev }, 'starting from --rev: no initial sync');
             // Keys created up to --rev were never written by this mirror: their next put marks them.
             await this.follow(this.newCheckpoint('watch', this.options.rev, { events: 0, syncs: cp?.syncs ?? 0, markedFrom: this.options.rev }), () => (attempt = 0));
-          } else if (forceResync !== null || cp === null || cp.phase === 'claimed' || cp.sourceClusterId !== this.clusterId || this.remapped(cp)) {
+          } else if (forceResync !== null || cp === null || cp.phase === 'claimed' || this.remapped(cp)) {
             const reason =
               forceResync ??
-              (cp === null || cp.phase === 'claimed'
-                ? 'initial sync'
-                : cp.sourceClusterId !== this.clusterId
-                  ? `checkpoint belongs to source cluster ${cp.sourceClusterId}, not ${this.clusterId}: resync`
-                  : `checkpoint was written for prefix ${showKey(Buffer.from(cp.sourcePrefix))} → ${showKey(Buffer.from(cp.destPrefix))}: resync`);
+              (cp === null || cp.phase === 'claimed' ? 'initial sync' : `checkpoint was written for prefix ${showKey(Buffer.from(cp.sourcePrefix))} → ${showKey(Buffer.from(cp.destPrefix))}: resync`);
             forceResync = null;
             await this.sync(cp, null, reason);
             attempt = 0;
@@ -255,6 +253,19 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     if (await this.writer.adopt(key, Number(kv.mod_revision), { ...old, name: this.name, mode: this.options.mode, markedFrom: old.revision, updated: new Date().toISOString() })) {
       this.log.warn({ mirror: this.name, previousName: legacy }, 'adopted the checkpoint of the previous default name (it did not include the source cluster); resuming from it');
     }
+  }
+
+  /**
+   * A checkpoint written for another source cluster is another mirror's (a reused name), perhaps
+   * running: a resync would delete its keys, which this source lacks, and make it fail. Refused.
+   */
+  private foreignCheckpoint(cp: Checkpoint): MirrorCheckpointError {
+    return new MirrorCheckpointError(
+      `checkpoint ${checkpointKey(this.name).toString('utf8')} belongs to a mirror of source cluster ${cp.sourceClusterId} ` +
+        `(prefix ${showKey(Buffer.from(cp.sourcePrefix))} → ${showKey(Buffer.from(cp.destPrefix))}), and this source is cluster ${this.clusterId}: ` +
+        `refusing to start, so as not to touch that mirror's keys. Give this mirror another --name (the name of a source under mirrors: in the YAML file), or none: the default name includes the source cluster; ` +
+        `to take the name over, stop the mirror of cluster ${cp.sourceClusterId} and remove its key space first: etcdctl del --prefix __ferry/mirror/${this.name}/ (its keys stay in the destination, owned by no mirror)`,
+    );
   }
 
   private remapped(cp: Checkpoint): boolean {
