@@ -422,10 +422,11 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         if (inD && this.sameAs(s!, d!)) {
           this.stats.keysUnchanged++;
           // Already equal to the source: the mirror stands behind it from now on, as if it wrote it.
-          if (!marked) await add({ ops: [this.markerPut(key, d!.lease)], bytes: owner.length + key.length });
+          // A marker on another lease than the key's (the key was leased before) would vanish without it.
+          if (!marked || o!.lease !== d!.lease) await add({ ops: [this.markerPut(key, d!.lease)], bytes: owner.length + key.length });
         } else {
           if (inD && this.isShared(key)) this.stats.conflicts++;
-          await add(await this.putUnit(key, s!, undefined, !marked || (this.leases !== null && s!.lease !== '0')));
+          await add(await this.putUnit(key, s!, undefined, !marked || (this.leases !== null && (s!.lease !== '0' || o!.lease !== '0'))));
         }
         this.stats.syncKeysDone++;
       } else if (this.options.mode === 'exact') {
@@ -463,9 +464,10 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
 
   /**
    * A key's write: the put, a new lease mapping if it needs one, and (when `mark`) its ownership
-   * marker, on the key's destination lease so that it expires with the key.
+   * marker, on the key's destination lease so that it expires with the key. `'off-lease'`: the key
+   * is written without a lease and may have had one until now; its marker is moved off any lease.
    */
-  private async putUnit(key: Buffer, kv: IKeyValue, expectPrev: Buffer | null | undefined, mark: boolean): Promise<Unit> {
+  private async putUnit(key: Buffer, kv: IKeyValue, expectPrev: Buffer | null | undefined, mark: boolean | 'off-lease'): Promise<Unit> {
     let lease = '0';
     const ops: IRequestOp[] = [];
     if (this.leases !== null && kv.lease !== '0') {
@@ -475,9 +477,10 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
     // The put comes first: conflict counting reads its response by position.
     const put: IRequestOp = { request_put: { key, value: kv.value, lease, prev_kv: expectPrev !== undefined } };
-    if (mark) ops.push(this.markerPut(key, lease));
+    if (mark === true) ops.push(this.markerPut(key, lease));
+    else if (mark === 'off-lease') ops.push(this.markerOffLease(key));
     this.stats.keysPut++;
-    const u: Unit = { ops: [put, ...ops], bytes: key.length + kv.value.length + 64 * ops.length + (mark ? this.owner().length + key.length : 0) };
+    const u: Unit = { ops: [put, ...ops], bytes: key.length + kv.value.length + 64 * ops.length + (mark === true ? this.owner().length + key.length : mark === 'off-lease' ? 2 * (this.owner().length + key.length) : 0) };
     if (expectPrev !== undefined) u.expectPrev = expectPrev;
     return u;
   }
@@ -489,6 +492,15 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
 
   private markerPut(key: Buffer, lease: string): IRequestOp {
     return { request_put: { key: Buffer.concat([this.owner(), key]), value: Buffer.alloc(0), lease } };
+  }
+
+  /**
+   * The marker put again without a lease if it is on one, and left alone otherwise (a compare, no
+   * write): an absent marker stays absent, as the key is not this mirror's.
+   */
+  private markerOffLease(key: Buffer): IRequestOp {
+    const marker = Buffer.concat([this.owner(), key]);
+    return { request_txn: { compare: [{ key: marker, target: 'Lease', result: 'NotEqual', lease: '0' }], success: [{ request_put: { key: marker, value: Buffer.alloc(0) } }] } };
   }
 
   private markerDelete(key: Buffer): IRequestOp {
@@ -609,7 +621,9 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
    * The destination writes for one revision's events, from event `skip` on. A put of a key the
    * source already had (version > 1) finds its marker in place, written when the mirror first wrote
    * the key (sync or creation event), so only creations, keys older than `markedFrom`, and leased
-   * keys (the marker follows the key's lease) write one; a delete removes the marker with the key.
+   * keys (the marker follows the key's lease) write one. With lease mirroring, an unleased put moves
+   * a marker still on the key's former lease off it (a compare that writes nothing otherwise), or it
+   * would vanish with that lease. A delete removes the marker with the key.
    */
   private async eventUnits(events: IEvent[], skip: number, markedFrom: number): Promise<Unit[]> {
     const units: Unit[] = [];
@@ -627,7 +641,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       let u: Unit;
       if (ev.type === 'Put') {
         const mark = ev.kv.version === '1' || Number(ev.kv.create_revision) <= markedFrom || (this.leases !== null && ev.kv.lease !== '0');
-        u = await this.putUnit(key, ev.kv, expectPrev, mark);
+        u = await this.putUnit(key, ev.kv, expectPrev, mark || this.leases === null ? mark : 'off-lease');
       } else {
         u = this.deleteUnit(key, expectPrev);
       }

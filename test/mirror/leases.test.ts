@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Mirror } from '../../src/mirror/index.js';
 import { waitForKey } from '../support/etcd.js';
-import { etcdPair, MemoryLog, mirrorOptions, waitForCheckpoint } from './helpers.js';
+import { etcdPair, MemoryLog, mirrorOptions, sourceRevision, waitForCheckpoint } from './helpers.js';
 
 describe('ferry mirror: --keep-leases', () => {
   const etcd = etcdPair();
@@ -38,5 +38,57 @@ describe('ferry mirror: --keep-leases', () => {
     mirror.stop();
     await running;
     await etcd.source.client.leaseClient.leaseRevoke({ ID: kept.ID });
+  });
+
+  it('moves the ownership marker off the lease when the key is put again without one, so a resync still deletes it', async () => {
+    const source = etcd.source.client;
+    const dest = etcd.dest.client;
+    const lease = await source.leaseClient.leaseGrant({ TTL: 60 });
+    await source.put('lo/live').value('1').lease(lease.ID).exec();
+    await source.put('lo/sync').value('1').lease(lease.ID).exec();
+    const options = mirrorOptions(etcd.source.endpoint, etcd.dest.endpoint, { prefix: 'lo/', 'keep-leases': true, name: 'lease-owner' });
+    const start = async (): Promise<{ mirror: Mirror; running: Promise<void> }> => {
+      const mirror = new Mirror(options, new MemoryLog(), { probeIntervalMs: 200 });
+      const running = mirror.run();
+      await new Promise((r) => mirror.once('synced', r));
+      return { mirror, running };
+    };
+    const stop = async (m: { mirror: Mirror; running: Promise<void> }): Promise<void> => {
+      m.mirror.stop();
+      await m.running;
+    };
+    // Compacted past the revision after the checkpoint, so that a restart has to resync.
+    const compact = async (): Promise<void> => {
+      await source.put('outside').value('x');
+      await source.kv.compact({ revision: await sourceRevision(source), physical: true });
+    };
+    const markerLease = async (key: string): Promise<string | undefined> => (await dest.kv.range({ key: Buffer.from(`__ferry/mirror/lease-owner/own/${key}`) })).kvs[0]?.lease;
+    let m = await start();
+
+    // Live: the key is put again without a lease.
+    const rev = Number((await source.put('lo/live').value('2').exec()).header.revision);
+    await waitForCheckpoint(dest, 'lease-owner', (c) => c.revision >= rev);
+    expect(await markerLease('lo/live')).toBe('0');
+
+    // Resync: the same while the mirror is away, found by a resync after compaction.
+    await stop(m);
+    await source.put('lo/sync').value('2');
+    await compact();
+    m = await start();
+    expect(await dest.get('lo/sync').string()).toBe('2');
+    expect(await markerLease('lo/sync')).toBe('0');
+
+    // The old lease ends: the destination lease is revoked; the keys and their markers stay.
+    await source.leaseClient.leaseRevoke({ ID: lease.ID });
+    await waitForKey(dest, `__ferry/mirror/lease-owner/lease/${lease.ID}`, (v) => v === null, 30_000);
+
+    // Deleted while the mirror is away, history compacted: the resync deletes both keys it wrote.
+    await stop(m);
+    await source.delete().prefix('lo/');
+    await compact();
+    m = await start();
+    expect(await dest.get('lo/live').string()).toBeNull();
+    expect(await dest.get('lo/sync').string()).toBeNull();
+    await stop(m);
   });
 });
