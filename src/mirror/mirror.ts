@@ -444,7 +444,6 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       if (inS) src.advance();
       if (inD) dst.advance();
       if (marked) own.advance();
-      if (this.stats.syncKeysDone % 64 === 0) await this.leases?.tick();
     }
     // The last transaction of a sync also switches the checkpoint to the watch phase.
     await this.commitUnits(units, this.newCheckpoint('watch', revision, { events: 0, syncs: syncs + 1 }));
@@ -527,6 +526,8 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     this.abortWatch = (err) => watch.abort(err);
     // stop() while the watch was being opened found nothing to abort: the loop below would never end.
     if (this.stopped) watch.abort(STOPPED);
+    // A lost destination lease is restored between transactions: a progress notice wakes the loop.
+    if (this.leases !== null) this.leases.onLost = () => watch.requestProgress();
     this.timer = setInterval(() => {
       const silentMs = performance.now() - lastHeard;
       if (silentMs > this.settings.probeIntervalMs * 3) {
@@ -534,11 +535,11 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         return;
       }
       watch.requestProgress();
-      void this.leases?.tick();
       void this.watchForSharers(watch);
     }, this.settings.probeIntervalMs);
     try {
       for (;;) {
+        if (this.leases?.hasLost() && current.partialRevision === undefined) current = await this.restoreLeases(this.leases, current);
         // Everything already received is handled together, so a mirror that fell behind catches up
         // in few, full transactions instead of one per revision.
         const responses = [await watch.next(), ...watch.drain(255)];
@@ -597,6 +598,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       clearInterval(this.timer);
       this.timer = null;
       this.abortWatch = null;
+      if (this.leases !== null) this.leases.onLost = null;
       watch.close();
     }
   }
@@ -769,6 +771,43 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       syncs: extra.syncs ?? 0,
       updated: new Date().toISOString(),
     };
+  }
+
+  // ---- lost destination leases ------------------------------------------------------------------------
+
+  /**
+   * Destination leases that expired while their source leases live (refreshes did not reach the
+   * destination within the TTL) took their keys with them. Those keys are put back on new leases as
+   * the source held them at the checkpoint's revision, which is what the destination should hold;
+   * later events follow through the watch, and keys put on the lease after that revision are the
+   * watch's to write.
+   */
+  private async restoreLeases(leases: LeaseMirror, cp: Checkpoint): Promise<Checkpoint> {
+    const units: Unit[] = [];
+    for (const srcId of leases.takeLost()) {
+      for (const k of await leases.sourceKeys(srcId)) {
+        if (!inRange(k, this.sourceRange)) continue;
+        const kv = (await this.source.kv.range({ key: k, revision: cp.revision })).kvs[0];
+        const key = mapKey(k, this.sourcePrefix, this.destPrefix);
+        if (kv === undefined || kv.lease !== srcId || isReserved(key)) continue;
+        units.push(await this.putUnit(key, kv, undefined, true));
+      }
+    }
+    const next = this.newCheckpoint('watch', cp.revision, { events: cp.events, syncs: cp.syncs, markedFrom: cp.markedFrom });
+    let chunk: Unit[] = [];
+    let bytes = 0;
+    for (const u of units) {
+      if (chunk.length > 0 && (this.opsIn(chunk) + this.opsIn([u]) > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) {
+        await this.commitUnits(chunk, next);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(u);
+      bytes += u.bytes;
+    }
+    if (chunk.length > 0) await this.commitUnits(chunk, next);
+    this.log.info({ mirror: this.name, keys: units.length, revision: cp.revision }, 'put back the keys of destination leases lost while their source leases live');
+    return next;
   }
 
   // ---- leases after a restart --------------------------------------------------------------------------
