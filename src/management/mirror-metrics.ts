@@ -30,6 +30,7 @@ export function registerMirrorMetrics(registry: Registry, mirrors: () => Readonl
         { labels: { mirror, op: 'put' }, value: s.keysPut },
         { labels: { mirror, op: 'delete' }, value: s.keysDeleted },
         { labels: { mirror, op: 'unchanged' }, value: s.keysUnchanged },
+        { labels: { mirror, op: 'kept' }, value: s.keysKept },
       ]),
     ),
     new ScrapeMetric('ferry_mirror_events_total', 'Source events applied.', 'counter', each((s) => s.eventsApplied)),

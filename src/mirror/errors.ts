@@ -32,8 +32,9 @@ export class MirrorOverlapError extends MirrorError {
 }
 
 /**
- * The checkpoint moved under us (another process runs the same mirror) or cannot be read (it was
- * written by something else). Continuing would apply events twice or skip them.
+ * The checkpoint moved under us (another process runs the same mirror), belongs to a mirror of
+ * another source cluster (a reused name), or cannot be read (it was written by something else).
+ * Continuing would apply events twice or skip them, or delete the other mirror's keys.
  */
 export class MirrorCheckpointError extends MirrorError {
   constructor(message: string) {

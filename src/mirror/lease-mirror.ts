@@ -10,6 +10,10 @@
  *
  * The mapping is written in the same transaction as the first key that needs it, and reloaded on
  * restart, so a restarted mirror keeps using (and refreshing) the same destination leases.
+ *
+ * Each lease is checked and refreshed every third of its TTL, on a timer of its own (a lease of a
+ * few seconds cannot wait for the mirror's probe). A destination lease found expired while its
+ * source lease lives is reported as lost: the mirror puts its keys back on a new lease.
  */
 
 import type { Etcd3, IDuplexStream, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse, IRequestOp } from 'etcd3';
@@ -17,6 +21,9 @@ import { classifyEtcdError } from './etcd-client.js';
 import { leaseMapPrefix, prefixRange, rangeRequest } from './key-range.js';
 import type { MirrorLogger } from './mirror-logger.js';
 import type { MirrorStats } from './mirror-stats.js';
+
+/** The shortest refresh interval, and the delay before a failed check is tried again. */
+const RETRY_MS = 500;
 
 interface Mapping {
   destId: string;
@@ -30,8 +37,14 @@ export class LeaseMirror {
   private readonly prefix: Buffer;
   private keepAlive: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | null = null;
   private ticking = false;
-  /** set when a destination lease was found gone while its source lease lives: a resync restores its keys */
-  lostLeases = 0;
+  /** the last tick failed (logged once until one succeeds) */
+  private failing = false;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** source leases whose destination lease expired while they live: their keys are to be put back */
+  private readonly lost = new Set<string>();
+  /** called when a lease is added to the lost ones */
+  onLost: (() => void) | null = null;
 
   constructor(
     private readonly source: Etcd3,
@@ -49,12 +62,15 @@ export class LeaseMirror {
       throw classifyEtcdError('destination', err);
     });
     this.map.clear();
+    // A lease lost before is found again by its missing mapping (the mirror then resyncs).
+    this.lost.clear();
     const now = performance.now();
     for (const kv of res.kvs) {
       const srcId = kv.key.subarray(this.prefix.length).toString('utf8');
       const ttl = Number((JSON.parse(kv.value.toString('utf8')) as { ttl?: number }).ttl ?? 1);
       this.map.set(srcId, { destId: kv.lease, ttlS: ttl, dueAtMs: now });
     }
+    this.schedule();
   }
 
   has(srcId: string): boolean {
@@ -86,15 +102,46 @@ export class LeaseMirror {
     });
     this.stats.leasesGranted++;
     this.map.set(srcId, { destId: lease.ID, ttlS: granted, dueAtMs: performance.now() + (granted * 1000) / 3 });
+    this.schedule();
     const key = Buffer.concat([this.prefix, Buffer.from(srcId)]);
     return { id: lease.ID, ops: [{ request_put: { key, value: Buffer.from(JSON.stringify({ destination: lease.ID, ttl: granted })), lease: lease.ID } }] };
+  }
+
+  /** Whether destination leases were lost, and which (each is returned once). */
+  hasLost(): boolean {
+    return this.lost.size > 0;
+  }
+
+  takeLost(): string[] {
+    const ids = [...this.lost];
+    this.lost.clear();
+    return ids;
+  }
+
+  /** The keys attached to a source lease now (none when it is gone). */
+  async sourceKeys(srcId: string): Promise<Buffer[]> {
+    const ttl = await this.source.leaseClient.leaseTimeToLive({ ID: srcId, keys: true }).catch((err: unknown) => {
+      throw classifyEtcdError('source', err);
+    });
+    return Number(ttl.TTL) < 0 ? [] : ttl.keys;
+  }
+
+  /** Run the next tick when the earliest lease is due. */
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    let due = Number.POSITIVE_INFINITY;
+    for (const m of this.map.values()) due = Math.min(due, m.dueAtMs);
+    if (due === Number.POSITIVE_INFINITY) return;
+    this.timer = setTimeout(() => void this.tick(), Math.max(0, due - performance.now()));
   }
 
   /**
    * Refresh what is due: a source lease still alive keeps its destination lease alive; one that is
    * gone has its destination lease revoked (the source's delete events remove the keys as well).
    */
-  async tick(): Promise<void> {
+  private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
@@ -109,13 +156,19 @@ export class LeaseMirror {
           this.stats.leasesRevoked++;
           continue;
         }
-        m.dueAtMs = now + Math.max(500, (m.ttlS * 1000) / 3);
+        m.dueAtMs = now + Math.max(RETRY_MS, (m.ttlS * 1000) / 3);
         await this.refresh(m);
       }
+      this.failing = false;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'lease refresh failed; retrying at the next tick');
+      // The source or destination is unreachable: nothing is refreshed blindly; try again shortly.
+      const retryAtMs = performance.now() + RETRY_MS;
+      for (const m of this.map.values()) m.dueAtMs = Math.max(m.dueAtMs, retryAtMs);
+      if (!this.failing) this.log.warn({ err: (err as Error).message }, 'lease refresh failed; retrying');
+      this.failing = true;
     } finally {
       this.ticking = false;
+      this.schedule();
     }
   }
 
@@ -124,13 +177,14 @@ export class LeaseMirror {
       const stream = await this.dest.leaseClient.leaseKeepAlive();
       stream.on('data', (res) => {
         if (Number(res.TTL) > 0) return;
-        // The destination lease expired while its source lease lives (the mirror was away longer
-        // than the TTL): its keys are gone from the destination until a resync writes them again.
+        // The destination lease expired while its source lease lives (refreshes did not reach the
+        // destination within the TTL): its keys are gone from the destination until put back.
         for (const [s, x] of this.map) {
           if (x.destId === res.ID) {
             this.map.delete(s);
-            this.lostLeases++;
-            this.log.warn({ sourceLease: s, destinationLease: res.ID }, 'destination lease expired while the source lease lives');
+            this.lost.add(s);
+            this.log.warn({ sourceLease: s, destinationLease: res.ID }, 'destination lease expired while the source lease lives; its keys are put back');
+            this.onLost?.();
           }
         }
       });
@@ -148,6 +202,9 @@ export class LeaseMirror {
   }
 
   close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     if (this.keepAlive !== null) {
       try {
         this.keepAlive.cancel();

@@ -25,6 +25,8 @@ export class MirrorStats {
   keysDeleted = 0;
   /** put skipped because the destination already held the same value (resync) */
   keysUnchanged = 0;
+  /** deletes left undone because a mirror sharing the range wrote the key too */
+  keysKept = 0;
   eventsApplied = 0;
   revisionsApplied = 0;
   txns = 0;

@@ -1,7 +1,8 @@
 /**
  * One mirror: a source prefix copied into a destination prefix, kept in step, resumable exactly.
  *
- *   claim ─▶ load checkpoint ─┬─ none / other cluster / other mapping / compacted ─▶ converging sync at R
+ *   claim ─▶ load checkpoint ─┬─ none / other mapping / compacted ─▶ converging sync at R
+ *                             ├─ other source cluster ─▶ refuse (another mirror's name)
  *                             ├─ phase sync ─▶ finish that sync at its revision, from its cursor
  *                             └─ phase watch ─▶ ─────────────────────────────────────┐
  *                                                                                    ▼
@@ -11,19 +12,20 @@
  * Ownership: every key the mirror writes gets a marker, `__ferry/mirror/<name>/own/<key>`, in the same
  * transaction. A sync deletes a destination key the source lacks only if the marker says this mirror
  * wrote it (or, with `--exact-prefix`, any key under the dedicated prefix); keys the destination held
- * before, and other mirrors' keys, stay. Live deletes always propagate: the source deleted the key
- * while mirrored.
+ * before stay. A delete, live or by a sync, leaves a key that a mirror sharing the range also wrote
+ * (its marker is there): the key is theirs as much as ours. The marker check and the delete are one
+ * etcd transaction, so a sharer writing the key meanwhile cannot lose it.
  *
  *   any transient failure ─▶ backoff ─▶ reload the checkpoint ─▶ resume from it (the destination
  *   is the only truth about what was applied, so an ambiguous commit is resolved by reading it)
  */
 
 import { EventEmitter } from 'node:events';
-import type { Etcd3, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { Etcd3, ICompare, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { type Checkpoint, CheckpointedWriter, decodeCheckpoint, listCheckpoints } from './checkpoint.js';
 import { dropUnusedCredentials } from './credentials.js';
 import { classifyEtcdError, openCluster } from './etcd-client.js';
-import { MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
+import { MirrorCheckpointError, MirrorCompactedError, MirrorError, MirrorEtcdError, MirrorOverlapError } from './errors.js';
 import { type KeyRange, RESERVED_PREFIX, checkpointKey, inRange, intersect, isReserved, mapKey, ownerPrefix, prefixEnd, prefixRange, showKey } from './key-range.js';
 import { LeaseMirror } from './lease-mirror.js';
 import type { MirrorLogger } from './mirror-logger.js';
@@ -59,6 +61,8 @@ interface Unit {
   expectPrev?: Buffer | null;
   /** the destination key (latin1), to keep a transaction from writing one key twice */
   key?: string;
+  /** a delete that mirrors sharing the range may veto (their marker on the key): counted once committed */
+  guarded?: true;
 }
 
 const STOPPED = new MirrorError('ERR_MIRROR_STOPPED', 'mirror stopped', false);
@@ -142,19 +146,16 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       while (!this.stopped) {
         try {
           const cp = await this.writer.load();
+          if (cp !== null && cp.sourceClusterId !== this.clusterId) throw this.foreignCheckpoint(cp);
           if (useRev) {
             useRev = false;
             this.log.info({ mirror: this.name, rev: this.options.rev }, 'starting from --rev: no initial sync');
             // Keys created up to --rev were never written by this mirror: their next put marks them.
             await this.follow(this.newCheckpoint('watch', this.options.rev, { events: 0, syncs: cp?.syncs ?? 0, markedFrom: this.options.rev }), () => (attempt = 0));
-          } else if (forceResync !== null || cp === null || cp.phase === 'claimed' || cp.sourceClusterId !== this.clusterId || this.remapped(cp)) {
+          } else if (forceResync !== null || cp === null || cp.phase === 'claimed' || this.remapped(cp)) {
             const reason =
               forceResync ??
-              (cp === null || cp.phase === 'claimed'
-                ? 'initial sync'
-                : cp.sourceClusterId !== this.clusterId
-                  ? `checkpoint belongs to source cluster ${cp.sourceClusterId}, not ${this.clusterId}: resync`
-                  : `checkpoint was written for prefix ${showKey(Buffer.from(cp.sourcePrefix))} → ${showKey(Buffer.from(cp.destPrefix))}: resync`);
+              (cp === null || cp.phase === 'claimed' ? 'initial sync' : `checkpoint was written for prefix ${showKey(Buffer.from(cp.sourcePrefix))} → ${showKey(Buffer.from(cp.destPrefix))}: resync`);
             forceResync = null;
             await this.sync(cp, null, reason);
             attempt = 0;
@@ -278,6 +279,19 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
   }
 
+  /**
+   * A checkpoint written for another source cluster is another mirror's (a reused name), perhaps
+   * running: a resync would delete its keys, which this source lacks, and make it fail. Refused.
+   */
+  private foreignCheckpoint(cp: Checkpoint): MirrorCheckpointError {
+    return new MirrorCheckpointError(
+      `checkpoint ${checkpointKey(this.name).toString('utf8')} belongs to a mirror of source cluster ${cp.sourceClusterId} ` +
+        `(prefix ${showKey(Buffer.from(cp.sourcePrefix))} → ${showKey(Buffer.from(cp.destPrefix))}), and this source is cluster ${this.clusterId}: ` +
+        `refusing to start, so as not to touch that mirror's keys. Give this mirror another --name (the name of a source under mirrors: in the YAML file), or none: the default name includes the source cluster; ` +
+        `to take the name over, stop the mirror of cluster ${cp.sourceClusterId} and remove its key space first: etcdctl del --prefix __ferry/mirror/${this.name}/ (its keys stay in the destination, owned by no mirror)`,
+    );
+  }
+
   private remapped(cp: Checkpoint): boolean {
     return cp.sourcePrefix !== this.options.prefix || cp.destPrefix !== this.options.destPrefix;
   }
@@ -308,8 +322,9 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       }
       shared.push({ range: common, mirror: other.name });
     }
+    const known = new Set(this.shared.map((s) => s.mirror));
     this.shared = shared;
-    if (shared.length > 0) this.log.info({ mirror: this.name, sharedWith: shared.map((s) => s.mirror) }, 'destination range overlaps other merge mirrors: their keys are kept, conflicts are counted');
+    if (shared.some((s) => !known.has(s.mirror))) this.log.info({ mirror: this.name, sharedWith: shared.map((s) => s.mirror) }, 'destination range overlaps other merge mirrors: their keys are kept, conflicts are counted');
   }
 
   private isShared(key: Buffer): boolean {
@@ -317,16 +332,30 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     return false;
   }
 
-  /** Whether a mirror sharing this key's range also wrote it (its marker is there): then it stays. */
-  private async ownedByAnother(key: Buffer): Promise<boolean> {
+  /**
+   * The delete of a key the source no longer holds, and of this mirror's marker. Where mirrors share
+   * the key's range, the key's delete is a nested transaction that runs only if none of their markers
+   * is on the key (a sharer wrote it too: it stays, with whatever value it holds). The marker goes
+   * either way: this source no longer stands behind the key.
+   */
+  private deleteUnit(key: Buffer, expectPrev: Buffer | null | undefined): Unit {
+    const del: IRequestOp = { request_delete_range: { key, prev_kv: expectPrev !== undefined } };
+    const bytes = 2 * key.length + this.owner().length;
+    const compare: ICompare[] = [];
     for (const s of this.shared) {
-      if (!inRange(key, s.range)) continue;
-      const res = await this.dest.kv.range({ key: Buffer.concat([ownerPrefix(s.mirror), key]), count_only: true }).catch((err: unknown) => {
-        throw classifyEtcdError('destination', err);
-      });
-      if (Number(res.count) > 0) return true;
+      if (inRange(key, s.range)) compare.push({ key: Buffer.concat([ownerPrefix(s.mirror), key]), target: 'Create', result: 'Equal', create_revision: 0 });
     }
-    return false;
+    let u: Unit;
+    if (compare.length === 0) {
+      this.stats.keysDeleted++;
+      u = { ops: [del, this.markerDelete(key)], bytes };
+    } else {
+      // A kept key is read instead, for conflict counting: its value against this source's last.
+      const failure: IRequestOp[] = expectPrev === undefined ? [] : [{ request_range: { key } }];
+      u = { ops: [{ request_txn: { compare, success: [del], failure } }, this.markerDelete(key)], bytes: bytes + compare.length * (this.owner().length + key.length), guarded: true };
+    }
+    if (expectPrev !== undefined) u.expectPrev = expectPrev;
+    return u;
   }
 
   // ---- converging sync ---------------------------------------------------------------------------------
@@ -384,7 +413,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       bytes = 0;
     };
     const add = async (u: Unit): Promise<void> => {
-      if (units.length > 0 && (this.opsIn(units) + u.ops.length > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await flush();
+      if (units.length > 0 && (this.opsIn(units) + this.opsIn([u]) > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await flush();
       units.push(u);
       bytes += u.bytes;
     };
@@ -417,10 +446,11 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         if (inD && this.sameAs(s!, d!)) {
           this.stats.keysUnchanged++;
           // Already equal to the source: the mirror stands behind it from now on, as if it wrote it.
-          if (!marked) await add({ ops: [this.markerPut(key, d!.lease)], bytes: owner.length + key.length });
+          // A marker on another lease than the key's (the key was leased before) would vanish without it.
+          if (!marked || o!.lease !== d!.lease) await add({ ops: [this.markerPut(key, d!.lease)], bytes: owner.length + key.length });
         } else {
           if (inD && this.isShared(key)) this.stats.conflicts++;
-          await add(await this.putUnit(key, s!, undefined, !marked || (this.leases !== null && s!.lease !== '0')));
+          await add(await this.putUnit(key, s!, undefined, !marked || (this.leases !== null && (s!.lease !== '0' || o!.lease !== '0'))));
         }
         this.stats.syncKeysDone++;
       } else if (this.options.mode === 'exact') {
@@ -432,18 +462,12 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       } else if (marked) {
         // The source lacks a key this mirror wrote: delete it, unless a mirror sharing the range
         // wrote it too (then it is theirs as much as ours); the marker goes either way.
-        const ops: IRequestOp[] = [this.markerDelete(key)];
-        if (inD && !(this.isShared(key) && (await this.ownedByAnother(key)))) {
-          ops.unshift({ request_delete_range: { key } });
-          this.stats.keysDeleted++;
-        }
-        await add({ ops, bytes: 2 * key.length + owner.length });
+        await add(inD ? this.deleteUnit(key, undefined) : { ops: [this.markerDelete(key)], bytes: owner.length + key.length });
       }
       position = key;
       if (inS) src.advance();
       if (inD) dst.advance();
       if (marked) own.advance();
-      if (this.stats.syncKeysDone % 64 === 0) await this.leases?.tick();
     }
     // The last transaction of a sync also switches the checkpoint to the watch phase.
     await this.commitUnits(units, this.newCheckpoint('watch', revision, { events: 0, syncs: syncs + 1 }));
@@ -464,9 +488,10 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
 
   /**
    * A key's write: the put, a new lease mapping if it needs one, and (when `mark`) its ownership
-   * marker, on the key's destination lease so that it expires with the key.
+   * marker, on the key's destination lease so that it expires with the key. `'off-lease'`: the key
+   * is written without a lease and may have had one until now; its marker is moved off any lease.
    */
-  private async putUnit(key: Buffer, kv: IKeyValue, expectPrev: Buffer | null | undefined, mark: boolean): Promise<Unit> {
+  private async putUnit(key: Buffer, kv: IKeyValue, expectPrev: Buffer | null | undefined, mark: boolean | 'off-lease'): Promise<Unit> {
     let lease = '0';
     const ops: IRequestOp[] = [];
     if (this.leases !== null && kv.lease !== '0') {
@@ -476,9 +501,10 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
     // The put comes first: conflict counting reads its response by position.
     const put: IRequestOp = { request_put: { key, value: kv.value, lease, prev_kv: expectPrev !== undefined } };
-    if (mark) ops.push(this.markerPut(key, lease));
+    if (mark === true) ops.push(this.markerPut(key, lease));
+    else if (mark === 'off-lease') ops.push(this.markerOffLease(key));
     this.stats.keysPut++;
-    const u: Unit = { ops: [put, ...ops], bytes: key.length + kv.value.length + 64 * ops.length + (mark ? this.owner().length + key.length : 0) };
+    const u: Unit = { ops: [put, ...ops], bytes: key.length + kv.value.length + 64 * ops.length + (mark === true ? this.owner().length + key.length : mark === 'off-lease' ? 2 * (this.owner().length + key.length) : 0) };
     if (expectPrev !== undefined) u.expectPrev = expectPrev;
     return u;
   }
@@ -490,6 +516,15 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
 
   private markerPut(key: Buffer, lease: string): IRequestOp {
     return { request_put: { key: Buffer.concat([this.owner(), key]), value: Buffer.alloc(0), lease } };
+  }
+
+  /**
+   * The marker put again without a lease if it is on one, and left alone otherwise (a compare, no
+   * write): an absent marker stays absent, as the key is not this mirror's.
+   */
+  private markerOffLease(key: Buffer): IRequestOp {
+    const marker = Buffer.concat([this.owner(), key]);
+    return { request_txn: { compare: [{ key: marker, target: 'Lease', result: 'NotEqual', lease: '0' }], success: [{ request_put: { key: marker, value: Buffer.alloc(0) } }] } };
   }
 
   private markerDelete(key: Buffer): IRequestOp {
@@ -517,6 +552,8 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     this.abortWatch = (err) => watch.abort(err);
     // stop() while the watch was being opened found nothing to abort: the loop below would never end.
     if (this.stopped) watch.abort(STOPPED);
+    // A lost destination lease is restored between transactions: a progress notice wakes the loop.
+    if (this.leases !== null) this.leases.onLost = () => watch.requestProgress();
     this.timer = setInterval(() => {
       const silentMs = performance.now() - lastHeard;
       if (silentMs > this.settings.probeIntervalMs * 3) {
@@ -524,11 +561,11 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
         return;
       }
       watch.requestProgress();
-      void this.leases?.tick();
       void this.watchForSharers(watch);
     }, this.settings.probeIntervalMs);
     try {
       for (;;) {
+        if (this.leases?.hasLost() && current.partialRevision === undefined) current = await this.restoreLeases(this.leases, current);
         // Everything already received is handled together, so a mirror that fell behind catches up
         // in few, full transactions instead of one per revision.
         const responses = [await watch.next(), ...watch.drain(255)];
@@ -587,30 +624,34 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       clearInterval(this.timer);
       this.timer = null;
       this.abortWatch = null;
+      if (this.leases !== null) this.leases.onLost = null;
       watch.close();
     }
   }
 
   /**
-   * A merge mirror watching alone is joined when another mirror registers on an overlapping range:
-   * the watch is then reopened (from the checkpoint, exactly) with previous values, to count conflicts.
+   * Another mirror may register on an overlapping range at any time: its markers must guard this
+   * mirror's deletes from then on. A merge mirror watching alone reopens its watch (from the
+   * checkpoint, exactly) with previous values, to count conflicts.
    */
   private async watchForSharers(watch: SourceWatch): Promise<void> {
-    if (this.countConflicts || this.options.mode !== 'merge') return;
+    if (this.options.mode !== 'merge') return;
     try {
       await this.checkOverlap();
     } catch {
       // A registration that cannot be read or judged now is looked at again at the next probe.
       return;
     }
-    if (this.shared.length > 0) watch.abort(new MirrorEtcdError('source', 'another mirror now shares the destination range: reopening the watch to count conflicts', true));
+    if (!this.countConflicts && this.shared.length > 0) watch.abort(new MirrorEtcdError('source', 'another mirror now shares the destination range: reopening the watch to count conflicts', true));
   }
 
   /**
    * The destination writes for one revision's events, from event `skip` on. A put of a key the
    * source already had (version > 1) finds its marker in place, written when the mirror first wrote
    * the key (sync or creation event), so only creations, keys older than `markedFrom`, and leased
-   * keys (the marker follows the key's lease) write one; a delete removes the marker with the key.
+   * keys (the marker follows the key's lease) write one. With lease mirroring, an unleased put moves
+   * a marker still on the key's former lease off it (a compare that writes nothing otherwise), or it
+   * would vanish with that lease. A delete removes the marker with the key.
    */
   private async eventUnits(events: IEvent[], skip: number, markedFrom: number): Promise<Unit[]> {
     const units: Unit[] = [];
@@ -628,11 +669,9 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       let u: Unit;
       if (ev.type === 'Put') {
         const mark = ev.kv.version === '1' || Number(ev.kv.create_revision) <= markedFrom || (this.leases !== null && ev.kv.lease !== '0');
-        u = await this.putUnit(key, ev.kv, expectPrev, mark);
+        u = await this.putUnit(key, ev.kv, expectPrev, mark || this.leases === null ? mark : 'off-lease');
       } else {
-        this.stats.keysDeleted++;
-        u = { ops: [{ request_delete_range: { key, prev_kv: expectPrev !== undefined } }, this.markerDelete(key)], bytes: 2 * key.length + this.owner().length };
-        if (expectPrev !== undefined) u.expectPrev = expectPrev;
+        u = this.deleteUnit(key, expectPrev);
       }
       u.key = key.toString('latin1');
       units.push(u);
@@ -677,7 +716,7 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       bytes = 0;
     };
     for (const u of units) {
-      if (chunk.length > 0 && (this.opsIn(chunk) + u.ops.length > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await commit(false);
+      if (chunk.length > 0 && (this.opsIn(chunk) + this.opsIn([u]) > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) await commit(false);
       chunk.push(u);
       bytes += u.bytes;
     }
@@ -691,17 +730,27 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
 
   // ---- destination writes ------------------------------------------------------------------------------
 
+  /**
+   * Operations counted against `--max-txn-ops`. etcd lets a nested transaction have only the
+   * operations the outer one leaves (`--max-txn-ops` minus its own count), so each nested
+   * transaction also counts its largest branch: a total within the limit then satisfies etcd.
+   */
   private opsIn(units: Unit[]): number {
     let n = 0;
-    for (const u of units) n += u.ops.length;
+    for (const u of units) {
+      for (const op of u.ops) {
+        const t = op.request_txn;
+        n += t === undefined ? 1 : 1 + Math.max(t.compare?.length ?? 0, t.success?.length ?? 0, t.failure?.length ?? 0);
+      }
+    }
     return n;
   }
 
   private async commitUnits(units: Unit[], next: Checkpoint): Promise<void> {
     const ops: IRequestOp[] = [];
-    const checks: Array<{ at: number; expect: Buffer | null }> = [];
+    const checks: Array<{ at: number; expect: Buffer | null | undefined }> = [];
     for (const u of units) {
-      if (u.expectPrev !== undefined && u.ops.length > 0) checks.push({ at: ops.length, expect: u.expectPrev });
+      if ((u.expectPrev !== undefined || u.guarded === true) && u.ops.length > 0) checks.push({ at: ops.length, expect: u.expectPrev });
       ops.push(...u.ops);
     }
     let res: ITxnResponse;
@@ -712,8 +761,15 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
     }
     this.stats.txns++;
     for (const c of checks) {
-      const r = res.responses[c.at];
-      const prev = r?.response_put?.prev_kv ?? r?.response_delete_range?.prev_kvs?.[0];
+      let r = res.responses[c.at];
+      const guard = r?.response_txn;
+      if (guard !== undefined && guard !== null) {
+        if (guard.succeeded) this.stats.keysDeleted++;
+        else this.stats.keysKept++;
+        r = guard.responses[0];
+      }
+      if (c.expect === undefined) continue;
+      const prev = r?.response_put?.prev_kv ?? r?.response_delete_range?.prev_kvs?.[0] ?? r?.response_range?.kvs?.[0];
       const had = prev === undefined || prev === null ? null : prev.value;
       if ((had === null) !== (c.expect === null) || (had !== null && c.expect !== null && !had.equals(c.expect))) this.stats.conflicts++;
     }
@@ -775,6 +831,43 @@ export class Mirror extends EventEmitter<{ synced: [SyncedEvent]; applied: [numb
       syncs: extra.syncs ?? 0,
       updated: new Date().toISOString(),
     };
+  }
+
+  // ---- lost destination leases ------------------------------------------------------------------------
+
+  /**
+   * Destination leases that expired while their source leases live (refreshes did not reach the
+   * destination within the TTL) took their keys with them. Those keys are put back on new leases as
+   * the source held them at the checkpoint's revision, which is what the destination should hold;
+   * later events follow through the watch, and keys put on the lease after that revision are the
+   * watch's to write.
+   */
+  private async restoreLeases(leases: LeaseMirror, cp: Checkpoint): Promise<Checkpoint> {
+    const units: Unit[] = [];
+    for (const srcId of leases.takeLost()) {
+      for (const k of await leases.sourceKeys(srcId)) {
+        if (!inRange(k, this.sourceRange)) continue;
+        const kv = (await this.source.kv.range({ key: k, revision: cp.revision })).kvs[0];
+        const key = mapKey(k, this.sourcePrefix, this.destPrefix);
+        if (kv === undefined || kv.lease !== srcId || isReserved(key)) continue;
+        units.push(await this.putUnit(key, kv, undefined, true));
+      }
+    }
+    const next = this.newCheckpoint('watch', cp.revision, { events: cp.events, syncs: cp.syncs, markedFrom: cp.markedFrom });
+    let chunk: Unit[] = [];
+    let bytes = 0;
+    for (const u of units) {
+      if (chunk.length > 0 && (this.opsIn(chunk) + this.opsIn([u]) > this.options.maxTxnOps - 1 || bytes + u.bytes > this.settings.maxTxnBytes)) {
+        await this.commitUnits(chunk, next);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(u);
+      bytes += u.bytes;
+    }
+    if (chunk.length > 0) await this.commitUnits(chunk, next);
+    this.log.info({ mirror: this.name, keys: units.length, revision: cp.revision }, 'put back the keys of destination leases lost while their source leases live');
+    return next;
   }
 
   // ---- leases after a restart --------------------------------------------------------------------------

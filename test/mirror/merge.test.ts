@@ -170,6 +170,77 @@ describe('ferry mirror: several sources into one destination', () => {
     await Promise.all([rerun, runB]);
   });
 
+  it('a live delete keeps a key another source wrote too; the last source to delete it removes it', async () => {
+    // A destination of its own, and the README's merge: no prefix, no name, no other flag.
+    const dest = await startEtcd({ name: 'dest-live-delete' });
+    await east.client.put('/shared/k2').value('A2');
+    const logA = new MemoryLog();
+    const a = new Mirror(mirrorOptions(east.endpoint, dest.endpoint), logA, { probeIntervalMs: 200 });
+    const b = new Mirror(mirrorOptions(west.endpoint, dest.endpoint), new MemoryLog(), { probeIntervalMs: 200 });
+    const runA = a.run();
+    await new Promise((r) => a.once('synced', r));
+    const runB = b.run();
+    await new Promise((r) => b.once('synced', r));
+    // east started alone: it learns of west at its next probe.
+    for (let waited = 0; !logA.lines.some((l) => /now shares the destination range/.test(String(l.fields.err))); waited += 50) {
+      if (waited > 30_000) throw new Error('east did not notice west');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const eastName = a.name;
+    const westName = b.name;
+    const applied = (name: string, rev: number): Promise<unknown> => waitForCheckpoint(dest.client, name, (c) => c.phase === 'watch' && c.revision >= rev);
+    const put = async (source: EtcdServer, name: string, key: string, value: string): Promise<unknown> => applied(name, Number((await source.client.put(key).value(value).exec()).header.revision));
+    const del = async (source: EtcdServer, name: string, key: string): Promise<unknown> => applied(name, Number((await source.client.delete().key(key).exec()).header.revision));
+
+    // east writes, west writes last, east deletes: west's value stays.
+    await put(east, eastName, '/shared/k1', 'A1b');
+    await put(west, westName, '/shared/k1', 'B1b');
+    await del(east, eastName, '/shared/k1');
+    expect(await dest.client.get('/shared/k1').string()).toBe('B1b');
+    expect(await dest.client.get(`__ferry/mirror/${eastName}/own//shared/k1`).string()).toBeNull();
+    expect(await dest.client.get(`__ferry/mirror/${westName}/own//shared/k1`).string()).toBe('');
+    // west deletes it as well: nobody else wrote it now, so it goes.
+    await del(west, westName, '/shared/k1');
+    expect(await dest.client.get('/shared/k1').string()).toBeNull();
+
+    // west writes, east writes last, east deletes: the key stays (west holds it), with east's last value.
+    await put(west, westName, '/shared/k2', 'B2');
+    await put(east, eastName, '/shared/k2', 'A2b');
+    await del(east, eastName, '/shared/k2');
+    expect(await dest.client.get('/shared/k2').string()).toBe('A2b');
+    // west's next write of the key puts its value back.
+    await put(west, westName, '/shared/k2', 'B2b');
+    expect(await dest.client.get('/shared/k2').string()).toBe('B2b');
+
+    // A key only one source wrote is deleted as before.
+    await put(east, eastName, '/shared/k3', 'A3');
+    await del(east, eastName, '/shared/k3');
+    expect(await dest.client.get('/shared/k3').string()).toBeNull();
+    expect(a.stats.keysKept).toBe(2);
+
+    // One source transaction of 127 operations (etcd's limit is 128, the checkpoint included): an
+    // update and 63 deletes of keys both sources wrote. The nested transactions that keep them
+    // count against etcd's limit too, so the mirror splits it instead of being refused.
+    await put(east, eastName, '/shared/one', 'A');
+    await applied(eastName, await putMany(east.client, '/many/', 63, (i) => `east ${i}`));
+    await applied(westName, await putMany(west.client, '/many/', 63, (i) => `west ${i}`));
+    const many = Array.from({ length: 63 }, (_, i) => ({ request_delete_range: { key: Buffer.from(`/many/${String(i).padStart(6, '0')}`) } }));
+    const rev = Number((await east.client.kv.txn({ success: [{ request_put: { key: Buffer.from('/shared/one'), value: Buffer.from('A again') } }, ...many] })).header.revision);
+    await Promise.race([
+      applied(eastName, rev),
+      runA.then(() => {
+        throw new Error('the east mirror stopped');
+      }),
+    ]);
+    expect(await dest.client.get('/shared/one').string()).toBe('A again');
+    expect((await dump(dest.client, '/many/')).size).toBe(63);
+    expect(a.stats.keysKept).toBe(65);
+    a.stop();
+    b.stop();
+    await Promise.all([runA, runB]);
+    await dest.close();
+  });
+
   it('an exclusive mirror refuses to share its range, on either side', async () => {
     // A destination of its own: the root merge mirrors above overlap every range of theirs.
     const dest = await startEtcd({ name: 'dest-exclusive' });
