@@ -48,6 +48,9 @@ describe('TLS on the service port', () => {
 
   it('a TLS load (PEM key and certificate) replicates end to end; health checks stay quiet; a plaintext client is refused', async () => {
     const ferry = await FerryProcess.start(withTls(pemServer()));
+    // What the load and the health check log from here (start-up may warn on a busy host that the
+    // workers' destination connections came late; that is not what this test is about).
+    const startedAt = ferry.logs.length;
     try {
       expect(ferry.logs.find((l) => l.msg === 'service port security')).toMatchObject({ tls: { protocols: 'TLSv1.2-TLSv1.3', clientCertificates: 'not asked for' } });
       const source = new XdrSource(loadOptions(ferry.port, { keys: 3000, changes: 20_000, set: 'tls-pem', tls: { ca } }));
@@ -71,7 +74,7 @@ describe('TLS on the service port', () => {
         after = await metricsOf(ferry);
       }
       expect(sample(after, 'ferry_source_connections_total{kind="health-check"}') - sample(before, 'ferry_source_connections_total{kind="health-check"}')).toBe(1);
-      expect(ferry.logs.filter((l) => l.level >= 40)).toEqual([]);
+      expect(ferry.logs.slice(startedAt).filter((l) => l.level >= 40)).toEqual([]);
 
       // A plaintext source: its first bytes are not a TLS hello, so the handshake fails.
       const plain = await RawSource.open(ferry.port);

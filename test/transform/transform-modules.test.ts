@@ -113,7 +113,7 @@ describe('transform modules through Ferry', () => {
     const path = join(dir, 'missing.mjs');
     const ferry = FerryProcess.launch(testConfig(ctx.dest, { aerospike: { transform: path } }));
     expect(await ferry.exitCode()).toBe(2);
-    expect(ferry.stderr.join('')).toContain(`aerospike.transform: cannot load ${path}`);
+    expect(ferry.stderr.join('')).toContain(`aerospike.transform: cannot read ${path} (no such file)`);
   });
 
   it('SIGHUP imports the module again: records after the reload see the new code', async () => {
