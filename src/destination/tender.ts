@@ -21,6 +21,7 @@ import { type LinkAddress, LinkError, NodeLink, type TlsSettings } from './node-
 import { addFirstSeed } from './seeds.js';
 import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter, type SessionTokenShare } from '../threads/index.js';
 import { FerryError } from '../errors.js';
+import { LogLimiter } from '../management/logger.js';
 
 export interface TenderOptions {
   seeds: LinkAddress[];
@@ -63,12 +64,16 @@ export class Tender {
   edition = '';
   /** tends done, for tests and metrics */
   rounds = 0;
+  /** rounds failed in a row, the start's included: an outage, said to be over when one works */
+  private failedRounds = 0;
 
   constructor(
     private readonly opts: TenderOptions,
     private readonly map: PartitionMapWriter,
     private readonly share: SessionTokenShare,
     private readonly log: Logger,
+    /** bounds `tend failed` lines over an outage (a round a tend interval); tests give it a clock */
+    private readonly warnings = new LogLimiter(),
   ) {}
 
   get nodeCount(): number {
@@ -89,6 +94,7 @@ export class Tender {
     } catch (err) {
       if (err instanceof LoginError && !err.retriable) throw err;
       if (err instanceof TenderError) throw err;
+      this.failedRounds = 1;
       this.log.warn({ err: (err as Error).message }, 'destination cluster not reachable yet; will keep trying');
     }
     this.timer = setInterval(() => void this.tendSafely(), this.opts.intervalMs);
@@ -104,10 +110,24 @@ export class Tender {
   private async tendSafely(): Promise<void> {
     if (this.tending !== null) return;
     this.tending = this.tend()
-      // After stop() a round still in flight fails as its links close: not worth a line.
-      .catch((err: unknown) => {
-        if (this.timer !== null) this.log.warn({ err: (err as Error).message }, 'tend failed');
-      })
+      .then(
+        () => {
+          if (this.failedRounds === 0) return;
+          this.log.info({ failedRounds: this.failedRounds }, 'tend recovered');
+          this.failedRounds = 0;
+        },
+        (err: unknown) => {
+          // After stop() a round still in flight fails as its links close: not worth a line.
+          if (this.timer === null) return;
+          this.failedRounds++;
+          // One key for the whole outage: its cause may change from round to round, and each line
+          // carries the latest.
+          const suppressed = this.warnings.admit('tend failed');
+          if (suppressed === null) return;
+          const fields = { err: (err as Error).message };
+          this.log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, 'tend failed');
+        },
+      )
       .finally(() => {
         this.tending = null;
       });
