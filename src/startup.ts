@@ -36,13 +36,15 @@ export class StartAbortedError extends FerryError {
 
 /**
  * Listen on `address:port`, or fail with ERR_LISTEN naming the configuration key (EADDRINUSE,
- * EADDRNOTAVAIL, EACCES: the system error is the cause).
+ * EADDRNOTAVAIL, EACCES: the system error is the cause). `key` is the port's key; an address
+ * that is not this host's (EADDRNOTAVAIL) is the fault of its sibling, `….address`, named instead.
  */
 export async function listenOn(server: Server, port: number, address: string, key: string): Promise<{ address: string; port: number }> {
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error & { code?: string }): void => {
       const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EADDRNOTAVAIL' ? 'no such local address' : err.code === 'EACCES' ? 'permission denied' : err.message;
-      reject(new StartupError('ERR_LISTEN', `${key}: cannot listen on ${address}:${port}: ${why}`, { cause: err }));
+      const culprit = err.code === 'EADDRNOTAVAIL' ? key.replace(/port$/, 'address') : key;
+      reject(new StartupError('ERR_LISTEN', `${culprit}: cannot listen on ${address}:${port}: ${why}`, { cause: err }));
     };
     server.once('error', fail);
     server.listen(port, address, () => {
