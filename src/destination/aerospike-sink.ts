@@ -410,8 +410,15 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     this.events.progress();
   }
 
-  up(addr: LinkAddress): void {
+  up(): void {
     this.events.up();
+  }
+
+  /**
+   * A node's problem (connection lost, cannot connect) ends when it answers a write, not when a
+   * connection comes up: a stalled node accepts connections and answers nothing.
+   */
+  answered(addr: LinkAddress): void {
     this.events.cleared(nodeKey(addr));
   }
 
