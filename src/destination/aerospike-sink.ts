@@ -35,6 +35,7 @@
 
 import { AsMsg, Info2, PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
 import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SkipReason, SnapshotFormatError, WorkerCounter } from '../threads/index.js';
+import { hostPort } from '../host-port.js';
 import type { ConnectionEvents, DestinationConnection } from './connection.js';
 import { deadLetterOf, originalMessage } from './dead-letter-record.js';
 import { DeadLetterWriter } from './dead-letters.js';
@@ -438,5 +439,5 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
 
 /** The diagnostics key of a destination node. */
 function nodeKey(addr: LinkAddress): string {
-  return `node ${addr.host}:${addr.port}`;
+  return `node ${hostPort(addr.host, addr.port)}`;
 }

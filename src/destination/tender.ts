@@ -21,6 +21,7 @@ import { type LinkAddress, LinkError, NodeLink, type TlsSettings } from './node-
 import { addFirstSeed } from './seeds.js';
 import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter, type SessionTokenShare } from '../threads/index.js';
 import { FerryError } from '../errors.js';
+import { hostPort } from '../host-port.js';
 import { LogLimiter } from '../management/logger.js';
 
 export interface TenderOptions {
@@ -148,7 +149,7 @@ export class Tender {
       } catch (err) {
         node.failures++;
         if (node.failures >= 2) {
-          this.log.warn({ node: node.id, addr: `${node.addr.host}:${node.addr.port}`, err: (err as Error).message }, 'destination node stopped answering; dropping it');
+          this.log.warn({ node: node.id, addr: hostPort(node.addr.host, node.addr.port), err: (err as Error).message }, 'destination node stopped answering; dropping it');
           this.drop(node);
           changed = true;
         }
@@ -213,12 +214,12 @@ export class Tender {
     const id = info.get('node') ?? '';
     if (id === '' || (expectedId !== undefined && id !== expectedId)) {
       link.close();
-      throw new LinkError(`${addr.host}:${addr.port}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
+      throw new LinkError(`${hostPort(addr.host, addr.port)}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
     }
     const name = info.get('cluster-name');
     if (this.opts.clusterName !== undefined && name !== this.opts.clusterName) {
       link.close();
-      throw new TenderError(`${addr.host}:${addr.port} belongs to cluster '${name ?? ''}', not '${this.opts.clusterName}' (aerospike.cluster-name)`);
+      throw new TenderError(`${hostPort(addr.host, addr.port)} belongs to cluster '${name ?? ''}', not '${this.opts.clusterName}' (aerospike.cluster-name)`);
     }
     if (this.edition === '') this.edition = info.get('edition') ?? '';
     const existing = this.nodes.get(id);
@@ -230,7 +231,7 @@ export class Tender {
     const node: NodeState = { id, slot, addr, link, peersGeneration: Number.NaN, partitionGeneration: Number.NaN, failures: 0, replicas: new Map() };
     this.nodes.set(id, node);
     this.slots[slot] = node;
-    this.log.info({ node: id, addr: `${addr.host}:${addr.port}`, slot }, 'destination node added');
+    this.log.info({ node: id, addr: hostPort(addr.host, addr.port), slot }, 'destination node added');
     return node;
   }
 
@@ -278,7 +279,7 @@ export class Tender {
             added = true;
             break;
           } catch (err) {
-            this.log.warn({ peer: peer.id, addr: `${a.host}:${a.port}`, err: (err as Error).message }, 'could not add peer');
+            this.log.warn({ peer: peer.id, addr: hostPort(a.host, a.port), err: (err as Error).message }, 'could not add peer');
           }
         }
       }
