@@ -35,6 +35,8 @@ export interface TenderOptions {
   credentials: Credentials | null;
   intervalMs: number;
   timeoutMs: number;
+  /** last-write-wins writes deletes as tombstones, with a TTL: check that each namespace takes TTLs */
+  tombstones: boolean;
 }
 
 interface NodeState {
@@ -67,6 +69,8 @@ export class Tender {
   rounds = 0;
   /** rounds failed in a row, the start's included: an outage, said to be over when one works */
   private failedRounds = 0;
+  /** namespaces whose TTL settings have been read (with tombstones on) */
+  private readonly ttlChecked = new Set<string>();
 
   constructor(
     private readonly opts: TenderOptions,
@@ -176,6 +180,38 @@ export class Tender {
     }
     for (const node of peerSources) if (await this.discoverPeers(node)) changed = true;
     if (changed) this.publish();
+    if (this.opts.tombstones) await this.checkTombstoneTtl();
+  }
+
+  /**
+   * A tombstone is a write with a TTL, which a namespace refuses with 22 (forbidden) unless nsup
+   * runs (`nsup-period` above 0) or `allow-ttl-without-nsup` is true; Community Edition's default is
+   * neither, and every delete would then go to the dead letters. Each namespace is read once, when
+   * the cluster first lists it (a failed read is tried again next round); one that refuses TTLs is
+   * warned about, with the fix.
+   */
+  private async checkTombstoneTtl(): Promise<void> {
+    for (const ns of this.namespaces) {
+      if (this.ttlChecked.has(ns)) continue;
+      const node = [...this.nodes.values()].find((n) => n.replicas.has(ns));
+      if (node === undefined) continue;
+      let value: string;
+      try {
+        value = (await node.link.info([`namespace/${ns}`])).get(`namespace/${ns}`) ?? '';
+      } catch {
+        return;
+      }
+      this.ttlChecked.add(ns);
+      const settings = new Map(value.split(';').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const nsupPeriod = settings.get('nsup-period');
+      const allow = settings.get('allow-ttl-without-nsup');
+      // A server that does not say (an error, an old version) is not guessed about.
+      if (nsupPeriod === undefined || allow === undefined || Number(nsupPeriod) > 0 || allow === 'true') continue;
+      this.log.warn(
+        { namespace: ns, nsupPeriod: Number(nsupPeriod), allowTtlWithoutNsup: false },
+        `namespace ${ns} refuses TTLs, so it refuses every tombstone (22, forbidden) and each delete goes to the dead letters: set nsup-period above 0 or allow-ttl-without-nsup true on the destination namespace, or turn last-write-wins tombstones off`,
+      );
+    }
   }
 
   private async seed(): Promise<void> {

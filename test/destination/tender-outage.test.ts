@@ -41,7 +41,7 @@ describe('tender over an outage', () => {
     let now = 0;
     const port = await freePort();
     const tender = new Tender(
-      { seeds: [{ host: '127.0.0.1', port, tlsName: undefined }], clusterName: undefined, tls: null, ipMap: {}, servicesAlternate: false, credentials: null, intervalMs: 100, timeoutMs: 1000 },
+      { seeds: [{ host: '127.0.0.1', port, tlsName: undefined }], clusterName: undefined, tls: null, ipMap: {}, servicesAlternate: false, credentials: null, intervalMs: 100, timeoutMs: 1000, tombstones: false },
       new PartitionMapWriter(newPartitionMapBuffer()),
       new SessionTokenShare(newSessionBuffer()),
       log,
