@@ -37,6 +37,7 @@ export function destinationTender(d: AerospikeDestination, log: Logger): Destina
           : { user: d.credentials.user ?? '', password: d.credentials.passwordFile === undefined ? '' : passwordOf(d.credentials.passwordFile), mode: d.credentials.mode },
       intervalMs: d.tendIntervalMs,
       timeoutMs: d.connectTimeoutMs * 2,
+      tombstones: d.lastWriteWins !== null && d.lastWriteWins.tombstoneTtl > 0,
     },
     new PartitionMapWriter(mapSab),
     new SessionTokenShare(sessionSab),

@@ -25,6 +25,7 @@ import {
 } from './threads/index.js';
 import { ManagementServer, type ManagementTarget } from './management/http-server.js';
 import { Logging } from './management/logger.js';
+import { hostPort } from './host-port.js';
 import { type MetricsSource, type WorkerView, createMetrics } from './management/metrics.js';
 import { Ticker } from './management/ticker.js';
 import { decodeRecordMessage, lutToUnixMs } from './protocol/index.js';
@@ -216,8 +217,8 @@ export class Ferry implements MetricsSource, ManagementTarget {
     this.ticker.start(this.config.logging['ticker-interval']);
     this.log.info(
       {
-        listening: bound.map((b) => `${b.address}:${b.port}`),
-        management: this.managementAddress === null ? null : `${this.managementAddress.address}:${this.managementAddress.port}`,
+        listening: bound.map((b) => hostPort(b.address, b.port)),
+        management: this.managementAddress === null ? null : hostPort(this.managementAddress.address, this.managementAddress.port),
         workers: s.workerThreads,
       },
       'ferry started',

@@ -13,6 +13,7 @@
 
 import type { Server } from 'node:net';
 import { FerryError } from './errors.js';
+import { hostPort } from './host-port.js';
 
 export const ExitCode = { Stopped: 0, Fault: 1, Config: 2, Startup: 3 } as const;
 
@@ -36,13 +37,15 @@ export class StartAbortedError extends FerryError {
 
 /**
  * Listen on `address:port`, or fail with ERR_LISTEN naming the configuration key (EADDRINUSE,
- * EADDRNOTAVAIL, EACCES: the system error is the cause).
+ * EADDRNOTAVAIL, EACCES: the system error is the cause). `key` is the port's key; an address
+ * that is not this host's (EADDRNOTAVAIL) is the fault of its sibling, `….address`, named instead.
  */
 export async function listenOn(server: Server, port: number, address: string, key: string): Promise<{ address: string; port: number }> {
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error & { code?: string }): void => {
       const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EADDRNOTAVAIL' ? 'no such local address' : err.code === 'EACCES' ? 'permission denied' : err.message;
-      reject(new StartupError('ERR_LISTEN', `${key}: cannot listen on ${address}:${port}: ${why}`, { cause: err }));
+      const culprit = err.code === 'EADDRNOTAVAIL' ? key.replace(/port$/, 'address') : key;
+      reject(new StartupError('ERR_LISTEN', `${culprit}: cannot listen on ${hostPort(address, port)}: ${why}`, { cause: err }));
     };
     server.once('error', fail);
     server.listen(port, address, () => {
@@ -51,7 +54,7 @@ export async function listenOn(server: Server, port: number, address: string, ke
     });
   });
   const a = server.address();
-  if (a === null || typeof a === 'string') throw new StartupError('ERR_LISTEN', `${key}: ${address}:${port} has no network address`);
+  if (a === null || typeof a === 'string') throw new StartupError('ERR_LISTEN', `${key}: ${hostPort(address, port)} has no network address`);
   return { address: a.address, port: a.port };
 }
 

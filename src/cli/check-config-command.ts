@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { ConfigError, checkReferencedFiles, effectiveConfig, explainClamps, explainLastWriteWins, explainRecordOrdering, loadRunConfigFile, maskSecrets } from '../config/index.js';
+import { logFileProblem } from '../management/logger.js';
 import { MirrorError, resolveMirrorsSection } from '../mirror/index.js';
 
 export const CHECK_CONFIG_USAGE = `usage: ferry check-config FILE [--syntax-only]
@@ -42,6 +43,8 @@ export function checkConfigCommand(argv: string[]): number {
   }
   if (values['syntax-only'] !== true) {
     const problems = checkReferencedFiles(config.raw);
+    const logFile = config.logging.file === undefined ? null : logFileProblem(config.logging.file);
+    if (logFile !== null) problems.push(logFile);
     if (problems.length > 0) throw new ConfigError(problems.map((p) => `${file}: ${p}`));
   }
   process.stdout.write(`# ${file}: valid. Effective configuration (defaults filled in, secrets masked):\n`);

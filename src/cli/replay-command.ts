@@ -19,7 +19,7 @@ import { loadConfigFile } from '../config/index.js';
 import { changeRecordJson } from '../destination/change-record.js';
 import { deadLetterOf, type ParkedRecord } from '../destination/dead-letter-record.js';
 import { readDeadLetterFile } from '../destination/dead-letter-file.js';
-import { ResultCode, SourceAction, sourceActionOf } from '../protocol/index.js';
+import { ResultCode, SourceAction, resultCodeText, sourceActionOf } from '../protocol/index.js';
 import { Outcome } from '../threads/index.js';
 import { ReplaySender } from './replay-sender.js';
 import { UsageError } from './xdr-load-command.js';
@@ -123,7 +123,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     });
     out.write(`written: ${written.length}\n${tally(written)}`);
     if (done.length > 0) out.write(`already done: ${done.length}\n${tally(done)}`);
-    out.write(`failed again: ${failed.length}\n${tally(failed.map((f) => `code ${f.code} (${OUTCOME_NAMES[f.code] ?? `result code ${f.code}`})`))}`);
+    out.write(`failed again: ${failed.length}\n${tally(failed.map((f) => `code ${f.code} (${OUTCOME_NAMES[f.code] ?? resultCodeText(f.code)})`))}`);
     if (failed.length > 0) {
       const dir = d.deadLetters?.path ?? join('data', 'dead-letters');
       const file = writeFailures(dir, d.deadLetters?.instance ?? 'replay', failed);

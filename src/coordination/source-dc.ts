@@ -29,6 +29,7 @@ import { Pause } from './pause.js';
 import type { Etcd3, Lease } from 'etcd3';
 import { ConfigError, readConfigFile, readFirstLine } from '../config/index.js';
 import { FerryError } from '../errors.js';
+import { hostPort } from '../host-port.js';
 import { InfoFormatError, type Peer, parsePeers } from '../destination/cluster-info.js';
 import { type Credentials, type Session, authenticateMessage, logIn } from '../destination/login.js';
 import { type LinkAddress, NodeLink, type TlsSettings } from '../destination/node-link.js';
@@ -411,7 +412,7 @@ export class SourceDc {
             await this.addNode({ host: a.host, port: a.port, tlsName: peer.tlsName ?? node.addr.tlsName }, peer.id);
             break;
           } catch (err) {
-            this.log.warn({ peer: peer.id, addr: `${a.host}:${a.port}`, err: (err as Error).message }, 'source DC: could not add a source node');
+            this.log.warn({ peer: peer.id, addr: hostPort(a.host, a.port), err: (err as Error).message }, 'source DC: could not add a source node');
           }
         }
       }
@@ -431,12 +432,12 @@ export class SourceDc {
     if (id === '' || (expectedId !== undefined && id !== expectedId) || this.nodes.has(id)) {
       link.close();
       if (this.nodes.has(id)) return;
-      throw new SourceDcError(`${addr.host}:${addr.port}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
+      throw new SourceDcError(`${hostPort(addr.host, addr.port)}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
     }
     this.nodes.set(id, { id, addr, link, failures: 0, told: new Set() });
     // A node that joins during a removal may have heard of the address before: it is told too.
     for (const r of this.removing.values()) r.pending.add(id);
-    this.log.info({ node: id, addr: `${addr.host}:${addr.port}` }, 'source DC: source node added');
+    this.log.info({ node: id, addr: hostPort(addr.host, addr.port) }, 'source DC: source node added');
   }
 
   private drop(node: SourceNode, why: string): void {

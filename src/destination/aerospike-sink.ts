@@ -35,6 +35,7 @@
 
 import { AsMsg, Info2, PARTITIONS, PROTO_HEADER_SIZE, ResultCode, Scan, newScan, partitionOf, scanRecordMessage } from '../protocol/index.js';
 import { type DestinationSettings, NO_NODE, Outcome, PartitionMapReader, type PolicySettings, SessionTokenShare, SkipReason, SnapshotFormatError, WorkerCounter } from '../threads/index.js';
+import { hostPort } from '../host-port.js';
 import type { ConnectionEvents, DestinationConnection } from './connection.js';
 import { deadLetterOf, originalMessage } from './dead-letter-record.js';
 import { DeadLetterWriter } from './dead-letters.js';
@@ -410,8 +411,15 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
     this.events.progress();
   }
 
-  up(addr: LinkAddress): void {
+  up(): void {
     this.events.up();
+  }
+
+  /**
+   * A node's problem (connection lost, cannot connect) ends when it answers a write, not when a
+   * connection comes up: a stalled node accepts connections and answers nothing.
+   */
+  answered(addr: LinkAddress): void {
     this.events.cleared(nodeKey(addr));
   }
 
@@ -431,5 +439,5 @@ export class AerospikeSink implements RecordSink, ConnectionEvents {
 
 /** The diagnostics key of a destination node. */
 function nodeKey(addr: LinkAddress): string {
-  return `node ${addr.host}:${addr.port}`;
+  return `node ${hostPort(addr.host, addr.port)}`;
 }

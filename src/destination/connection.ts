@@ -33,7 +33,10 @@ export interface ConnectionEvents {
   lost(connection: number, seq: number, partition: number, bytes: Buffer, timedOut: boolean, lutHi: number, lutLo: number): void;
   /** A batch of replies was handled (publish completions, unblock). */
   progress(): void;
+  /** A connection is ready (connected, logged in): the node may still not answer. */
   up(addr: LinkAddress): void;
+  /** The first reply to a write on a connection since it came up: the node answers. */
+  answered(addr: LinkAddress): void;
   /** A ready connection closed; `reason` is null when it was closed for being idle. */
   down(addr: LinkAddress, reason: string | null): void;
   /** A connect (or its login) failed before the connection was ever ready. */
@@ -106,6 +109,8 @@ export class DestinationConnection implements FrameSink {
   private idleClosing = false;
   /** closed for good */
   private shutDown = false;
+  /** a write was answered since the connection came up (told once: events.answered) */
+  private answered = false;
   /** last time bytes arrived from the node or the pipeline went from empty to busy */
   lastProgress = 0;
   /** last time a request was committed, for idle close */
@@ -183,6 +188,7 @@ export class DestinationConnection implements FrameSink {
 
   private becomeReady(): void {
     this.state = State.Ready;
+    this.answered = false;
     this.backoffMs = BACKOFF_MIN_MS;
     this.lastUsed = performance.now();
     this.events.up(this.opts.addr);
@@ -202,6 +208,10 @@ export class DestinationConnection implements FrameSink {
     if (type !== MessageType.Record || end - start < 22 || this.head === this.tail) {
       this.socket?.destroy(new Error('unexpected message from destination'));
       return true;
+    }
+    if (!this.answered) {
+      this.answered = true;
+      this.events.answered(this.opts.addr);
     }
     const slot = this.head & this.mask;
     this.head = (this.head + 1) >>> 0;

@@ -21,6 +21,8 @@ import { type LinkAddress, LinkError, NodeLink, type TlsSettings } from './node-
 import { addFirstSeed } from './seeds.js';
 import { MAX_NAMESPACES, MAX_NODES, type MapDescription, NO_NODE, type NodeAddress, type PartitionMapWriter, type SessionTokenShare } from '../threads/index.js';
 import { FerryError } from '../errors.js';
+import { hostPort } from '../host-port.js';
+import { LogLimiter } from '../management/logger.js';
 
 export interface TenderOptions {
   seeds: LinkAddress[];
@@ -33,6 +35,8 @@ export interface TenderOptions {
   credentials: Credentials | null;
   intervalMs: number;
   timeoutMs: number;
+  /** last-write-wins writes deletes as tombstones, with a TTL: check that each namespace takes TTLs */
+  tombstones: boolean;
 }
 
 interface NodeState {
@@ -63,12 +67,18 @@ export class Tender {
   edition = '';
   /** tends done, for tests and metrics */
   rounds = 0;
+  /** rounds failed in a row, the start's included: an outage, said to be over when one works */
+  private failedRounds = 0;
+  /** namespaces whose TTL settings have been read (with tombstones on) */
+  private readonly ttlChecked = new Set<string>();
 
   constructor(
     private readonly opts: TenderOptions,
     private readonly map: PartitionMapWriter,
     private readonly share: SessionTokenShare,
     private readonly log: Logger,
+    /** bounds `tend failed` lines over an outage (a round a tend interval); tests give it a clock */
+    private readonly warnings = new LogLimiter(),
   ) {}
 
   get nodeCount(): number {
@@ -89,6 +99,7 @@ export class Tender {
     } catch (err) {
       if (err instanceof LoginError && !err.retriable) throw err;
       if (err instanceof TenderError) throw err;
+      this.failedRounds = 1;
       this.log.warn({ err: (err as Error).message }, 'destination cluster not reachable yet; will keep trying');
     }
     this.timer = setInterval(() => void this.tendSafely(), this.opts.intervalMs);
@@ -104,10 +115,24 @@ export class Tender {
   private async tendSafely(): Promise<void> {
     if (this.tending !== null) return;
     this.tending = this.tend()
-      // After stop() a round still in flight fails as its links close: not worth a line.
-      .catch((err: unknown) => {
-        if (this.timer !== null) this.log.warn({ err: (err as Error).message }, 'tend failed');
-      })
+      .then(
+        () => {
+          if (this.failedRounds === 0) return;
+          this.log.info({ failedRounds: this.failedRounds }, 'tend recovered');
+          this.failedRounds = 0;
+        },
+        (err: unknown) => {
+          // After stop() a round still in flight fails as its links close: not worth a line.
+          if (this.timer === null) return;
+          this.failedRounds++;
+          // One key for the whole outage: its cause may change from round to round, and each line
+          // carries the latest.
+          const suppressed = this.warnings.admit('tend failed');
+          if (suppressed === null) return;
+          const fields = { err: (err as Error).message };
+          this.log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, 'tend failed');
+        },
+      )
       .finally(() => {
         this.tending = null;
       });
@@ -128,7 +153,7 @@ export class Tender {
       } catch (err) {
         node.failures++;
         if (node.failures >= 2) {
-          this.log.warn({ node: node.id, addr: `${node.addr.host}:${node.addr.port}`, err: (err as Error).message }, 'destination node stopped answering; dropping it');
+          this.log.warn({ node: node.id, addr: hostPort(node.addr.host, node.addr.port), err: (err as Error).message }, 'destination node stopped answering; dropping it');
           this.drop(node);
           changed = true;
         }
@@ -155,6 +180,38 @@ export class Tender {
     }
     for (const node of peerSources) if (await this.discoverPeers(node)) changed = true;
     if (changed) this.publish();
+    if (this.opts.tombstones) await this.checkTombstoneTtl();
+  }
+
+  /**
+   * A tombstone is a write with a TTL, which a namespace refuses with 22 (forbidden) unless nsup
+   * runs (`nsup-period` above 0) or `allow-ttl-without-nsup` is true; Community Edition's default is
+   * neither, and every delete would then go to the dead letters. Each namespace is read once, when
+   * the cluster first lists it (a failed read is tried again next round); one that refuses TTLs is
+   * warned about, with the fix.
+   */
+  private async checkTombstoneTtl(): Promise<void> {
+    for (const ns of this.namespaces) {
+      if (this.ttlChecked.has(ns)) continue;
+      const node = [...this.nodes.values()].find((n) => n.replicas.has(ns));
+      if (node === undefined) continue;
+      let value: string;
+      try {
+        value = (await node.link.info([`namespace/${ns}`])).get(`namespace/${ns}`) ?? '';
+      } catch {
+        return;
+      }
+      this.ttlChecked.add(ns);
+      const settings = new Map(value.split(';').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const nsupPeriod = settings.get('nsup-period');
+      const allow = settings.get('allow-ttl-without-nsup');
+      // A server that does not say (an error, an old version) is not guessed about.
+      if (nsupPeriod === undefined || allow === undefined || Number(nsupPeriod) > 0 || allow === 'true') continue;
+      this.log.warn(
+        { namespace: ns, nsupPeriod: Number(nsupPeriod), allowTtlWithoutNsup: false },
+        `namespace ${ns} refuses TTLs, so it refuses every tombstone (22, forbidden) and each delete goes to the dead letters: set nsup-period above 0 or allow-ttl-without-nsup true on the destination namespace, or turn last-write-wins tombstones off`,
+      );
+    }
   }
 
   private async seed(): Promise<void> {
@@ -193,12 +250,12 @@ export class Tender {
     const id = info.get('node') ?? '';
     if (id === '' || (expectedId !== undefined && id !== expectedId)) {
       link.close();
-      throw new LinkError(`${addr.host}:${addr.port}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
+      throw new LinkError(`${hostPort(addr.host, addr.port)}: node id '${id}' is not the expected '${expectedId ?? 'non-empty'}'`);
     }
     const name = info.get('cluster-name');
     if (this.opts.clusterName !== undefined && name !== this.opts.clusterName) {
       link.close();
-      throw new TenderError(`${addr.host}:${addr.port} belongs to cluster '${name ?? ''}', not '${this.opts.clusterName}' (aerospike.cluster-name)`);
+      throw new TenderError(`${hostPort(addr.host, addr.port)} belongs to cluster '${name ?? ''}', not '${this.opts.clusterName}' (aerospike.cluster-name)`);
     }
     if (this.edition === '') this.edition = info.get('edition') ?? '';
     const existing = this.nodes.get(id);
@@ -210,7 +267,7 @@ export class Tender {
     const node: NodeState = { id, slot, addr, link, peersGeneration: Number.NaN, partitionGeneration: Number.NaN, failures: 0, replicas: new Map() };
     this.nodes.set(id, node);
     this.slots[slot] = node;
-    this.log.info({ node: id, addr: `${addr.host}:${addr.port}`, slot }, 'destination node added');
+    this.log.info({ node: id, addr: hostPort(addr.host, addr.port), slot }, 'destination node added');
     return node;
   }
 
@@ -258,7 +315,7 @@ export class Tender {
             added = true;
             break;
           } catch (err) {
-            this.log.warn({ peer: peer.id, addr: `${a.host}:${a.port}`, err: (err as Error).message }, 'could not add peer');
+            this.log.warn({ peer: peer.id, addr: hostPort(a.host, a.port), err: (err as Error).message }, 'could not add peer');
           }
         }
       }

@@ -5,7 +5,10 @@
  * transport thread).
  */
 
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { type Level, type Logger, pino } from 'pino';
+import { ConfigError } from '../config/index.js';
 
 export interface LoggingSettings {
   file?: string | undefined;
@@ -28,15 +31,15 @@ export class Logging {
   /** false when lines go nowhere (no console, no file): every logger is then silent */
   private readonly on: boolean;
 
+  /** Throws a ConfigError when `logging.file` cannot be created (see logFileProblem). */
   constructor(settings: LoggingSettings) {
-    const toFile = settings.file !== undefined;
-    const destination = toFile
-      ? pino.transport({
-          target: 'pino-roll',
-          // Files are named <name>.<date>.<n>.log; current.log beside them links to the live one.
-          options: { file: settings.file, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, symlink: true, limit: { count: settings['max-history'] ?? 7 } },
-        })
-      : pino.destination({ dest: 1, sync: false });
+    const file = settings.file;
+    const toFile = file !== undefined;
+    if (toFile) {
+      const problem = logFileProblem(file);
+      if (problem !== null) throw new ConfigError([problem]);
+    }
+    const destination = toFile ? fileTransport(file, settings['max-history'] ?? 7) : pino.destination({ dest: 1, sync: false });
     this.on = settings['enable-console-logging'] || toFile;
     this.configured = { ...settings.levels };
     this.root = pino({ level: this.levelOf('root'), base: { name: 'ferry' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
@@ -95,6 +98,59 @@ export class Logging {
   private levelOf(name: string): Level | 'silent' {
     return this.on ? pinoLevel(this.configured[name] ?? this.configured['root'] ?? 'info') : 'silent';
   }
+}
+
+/**
+ * Why `logging.file` cannot be used, or null. pino-roll creates the folders missing on the way and
+ * then writes beside `file` (<name>.<date>.<n>.log, current.log), so the nearest folder on the
+ * path that exists must be a folder Ferry may write in. Checked before the transport starts: in its
+ * thread a failure is only an 'error' event, after start-up has gone on.
+ */
+export function logFileProblem(file: string): string | null {
+  // pino-roll names the files app.<date>.<n>.log in a path that ends with a slash.
+  let dir = file.endsWith('/') ? resolve(file) : dirname(resolve(file));
+  for (;;) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // Missing (or under a file, which the next step up finds): pino-roll would create it.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(dir) !== dir) {
+        dir = dirname(dir);
+        continue;
+      }
+      return `logging.file: cannot create ${file} (${dir}: ${(err as Error).message})`;
+    }
+    if (!isDirectory) return `logging.file: cannot create ${file} (${dir} is a file, not a directory)`;
+    try {
+      accessSync(dir, constants.W_OK | constants.X_OK);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      return `logging.file: cannot create ${file} (${dir}: ${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (err as Error).message})`;
+    }
+    return null;
+  }
+}
+
+/**
+ * pino-roll in pino's transport thread. A failure there (the disk full or gone) ends the transport
+ * and comes back as an 'error' event, again for every line after it: reported once on stderr (the
+ * log itself is what failed), never thrown, so the daemon replicates on without its log.
+ */
+function fileTransport(file: string, maxHistory: number): pino.DestinationStream {
+  const transport = pino.transport({
+    target: 'pino-roll',
+    // Files are named <name>.<date>.<n>.log; current.log beside them links to the live one.
+    options: { file, frequency: 'daily', dateFormat: 'yyyy-MM-dd', mkdir: true, symlink: true, limit: { count: maxHistory } },
+  });
+  let reported = false;
+  transport.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    process.stderr.write(`ferry: logging.file: cannot write ${file} (${err.message}); no more lines are logged until Ferry restarts\n`);
+  });
+  return transport;
 }
 
 function levelProblems(levels: Record<string, unknown>): string[] {

@@ -87,22 +87,37 @@ export function isPermanentDestinationCode(code: number): boolean {
 }
 
 const CODE_TEXT: Readonly<Record<number, string>> = {
+  [ResultCode.Ok]: 'ok',
   [ResultCode.Unknown]: 'server error',
+  [ResultCode.NotFound]: 'record not found',
   [ResultCode.Generation]: 'generation error',
   [ResultCode.Parameter]: 'parameter error',
   [ResultCode.RecordExists]: 'record exists',
+  [ResultCode.OutOfSpace]: 'out of space',
+  [ResultCode.Timeout]: 'timeout',
+  [ResultCode.Unavailable]: 'unavailable',
   [ResultCode.IncompatibleType]: 'bin type error',
   [ResultCode.RecordTooBig]: 'record too big',
+  [ResultCode.KeyBusy]: 'key busy',
+  [ResultCode.DeviceOverload]: 'device overload',
   [ResultCode.NamespaceNotFound]: 'namespace not found',
   [ResultCode.BinNameTooLong]: 'bin name too long',
   [ResultCode.Forbidden]: 'forbidden',
   [ResultCode.EnterpriseOnly]: 'enterprise only',
+  [ResultCode.FilteredOut]: 'filtered out',
+  [ResultCode.LostConflict]: 'lost conflict',
+  [ResultCode.XdrKeyBusy]: 'XDR key busy',
   [ResultCode.SecurityNotSupported]: 'security not supported',
   [ResultCode.SecurityNotConfigured]: 'security not configured',
+  [ResultCode.InvalidUser]: 'invalid user',
+  [ResultCode.InvalidPassword]: 'invalid password',
+  [ResultCode.InvalidCredential]: 'invalid credential',
+  [ResultCode.ExpiredSession]: 'expired session',
+  [ResultCode.NotAuthenticated]: 'not authenticated',
   [ResultCode.RoleViolation]: 'role violation',
 };
 
-/** A short text for a destination result code (the server sends only the number). */
+/** A short text for a result code (the server sends only the number); every ResultCode has one. */
 export function resultCodeText(code: number): string {
   return CODE_TEXT[code] ?? `result code ${code}`;
 }

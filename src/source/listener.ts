@@ -26,6 +26,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { LogLimiter } from '../management/logger.js';
+import { hostPort } from '../host-port.js';
 import { ResultCode } from '../protocol/index.js';
 import { MAX_CONNECTION_ID, WORKER_CONNECTION } from '../threads/index.js';
 import { listenOn } from '../startup.js';
@@ -152,7 +153,7 @@ export class SourceListener {
       const o = tls?.server;
       this.log.info(
         {
-          port: `${addr.address}:${addr.port}`,
+          port: hostPort(addr.address, addr.port),
           tls: o === undefined ? false : { protocols: `${o.minVersion}-${o.maxVersion}`, clientCertificates: tls!.requireClientCert ? 'required' : o.requestCert === true ? 'verified when presented' : 'not asked for', allowedPeerNames: tls!.allowedPeerNames },
           authentication: auth === null ? false : { sessionTtl: auth.sessionTtlS },
         },

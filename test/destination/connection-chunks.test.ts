@@ -46,6 +46,7 @@ function silentEvents(on: { up: () => void; down?: () => void; lost?: (seq: numb
     lost: (_connection, seq, _partition, bytes) => on.lost?.(seq, bytes),
     progress: () => {},
     up: () => on.up(),
+    answered: () => {},
     down: () => on.down?.(),
     failed: (_addr, reason) => {
       throw new Error(`connect failed: ${reason}`);

@@ -23,6 +23,8 @@ export interface InfoContext {
   readonly port: number;
   readonly namespaces: readonly string[];
   readonly clusterName: string | undefined;
+  /** answered in `namespace/<ns>` beside `nsup-period=0` (CE's defaults: 0 and false) */
+  readonly allowTtlWithoutNsup: boolean;
   readonly topology: NodeTopology;
   /** The TLS name peers are listed with; undefined when the node listens in clear. */
   readonly tlsName: string | undefined;
@@ -192,6 +194,8 @@ function parameterisedInfo(name: string, ctx: InfoContext): string | undefined {
     `tombstones=0`,
     `replication-factor=1`,
     `default-ttl=0`,
+    `nsup-period=0`,
+    `allow-ttl-without-nsup=${ctx.allowTtlWithoutNsup}`,
     `strong-consistency=false`,
     `storage-engine=memory`,
   ].join(';');

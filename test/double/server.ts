@@ -38,6 +38,8 @@ export interface DoubleOptions {
   namespaces?: string[];
   /** Answered by info `cluster-name`; unset answers 'null' as a server does. */
   clusterName?: string;
+  /** Namespaces' `allow-ttl-without-nsup` (their `nsup-period` is 0, as CE's default); default false. */
+  allowTtlWithoutNsup?: boolean;
   /** Users and session TTL; unset, the double has no security (LOGIN answers 51) as CE. */
   security?: DoubleSecurityOptions;
   /** Listen with TLS instead of in clear. */
@@ -70,6 +72,7 @@ export class AerospikeDouble implements InfoContext {
   readonly host: string;
   readonly namespaces: readonly string[];
   readonly clusterName: string | undefined;
+  readonly allowTtlWithoutNsup: boolean;
   readonly topology: NodeTopology;
   readonly tlsName: string | undefined;
   readonly stats: DoubleStats = emptyStats();
@@ -97,6 +100,7 @@ export class AerospikeDouble implements InfoContext {
     this.host = opts.host ?? '127.0.0.1';
     this.namespaces = [...(opts.namespaces ?? ['test'])];
     this.clusterName = opts.clusterName;
+    this.allowTtlWithoutNsup = opts.allowTtlWithoutNsup ?? false;
     this.store = opts.member?.store ?? new RecordStore(this.namespaces);
     this.topology = opts.member?.topology ?? SOLO_TOPOLOGY;
     if (opts.tls) {

@@ -139,7 +139,7 @@ describe('dead letters and ferry replay', () => {
     const failed = await replay([...files, '--config', unmapped, '--namespace', LOST, '--code', '20']);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toContain('written: 0');
-    expect(failed.stdout).toMatch(new RegExp(`failed again: ${shipped}\n\\s+${shipped} {2}code 20`));
+    expect(failed.stdout).toMatch(new RegExp(`failed again: ${shipped}\n\\s+${shipped} {2}code 20 \\(namespace not found\\)\n`));
     const again = /failed records written to (.+)\n/.exec(failed.stdout)?.[1];
     expect(again).toBeDefined();
     const refailed = readFileSync(again!, 'utf8').trim().split('\n');

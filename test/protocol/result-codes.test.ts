@@ -29,9 +29,11 @@ describe('what a source does with a reply code (docs/wire.md §3)', () => {
     for (const code of [0, 2, 27, 28, 8, 9, 11, 14, 18, 32, 66, 80, 256, 259, 260]) expect(isPermanentDestinationCode(code)).toBe(false);
   });
 
-  it('names the common permanent codes', () => {
+  it('names every code it knows, transient ones too (ferry replay reports them)', () => {
     expect(resultCodeText(20)).toBe('namespace not found');
     expect(resultCodeText(13)).toBe('record too big');
+    expect(resultCodeText(14)).toBe('key busy');
+    for (const code of Object.values(ResultCode)) expect(resultCodeText(code)).not.toMatch(/^result code/);
     expect(resultCodeText(200)).toBe('result code 200');
   });
 });
