@@ -17,6 +17,7 @@ import { ConfigError, type RunConfig, checkReferencedFiles, loadConfigFile, load
 import { FleetMember, openFleet } from '../coordination/fleet.js';
 import { SourceDc, sourceDcSettings } from '../coordination/source-dc.js';
 import { Ferry } from '../main.js';
+import { hostPort } from '../host-port.js';
 import { limitMallocArenas } from '../malloc-arenas.js';
 import { registerFleetMetrics } from '../management/fleet-metrics.js';
 import { ManagementServer } from '../management/http-server.js';
@@ -156,7 +157,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return code;
   }
   ready = true;
-  notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => `${b.address}:${b.port}`).join(', ')}`);
+  notify(`READY=1\nSTATUS=replicating; listening on ${bound.map((b) => hostPort(b.address, b.port)).join(', ')}`);
   if (reloadWhenReady) void reload();
 
   await signals.stopped;
@@ -296,7 +297,7 @@ async function runMirrorsOnly(file: string, run: RunConfig, mirrors: MirrorOptio
   try {
     if (server !== null) {
       const a = await server.listen(manage.port, manage.address);
-      address = `${a.address}:${a.port}`;
+      address = hostPort(a.address, a.port);
     }
     await waitForMirrors(group, run.raw.service['startup-timeout'], () => signals.received);
   } catch (err) {
