@@ -4,38 +4,20 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify as stringifyYaml } from 'yaml';
-import { ConfigError, buildConfig, maskSecrets } from '../../src/config/index.js';
+import { buildConfig, maskSecrets } from '../../src/config/index.js';
 import { FERRY_BIN } from '../support/ferry-process.js';
+import { checkConfig, problemsOf, scratch } from './helpers.js';
 
 const XDR_PROXY_FILE = fileURLToPath(new URL('../fixtures/aerospike-xdr-proxy.yml', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'ferry-config-'));
+const { dir, write: writeConfig } = scratch('ferry-config-');
 
-function checkConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [FERRY_BIN, 'check-config', ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-function writeConfig(name: string, text: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
 
-function problemsOf(doc: unknown): string[] {
-  try {
-    buildConfig(doc);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 describe('check-config', () => {
   it('accepts the XDR Proxy file unchanged (syntax), and prints it with defaults filled in', () => {

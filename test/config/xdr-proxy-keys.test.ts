@@ -5,40 +5,18 @@
  * sockets that could never all be opened.
  */
 
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ConfigError, buildConfig, buildRunConfig, type AerospikeDestination } from '../../src/config/index.js';
-import { FERRY_BIN } from '../support/ferry-process.js';
+import { buildConfig, buildRunConfig, type AerospikeDestination } from '../../src/config/index.js';
+import { checkConfig, problemsOf, scratch } from './helpers.js';
 
 const DOCUMENTED = fileURLToPath(new URL('../fixtures/aerospike-xdr-proxy-documented.yml', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'ferry-xdr-keys-'));
+const { write: writeConfig } = scratch('ferry-xdr-keys-');
 const seeds = [{ '127.0.0.1': { port: 3000 } }];
 
-function checkConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [FERRY_BIN, 'check-config', ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-function writeConfig(name: string, text: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
 
-function problemsOf(doc: unknown): string[] {
-  try {
-    buildConfig(doc);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 function destination(aerospike: Record<string, unknown>, service: Record<string, unknown> = {}): AerospikeDestination {
   const d = buildConfig({ service, aerospike: { seeds, ...aerospike } }).destination;

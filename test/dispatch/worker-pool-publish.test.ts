@@ -8,13 +8,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
-import { WorkerPool } from '../../src/dispatch/worker-pool.js';
+import { filePool } from './file-pool.js';
 import { Scan, ScanError, newScan, partitionOf, scanRecordMessage } from '../../src/protocol/index.js';
-import { type CompletionSink, IDENTITY_RULE } from '../../src/threads/index.js';
+import type { CompletionSink } from '../../src/threads/index.js';
 import { bodyOf, captureCases } from '../support/bytes.js';
-import { WORKER_FILE, until } from '../support/in-process.js';
+import { until } from '../support/in-process.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -26,24 +25,7 @@ it('a record dispatched by a reader resumed while main publishes, and the next o
   dirs.push(dir);
   const done = new Set<number>();
   const sink: CompletionSink = { complete: (_connection, seq) => void done.add(seq), batchEnd: () => {}, workerLost: () => {} };
-  const pool = new WorkerPool(
-    {
-      threads: 1,
-      ringBytes: 4 * 1024 * 1024,
-      completionBytes: 64 * 1024,
-      dispatchDelayMs: 1,
-      promptBelowPerS: 25_000,
-      workerBusy: 0.5,
-      workerFile: WORKER_FILE,
-      task: { destination: { kind: 'file', path: join(dir, 'changes.jsonl'), format: 'json', sync: false }, faults: {} },
-      policy: { stripLut: false, stripDurableDelete: false, routing: { fallback: IDENTITY_RULE, namespaces: [], skipSets: [] }, transform: null, lastWriteWins: null },
-      cpus: [],
-      arenaSlabs: 16,
-      largestBody: 1024 * 1024,
-    },
-    sink,
-    pino({ level: 'silent' }),
-  );
+  const pool = filePool(dir, sink);
   try {
     pool.start();
     expect(await pool.waitForDestination(5000)).toBe(true);

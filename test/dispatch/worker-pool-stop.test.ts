@@ -8,35 +8,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { expect, it } from 'vitest';
-import { WorkerPool } from '../../src/dispatch/worker-pool.js';
-import { type CompletionSink, IDENTITY_RULE } from '../../src/threads/index.js';
-import { WORKER_FILE } from '../support/in-process.js';
+import { filePool } from './file-pool.js';
+import type { CompletionSink } from '../../src/threads/index.js';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
 it('stop() with a long grace resolves once the worker returns and leaves no timer pending', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-pool-'));
   const sink: CompletionSink = { complete: () => {}, batchEnd: () => {}, workerLost: () => {} };
-  const pool = new WorkerPool(
-    {
-      threads: 1,
-      ringBytes: 4 * 1024 * 1024,
-      completionBytes: 64 * 1024,
-      dispatchDelayMs: 1,
-      promptBelowPerS: 25_000,
-      workerBusy: 0.5,
-      workerFile: WORKER_FILE,
-      task: { destination: { kind: 'file', path: join(dir, 'changes.jsonl'), format: 'json', sync: false }, faults: {} },
-      policy: { stripLut: false, stripDurableDelete: false, routing: { fallback: IDENTITY_RULE, namespaces: [], skipSets: [] }, transform: null, lastWriteWins: null },
-      cpus: [],
-      arenaSlabs: 16,
-      largestBody: 1024 * 1024,
-    },
-    sink,
-    pino({ level: 'silent' }),
-  );
+  const pool = filePool(dir, sink);
   try {
     pool.start();
     expect(await pool.waitForDestination(5000)).toBe(true);
