@@ -16,9 +16,6 @@ import { checkConfig, problemsOf, scratch } from './helpers.js';
 const XDR_PROXY_FILE = fileURLToPath(new URL('../fixtures/aerospike-xdr-proxy.yml', import.meta.url));
 const { dir, write: writeConfig } = scratch('ferry-config-');
 
-
-
-
 describe('check-config', () => {
   it('accepts the XDR Proxy file unchanged (syntax), and prints it with defaults filled in', () => {
     const r = checkConfig('--syntax-only', XDR_PROXY_FILE);

@@ -15,9 +15,6 @@ const DOCUMENTED = fileURLToPath(new URL('../fixtures/aerospike-xdr-proxy-docume
 const { write: writeConfig } = scratch('ferry-xdr-keys-');
 const seeds = [{ '127.0.0.1': { port: 3000 } }];
 
-
-
-
 function destination(aerospike: Record<string, unknown>, service: Record<string, unknown> = {}): AerospikeDestination {
   const d = buildConfig({ service, aerospike: { seeds, ...aerospike } }).destination;
   if (d.kind !== 'aerospike') throw new Error('expected an aerospike destination');

@@ -156,15 +156,25 @@ function catches(pid: number, signal: NodeJS.Signals): boolean {
   return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(constants.signals[signal] - 1)) & 1n) === 1n;
 }
 
+/**
+ * Ferry into a double, once it holds its signals (its modules are then still loading). Node itself
+ * catches SIGTERM from its start (to restore the terminal, then die by it); SIGHUP is caught only
+ * once the three are held.
+ */
+async function launchHoldingSignals(): Promise<FerryProcess> {
+  const double = await AerospikeDouble.start();
+  open.push(() => double.close());
+  const ferry = FerryProcess.launch(config(double.port));
+  open.push(() => void ferry.child.kill('SIGKILL'));
+  await until(() => catches(ferry.child.pid!, 'SIGHUP'), EXIT_WITHIN_MS, 'the signals to be held');
+  return ferry;
+}
+
 describe('signals', () => {
   // The \`ferry\` command holds SIGTERM, SIGINT and SIGHUP from its first line, while its modules
   // load (most of a second): node's default for each is to die with nothing logged.
   it('a SIGHUP while the commands load is a reload once started, not the end', async () => {
-    const double = await AerospikeDouble.start();
-    open.push(() => double.close());
-    const ferry = FerryProcess.launch(config(double.port));
-    open.push(() => void ferry.child.kill('SIGKILL'));
-    await until(() => catches(ferry.child.pid!, 'SIGHUP'), EXIT_WITHIN_MS, 'the signals to be held');
+    const ferry = await launchHoldingSignals();
     ferry.child.kill('SIGHUP');
     await until(() => ferry.logs.some((l) => l.msg.startsWith('configuration reloaded')), EXIT_WITHIN_MS, 'the reload once started');
     expect(ferry.logs.some((l) => l.msg === 'ferry started')).toBe(true);
@@ -172,13 +182,7 @@ describe('signals', () => {
   });
 
   it('a SIGTERM while the commands load ends start-up with 0', async () => {
-    const double = await AerospikeDouble.start();
-    open.push(() => double.close());
-    const ferry = FerryProcess.launch(config(double.port));
-    open.push(() => void ferry.child.kill('SIGKILL'));
-    // Node itself catches SIGTERM from its start (to restore the terminal, then die by it); SIGHUP
-    // is caught only once the three are held.
-    await until(() => catches(ferry.child.pid!, 'SIGHUP'), EXIT_WITHIN_MS, 'the signals to be held');
+    const ferry = await launchHoldingSignals();
     ferry.child.kill('SIGTERM');
     expect(await exitOf(ferry)).toBe(0);
     expect(ferry.logs.some((l) => l.msg === 'stopped while starting')).toBe(true);
